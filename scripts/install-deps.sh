@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs everything the build, the tests and the benchmarks need, from Debian and npm only.
+# Idempotent: a second run on a machine that has everything does no network I/O and takes < 1 s.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-system1.81-dev
+  libsimdjson-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
+  libsqlite3-dev libhiredis-dev libssl-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  redis-server wrk nats-server libnats-dev clang
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Node.js: the machine image ships it (with npm); install Debian's only where it is missing,
+# since Debian's npm package conflicts with the NodeSource build.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then missing_node=1; else missing_node=0; fi
+if ((missing_node)); then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+
+# The official Node SDK, pinned, for the integration tests and the examples' Node workers.
+for dir in tests/node examples/hello; do
+  if [ ! -f "$dir/node_modules/iii-sdk/package.json" ]; then
+    echo "install-deps: npm install in $dir"
+    (cd "$dir" && npm install --no-audit --no-fund --loglevel=error)
+  fi
+done

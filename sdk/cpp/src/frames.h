@@ -1,0 +1,43 @@
+// The worker → engine frames the SDK sends, exactly as protocol.md §2 shapes them.
+// Optional fields are omitted when null/empty, except where the protocol wants an explicit null
+// (registertrigger.config, invokefunction.data).
+#pragma once
+#include <optional>
+#include <string>
+
+#include "iii/iii.h"
+
+namespace iii::detail {
+
+struct WireError {
+  std::string code;
+  std::string message;
+  std::optional<std::string> stacktrace;
+};
+
+std::string register_function_frame(const std::string& id, const FunctionOptions& options);
+std::string unregister_function_frame(const std::string& id);
+std::string register_trigger_type_frame(const std::string& id, const std::string& description,
+                                        const TriggerTypeOptions& options);
+std::string unregister_trigger_type_frame(const std::string& id);
+std::string register_trigger_frame(const TriggerConfig& trigger);
+std::string unregister_trigger_frame(const std::string& id, const std::string& trigger_type);
+std::string trigger_registration_result_frame(const TriggerConfig& trigger, const WireError* error);
+
+// `invocation_id` null: nobody waits for the result (void calls).
+std::string invoke_function_frame(const std::string* invocation_id, const std::string& function_id,
+                                  const json::value& data, const TriggerAction& action,
+                                  const json::value& metadata);
+// `result` null or absent: "no result" (the key is omitted).
+std::string invocation_result_frame(const std::string& invocation_id, const std::string& function_id,
+                                    const json::value* result, const WireError* error);
+std::string reattach_frame(const std::string& previous_worker_id, const std::string& reattach_token);
+std::string pong_frame();
+
+// The engine::workers::register payload: runtime, version, name, description, os, pid, ...
+json::value worker_metadata(const std::string& name, const std::string& description);
+
+// Reads an ErrorBody leniently: anything malformed becomes {"code":"UNKNOWN", <text>}.
+WireError parse_error_body(const json::value& error);
+
+}  // namespace iii::detail

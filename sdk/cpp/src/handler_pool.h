@@ -1,0 +1,39 @@
+// A fixed set of threads running user code (function handlers, trigger-type callbacks), so the
+// I/O thread never blocks on a handler. One thread ⇒ tasks run strictly in posting order.
+//
+// shutdown() drops tasks that have not started and waits for the running ones up to a deadline;
+// threads still busy after it are detached (they own the shared state they touch), so shutdown
+// never hangs on a handler that does not return.
+#pragma once
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace iii::detail {
+
+class HandlerPool {
+ public:
+  HandlerPool(std::size_t threads, std::string name);
+  ~HandlerPool();
+  HandlerPool(const HandlerPool&) = delete;
+  HandlerPool& operator=(const HandlerPool&) = delete;
+
+  // False once shutdown() has begun (the task is dropped).
+  bool post(std::function<void()> task);
+
+  void shutdown(std::chrono::milliseconds deadline);
+
+  // True when called from one of this pool's threads.
+  bool on_pool_thread() const;
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
+  std::vector<std::thread> threads_;
+  std::string name_;
+};
+
+}  // namespace iii::detail

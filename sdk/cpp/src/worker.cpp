@@ -1,0 +1,395 @@
+// iii::Worker: the facade, the connection lifecycle (connect, replay, backoff, shutdown) and the
+// outgoing side. Inbound frames are handled in worker_inbound.cpp.
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <cstdio>
+#include <cstdlib>
+
+#include "core/uuid.h"
+#include "worker_impl.h"
+
+namespace iii {
+namespace {
+
+std::string resolve_url(const std::string& configured) {
+  if (!configured.empty()) return configured;
+  const char* env = std::getenv("III_URL");
+  return env && *env ? env : kDefaultEngineUrl;
+}
+
+// Like the Node SDK: a worker without a name is "<hostname>:<pid>".
+std::string resolve_name(const std::string& configured) {
+  if (!configured.empty()) return configured;
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "worker");
+  return std::string(host) + ":" + std::to_string(getpid());
+}
+
+std::exception_ptr error_ptr(std::string code, std::string message) {
+  return std::make_exception_ptr(InvocationError(std::move(code), std::move(message)));
+}
+
+}  // namespace
+
+InvocationError::InvocationError(std::string code, std::string message, std::optional<std::string> stacktrace)
+    : std::runtime_error(code + ": " + message),
+      code_(std::move(code)),
+      message_(std::move(message)),
+      stacktrace_(std::move(stacktrace)) {}
+
+// ---- Impl: lifecycle -------------------------------------------------------------------------
+
+Worker::Impl::Impl(WorkerOptions options)
+    : options_(std::move(options)),
+      url_(resolve_url(options_.url)),
+      worker_name_(resolve_name(options_.name)),
+      work_(io_.get_executor()),
+      reconnect_timer_(io_),
+      handlers_(options_.handler_threads, "iii handlers"),
+      trigger_callbacks_(1, "iii trigger callbacks") {}
+
+Worker::Impl::~Impl() { shutdown(); }
+
+void Worker::Impl::start() {
+  io_thread_ = std::thread([this] {
+    for (;;) {
+      try {
+        io_.run();
+        return;
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "[iii] unexpected error on the I/O thread: %s\n", e.what());
+      }
+    }
+  });
+  boost::asio::post(io_, [this] { connect(); });
+}
+
+void Worker::Impl::connect() {
+  std::shared_ptr<net::WsClient> client;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    std::uint64_t generation = ++generation_;
+    ready_ = registered_ = false;
+    net::WsClientOptions ws_options;
+    ws_options.connect_timeout = options_.connect_timeout;
+    ws_options.max_queued_frames = 1u << 16;  // the real bound is outbox_ / the caller's patience
+    client = net::WsClient::create(
+        io_, ws_options,
+        {[this, generation] { on_open(generation); },
+         [this, generation](std::string message) { on_message(generation, message); },
+         [this, generation](std::string reason) { on_close(generation, std::move(reason)); }});
+    client_ = client;
+  }
+  client->connect(url_);
+}
+
+// Protocol order (protocol.md §1.5): reattach, registrations, queued frames, worker metadata.
+void Worker::Impl::on_open(std::uint64_t generation) {
+  std::lock_guard lock(mutex_);
+  if (generation != generation_ || stopping_ || !client_) return;
+  failed_attempts_ = 0;
+  auto& ws = *client_;
+  if (!worker_id_.empty()) ws.send(detail::reattach_frame(worker_id_, reattach_token_));
+  for (const auto& [id, type] : trigger_types_) {
+    ws.send(detail::register_trigger_type_frame(id, type.description, type.options));
+  }
+  for (const auto& [id, function] : functions_) ws.send(detail::register_function_frame(id, function.options));
+  for (const auto& [id, trigger] : triggers_) ws.send(detail::register_trigger_frame(trigger));
+  for (auto& queued : outbox_) {
+    bool timed_out = !queued.invocation_id.empty() && !pending_.count(queued.invocation_id);
+    if (!timed_out) ws.send(std::move(queued.frame));
+  }
+  outbox_.clear();
+  ws.send(detail::invoke_function_frame(nullptr, "engine::workers::register",
+                                        detail::worker_metadata(worker_name_, options_.description), Void{},
+                                        nullptr));
+  ready_ = true;
+}
+
+void Worker::Impl::on_close(std::uint64_t generation, std::string reason) {
+  bool was_ready;
+  {
+    std::lock_guard lock(mutex_);
+    if (generation != generation_) return;
+    was_ready = ready_;
+    client_.reset();
+    ready_ = registered_ = false;
+    if (!reason.empty()) last_error_ = reason;
+    state_changed_.notify_all();
+    if (stopping_) return;
+  }
+  if (was_ready) std::fprintf(stderr, "[iii] connection to %s lost: %s; reconnecting\n", url_.c_str(), reason.c_str());
+  schedule_reconnect();
+}
+
+std::chrono::milliseconds Worker::Impl::next_backoff() {
+  int attempt;
+  {
+    std::lock_guard lock(mutex_);
+    attempt = std::min(failed_attempts_++, 20);
+  }
+  double base = std::min<double>(double(options_.reconnect_initial_delay.count()) * double(1u << attempt),
+                                 double(options_.reconnect_max_delay.count()));
+  std::uniform_real_distribution<double> jitter(0.7, 1.3);
+  return std::chrono::milliseconds(std::max<long long>(1, (long long)(base * jitter(jitter_random_))));
+}
+
+void Worker::Impl::schedule_reconnect() {
+  reconnect_timer_.expires_after(next_backoff());
+  reconnect_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) connect();
+  });
+}
+
+void Worker::Impl::shutdown() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopped_) return;
+    stopped_ = stopping_ = true;
+    state_changed_.notify_all();
+  }
+  if (io_thread_.joinable() && io_thread_.get_id() != std::this_thread::get_id()) {
+    boost::asio::post(io_, [this] {
+      reconnect_timer_.cancel();
+      std::shared_ptr<net::WsClient> client;
+      {
+        std::lock_guard lock(mutex_);
+        client = client_;
+      }
+      if (client) client->close();  // queued frames go out first, then the closing handshake
+    });
+    {
+      std::unique_lock lock(mutex_);
+      state_changed_.wait_for(lock, std::chrono::seconds(3), [&] { return client_ == nullptr; });
+    }
+    work_.reset();
+    io_.stop();
+    io_thread_.join();
+  }
+  fail_all_calls(InvocationError("SHUTDOWN", "worker is shutting down"));
+  handlers_.shutdown(std::chrono::seconds(5));
+  trigger_callbacks_.shutdown(std::chrono::seconds(5));
+}
+
+// ---- Impl: outgoing ----------------------------------------------------------------------------
+
+bool Worker::Impl::send_now_or_queue(std::string frame, std::string invocation_id) {
+  std::lock_guard lock(mutex_);
+  if (stopping_) return false;
+  if (ready_ && client_ && client_->send(frame)) return true;
+  if (outbox_.size() >= options_.max_queued_messages) return false;
+  outbox_.push_back({std::move(frame), std::move(invocation_id)});
+  return true;
+}
+
+void Worker::Impl::send_registration_locked(std::string frame) {
+  // While disconnected there is nothing to do: on_open replays the registries.
+  if (ready_ && client_) client_->send(std::move(frame));
+}
+
+void Worker::Impl::send_reply(std::uint64_t generation, std::string frame) {
+  // The engine forgets a connection's invocations when it drops: a reply on a newer connection
+  // would only be discarded, so it is not sent at all.
+  std::lock_guard lock(mutex_);
+  if (generation == generation_ && ready_ && client_) client_->send(std::move(frame));
+}
+
+// ---- Impl: registrations -----------------------------------------------------------------------
+
+void Worker::Impl::register_function(std::string id, FunctionHandler handler, FunctionOptions options) {
+  std::lock_guard lock(mutex_);
+  auto frame = detail::register_function_frame(id, options);
+  functions_[std::move(id)] = {std::make_shared<const FunctionHandler>(std::move(handler)), std::move(options)};
+  send_registration_locked(std::move(frame));
+}
+
+void Worker::Impl::unregister_function(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  if (functions_.erase(id)) send_registration_locked(detail::unregister_function_frame(id));
+}
+
+std::string Worker::Impl::register_trigger(TriggerRegistration registration) {
+  TriggerConfig trigger{new_uuid(), std::move(registration.trigger_type), std::move(registration.function_id),
+                        std::move(registration.config), std::move(registration.metadata)};
+  std::lock_guard lock(mutex_);
+  send_registration_locked(detail::register_trigger_frame(trigger));
+  std::string id = trigger.id;
+  triggers_[id] = std::move(trigger);
+  return id;
+}
+
+void Worker::Impl::unregister_trigger(const std::string& trigger_id) {
+  std::lock_guard lock(mutex_);
+  auto it = triggers_.find(trigger_id);
+  if (it == triggers_.end()) return;
+  send_registration_locked(detail::unregister_trigger_frame(trigger_id, it->second.trigger_type));
+  triggers_.erase(it);
+}
+
+void Worker::Impl::register_trigger_type(std::string id, std::string description, TriggerHandler handler,
+                                         TriggerTypeOptions options) {
+  std::lock_guard lock(mutex_);
+  send_registration_locked(detail::register_trigger_type_frame(id, description, options));
+  auto& entry = trigger_types_[std::move(id)];  // bindings survive a re-registration
+  entry.description = std::move(description);
+  entry.handler = std::make_shared<const TriggerHandler>(std::move(handler));
+  entry.options = std::move(options);
+}
+
+void Worker::Impl::unregister_trigger_type(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  if (trigger_types_.erase(id)) send_registration_locked(detail::unregister_trigger_type_frame(id));
+}
+
+// ---- Impl: calls -------------------------------------------------------------------------------
+
+std::future<json::value> Worker::Impl::trigger_async(TriggerRequest request) {
+  if (std::holds_alternative<Void>(request.action)) {
+    std::promise<json::value> done;
+    auto frame = detail::invoke_function_frame(nullptr, request.function_id, request.payload, request.action,
+                                               request.metadata);
+    if (send_now_or_queue(std::move(frame), {})) {
+      done.set_value(nullptr);
+    } else {
+      bool stopping;
+      {
+        std::lock_guard lock(mutex_);
+        stopping = stopping_;
+      }
+      done.set_exception(stopping ? error_ptr("SHUTDOWN", "worker is shutting down")
+                                  : error_ptr("QUEUE_FULL", "outgoing queue is full while disconnected"));
+    }
+    return done.get_future();
+  }
+
+  std::string id = new_uuid();
+  auto frame = detail::invoke_function_frame(&id, request.function_id, request.payload, request.action,
+                                             request.metadata);
+  std::future<json::value> result;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      std::promise<json::value> failed;
+      failed.set_exception(error_ptr("SHUTDOWN", "worker is shutting down"));
+      return failed.get_future();
+    }
+    auto& call = pending_[id];
+    call.function_id = request.function_id;
+    result = call.promise.get_future();
+  }
+  arm_timeout(id, request.timeout.value_or(options_.invocation_timeout));
+  if (!send_now_or_queue(std::move(frame), id)) {
+    fail_call(id, InvocationError("QUEUE_FULL", "outgoing queue is full while disconnected"));
+  }
+  return result;
+}
+
+void Worker::Impl::arm_timeout(const std::string& invocation_id, std::chrono::milliseconds timeout) {
+  boost::asio::post(io_, [this, invocation_id, timeout] {
+    std::shared_ptr<boost::asio::steady_timer> timer;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = pending_.find(invocation_id);
+      if (it == pending_.end()) return;  // already answered
+      timer = it->second.timer = std::make_shared<boost::asio::steady_timer>(io_, timeout);
+    }
+    timer->async_wait([this, invocation_id, timeout](boost::system::error_code ec) {
+      if (ec) return;
+      fail_call(invocation_id,
+                InvocationError("TIMEOUT", "invocation timed out after " + std::to_string(timeout.count()) + "ms"));
+    });
+  });
+}
+
+void Worker::Impl::fail_call(const std::string& invocation_id, InvocationError error) {
+  std::unordered_map<std::string, PendingCall>::node_type call;
+  {
+    std::lock_guard lock(mutex_);
+    call = pending_.extract(invocation_id);
+  }
+  if (call.empty()) return;
+  if (auto timer = call.mapped().timer) boost::asio::post(io_, [timer] { timer->cancel(); });
+  call.mapped().promise.set_exception(std::make_exception_ptr(std::move(error)));
+}
+
+void Worker::Impl::fail_all_calls(const InvocationError& error) {
+  std::unordered_map<std::string, PendingCall> calls;
+  {
+    std::lock_guard lock(mutex_);
+    calls.swap(pending_);
+  }
+  for (auto& [id, call] : calls) call.promise.set_exception(std::make_exception_ptr(error));
+}
+
+// ---- Impl: state -------------------------------------------------------------------------------
+
+bool Worker::Impl::connected() const {
+  std::lock_guard lock(mutex_);
+  return ready_ && registered_;
+}
+
+bool Worker::Impl::wait_connected(std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mutex_);
+  state_changed_.wait_for(lock, timeout, [&] { return (ready_ && registered_) || stopping_; });
+  return ready_ && registered_;
+}
+
+std::string Worker::Impl::worker_id() const {
+  std::lock_guard lock(mutex_);
+  return worker_id_;
+}
+
+std::string Worker::Impl::last_error() const {
+  std::lock_guard lock(mutex_);
+  return last_error_;
+}
+
+// ---- Worker facade -----------------------------------------------------------------------------
+
+Worker::Worker(WorkerOptions options) : impl_(std::make_shared<Impl>(std::move(options))) { impl_->start(); }
+
+Worker::~Worker() { shutdown(); }
+
+void Worker::shutdown() { impl_->shutdown(); }
+
+void Worker::register_function(std::string id, FunctionHandler handler, FunctionOptions options) {
+  impl_->register_function(std::move(id), std::move(handler), std::move(options));
+}
+void Worker::unregister_function(const std::string& id) { impl_->unregister_function(id); }
+std::string Worker::register_trigger(TriggerRegistration registration) {
+  return impl_->register_trigger(std::move(registration));
+}
+void Worker::unregister_trigger(const std::string& trigger_id) { impl_->unregister_trigger(trigger_id); }
+void Worker::register_trigger_type(std::string id, std::string description, TriggerHandler handler,
+                                   TriggerTypeOptions options) {
+  impl_->register_trigger_type(std::move(id), std::move(description), std::move(handler), std::move(options));
+}
+void Worker::unregister_trigger_type(const std::string& id) { impl_->unregister_trigger_type(id); }
+
+json::value Worker::trigger(TriggerRequest request) {
+  auto timeout = request.timeout.value_or(impl_->default_timeout());
+  auto result = impl_->trigger_async(std::move(request));
+  // The I/O thread's timer answers first; this bound only guards against a stalled I/O thread.
+  if (result.wait_for(timeout + std::chrono::seconds(5)) != std::future_status::ready) {
+    throw InvocationError("TIMEOUT", "invocation timed out after " + std::to_string(timeout.count()) + "ms");
+  }
+  return result.get();
+}
+
+json::value Worker::trigger(std::string function_id, json::value payload) {
+  return trigger(TriggerRequest{.function_id = std::move(function_id), .payload = std::move(payload)});
+}
+
+std::future<json::value> Worker::trigger_async(TriggerRequest request) {
+  return impl_->trigger_async(std::move(request));
+}
+
+bool Worker::connected() const { return impl_->connected(); }
+bool Worker::wait_connected(std::chrono::milliseconds timeout) const { return impl_->wait_connected(timeout); }
+std::string Worker::worker_id() const { return impl_->worker_id(); }
+std::string Worker::last_error() const { return impl_->last_error(); }
+const std::string& Worker::url() const { return impl_->url(); }
+
+}  // namespace iii

@@ -1,0 +1,121 @@
+// The state behind iii::Worker. One mutex owns the connection state, the registrations and the
+// pending calls; the I/O thread runs the WebSocket client and every timer; user code runs on
+// the handler pools.
+#pragma once
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+#include "frames.h"
+#include "handler_pool.h"
+#include "iii/iii.h"
+#include "net/ws_client.h"
+
+namespace iii {
+
+class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
+ public:
+  explicit Impl(WorkerOptions options);
+  ~Impl();
+  void start();
+  void shutdown();
+
+  void register_function(std::string id, FunctionHandler handler, FunctionOptions options);
+  void unregister_function(const std::string& id);
+  std::string register_trigger(TriggerRegistration registration);
+  void unregister_trigger(const std::string& trigger_id);
+  void register_trigger_type(std::string id, std::string description, TriggerHandler handler,
+                             TriggerTypeOptions options);
+  void unregister_trigger_type(const std::string& id);
+  std::future<json::value> trigger_async(TriggerRequest request);
+
+  bool connected() const;
+  bool wait_connected(std::chrono::milliseconds timeout) const;
+  std::string worker_id() const;
+  std::string last_error() const;
+  const std::string& url() const { return url_; }
+  std::chrono::milliseconds default_timeout() const { return options_.invocation_timeout; }
+
+ private:
+  struct FunctionEntry {
+    std::shared_ptr<const FunctionHandler> handler;
+    FunctionOptions options;
+  };
+  struct TriggerTypeEntry {
+    std::string description;
+    std::shared_ptr<const TriggerHandler> handler;
+    TriggerTypeOptions options;
+    std::map<std::string, TriggerConfig> bindings;  // what the engine asked this provider to activate
+  };
+  struct PendingCall {
+    std::promise<json::value> promise;
+    std::string function_id;
+    std::shared_ptr<boost::asio::steady_timer> timer;  // touched on the I/O thread only
+  };
+  struct Outgoing {
+    std::string frame;
+    std::string invocation_id;  // non-empty for calls: skipped at flush if the call timed out
+  };
+
+  // Connection lifecycle (I/O thread).
+  void connect();
+  void on_open(std::uint64_t generation);
+  void on_message(std::uint64_t generation, const std::string& text);
+  void on_close(std::uint64_t generation, std::string reason);
+  void schedule_reconnect();
+  std::chrono::milliseconds next_backoff();
+
+  // Inbound frames (I/O thread); user callbacks are posted to the pools.
+  void handle_invoke(std::uint64_t generation, const json::object& frame);
+  void handle_invocation_result(const json::object& frame);
+  void handle_register_trigger(std::uint64_t generation, TriggerConfig binding);
+  void handle_unregister_trigger(const std::string& id, const std::string& trigger_type);
+
+  // Outbound. REQUIRES for the *_locked ones: mutex_ held.
+  bool send_now_or_queue(std::string frame, std::string invocation_id);
+  void send_registration_locked(std::string frame);
+  // Sends a reply that only makes sense on the connection the request came from.
+  void send_reply(std::uint64_t generation, std::string frame);
+
+  void arm_timeout(const std::string& invocation_id, std::chrono::milliseconds timeout);
+  void fail_call(const std::string& invocation_id, InvocationError error);
+  void fail_all_calls(const InvocationError& error);
+
+  WorkerOptions options_;
+  std::string url_;
+  std::string worker_name_;
+
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  boost::asio::steady_timer reconnect_timer_;
+  std::thread io_thread_;
+  detail::HandlerPool handlers_;
+  detail::HandlerPool trigger_callbacks_;  // one thread: provider callbacks stay in order
+  std::mt19937 jitter_random_{std::random_device{}()};
+
+  mutable std::mutex mutex_;
+  mutable std::condition_variable state_changed_;
+  std::shared_ptr<net::WsClient> client_;
+  std::uint64_t generation_ = 0;  // bumps on every connection attempt
+  bool ready_ = false;            // replay sent on the current connection: frames go straight out
+  bool registered_ = false;       // workerregistered received on the current connection
+  bool stopping_ = false;
+  bool stopped_ = false;
+  int failed_attempts_ = 0;
+  std::string worker_id_, reattach_token_, last_error_;
+  std::deque<Outgoing> outbox_;
+
+  std::map<std::string, FunctionEntry> functions_;
+  std::map<std::string, TriggerConfig> triggers_;
+  std::map<std::string, TriggerTypeEntry> trigger_types_;
+  std::unordered_map<std::string, PendingCall> pending_;
+};
+
+}  // namespace iii

@@ -1,0 +1,112 @@
+#include "cli/trigger_payload.h"
+
+#include <boost/json.hpp>
+#include <charconv>
+#include <cmath>
+
+namespace iii::cli {
+namespace json = boost::json;
+
+TriggerPayload build_trigger_payload(const std::vector<std::string>& kv_tokens,
+                                     const std::optional<std::string>& json_text) {
+  json::object from_tokens;
+  for (const auto& token : kv_tokens) {
+    auto equals = token.find('=');
+    if (equals == std::string::npos) return {nullptr, "expected key=value, got `" + token + "`"};
+    if (equals == 0) return {nullptr, "payload key must not be empty, got `" + token + "`"};
+    std::string value_text = token.substr(equals + 1);
+    boost::system::error_code ec;
+    json::value value = json::parse(value_text, ec);
+    if (ec) value = json::string(value_text);  // not JSON (e.g. `alice`, `007`): a plain string
+    from_tokens[token.substr(0, equals)] = std::move(value);
+  }
+
+  std::optional<json::value> from_flag;
+  if (json_text) {
+    boost::system::error_code ec;
+    from_flag = json::parse(*json_text, ec);
+    if (ec) return {nullptr, "--json: invalid JSON `" + *json_text + "`"};
+  }
+
+  if (!from_flag) return {std::move(from_tokens), {}};  // rules 1 and 3
+  if (kv_tokens.empty()) return {std::move(*from_flag), {}};
+  if (!from_flag->is_object()) return {nullptr, "--json must be an object when combined with kv pairs"};
+  json::object merged = std::move(from_flag->get_object());
+  for (auto& field : from_tokens) merged[field.key()] = std::move(field.value());
+  return {std::move(merged), {}};
+}
+
+namespace {
+
+void append_number(std::string& out, double number) {
+  if (!std::isfinite(number)) {
+    out += "null";  // JSON has no Infinity/NaN
+    return;
+  }
+  char buffer[32];
+  auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, number);
+  std::string_view text(buffer, end - buffer);
+  out += text;
+  if (text.find_first_of(".eE") == std::string_view::npos) out += ".0";  // keep it a float: 5.0
+}
+
+void append_pretty(std::string& out, const json::value& value, int depth) {
+  auto newline = [&](int level) {
+    out += '\n';
+    out.append(static_cast<std::size_t>(level) * 2, ' ');
+  };
+  switch (value.kind()) {
+    case json::kind::object: {
+      const auto& object = value.get_object();
+      if (object.empty()) {
+        out += "{}";
+        return;
+      }
+      out += '{';
+      bool first = true;
+      for (const auto& field : object) {
+        if (!first) out += ',';
+        first = false;
+        newline(depth + 1);
+        out += json::serialize(field.key());
+        out += ": ";
+        append_pretty(out, field.value(), depth + 1);
+      }
+      newline(depth);
+      out += '}';
+      return;
+    }
+    case json::kind::array: {
+      const auto& array = value.get_array();
+      if (array.empty()) {
+        out += "[]";
+        return;
+      }
+      out += '[';
+      for (std::size_t i = 0; i < array.size(); ++i) {
+        if (i) out += ',';
+        newline(depth + 1);
+        append_pretty(out, array[i], depth + 1);
+      }
+      newline(depth);
+      out += ']';
+      return;
+    }
+    case json::kind::double_:
+      append_number(out, value.get_double());
+      return;
+    default:  // strings, integers, booleans and null serialize the same either way
+      out += json::serialize(value);
+      return;
+  }
+}
+
+}  // namespace
+
+std::string pretty_json(const json::value& value) {
+  std::string out;
+  append_pretty(out, value, 0);
+  return out;
+}
+
+}  // namespace iii::cli

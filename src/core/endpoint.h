@@ -1,0 +1,87 @@
+// An Endpoint is one worker as the engine sees it: a remote WebSocket connection or an in-process
+// built-in. The router treats both the same (DESIGN.md "everything is a worker"): it delivers
+// calls to an endpoint and asks it to activate or deactivate trigger bindings of the types it
+// provides. Results come back through Engine::complete().
+#pragma once
+#include <atomic>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/error_body.h"
+
+namespace iii {
+
+// One call to deliver. Views are valid for the duration of deliver() only.
+struct CallView {
+  std::string_view invocation_id;  // canonical UUID the callee answers with
+  std::string_view function_id;
+  std::string_view data = "null";  // raw JSON, never empty
+  std::string_view metadata;       // raw JSON; empty = none
+  std::string_view traceparent;
+  std::string_view baggage;
+  std::string_view caller_worker_id;  // empty for engine-originated calls
+  bool inject_caller = false;         // splice _caller_worker_id into an object `data`
+};
+
+// A trigger binding: "run function_id when trigger_type fires with config".
+struct TriggerBinding {
+  std::string id;
+  std::string trigger_type;
+  std::string function_id;
+  std::string config = "null";  // raw JSON
+  std::string metadata;         // raw JSON; empty = none
+  std::string owner_worker_id;  // who registered it; empty = ownerless (engine::register_trigger)
+};
+
+class Endpoint {
+ public:
+  Endpoint(std::string worker_id, bool in_process) : worker_id_(std::move(worker_id)), in_process_(in_process) {}
+  virtual ~Endpoint() = default;
+  Endpoint(const Endpoint&) = delete;
+  Endpoint& operator=(const Endpoint&) = delete;
+
+  const std::string& worker_id() const { return worker_id_; }
+  bool in_process() const { return in_process_; }
+
+  // False once the engine has torn the worker down. Set by the Registry under its lock, so a
+  // registration racing a teardown either lands before it (and is cleaned) or is refused.
+  bool alive() const { return alive_.load(); }
+  void mark_dead() { alive_.store(false); }
+
+  virtual void deliver(const CallView& call) = 0;
+
+  // Activates a binding whose type this endpoint provides. An in-process provider validates
+  // synchronously and returns its rejection; a remote provider forwards and returns nullopt.
+  virtual std::optional<ErrorBody> activate_trigger(const TriggerBinding& binding) = 0;
+  virtual void deactivate_trigger(const TriggerBinding& binding) = 0;
+
+  // Sends a complete text frame (remote endpoints only; in-process endpoints ignore it).
+  virtual void send(std::string frame) {}
+  // Closes the transport (remote endpoints only).
+  virtual void close() {}
+
+ private:
+  const std::string worker_id_;
+  const bool in_process_;
+  std::atomic<bool> alive_{true};
+};
+
+// A remote worker: turns deliveries and activations into protocol frames and send()s them.
+// The transport (net/) implements send() and close().
+class RemoteEndpoint : public Endpoint {
+ public:
+  explicit RemoteEndpoint(std::string worker_id) : Endpoint(std::move(worker_id), false) {}
+  void deliver(const CallView& call) override;
+  std::optional<ErrorBody> activate_trigger(const TriggerBinding& binding) override;
+  void deactivate_trigger(const TriggerBinding& binding) override;
+};
+
+// The E→W invokefunction frame for `call` (protocol.md §2.11).
+std::string build_invoke_frame(const CallView& call);
+
+// Returns `data` with "_caller_worker_id" added as its last key when `data` is a JSON object
+// (last, so that a caller cannot shadow it with its own key); other values are returned as is.
+std::string splice_caller_worker_id(std::string_view data, std::string_view worker_id);
+
+}  // namespace iii

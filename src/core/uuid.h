@@ -1,0 +1,18 @@
+// UUID version 4 strings, as every id on the wire is (lowercase, hyphenated, 36 chars).
+#pragma once
+#include <string>
+#include <string_view>
+
+namespace iii {
+
+// A fresh random UUIDv4 from a fast per-thread generator. Unique, but not a secret:
+// use new_secret_uuid() for anything that authenticates (reattach tokens, channel keys).
+std::string new_uuid();
+
+// A UUIDv4 whose bits come from the operating system's CSPRNG.
+std::string new_secret_uuid();
+
+// True for the canonical 8-4-4-4-12 hexadecimal form (any version, either case).
+bool is_uuid(std::string_view text);
+
+}  // namespace iii

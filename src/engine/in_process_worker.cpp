@@ -1,0 +1,86 @@
+#include "engine/in_process_worker.h"
+
+#include <spdlog/spdlog.h>
+
+#include "core/uuid.h"
+#include "engine/engine.h"
+
+namespace iii {
+
+InProcessWorker::InProcessWorker(Engine& engine, std::string name)
+    : Endpoint(new_uuid(), /*in_process=*/true), engine_(engine), name_(std::move(name)) {}
+
+void InProcessWorker::add_function(FunctionSpec spec, AsyncFunctionHandler handler) {
+  {
+    std::lock_guard lock(mu_);
+    functions_.insert_or_assign(spec.id, std::move(handler));
+    function_specs_.push_back(spec);
+  }
+  if (attached_) {
+    engine_.registry().upsert_function(FunctionEntry{spec.id, spec.description, spec.request_format,
+                                                     spec.response_format, spec.metadata,
+                                                     metadata_marks_internal(spec.metadata), shared_from_this()});
+  }
+}
+
+void InProcessWorker::add_function(FunctionSpec spec, SyncFunctionHandler handler) {
+  add_function(std::move(spec), AsyncFunctionHandler([handler = std::move(handler)](const InProcessCall& call,
+                                                                                     Completion done) {
+                 done(handler(call));
+               }));
+}
+
+void InProcessWorker::add_trigger_type(TriggerTypeSpec spec, TriggerTypeHandler handler) {
+  std::lock_guard lock(mu_);
+  trigger_types_.insert_or_assign(spec.id, std::move(handler));
+  trigger_type_specs_.push_back(std::move(spec));
+}
+
+void InProcessWorker::deliver(const CallView& call) {
+  AsyncFunctionHandler handler;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = functions_.find(call.function_id); it != functions_.end()) handler = it->second;
+  }
+  const std::string invocation_id(call.invocation_id);
+  auto done = [engine = &engine_, id = invocation_id, self = worker_id()](Outcome o) {
+    engine->complete(id, self, std::move(o));
+  };
+  if (!handler) return done(Outcome::failure(codes::kFunctionNotFound, "Function not found"));
+  InProcessCall in{invocation_id, std::string(call.function_id), std::string(call.data), std::string(call.metadata),
+                   std::string(call.caller_worker_id)};
+  try {
+    handler(in, done);
+  } catch (const std::exception& e) {
+    spdlog::error("built-in {} threw: {}", in.function_id, e.what());
+    done(Outcome::failure("invocation_failed", e.what()));
+  }
+}
+
+std::optional<ErrorBody> InProcessWorker::activate_trigger(const TriggerBinding& binding) {
+  TriggerTypeHandler handler;
+  {
+    std::lock_guard lock(mu_);
+    auto it = trigger_types_.find(binding.trigger_type);
+    if (it == trigger_types_.end()) return ErrorBody{"trigger_type_not_found", "Trigger type not found", std::nullopt};
+    handler = it->second;
+  }
+  try {
+    return handler.activate ? handler.activate(binding) : std::nullopt;
+  } catch (const std::exception& e) {
+    return ErrorBody{codes::kTriggerRegistrationFailed, e.what(), std::nullopt};
+  }
+}
+
+void InProcessWorker::deactivate_trigger(const TriggerBinding& binding) {
+  TriggerTypeHandler handler;
+  {
+    std::lock_guard lock(mu_);
+    auto it = trigger_types_.find(binding.trigger_type);
+    if (it == trigger_types_.end()) return;
+    handler = it->second;
+  }
+  if (handler.deactivate) handler.deactivate(binding);
+}
+
+}  // namespace iii

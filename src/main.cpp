@@ -1,0 +1,108 @@
+// `iii`: with no subcommand, runs the engine; `iii trigger` calls a function (config-and-cli.md §10).
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio.hpp>
+
+#include <thread>
+
+#include "cli/engine_config.h"
+#include "cli/trigger_command.h"
+#include "engine/engine.h"
+#include "net/worker_listener.h"
+#include "workers/engine/engine_functions.h"
+
+namespace {
+
+struct EngineFlags {
+  std::string config_path = "config.yaml";
+  std::optional<uint16_t> port;
+  std::optional<std::string> host;
+  std::optional<uint32_t> invocation_timeout_ms;
+  std::optional<size_t> max_frame_bytes;
+  std::string log_level = "info";
+  unsigned threads = 0;
+};
+
+int run_engine(const EngineFlags& flags) {
+  auto logger = spdlog::stderr_color_mt("iii");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(flags.log_level));
+
+  iii::cli::EngineConfig config;
+  try {
+    config = iii::cli::load_engine_config(flags.config_path);
+  } catch (const iii::cli::ConfigError& e) {
+    spdlog::error("bad config: {}", e.what());
+    return 1;
+  }
+  // Command-line flags override the first listener and the engine options.
+  if (flags.port) config.listeners.front().port = *flags.port;
+  if (flags.host) config.listeners.front().host = *flags.host;
+  if (flags.max_frame_bytes)
+    for (auto& l : config.listeners) l.max_message_bytes = *flags.max_frame_bytes;
+  if (flags.invocation_timeout_ms) config.engine.invocation_timeout = std::chrono::milliseconds(*flags.invocation_timeout_ms);
+
+  const unsigned threads = flags.threads ? flags.threads : std::max(1u, std::thread::hardware_concurrency());
+  boost::asio::io_context io(static_cast<int>(threads));
+  iii::Engine engine(config.engine);
+  engine.add_in_process_worker(iii::make_engine_functions_worker(engine));
+
+  std::vector<std::unique_ptr<iii::WorkerListener>> listeners;
+  for (const auto& options : config.listeners) {
+    auto listener = std::make_unique<iii::WorkerListener>(io, engine, options);
+    try {
+      listener->start();
+    } catch (const std::exception& e) {
+      spdlog::error("cannot listen on {}:{}: {}", options.host, options.port, e.what());
+      return 1;
+    }
+    spdlog::info("iii engine {} listening for workers on ws://{}:{}", III_VERSION, options.host, listener->port());
+    listeners.push_back(std::move(listener));
+  }
+
+  // The engine owns no threads: a timer drives its deadlines and periodic work.
+  boost::asio::steady_timer ticker(io);
+  std::function<void()> schedule_tick = [&] {
+    ticker.expires_after(std::chrono::milliseconds(100));
+    ticker.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;
+      engine.tick(iii::Clock::now());
+      schedule_tick();
+    });
+  };
+  schedule_tick();
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code, int signal) {
+    spdlog::info("signal {} received: shutting down", signal);
+    io.stop();
+  });
+
+  std::vector<std::thread> pool;
+  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { io.run(); });
+  io.run();
+  for (auto& t : pool) t.join();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"iii: one engine for every kind of backend worker"};
+  app.set_version_flag("-v,--version", III_VERSION);
+  EngineFlags flags;
+  app.add_option("-c,--config", flags.config_path, "Config file (default config.yaml; embedded default when absent)");
+  app.add_option("--port", flags.port, "Worker WebSocket port (overrides the config)");
+  app.add_option("--host", flags.host, "Worker WebSocket bind address (overrides the config)");
+  app.add_option("--invocation-timeout-ms", flags.invocation_timeout_ms, "Engine-side deadline for every call (default 30000)");
+  app.add_option("--max-frame-bytes", flags.max_frame_bytes, "Largest inbound WebSocket message (default 67108864)");
+  app.add_option("--log-level", flags.log_level, "trace, debug, info, warn or error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  app.add_option("--threads", flags.threads, "I/O threads (default: one per core)");
+  auto trigger = iii::cli::add_trigger_command(app);
+  CLI11_PARSE(app, argc, argv);
+  if (trigger->selected()) return trigger->run();
+  return run_engine(flags);
+}

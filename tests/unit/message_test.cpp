@@ -1,0 +1,96 @@
+#include "core/message.h"
+
+#include <gtest/gtest.h>
+
+#include "core/endpoint.h"
+#include "core/json_writer.h"
+
+namespace iii {
+namespace {
+
+TEST(MessageParse, TypeMayComeLastAndUnknownKeysAreIgnored) {
+  Message m;
+  ASSERT_EQ(parse_message(R"({"id":"t1","trigger_type":"cron","function_id":"a::b","config":{"expression":"* * * * * *"},"message_type":"x","type":"registertrigger"})", m), "");
+  EXPECT_EQ(m.type, MessageType::kRegisterTrigger);
+  EXPECT_EQ(*m.id, "t1");
+  EXPECT_EQ(*m.trigger_type, "cron");
+  EXPECT_EQ(*m.config, R"({"expression":"* * * * * *"})");
+  EXPECT_EQ(validate_required(m), "");
+}
+
+TEST(MessageParse, RawDataIsKeptByteForByte) {
+  Message m;
+  ASSERT_EQ(parse_message(R"({"type":"invokefunction","invocation_id":"x","function_id":"f","data":{ "b" : [1, 2.50, "\u00e9"] , "a":null }})", m), "");
+  EXPECT_EQ(*m.data, R"({ "b" : [1, 2.50, "\u00e9"] , "a":null })");
+  EXPECT_EQ(m.action, ActionKind::kSync);
+}
+
+TEST(MessageParse, ScalarDataAndMissingDataAndNullInvocationId) {
+  Message m;
+  ASSERT_EQ(parse_message(R"({"type":"invokefunction","invocation_id":null,"function_id":"f","data":42 ,"action":{"type":"void"}})", m), "");
+  EXPECT_EQ(*m.data, "42");
+  EXPECT_FALSE(m.invocation_id.has_value());
+  EXPECT_EQ(m.action, ActionKind::kVoid);
+  ASSERT_EQ(parse_message(R"({"type":"invokefunction","function_id":"f"})", m), "");
+  EXPECT_FALSE(m.data.has_value());
+}
+
+TEST(MessageParse, EnqueueActionNeedsQueue) {
+  Message m;
+  ASSERT_EQ(parse_message(R"({"type":"invokefunction","function_id":"f","action":{"type":"enqueue","queue":"jobs"}})", m), "");
+  EXPECT_EQ(m.action, ActionKind::kEnqueue);
+  EXPECT_EQ(*m.action_queue, "jobs");
+  ASSERT_EQ(parse_message(R"({"type":"invokefunction","function_id":"f","action":{"type":"enqueue"}})", m), "");
+  EXPECT_NE(validate_required(m), "");
+  EXPECT_NE(parse_message(R"({"type":"invokefunction","function_id":"f","action":{"type":"teleport"}})", m), "");
+}
+
+TEST(MessageParse, RejectsBadFrames) {
+  Message m;
+  EXPECT_NE(parse_message("not json", m), "");
+  EXPECT_NE(parse_message("[1,2]", m), "");
+  EXPECT_NE(parse_message("\"str\"", m), "");
+  EXPECT_NE(parse_message("{}", m), "");  // no type
+  EXPECT_NE(parse_message(R"({"type":"registerfunction","id":5})", m), "");
+  EXPECT_NE(parse_message(R"({"type":"invokefunction","function_id":"f","data":{"a":01x}})", m), "");
+  EXPECT_NE(parse_message(R"({"type":"invokefunction","function_id":"f","data":tru})", m), "");
+  EXPECT_NE(parse_message(R"({"type":"ping"} trailing)", m), "");
+  EXPECT_NE(parse_message(R"({"type":"ping")", m), "");
+  ASSERT_EQ(parse_message(R"({"type":"invokefunction"})", m), "");
+  EXPECT_NE(validate_required(m), "");
+}
+
+TEST(MessageParse, ErrorBodyIsCoercedLeniently) {
+  Message m;
+  ASSERT_EQ(parse_message(R"({"type":"invocationresult","invocation_id":"i","error":{"code":"invocation_failed","message":"boom","stacktrace":"at x"}})", m), "");
+  ASSERT_TRUE(m.error);
+  EXPECT_EQ(m.error->code, "invocation_failed");
+  EXPECT_EQ(*m.error->stacktrace, "at x");
+  ASSERT_EQ(parse_message(R"({"type":"invocationresult","invocation_id":"i","error":{"code":3}})", m), "");
+  EXPECT_EQ(m.error->code, "UNKNOWN");
+  EXPECT_EQ(m.error->message, R"({"code":3})");
+}
+
+TEST(MessageParse, UnknownTypeParsesAsUnknown) {
+  Message m;
+  ASSERT_EQ(parse_message(R"({"type":"teleport","x":1})", m), "");
+  EXPECT_EQ(m.type, MessageType::kUnknown);
+  EXPECT_EQ(m.type_name, "teleport");
+}
+
+TEST(CallerSplice, AddsKeyLastAndLeavesNonObjectsAlone) {
+  EXPECT_EQ(splice_caller_worker_id(R"({"a":1})", "w"), R"({"a":1,"_caller_worker_id":"w"})");
+  EXPECT_EQ(splice_caller_worker_id(R"({ })", "w"), R"({ "_caller_worker_id":"w"})");
+  EXPECT_EQ(splice_caller_worker_id("[1]", "w"), "[1]");
+  EXPECT_EQ(splice_caller_worker_id("\"s\"", "w"), "\"s\"");
+}
+
+TEST(JsonWriter, EscapesControlCharacters) {
+  std::string out;
+  append_json_string(out, "a\"b\\c\n\x01");
+  EXPECT_EQ(out, R"("a\"b\\c\n\u0001")");
+  EXPECT_EQ(FrameWriter().string("k", "v").raw("n", "1").boolean("b", true).finish(), R"({"k":"v","n":1,"b":true})");
+}
+
+}  // namespace
+}  // namespace iii
