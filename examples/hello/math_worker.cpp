@@ -17,9 +17,10 @@ int main() {
   worker.register_function(
       "math::add",
       [](json::value payload) -> std::optional<json::value> {
-        const auto& in = payload.as_object();
-        const double c = in.at("a").to_number<double>() + in.at("b").to_number<double>();
-        return json::value{{"c", c}};
+        const auto& a = payload.at("a");
+        const auto& b = payload.at("b");
+        if (a.is_int64() && b.is_int64()) return json::value{{"c", a.as_int64() + b.as_int64()}};
+        return json::value{{"c", a.to_number<double>() + b.to_number<double>()}};
       },
       {.description = "Add two numbers"});
   std::cout << "math-worker: serving math::add (Ctrl+C to stop)" << std::endl;

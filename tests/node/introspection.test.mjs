@@ -46,13 +46,24 @@ test('functions::list hides engine::* and internal functions by default, sorted 
 test('functions::list include_internal, prefix and search', async () => {
   const all = (await engineCall(q, 'engine::functions::list', { include_internal: true })).functions.map((f) => f.function_id);
   for (const id of ['ef::hidden', 'engine::functions::list', 'engine::functions::info', 'engine::workers::list',
-    'engine::workers::register', 'engine::register_trigger', 'engine::channels::create']) {
+    'engine::workers::register', 'engine::register_trigger', 'engine::unregister_trigger']) {
     assert.ok(all.includes(id), `include_internal list lacks ${id}`);
   }
   const pre = (await engineCall(q, 'engine::functions::list', { prefix: 'ef::' })).functions.map((f) => f.function_id);
   assert.deepEqual(pre, ['ef::alpha', 'ef::beta']);
   const found = (await engineCall(q, 'engine::functions::list', { search: 'alpha' })).functions.map((f) => f.function_id);
   assert.ok(found.includes('ef::alpha') && !found.includes('ef::beta'), `search alpha: ${found}`);
+});
+
+test('engine::channels::create is listed and returns a writer/reader pair with one channel id (§3.13)', async () => {
+  const all = (await engineCall(q, 'engine::functions::list', { include_internal: true })).functions.map((f) => f.function_id);
+  assert.ok(all.includes('engine::channels::create'), 'include_internal list lacks engine::channels::create');
+  const r = await engineCall(q, 'engine::channels::create', { buffer_size: 16 });
+  assert.equal(r.writer.direction, 'write');
+  assert.equal(r.reader.direction, 'read');
+  assert.match(r.writer.channel_id, UUID_RE);
+  assert.equal(r.writer.channel_id, r.reader.channel_id);
+  assert.equal(r.writer.access_key, r.reader.access_key);
 });
 
 test('functions::info: single, batch, INVALID_ARGUMENTS, NOT_FOUND', async () => {

@@ -184,3 +184,36 @@ test('re-registering a function id from another worker replaces the owner (last 
   const r = await B.trigger({ function_id: 'math::add', payload: { a: 1, b: 1 } });
   assert.deepEqual(r, { c: 2, by: 'C' });
 });
+
+test('unregisterFunction removes the function; unregisterfunction from a non-owner is a no-op', async () => {
+  const D = sdkWorker(ctx.engine.url, 'routing-d');
+  const ref = D.registerFunction('tmp::fn', async () => 'here');
+  await sdkSync(D);
+  assert.equal(await B.trigger({ function_id: 'tmp::fn', payload: {} }), 'here');
+
+  const other = await connectRaw(ctx.engine.url);
+  other.send({ type: 'unregisterfunction', id: 'tmp::fn' });
+  await other.sync();
+  assert.equal(await B.trigger({ function_id: 'tmp::fn', payload: {} }), 'here', 'non-owner unregister must not remove it');
+  await other.close();
+
+  ref.unregister();
+  await sdkSync(D);
+  await assert.rejects(B.trigger({ function_id: 'tmp::fn', payload: {} }), (e) => e.code === 'function_not_found');
+});
+
+test('[REC §10.3] a non-UUID caller invocation_id still works: callee sees a UUID, caller gets its own id back', async () => {
+  const callee = await connectRaw(ctx.engine.url);
+  const frames = [];
+  callee.serve('raw::anyid', (m) => { frames.push(m); return { result: 'ok' }; });
+  await callee.sync();
+  const caller = await connectRaw(ctx.engine.url);
+  const mark = caller.mark();
+  caller.send({ type: 'invokefunction', invocation_id: 'my-call-1', function_id: 'raw::anyid', data: {} });
+  const r = await caller.waitFrame((m) => m && m.type === 'invocationresult', 3000, { since: mark, label: 'result for non-UUID id' });
+  assert.equal(r.invocation_id, 'my-call-1');
+  assert.equal(r.result, 'ok');
+  assert.match(frames[0].invocation_id, UUID_RE);
+  await caller.close();
+  await callee.close();
+});
