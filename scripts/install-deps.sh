@@ -34,7 +34,7 @@ if ((missing_node)); then
 fi
 
 # The official Node SDK, pinned, for the integration tests and the examples' Node workers.
-for dir in tests/node examples/hello; do
+for dir in tests/node examples/hello examples/quickstart/caller-worker; do
   if [ ! -f "$dir/node_modules/iii-sdk/package.json" ]; then
     echo "install-deps: npm install in $dir"
     (cd "$dir" && npm install --no-audit --no-fund --loglevel=error)

@@ -5,13 +5,20 @@
 
 #include <boost/asio.hpp>
 
+#include <filesystem>
 #include <thread>
 
-#include "cli/engine_config.h"
+#include "config/builtin_supervisor.h"
+#include "config/config_watcher.h"
+#include "config/engine_config.h"
 #include "cli/trigger_command.h"
+#include "core/channel_hub.h"
 #include "engine/engine.h"
+#include "net/http_server.h"
 #include "net/worker_listener.h"
+#include "workers/channels/channel_functions.h"
 #include "workers/engine/engine_functions.h"
+#include "workers/state/state_worker.h"
 
 namespace {
 
@@ -25,33 +32,61 @@ struct EngineFlags {
   unsigned threads = 0;
 };
 
-int run_engine(const EngineFlags& flags) {
-  auto logger = spdlog::stderr_color_mt("iii");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(flags.log_level));
+// Every built-in this engine can run, by name (config-and-cli.md §2.3).
+std::vector<iii::BuiltinDescriptor> builtin_catalog(boost::asio::io_context& io, iii::ChannelHub& channels) {
+  std::vector<iii::BuiltinDescriptor> catalog;
+  catalog.push_back(iii::http_builtin(io, channels));
+  catalog.push_back(iii::state_builtin());
+  return catalog;
+}
 
-  iii::cli::EngineConfig config;
-  try {
-    config = iii::cli::load_engine_config(flags.config_path);
-  } catch (const iii::cli::ConfigError& e) {
-    spdlog::error("bad config: {}", e.what());
-    return 1;
-  }
+void apply_flags(const EngineFlags& flags, iii::config::EngineConfig& config) {
   // Command-line flags override the first listener and the engine options.
   if (flags.port) config.listeners.front().port = *flags.port;
   if (flags.host) config.listeners.front().host = *flags.host;
   if (flags.max_frame_bytes)
     for (auto& l : config.listeners) l.max_message_bytes = *flags.max_frame_bytes;
   if (flags.invocation_timeout_ms) config.engine.invocation_timeout = std::chrono::milliseconds(*flags.invocation_timeout_ms);
+}
+
+bool same_listeners(const iii::config::EngineConfig& a, const iii::config::EngineConfig& b) {
+  if (a.listeners.size() != b.listeners.size()) return false;
+  for (size_t i = 0; i < a.listeners.size(); ++i) {
+    const auto &x = a.listeners[i], &y = b.listeners[i];
+    if (x.host != y.host || x.port != y.port || x.max_message_bytes != y.max_message_bytes ||
+        x.handshake_timeout != y.handshake_timeout)
+      return false;
+  }
+  return a.engine.invocation_timeout == b.engine.invocation_timeout;
+}
+
+int run_engine(const EngineFlags& flags) {
+  auto logger = spdlog::stderr_color_mt("iii");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(flags.log_level));
+
+  namespace config = iii::config;
+  const bool from_file = std::filesystem::exists(flags.config_path);
+  config::EngineConfig cfg;
+  try {
+    cfg = from_file ? config::load_config_file(flags.config_path) : config::embedded_default();
+  } catch (const config::ConfigError& e) {
+    spdlog::error("bad config: {}", e.what());
+    return 1;
+  }
+  if (!from_file) spdlog::info("no {} found: running on the embedded default config", flags.config_path);
+  apply_flags(flags, cfg);
 
   const unsigned threads = flags.threads ? flags.threads : std::max(1u, std::thread::hardware_concurrency());
   boost::asio::io_context io(static_cast<int>(threads));
-  iii::Engine engine(config.engine);
+  iii::ChannelHub channels;  // outlives the engine, whose ticker sweeps it
+  iii::Engine engine(cfg.engine);
   engine.add_in_process_worker(iii::make_engine_functions_worker(engine));
+  iii::add_channel_functions(engine, channels);
 
   std::vector<std::unique_ptr<iii::WorkerListener>> listeners;
-  for (const auto& options : config.listeners) {
-    auto listener = std::make_unique<iii::WorkerListener>(io, engine, options);
+  for (const auto& options : cfg.listeners) {
+    auto listener = std::make_unique<iii::WorkerListener>(io, engine, options, &channels);
     try {
       listener->start();
     } catch (const std::exception& e) {
@@ -60,6 +95,36 @@ int run_engine(const EngineFlags& flags) {
     }
     spdlog::info("iii engine {} listening for workers on ws://{}:{}", III_VERSION, options.host, listener->port());
     listeners.push_back(std::move(listener));
+  }
+
+  config::BuiltinSupervisor supervisor(engine, builtin_catalog(io, channels), std::filesystem::current_path());
+  try {
+    supervisor.start(cfg);
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  }
+
+  // Hot reload: a valid new file is applied without dropping connected workers; an invalid one
+  // is reported and the running config stays.
+  std::unique_ptr<config::ConfigWatcher> watcher;
+  if (from_file) {
+    watcher = std::make_unique<config::ConfigWatcher>(io, flags.config_path, [&] {
+      try {
+        config::EngineConfig next = config::load_config_file(flags.config_path);
+        apply_flags(flags, next);
+        spdlog::info("config reloaded ({})", supervisor.apply(next));
+        if (!same_listeners(cfg, next))
+          spdlog::warn("changes to iii-worker-manager take effect at the next engine start");
+      } catch (const std::exception& e) {
+        spdlog::error("config reload rejected, the running config stays: {}", e.what());
+      }
+    });
+    try {
+      watcher->start();
+    } catch (const std::exception& e) {
+      spdlog::warn("hot reload disabled: {}", e.what());
+    }
   }
 
   // The engine owns no threads: a timer drives its deadlines and periodic work.
@@ -84,6 +149,7 @@ int run_engine(const EngineFlags& flags) {
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { io.run(); });
   io.run();
   for (auto& t : pool) t.join();
+  supervisor.stop_all();
   return 0;
 }
 

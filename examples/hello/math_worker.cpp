@@ -1,4 +1,4 @@
-// A C++ worker that provides `math::add`. Build: `make build`; run: ./build/example_math_worker
+// A C++ worker that provides `math::add`. Build: `make build`; run: ./build/hello_math_worker
 // (connects to III_URL, default ws://localhost:49134).
 #include <iii/iii.h>
 

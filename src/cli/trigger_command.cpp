@@ -43,6 +43,7 @@ class TriggerCommandImpl : public TriggerCommand {
     options.reconnect_initial_delay = milliseconds(200);
     options.reconnect_max_delay = milliseconds(2000);
     options.handler_threads = 1;
+    options.quiet = true;  // run() reports connection problems itself
     Worker worker(options);
 
     if (!worker.wait_connected(timeout)) {

@@ -147,12 +147,14 @@ void Engine::add_in_process_worker(const std::shared_ptr<InProcessWorker>& worke
     registry_.upsert_function(FunctionEntry{spec.id, spec.description, spec.request_format, spec.response_format,
                                             spec.metadata, metadata_marks_internal(spec.metadata), worker});
   }
-  for (const TriggerTypeSpec& spec : worker->trigger_type_specs()) {
-    auto bindings = registry_.upsert_trigger_type(
-        TriggerTypeEntry{spec.id, spec.description, spec.trigger_request_format, spec.call_request_format, worker});
-    if (bindings) activate_on(worker, *bindings);
-  }
+  for (const TriggerTypeSpec& spec : worker->trigger_type_specs()) register_in_process_trigger_type(worker, spec);
   worker->set_attached();
+}
+
+void Engine::register_in_process_trigger_type(const std::shared_ptr<InProcessWorker>& worker, const TriggerTypeSpec& spec) {
+  auto bindings = registry_.upsert_trigger_type(
+      TriggerTypeEntry{spec.id, spec.description, spec.trigger_request_format, spec.call_request_format, worker});
+  if (bindings) activate_on(worker, *bindings);
 }
 
 std::shared_ptr<InProcessWorker> Engine::in_process_worker(std::string_view name) const {

@@ -21,6 +21,7 @@
 namespace iii {
 
 class InProcessWorker;
+struct TriggerTypeSpec;
 
 struct EngineOptions {
   // Engine-side deadline for every routed call; the caller then gets a `timeout` error.
@@ -58,6 +59,8 @@ class Engine {
   // --- built-in workers ---
   void add_in_process_worker(const std::shared_ptr<InProcessWorker>& worker);
   std::shared_ptr<InProcessWorker> in_process_worker(std::string_view name) const;
+  // Registers one trigger type of an attached in-process worker and activates its parked bindings.
+  void register_in_process_trigger_type(const std::shared_ptr<InProcessWorker>& worker, const TriggerTypeSpec& spec);
 
   // --- invocations ---
   // An engine-originated call (no _caller_worker_id). `done` may be empty (nobody waits).

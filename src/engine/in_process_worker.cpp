@@ -31,9 +31,12 @@ void InProcessWorker::add_function(FunctionSpec spec, SyncFunctionHandler handle
 }
 
 void InProcessWorker::add_trigger_type(TriggerTypeSpec spec, TriggerTypeHandler handler) {
-  std::lock_guard lock(mu_);
-  trigger_types_.insert_or_assign(spec.id, std::move(handler));
-  trigger_type_specs_.push_back(std::move(spec));
+  {
+    std::lock_guard lock(mu_);
+    trigger_types_.insert_or_assign(spec.id, std::move(handler));
+    trigger_type_specs_.push_back(spec);
+  }
+  if (attached_) engine_.register_in_process_trigger_type(shared_from_this(), spec);
 }
 
 void InProcessWorker::deliver(const CallView& call) {

@@ -1,6 +1,7 @@
 // A built-in worker living inside the engine process. It registers functions and trigger types
 // in the same registry as a remote worker; calls to it run its C++ handlers directly.
 #pragma once
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -80,7 +81,7 @@ class InProcessWorker : public Endpoint, public std::enable_shared_from_this<InP
 
  private:
   const std::string name_;
-  bool attached_ = false;
+  std::atomic<bool> attached_{false};
   std::mutex mu_;
   StringMap<AsyncFunctionHandler> functions_;
   StringMap<TriggerTypeHandler> trigger_types_;

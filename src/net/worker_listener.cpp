@@ -10,6 +10,7 @@
 #include "core/uuid.h"
 #include "engine/engine.h"
 #include "net/beast_pch.h"
+#include "net/channel_session.h"
 
 namespace iii {
 namespace {
@@ -156,8 +157,8 @@ class WsSession : public RemoteEndpoint, public std::enable_shared_from_this<WsS
 // Reads the HTTP upgrade request and hands the socket to the right session.
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(tcp::socket&& socket, Engine& engine, std::shared_ptr<const ListenerOptions> options)
-      : stream_(std::move(socket)), engine_(engine), options_(std::move(options)) {}
+  HttpSession(tcp::socket&& socket, Engine& engine, std::shared_ptr<const ListenerOptions> options, ChannelHub* channels)
+      : stream_(std::move(socket)), engine_(engine), options_(std::move(options)), channels_(channels) {}
 
   void run() {
     parser_.header_limit(16 * 1024);
@@ -173,6 +174,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     auto request = parser_.release();
     std::string_view target = request.target();
     std::string_view path = target.substr(0, target.find('?'));
+    if (channels_ && path.starts_with("/ws/channels/")) {
+      return serve_channel_request(stream_.release_socket(), std::move(request), *channels_,
+                                   ChannelSessionOptions{options_->max_message_bytes, options_->handshake_timeout});
+    }
     if (!websocket::is_upgrade(request)) {
       return respond(request, path == "/" ? http::status::upgrade_required : http::status::not_found,
                      path == "/" ? "This is the iii worker WebSocket endpoint.\n" : "Not Found\n");
@@ -200,6 +205,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   beast::tcp_stream stream_;
   Engine& engine_;
   const std::shared_ptr<const ListenerOptions> options_;
+  ChannelHub* const channels_;
   beast::flat_buffer buffer_;
   http::request_parser<http::string_body> parser_;
 };
@@ -207,13 +213,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 }  // namespace
 
 struct WorkerListener::Impl : std::enable_shared_from_this<WorkerListener::Impl> {
-  Impl(asio::io_context& io, Engine& engine, ListenerOptions options)
-      : io(io), engine(engine), options(std::make_shared<const ListenerOptions>(std::move(options))), acceptor(asio::make_strand(io)) {}
+  Impl(asio::io_context& io, Engine& engine, ListenerOptions options, ChannelHub* channels)
+      : io(io), engine(engine), options(std::make_shared<const ListenerOptions>(std::move(options))),
+        channels(channels), acceptor(asio::make_strand(io)) {}
 
   void accept_next() {
     acceptor.async_accept(asio::make_strand(io), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted) return;
-      if (!ec) std::make_shared<HttpSession>(std::move(socket), self->engine, self->options)->run();
+      if (!ec) std::make_shared<HttpSession>(std::move(socket), self->engine, self->options, self->channels)->run();
       self->accept_next();
     });
   }
@@ -221,11 +228,12 @@ struct WorkerListener::Impl : std::enable_shared_from_this<WorkerListener::Impl>
   asio::io_context& io;
   Engine& engine;
   const std::shared_ptr<const ListenerOptions> options;
+  ChannelHub* const channels;
   tcp::acceptor acceptor;
 };
 
-WorkerListener::WorkerListener(asio::io_context& io, Engine& engine, ListenerOptions options)
-    : impl_(std::make_shared<Impl>(io, engine, std::move(options))) {}
+WorkerListener::WorkerListener(asio::io_context& io, Engine& engine, ListenerOptions options, ChannelHub* channels)
+    : impl_(std::make_shared<Impl>(io, engine, std::move(options), channels)) {}
 
 WorkerListener::~WorkerListener() {
   beast::error_code ec;

@@ -1,5 +1,6 @@
 // The worker WebSocket listener (protocol.md §1.1): `/` is a worker connection, `/otel` a
-// telemetry-only socket whose frames are drained. Other paths get a plain HTTP 404.
+// telemetry-only socket whose frames are drained, `/ws/channels/{id}?key=…&dir=…` one side of a
+// channel (net/channel_session.h). Other paths get a plain HTTP 404.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -12,6 +13,7 @@ class io_context;
 
 namespace iii {
 
+class ChannelHub;
 class Engine;
 
 struct ListenerOptions {
@@ -28,7 +30,8 @@ struct ListenerOptions {
 
 class WorkerListener {
  public:
-  WorkerListener(boost::asio::io_context& io, Engine& engine, ListenerOptions options);
+  // `channels` null: /ws/channels/ answers 404 "Channel not found".
+  WorkerListener(boost::asio::io_context& io, Engine& engine, ListenerOptions options, ChannelHub* channels = nullptr);
   ~WorkerListener();
 
   // Binds and starts accepting. Throws std::system_error when the address cannot be bound.

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -37,6 +38,11 @@ std::vector<char*> c_argv(std::vector<std::string>& args) {
 
 }  // namespace
 
+std::string engine_binary() {
+  const char* override_path = std::getenv("III_BINARY");
+  return override_path && *override_path ? override_path : III_BINARY;
+}
+
 std::uint16_t free_loopback_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   auto address = loopback(0);
@@ -59,12 +65,20 @@ bool port_accepts(std::uint16_t port) {
   return ok;
 }
 
-EngineProcess::EngineProcess(std::vector<std::string> extra_args) : extra_args_(std::move(extra_args)) {
+EngineProcess::EngineProcess(std::string config_yaml, std::vector<std::string> extra_args)
+    : extra_args_(std::move(extra_args)) {
   char pattern[] = "/tmp/iii-engine-XXXXXX";
   if (!::mkdtemp(pattern)) throw std::runtime_error("mkdtemp failed");
   directory_ = pattern;
+  std::ofstream(directory_ + "/config.yaml") << config_yaml;
   port_ = free_loopback_port();
-  start();
+  try {
+    start();
+  } catch (...) {
+    std::error_code ignored;  // no destructor runs for a half-built object
+    std::filesystem::remove_all(directory_, ignored);
+    throw;
+  }
 }
 
 EngineProcess::~EngineProcess() {
@@ -75,7 +89,7 @@ EngineProcess::~EngineProcess() {
 
 void EngineProcess::start() {
   if (running()) return;
-  std::vector<std::string> args{III_BINARY, "--port", std::to_string(port_), "--host", "127.0.0.1"};
+  std::vector<std::string> args{engine_binary(), "--port", std::to_string(port_), "--host", "127.0.0.1"};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   auto argv = c_argv(args);
   std::string log_path = directory_ + "/engine.log";

@@ -10,6 +10,9 @@
 
 namespace iii::test {
 
+// The engine binary under test: env III_BINARY when set, else the one this test was built with.
+std::string engine_binary();
+
 // A loopback port that was free a moment ago.
 std::uint16_t free_loopback_port();
 
@@ -18,10 +21,15 @@ bool port_accepts(std::uint16_t port);
 
 class EngineProcess {
  public:
-  // Starts `III_BINARY --port <free port> --host 127.0.0.1 <extra_args>` with a fresh temporary
-  // directory as its cwd, and waits (up to 10 s) until the port accepts connections.
-  // Throws std::runtime_error (with the engine's log) when it does not come up.
-  explicit EngineProcess(std::vector<std::string> extra_args = {});
+  // Only the worker socket and the engine's own functions: no fixed ports (such as the HTTP
+  // trigger's 3111) that would collide with a parallel test run.
+  static constexpr const char* kMinimalConfig = "workers: []\n";
+
+  // Writes `config_yaml` to config.yaml in a fresh temporary directory, starts
+  // `engine_binary() --port <free port> --host 127.0.0.1 <extra_args>` there, and waits (up to
+  // 10 s) until the port accepts connections. Throws std::runtime_error (with the engine's log)
+  // when it does not come up.
+  explicit EngineProcess(std::string config_yaml = kMinimalConfig, std::vector<std::string> extra_args = {});
   // SIGTERM, SIGKILL after a deadline, then removes the temporary directory.
   ~EngineProcess();
   EngineProcess(const EngineProcess&) = delete;

@@ -312,23 +312,29 @@ TEST(Sdk, ProviderRejectionKeepsTheBindingOutOfTheLiveSet) {
   auto provider_worker = connected_worker(engine, "provider");
   provider_worker->register_trigger_type(
       "test::webhook", "Webhook trigger",
-      {.register_trigger = [&](const iii::TriggerConfig&) {
+      {.register_trigger = [&](const iii::TriggerConfig& binding) {
          ++attempts;
-         throw std::runtime_error("bad config");
+         if (binding.config.at("path") != "/ok") throw std::runtime_error("bad config");
        }});
   auto binder = connected_worker(engine, "binder");
   binder->register_function("hooks::on_event", [](json::value) { return std::nullopt; });
-  std::string id = binder->register_trigger(webhook_binding());
-  ASSERT_TRUE(wait_until([&] { return attempts.load() == 1; }));
-  // The engine parks a rejected binding: it is no longer a live registered trigger.
-  EXPECT_TRUE(wait_until([&] {
-    try {
-      binder->trigger({.function_id = "engine::registered-triggers::info", .payload = {{"id", id}}});
-      return false;
-    } catch (const InvocationError& e) {
-      return e.code() == "NOT_FOUND";
-    }
-  }));
+  auto rejected = webhook_binding();
+  auto accepted = webhook_binding();
+  accepted.config = {{"path", "/ok"}};
+  std::string rejected_id = binder->register_trigger(rejected);
+  std::string accepted_id = binder->register_trigger(accepted);
+  ASSERT_TRUE(wait_until([&] { return attempts.load() == 2; }));
+
+  // The engine parks a rejected binding: only the accepted one stays live.
+  auto live_ids = [&] {
+    std::set<std::string> ids;
+    auto list = binder->trigger({.function_id = "engine::registered-triggers::list",
+                                 .payload = {{"trigger_type", "test::webhook"}}});
+    for (const auto& row : list.at("registered_triggers").as_array()) ids.insert(std::string(row.at("id").as_string()));
+    return ids;
+  };
+  EXPECT_TRUE(wait_until([&] { return live_ids() == std::set<std::string>{accepted_id}; }))
+      << "rejected " << rejected_id << ", accepted " << accepted_id;
 }
 
 // ---- reconnects --------------------------------------------------------------------------------
@@ -388,6 +394,16 @@ TEST(Sdk, CallInFlightWhenTheEngineDiesWaitsForItsTimeout) {
   auto error = invocation_error_of([&] { call.get(); });
   EXPECT_EQ(error.code(), "TIMEOUT");
   release.set_value();
+}
+
+TEST(Sdk, DefaultUrlComesFromIIIUrl) {
+  EngineProcess engine;
+  ::setenv("III_URL", engine.url().c_str(), 1);
+  iii::Worker worker({.name = "from-env"});
+  ::unsetenv("III_URL");
+  EXPECT_EQ(worker.url(), engine.url());
+  EXPECT_TRUE(worker.wait_connected(5s)) << worker.last_error();
+  EXPECT_FALSE(worker.worker_id().empty());
 }
 
 TEST(Sdk, ShutdownIsPromptEvenWithoutAnEngine) {

@@ -112,6 +112,11 @@ test('payload-less call: trigger({function_id:"engine::functions::list"}) still 
   assert.ok(r.functions.some((f) => f.function_id === 'sink::collect'));
 });
 
+test('engine functions accept null data like {}', async () => {
+  const r = await B.trigger({ function_id: 'engine::functions::list', payload: null, timeoutMs: 5000 });
+  assert.ok(r && Array.isArray(r.functions), `got ${JSON.stringify(r)}`);
+});
+
 test('payload-less call to a worker function: callee gets data null (key present)', async () => {
   const r = await B.trigger({ function_id: 'echo::data', timeoutMs: 5000 });
   assert.deepEqual(r, { got: null });

@@ -3,7 +3,7 @@
 // bounded waits. Every wait in here has a deadline; nothing polls forever.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -79,11 +79,15 @@ function tcpConnects(port) {
 
 /**
  * Start the engine binary in a fresh temp directory.
- * options: port, invocationTimeoutMs, maxFrameBytes, args (extra argv).
+ * options: port, invocationTimeoutMs, maxFrameBytes, args (extra argv), config (YAML text written
+ * to <cwd>/config.yaml; default `workers: []`, so no built-in binds a fixed port such as 3111),
+ * cwd (reuse a directory, e.g. to restart on the same data).
  */
 export async function startEngine(options = {}) {
   const port = options.port ?? (await freePort());
-  const cwd = mkdtempSync(path.join(os.tmpdir(), 'iii-node-test-'));
+  const ownsCwd = options.cwd == null;
+  const cwd = options.cwd ?? mkdtempSync(path.join(os.tmpdir(), 'iii-node-test-'));
+  writeFileSync(path.join(cwd, 'config.yaml'), options.config ?? 'workers: []\n');
   const args = ['--port', String(port), '--host', '127.0.0.1'];
   if (options.invocationTimeoutMs != null) args.push('--invocation-timeout-ms', String(options.invocationTimeoutMs));
   if (options.maxFrameBytes != null) args.push('--max-frame-bytes', String(options.maxFrameBytes));
@@ -129,7 +133,7 @@ export async function startEngine(options = {}) {
         await exited;
         clearTimeout(t);
       }
-      try { rmSync(cwd, { recursive: true, force: true }); } catch { /* ignore */ }
+      if (ownsCwd) try { rmSync(cwd, { recursive: true, force: true }); } catch { /* ignore */ }
       return exitInfo;
     },
   };

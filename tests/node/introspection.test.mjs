@@ -115,6 +115,20 @@ test('workers::list: the SDK worker with runtime node and its function_count; pi
   assert.ok(!py.some((x) => x.id === A.workerId));
 });
 
+test('workers::register sanitises name/description and defaults runtime to "unknown"', async () => {
+  const w = await connectRaw(ctx.engine.url);
+  const long = 'n'.repeat(300);
+  w.send({ type: 'invokefunction', function_id: 'engine::workers::register', action: { type: 'void' },
+    data: { name: '  evil\u0007na\u202eme\n ', description: long, pid: 99 } });
+  await w.sync();
+  const row = await waitFor(async () => (await engineCall(q, 'engine::workers::list', {})).workers.find((x) => x.id === w.workerId),
+    3000, 'raw worker listed once it sent a pid');
+  assert.equal(row.name, 'evilname');
+  assert.equal(row.description.length, 280);
+  assert.equal(row.runtime, 'unknown');
+  await w.close();
+});
+
 test('workers::info: detail, functions, trigger types; NOT_FOUND', async () => {
   const info = await engineCall(q, 'engine::workers::info', { name: 'ef-worker' });
   assert.equal(info.worker.id, A.workerId);

@@ -102,6 +102,22 @@ test('ownership-aware cleanup: a function taken over by another worker survives 
   await second.close();
 });
 
+test('the official SDK recovers from a dropped socket: reattach + replay, functions work again', async () => {
+  const S = sdkWorker(ctx.engine.url, 'drop-server');
+  S.registerFunction('sdk::dropped', async (d) => ({ echo: d.v }));
+  await sdkSync(S);
+  const firstId = await sdkWorkerId(S);
+  assert.deepEqual((await q.call('sdk::dropped', { v: 1 })).result, { echo: 1 });
+  S.ws.terminate(); // the SDK sees a close and reconnects with reattach(previous id, token)
+  await waitFor(() => S.workerId && S.workerId !== firstId, 5000, 'SDK got a new worker id');
+  await sdkSync(S);
+  assert.deepEqual((await q.call('sdk::dropped', { v: 2 })).result, { echo: 2 });
+  await waitFor(async () => {
+    const ids = await listedWorkerIds();
+    return ids.includes(S.workerId) && !ids.includes(firstId);
+  }, 3000, 'only the new connection is listed');
+});
+
 test('the official SDK reconnects after an engine restart on the same port and its functions work again', async () => {
   // A separate engine for this test so the file's main engine stays up for the others.
   let engine = await startEngine();

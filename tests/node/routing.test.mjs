@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  connectRaw, engineLifecycle, sdkSync, sdkWorker, sdkWorkerId, UUID_RE,
+  connectRaw, engineLifecycle, sdkSync, sdkWorker, sdkWorkerId, UUID_RE, waitFor,
 } from './harness.mjs';
 
 const ctx = engineLifecycle();
@@ -25,6 +25,13 @@ test('setup: worker A registers math::add and echo functions, worker B connects'
   await sdkSync(B);
   assert.match(await sdkWorkerId(A), UUID_RE);
   assert.match(await sdkWorkerId(B), UUID_RE);
+  // The id the SDK learnt from workerregistered is the one the engine lists for that worker.
+  const list = await waitFor(async () => {
+    const r = await B.trigger({ function_id: 'engine::workers::list', payload: {} });
+    return r.workers.some((w) => w.name === 'routing-b') && r.workers;
+  }, 3000, 'routing-b listed');
+  assert.equal(list.find((w) => w.name === 'routing-b').id, B.workerId);
+  assert.equal(list.find((w) => w.name === 'routing-a').id, A.workerId);
 });
 
 test('B calls math::add on A and gets the result', async () => {

@@ -171,6 +171,30 @@ test('provider disconnects → binding parked, re-delivered to a new provider wi
   assert.equal(first.unregistered.length, 0);
 });
 
+test('a second provider of the same type replaces the first and receives the existing bindings', async () => {
+  const first = recordingHandler();
+  const P1 = sdkWorker(ctx.engine.url, 'swap-provider-1');
+  P1.registerTriggerType({ id: 'swap-hook', description: 'Swap' }, first);
+  await sdkSync(P1);
+  B.registerTrigger({ type: 'swap-hook', function_id: 'hooks::target', config: { swap: 1 } });
+  await waitFor(() => first.registered.length === 1, 3000, 'first provider got binding');
+  const second = recordingHandler();
+  const P2 = sdkWorker(ctx.engine.url, 'swap-provider-2');
+  P2.registerTriggerType({ id: 'swap-hook', description: 'Swap v2' }, second);
+  await waitFor(() => second.registered.length === 1, 3000, 'existing binding re-sent to the new provider');
+  assert.equal(second.registered[0].id, first.registered[0].id);
+  assert.deepEqual(second.registered[0].config, { swap: 1 });
+  const d = await engineCall(q, 'engine::triggers::info', { id: 'swap-hook' });
+  assert.equal(d.worker_name, 'swap-provider-2');
+  assert.equal(d.description, 'Swap v2');
+  // The old provider leaving must not remove the type now owned by P2 (ownership-aware cleanup).
+  await shutdownSdk(P1);
+  await new Promise((r) => setTimeout(r, 300)); // let the engine process P1's disconnect
+  const after = await engineCall(q, 'engine::triggers::info', { id: 'swap-hook' });
+  assert.equal(after.worker_name, 'swap-provider-2');
+  assert.ok((await liveTriggers({ trigger_type: 'swap-hook' })).some((t) => t.id === first.registered[0].id), 'binding still live');
+});
+
 test('B unregisters → A\'s unregisterTrigger is called and the binding disappears', async () => {
   assert.ok(webhookTrigger, 'depends on the provider-first test');
   webhookTrigger.unregister();

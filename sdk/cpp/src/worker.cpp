@@ -109,18 +109,26 @@ void Worker::Impl::on_open(std::uint64_t generation) {
 }
 
 void Worker::Impl::on_close(std::uint64_t generation, std::string reason) {
-  bool was_ready;
+  bool was_ready, first_failure;
   {
     std::lock_guard lock(mutex_);
     if (generation != generation_) return;
     was_ready = ready_;
+    first_failure = failed_attempts_ == 0;
     client_.reset();
     ready_ = registered_ = false;
     if (!reason.empty()) last_error_ = reason;
     state_changed_.notify_all();
     if (stopping_) return;
   }
-  if (was_ready) std::fprintf(stderr, "[iii] connection to %s lost: %s; reconnecting\n", url_.c_str(), reason.c_str());
+  // One line per outage, not one per retry.
+  if (!options_.quiet && (was_ready || first_failure)) {
+    if (was_ready) {
+      std::fprintf(stderr, "[iii] lost the connection to %s (%s); reconnecting\n", url_.c_str(), reason.c_str());
+    } else {
+      std::fprintf(stderr, "[iii] %s; retrying\n", reason.c_str());
+    }
+  }
   schedule_reconnect();
 }
 

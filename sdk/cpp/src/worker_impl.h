@@ -73,7 +73,7 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
   std::chrono::milliseconds next_backoff();
 
   // Inbound frames (I/O thread); user callbacks are posted to the pools.
-  void handle_invoke(std::uint64_t generation, const json::object& frame);
+  void handle_invoke(std::uint64_t generation, json::object& frame);
   void handle_invocation_result(const json::object& frame);
   void handle_register_trigger(std::uint64_t generation, TriggerConfig binding);
   void handle_unregister_trigger(const std::string& id, const std::string& trigger_type);

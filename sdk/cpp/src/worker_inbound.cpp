@@ -18,6 +18,12 @@ json::value value_field(const json::object& frame, const char* key) {
   return value ? *value : json::value(nullptr);
 }
 
+// Moves a (possibly large) payload out of a frame that is about to be dropped anyway.
+json::value take_field(json::object& frame, const char* key) {
+  json::value* value = frame.if_contains(key);
+  return value ? std::move(*value) : json::value(nullptr);
+}
+
 }  // namespace
 
 void Worker::Impl::on_message(std::uint64_t generation, const std::string& text) {
@@ -27,7 +33,7 @@ void Worker::Impl::on_message(std::uint64_t generation, const std::string& text)
     std::fprintf(stderr, "[iii] ignoring a frame that is not a JSON object: %.200s\n", text.c_str());
     return;
   }
-  const json::object& frame = parsed.get_object();
+  json::object& frame = parsed.get_object();
   {
     std::lock_guard lock(mutex_);
     if (generation != generation_) return;  // a late frame from a connection we already left
@@ -82,7 +88,7 @@ void Worker::Impl::handle_invocation_result(const json::object& frame) {
   }
 }
 
-void Worker::Impl::handle_invoke(std::uint64_t generation, const json::object& frame) {
+void Worker::Impl::handle_invoke(std::uint64_t generation, json::object& frame) {
   std::string function_id = string_field(frame, "function_id");
   std::optional<std::string> invocation_id;
   if (const json::value* id = frame.if_contains("invocation_id"); id && id->is_string()) {
@@ -101,7 +107,7 @@ void Worker::Impl::handle_invoke(std::uint64_t generation, const json::object& f
     return;
   }
   handlers_.post([self = shared_from_this(), generation, handler, invocation_id, function_id,
-                  data = value_field(frame, "data")]() mutable {
+                  data = take_field(frame, "data")]() mutable {
     std::optional<json::value> result;
     std::optional<detail::WireError> error;
     try {

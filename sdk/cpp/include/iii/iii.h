@@ -5,6 +5,10 @@
 //     return {{"c", p.at("a").to_number<double>() + p.at("b").to_number<double>()}};
 //   });
 //   json::value r = worker.trigger({.function_id = "math::add", .payload = {{"a", 2}, {"b", 3}}});
+//   try { worker.trigger("math::nope", nullptr); }
+//   catch (const iii::InvocationError& e) { /* e.code() == "function_not_found" */ }
+//   worker.register_trigger({.trigger_type = "cron", .function_id = "math::add",
+//                            .config = {{"expression", "0 * * * * *"}}});
 //
 // Contract:
 //   - A Worker owns one WebSocket to the engine (default URL: env III_URL, else
@@ -13,22 +17,23 @@
 //     registrations (trigger types, functions, triggers, with the same trigger ids), then the
 //     worker's metadata. Nothing has to be re-registered by hand.
 //   - register_*() and unregister_*() may be called at any time, connected or not.
-//   - Function handlers run on a small thread pool (never on the I/O thread), so a handler may
-//     itself call trigger(). A handler returns a value, or null / std::nullopt for "no result", or
-//     throws: the exception text reaches the caller as an InvocationError with code
-//     "invocation_failed".
+//   - Function handlers run on a pool of options.handler_threads threads (never on the I/O
+//     thread), so a handler may itself call trigger() (a call served by this same worker needs a
+//     free pool thread). A handler returns a value, or null / std::nullopt for "no result", or
+//     throws: the exception text reaches the caller as an InvocationError "invocation_failed".
 //   - trigger() blocks until the result or the timeout (options.invocation_timeout, or the
 //     request's own). Failures throw InvocationError: the remote ErrorBody (function_not_found,
 //     invocation_failed, invocation_stopped, ...) or a local TIMEOUT / SHUTDOWN. A call made while
 //     disconnected waits in a bounded queue and goes out after the reconnect.
 //   - Void calls are fire-and-forget and return null at once; Enqueue calls go through a queue
 //     and return its receipt ({"messageReceiptId": ...}).
-//   - Trigger-type callbacks (TriggerHandler) run one at a time, in the order the engine sent them.
+//   - Trigger-type callbacks (TriggerHandler) run one at a time, in the order the engine sent them;
+//     after a reconnect the engine re-sends live bindings, so register_trigger is an upsert.
 //   - Every method is thread-safe. shutdown() (also run by the destructor) closes the socket and
 //     joins the threads within a few seconds; calls still waiting fail with code SHUTDOWN.
 //     REQUIRES: shutdown() and the destructor are not called from inside a handler.
 #pragma once
-#include <boost/json/value.hpp>
+#include <boost/json.hpp>  // the whole library: users will want parse() and serialize() too
 #include <chrono>
 #include <functional>
 #include <future>
@@ -68,6 +73,7 @@ struct WorkerOptions {
   std::chrono::milliseconds connect_timeout{10000};
   std::size_t handler_threads = 4;
   std::size_t max_queued_messages = 1024;  // outgoing frames held while disconnected
+  bool quiet = false;                      // no connection-state lines on stderr
 };
 
 // A handler's answer: a value, or std::nullopt / null for "no result".

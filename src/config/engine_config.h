@@ -1,0 +1,58 @@
+// The engine's YAML config file (config-and-cli.md §1–§4): parsing, `${VAR}` substitution,
+// strict validation with file and line, and the embedded default used when there is no file.
+//
+// The file is a mapping with a `workers:` list (and the legacy alias `modules:`). Each entry is
+// `{name, config?, image?, worker_path?}`. `iii-worker-manager` entries become listeners; every
+// other entry is a built-in worker, created later from its `config:` block by the supervisor.
+#pragma once
+#include <boost/json/value.hpp>
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/engine.h"
+#include "net/worker_listener.h"
+
+namespace iii::config {
+
+// A bad config: the message reads "<file>:<line>: <reason>".
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct WorkerEntry {
+  std::string name;         // canonical built-in name ("iii-state" for `state`), or as written
+  std::string written_name; // as written in the file
+  std::string instance_id;  // name, then name#1, name#2 … for repeated entries
+  boost::json::value config;  // the `config:` block as JSON; null when absent
+  std::string file;         // where it came from, for error messages
+  int line = 0;
+};
+
+struct EngineConfig {
+  std::string source;  // the file, or "<embedded default>"
+  std::vector<ListenerOptions> listeners;  // at least one
+  EngineOptions engine;
+  std::vector<WorkerEntry> workers;  // built-ins and unknown names, without iii-worker-manager
+};
+
+// Canonical name of a built-in: "http" → "iii-http", "state" → "iii-state", … ; others unchanged.
+std::string canonical_worker_name(std::string_view name);
+
+// Expands ${NAME} and ${NAME:default}. Throws ConfigError naming the line of an unset variable
+// without default.
+std::string substitute_env(const std::string& text, const std::string& file);
+
+// Parses config text (after substitution). Throws ConfigError.
+EngineConfig parse_config(const std::string& text, const std::string& file);
+
+// Reads and parses `path`. Throws ConfigError (also when the file cannot be read).
+EngineConfig load_config_file(const std::string& path);
+
+// The config used when no file exists: the worker listener on 0.0.0.0:49134, the HTTP trigger
+// server on 0.0.0.0:3111, and state persisted in ./data/state_store.db.
+EngineConfig embedded_default();
+
+}  // namespace iii::config

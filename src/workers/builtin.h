@@ -1,0 +1,58 @@
+// The shape every built-in worker shares (DESIGN.md: one folder per built-in under src/workers/).
+//
+// A built-in is created from its `config:` block by a factory registered in the BuiltinCatalog,
+// exposes an InProcessWorker that the engine registers like any other worker, and may start and
+// stop background work. Factories validate their block strictly and throw BuiltinConfigError
+// naming the offending key; the config loader adds the file and line.
+#pragma once
+#include <boost/json/value.hpp>
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/in_process_worker.h"
+
+namespace iii {
+
+class Engine;
+
+struct BuiltinConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class BuiltinWorker {
+ public:
+  virtual ~BuiltinWorker() = default;
+  // The endpoint that carries this worker's functions and trigger types.
+  virtual std::shared_ptr<InProcessWorker> endpoint() = 0;
+  // Starts background work (listeners, timers). Called once every built-in is registered.
+  // Throws std::runtime_error when it cannot start (e.g. a port in use, an unwritable directory).
+  virtual void start() {}
+  // Stops background work. Called at shutdown and before a hot reload replaces the worker.
+  virtual void stop() {}
+};
+
+// What a factory may use besides its config block.
+struct BuiltinContext {
+  Engine& engine;
+  std::filesystem::path working_dir;  // relative paths in config blocks resolve against it
+};
+
+using BuiltinFactory = std::function<std::unique_ptr<BuiltinWorker>(BuiltinContext&, const boost::json::value& config)>;
+
+struct BuiltinDescriptor {
+  std::string name;                  // canonical name, e.g. "iii-state"
+  std::vector<std::string> aliases;  // e.g. {"state"}
+  BuiltinFactory factory;
+};
+
+// Helpers for strict config parsing: every key must be known.
+// REQUIRES: `config` is null or an object; throws BuiltinConfigError otherwise.
+void require_known_keys(const boost::json::value& config, std::string_view worker,
+                        std::initializer_list<std::string_view> known);
+
+}  // namespace iii

@@ -1,0 +1,248 @@
+#include "workers/http/http_request_mapping.h"
+
+#include "core/json_writer.h"
+#include "core/message.h"  // is_valid_json
+#include "core/string_map.h"
+
+namespace iii {
+namespace {
+
+using Pairs = std::vector<std::pair<std::string_view, std::string_view>>;
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// HeaderValue::to_str of the reference: visible ASCII and tab only, else the value reads as "".
+bool visible_ascii(std::string_view v) {
+  for (char ch : v) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if ((c < 0x20 && c != '\t') || c >= 0x7F) return false;
+  }
+  return true;
+}
+
+// Writes {"k":"v",…} keeping, for a repeated key, only its last value (a map, as the reference).
+void append_object_last_wins(std::string& out, const Pairs& pairs) {
+  out += '{';
+  bool first = true;
+  auto emit = [&](const std::pair<std::string_view, std::string_view>& p) {
+    if (!first) out += ',';
+    first = false;
+    append_json_string_lossy(out, p.first);
+    out += ':';
+    append_json_string_lossy(out, p.second);
+  };
+  if (pairs.size() <= 32) {
+    for (size_t i = 0; i < pairs.size(); ++i) {
+      bool overridden = false;
+      for (size_t j = i + 1; j < pairs.size() && !overridden; ++j) overridden = pairs[j].first == pairs[i].first;
+      if (!overridden) emit(pairs[i]);
+    }
+  } else {
+    StringMap<size_t> last;
+    for (size_t i = 0; i < pairs.size(); ++i) last.insert_or_assign(std::string(pairs[i].first), i);
+    for (size_t i = 0; i < pairs.size(); ++i)
+      if (last.find(pairs[i].first)->second == i) emit(pairs[i]);
+  }
+  out += '}';
+}
+
+size_t utf8_sequence_length(const unsigned char* p, size_t left) {
+  const unsigned char c = p[0];
+  size_t len;
+  uint32_t min;
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) { len = 2; min = 0x80; }
+  else if (c >= 0xE0 && c <= 0xEF) { len = 3; min = 0x800; }
+  else if (c >= 0xF0 && c <= 0xF4) { len = 4; min = 0x10000; }
+  else return 0;
+  if (left < len) return 0;
+  uint32_t cp = c & (0x7F >> len);
+  for (size_t i = 1; i < len; ++i) {
+    if ((p[i] & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (p[i] & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return len;
+}
+
+}  // namespace
+
+void append_json_string_lossy(std::string& out, std::string_view text) {
+  bool ascii = true;
+  for (char c : text) ascii = ascii && static_cast<unsigned char>(c) < 0x80;
+  if (ascii) return append_json_string(out, text);
+  std::string clean;
+  clean.reserve(text.size());
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  for (size_t i = 0; i < text.size();) {
+    size_t len = utf8_sequence_length(p + i, text.size() - i);
+    if (len == 0) {
+      clean += "\xEF\xBF\xBD";  // U+FFFD
+      ++i;
+    } else {
+      clean.append(text.data() + i, len);
+      i += len;
+    }
+  }
+  append_json_string(out, clean);
+}
+
+std::string_view target_path(std::string_view target) { return target.substr(0, target.find('?')); }
+
+std::string_view target_query(std::string_view target) {
+  size_t q = target.find('?');
+  return q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+}
+
+std::string form_decode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '+') {
+      out += ' ';
+    } else if (c == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 && hex_value(text[i + 2]) >= 0) {
+      out += static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2]));
+      i += 2;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string_view find_header(const HttpRequestView& request, std::string_view lower_name) {
+  if (!request.headers) return {};
+  for (const HttpHeaderView& h : *request.headers) {
+    if (h.name.size() != lower_name.size()) continue;
+    bool same = true;
+    for (size_t i = 0; i < h.name.size() && same; ++i) {
+      char c = h.name[i];
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+      same = c == lower_name[i];
+    }
+    if (same) return h.value;
+  }
+  return {};
+}
+
+RequestFragments build_request_fragments(const HttpRequestView& request, const RouteMatch& match) {
+  RequestFragments f;
+  Pairs pairs;
+
+  // Query parameters: decoded strings must outlive `pairs`.
+  std::vector<std::pair<std::string, std::string>> decoded;
+  for_each_query_param(target_query(request.target), [&](std::string key, std::string value) {
+    decoded.emplace_back(std::move(key), std::move(value));
+  });
+  pairs.reserve(decoded.size());
+  for (const auto& [k, v] : decoded) pairs.emplace_back(k, v);
+  f.query_params.reserve(16 + decoded.size() * 24);
+  append_object_last_wins(f.query_params, pairs);
+
+  pairs.assign(match.params.begin(), match.params.end());
+  append_object_last_wins(f.path_params, pairs);
+
+  // Headers: names lower-cased into one buffer (views into it are taken after it stops growing).
+  const size_t count = request.headers ? request.headers->size() : 0;
+  std::string names;
+  size_t total = 0;
+  for (size_t i = 0; i < count; ++i) total += (*request.headers)[i].name.size();
+  names.reserve(total);
+  for (size_t i = 0; i < count; ++i) {
+    for (char c : (*request.headers)[i].name) names += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  pairs.clear();
+  size_t offset = 0;
+  for (size_t i = 0; i < count; ++i) {
+    const HttpHeaderView& h = (*request.headers)[i];
+    std::string_view name(names.data() + offset, h.name.size());
+    offset += h.name.size();
+    pairs.emplace_back(name, visible_ascii(h.value) ? h.value : std::string_view());
+  }
+  f.headers.reserve(32 + total * 2);
+  append_object_last_wins(f.headers, pairs);
+  return f;
+}
+
+std::string body_json(const HttpRequestView& request) {
+  std::string_view content_type = find_header(request, "content-type");
+  bool json = false;
+  static constexpr std::string_view kJson = "application/json";
+  for (size_t i = 0; !json && i + kJson.size() <= content_type.size(); ++i) {
+    size_t k = 0;
+    for (; k < kJson.size(); ++k) {
+      char c = content_type[i + k];
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+      if (c != kJson[k]) break;
+    }
+    json = k == kJson.size();
+  }
+  if (!json || !is_valid_json(request.body)) return "null";
+  return std::string(request.body);
+}
+
+std::string build_payload_prefix(const HttpRequestView& request, const HttpRoute& route, const RequestFragments& f,
+                                 std::string_view body) {
+  std::string out;
+  out.reserve(160 + f.query_params.size() + f.path_params.size() + f.headers.size() + body.size() +
+              2 * route.api_path.size());
+  out += R"({"query_params":)";
+  out += f.query_params;
+  out += R"(,"path_params":)";
+  out += f.path_params;
+  out += R"(,"headers":)";
+  out += f.headers;
+  out += R"(,"path":)";
+  append_json_string_lossy(out, route.api_path);
+  out += R"(,"method":)";
+  append_json_string_lossy(out, request.method);
+  out += R"(,"body":)";
+  out += body;
+  out += R"(,"trigger":{"type":"http","path":)";
+  append_json_string_lossy(out, route.api_path);
+  out += R"(,"method":)";
+  append_json_string_lossy(out, request.method);
+  out += '}';
+  return out;
+}
+
+std::string finish_handler_payload(std::string prefix, std::string_view request_body_ref, std::string_view response_ref) {
+  prefix.reserve(prefix.size() + request_body_ref.size() + response_ref.size() + 32);
+  prefix += R"(,"request_body":)";
+  prefix += request_body_ref;
+  prefix += R"(,"response":)";
+  prefix += response_ref;
+  prefix += '}';
+  return prefix;
+}
+
+std::string finish_condition_payload(std::string_view prefix) {
+  std::string out;
+  out.reserve(prefix.size() + 1);
+  out += prefix;
+  out += '}';
+  return out;
+}
+
+std::string build_middleware_input(const HttpRequestView& request, const RequestFragments& f) {
+  std::string out;
+  out.reserve(96 + f.path_params.size() + f.query_params.size() + f.headers.size());
+  out += R"({"phase":"preHandler","request":{"path_params":)";
+  out += f.path_params;
+  out += R"(,"query_params":)";
+  out += f.query_params;
+  out += R"(,"headers":)";
+  out += f.headers;
+  out += R"(,"method":)";
+  append_json_string_lossy(out, request.method);
+  out += R"(},"context":{}})";
+  return out;
+}
+
+}  // namespace iii

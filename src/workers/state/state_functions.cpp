@@ -1,0 +1,221 @@
+// The state::* functions (builtins.md §2.2). Each decodes its input (bad input answers
+// deserialization_error and changes nothing), runs against the store, answers, and only then —
+// after the write succeeded and the caller has its answer — fans the change out to the `state`
+// triggers.
+#include <boost/json.hpp>
+
+#include "core/json_writer.h"
+#include "workers/state/json_text.h"
+#include "workers/state/state_service.h"
+#include "workers/state/update_ops.h"
+
+namespace iii {
+namespace {
+
+namespace json = boost::json;
+
+struct InputError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// The request object. Absent or null data reads as {} (and then misses its required fields).
+class Input {
+ public:
+  explicit Input(std::string_view data) {
+    if (data.find_first_not_of(" \t\r\n") == std::string_view::npos) return;
+    std::string error;
+    std::optional<json::value> v = json_text::parse(data, &error);
+    if (!v) throw InputError("invalid JSON: " + error);
+    if (v->is_null()) return;
+    if (!v->is_object()) throw InputError(std::string("invalid type: ") + json_text::type_name(*v) + ", expected a JSON object");
+    object_ = std::move(v->get_object());
+  }
+
+  // The field as given (null included), or null when absent.
+  const json::value* find(std::string_view key) const { return object_.if_contains(key); }
+
+  const json::value& required(std::string_view key) const {
+    const json::value* v = find(key);
+    if (!v) throw InputError("missing field `" + std::string(key) + "`");
+    return *v;
+  }
+
+  std::string required_string(std::string_view key) const {
+    const json::value& v = required(key);
+    if (!v.is_string())
+      throw InputError("field `" + std::string(key) + "`: invalid type: " + json_text::type_name(v) + ", expected a string");
+    return std::string(v.get_string());
+  }
+
+ private:
+  json::object object_;
+};
+
+// A change to announce to the `state` triggers once the caller has its answer.
+struct StateEvent {
+  const char* event_type;
+  std::string scope, key;
+  std::optional<std::string> old_value, new_value;
+};
+
+struct Reply {
+  Outcome outcome;
+  std::optional<StateEvent> event;
+};
+
+using Body = std::function<Reply(const Input&, KvStore&)>;
+
+struct FunctionDef {
+  const char* id;
+  const char* description;
+  const char* error_code;      // for store failures, e.g. SET_ERROR
+  const char* failure_prefix;  // e.g. "Failed to set value: "
+  Body body;
+};
+
+AsyncFunctionHandler make_handler(const std::shared_ptr<StateService>& service, const FunctionDef& def) {
+  return [service, id = std::string(def.id), code = std::string(def.error_code),
+          prefix = std::string(def.failure_prefix), body = def.body](const InProcessCall& call, Completion done) {
+    Reply reply;
+    try {
+      Input input(call.data);
+      if (std::shared_ptr<KvStore> store = service->store()) {
+        reply = body(input, *store);
+      } else {
+        reply.outcome = Outcome::failure(code, prefix + "the state store is not open (iii-state is not running)");
+      }
+    } catch (const InputError& e) {
+      reply = Reply{Outcome::failure(codes::kDeserializationError, "Failed to deserialize input for " + id + ": " + e.what()),
+                    std::nullopt};
+    } catch (const update_ops::ParseError& e) {
+      reply = Reply{Outcome::failure(codes::kDeserializationError, "Failed to deserialize input for " + id + ": " + e.what()),
+                    std::nullopt};
+    } catch (const KvStoreError& e) {
+      reply = Reply{Outcome::failure(code, prefix + e.what()), std::nullopt};
+    }
+    done(std::move(reply.outcome));
+    if (reply.event && service->config().triggers_enabled) {
+      StateEvent& e = *reply.event;
+      service->triggers().fire(e.scope, e.key,
+                               state_event_payload(e.event_type, e.scope, e.key, e.old_value, e.new_value));
+    }
+  };
+}
+
+const char* created_or_updated(const std::optional<std::string>& old_value) {
+  return old_value ? "state:updated" : "state:created";
+}
+
+std::string or_null(const std::optional<std::string>& raw) { return raw ? *raw : "null"; }
+
+// --- the functions ---
+
+Body set_body(const std::shared_ptr<StateService>& service) {
+  return [service](const Input& in, KvStore& store) -> Reply {
+    std::string scope = in.required_string("scope"), key = in.required_string("key");
+    const json::value* value = in.find("value");
+    const json::value* data = in.find("data");
+    if (value && data) throw InputError("duplicate field `value` (given as both `value` and `data`)");
+    if (!value) value = data;
+    if (!value) throw InputError("missing field `value`");
+    std::string text = json_text::serialize(*value);
+    if (const auto limit = service->config().max_value_bytes; limit && text.size() > *limit) {
+      return Reply{Outcome::failure("VALUE_TOO_LARGE", "Value of " + std::to_string(text.size()) +
+                                                           " bytes exceeds max_value_bytes (" + std::to_string(*limit) +
+                                                           ")"),
+                   std::nullopt};
+    }
+    std::optional<std::string> previous = store.set(scope, key, text);
+    FrameWriter w(32 + text.size() + (previous ? previous->size() : 0));
+    w.raw("old_value", or_null(previous)).raw("new_value", text);
+    return Reply{Outcome::success(w.finish()),
+                 StateEvent{created_or_updated(previous), std::move(scope), std::move(key), std::move(previous),
+                            std::move(text)}};
+  };
+}
+
+Reply get_body(const Input& in, KvStore& store) {
+  std::string scope = in.required_string("scope"), key = in.required_string("key");
+  return Reply{Outcome::success(or_null(store.get(scope, key))), std::nullopt};
+}
+
+Reply delete_body(const Input& in, KvStore& store) {
+  std::string scope = in.required_string("scope"), key = in.required_string("key");
+  std::optional<std::string> removed = store.remove(scope, key);
+  std::string result = or_null(removed);
+  // Announced even when nothing was there (old_value null), as upstream does.
+  return Reply{Outcome::success(std::move(result)),
+               StateEvent{"state:deleted", std::move(scope), std::move(key), std::move(removed), std::nullopt}};
+}
+
+Reply update_body(const Input& in, KvStore& store) {
+  std::string scope = in.required_string("scope"), key = in.required_string("key");
+  const std::vector<update_ops::Op> ops = update_ops::parse(in.required("ops"));
+  std::vector<update_ops::OpError> errors;
+  KvUpdate u = store.update(scope, key, [&](const std::optional<std::string>& current) -> std::optional<std::string> {
+    std::optional<json::value> value;
+    if (current) {
+      std::string error;
+      value = json_text::parse(*current, &error);
+      if (!value) throw KvStoreError("the stored value of " + scope + "/" + key + " is not valid JSON: " + error);
+    }
+    update_ops::Result r = update_ops::apply(std::move(value), ops);
+    errors = std::move(r.errors);  // the last run is the one that was stored
+    return json_text::serialize(r.value);
+  });
+  FrameWriter w;
+  w.raw("old_value", or_null(u.old_value)).raw("new_value", or_null(u.new_value));
+  if (!errors.empty()) w.raw("errors", json_text::serialize(update_ops::errors_to_json(errors)));
+  // Announced even when some ops failed: the ops that applied were written.
+  return Reply{Outcome::success(w.finish()), StateEvent{created_or_updated(u.old_value), std::move(scope),
+                                                        std::move(key), std::move(u.old_value),
+                                                        std::move(u.new_value)}};
+}
+
+Reply list_body(const Input& in, KvStore& store) {
+  std::string out = "[";
+  for (const std::string& value : store.list(in.required_string("scope"))) {
+    if (out.size() > 1) out += ',';
+    out += value;
+  }
+  out += ']';
+  return Reply{Outcome::success(std::move(out)), std::nullopt};
+}
+
+std::string string_array(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (const std::string& s : items) {
+    if (out.size() > 1) out += ',';
+    append_json_string(out, s);
+  }
+  return out + "]";
+}
+
+Reply list_groups_body(const Input&, KvStore& store) {
+  return Reply{Outcome::success(FrameWriter().raw("groups", string_array(store.list_groups())).finish()), std::nullopt};
+}
+
+Reply list_keys_body(const Input& in, KvStore& store) {
+  std::vector<std::string> keys;
+  for (KvEntry& e : store.entries(in.required_string("scope"))) keys.push_back(std::move(e.key));
+  return Reply{Outcome::success(FrameWriter().raw("keys", string_array(keys)).finish()), std::nullopt};
+}
+
+}  // namespace
+
+void add_state_functions(InProcessWorker& worker, const std::shared_ptr<StateService>& service) {
+  const FunctionDef defs[] = {
+      {"state::set", "Set a value in state", "SET_ERROR", "Failed to set value: ", set_body(service)},
+      {"state::get", "Get a value from state", "GET_ERROR", "Failed to get value: ", get_body},
+      {"state::delete", "Delete a value from state", "DELETE_ERROR", "Failed to delete value: ", delete_body},
+      {"state::update", "Update a value in state", "UPDATE_ERROR", "Failed to update value: ", update_body},
+      {"state::list", "List the values of a state scope", "LIST_ERROR", "Failed to list values: ", list_body},
+      {"state::list_groups", "List all state groups", "LIST_GROUPS_ERROR", "Failed to list groups: ",
+       list_groups_body},
+      {"state::list_keys", "List the keys of a state scope", "LIST_ERROR", "Failed to list keys: ", list_keys_body},
+  };
+  for (const FunctionDef& def : defs)
+    worker.add_function(FunctionSpec{def.id, def.description, {}, {}, {}}, make_handler(service, def));
+}
+
+}  // namespace iii

@@ -1,0 +1,164 @@
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include <cstdlib>
+
+#include "config/builtin_supervisor.h"
+#include "config/engine_config.h"
+#include "engine/in_process_worker.h"
+#include "workers/builtin.h"
+
+namespace iii::config {
+namespace {
+
+std::string error_of(const std::string& text) {
+  try {
+    parse_config(text, "config.yaml");
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Config, ListenersAndBuiltinsWithAliases) {
+  auto c = parse_config(R"(
+workers:
+  - name: iii-worker-manager
+    config: { port: 5000, host: 127.0.0.1, invocation_timeout_ms: 1500 }
+  - name: iii-worker-manager
+    config: { port: 5001 }
+  - name: state
+    config:
+      adapter: { name: kv, config: { store_method: file_based, file_path: "./data/x.db" } }
+      triggers_enabled: true
+      max_value_bytes: 10
+  - name: http
+  - name: http
+modules:
+  - name: iii-cron
+)", "c.yaml");
+  ASSERT_EQ(c.listeners.size(), 2u);
+  EXPECT_EQ(c.listeners[0].port, 5000);
+  EXPECT_EQ(c.listeners[0].host, "127.0.0.1");
+  EXPECT_EQ(c.listeners[1].port, 5001);
+  EXPECT_EQ(c.engine.invocation_timeout.count(), 1500);
+  ASSERT_EQ(c.workers.size(), 4u);
+  EXPECT_EQ(c.workers[0].name, "iii-state");
+  EXPECT_EQ(c.workers[0].config.at("triggers_enabled"), true);
+  EXPECT_EQ(c.workers[0].config.at("max_value_bytes"), 10);
+  EXPECT_EQ(c.workers[0].config.at("adapter").at("config").at("file_path"), "./data/x.db");
+  EXPECT_EQ(c.workers[0].line, 7);
+  EXPECT_EQ(c.workers[1].instance_id, "iii-http");
+  EXPECT_EQ(c.workers[2].instance_id, "iii-http#1");
+  EXPECT_EQ(c.workers[3].name, "iii-cron");
+}
+
+TEST(Config, EmptyAndDefaults) {
+  auto c = parse_config("workers: []\n", "c.yaml");
+  ASSERT_EQ(c.listeners.size(), 1u);
+  EXPECT_EQ(c.listeners[0].port, 49134);
+  EXPECT_TRUE(c.workers.empty());
+  auto d = embedded_default();
+  EXPECT_EQ(d.workers.size(), 2u);
+}
+
+TEST(Config, ScalarsAreTypedAndQuotedStringsStayStrings) {
+  auto c = parse_config("workers:\n  - name: x\n    config: { a: 1, b: 1.5, c: \"1\", d: ~, e: hello, f: [1, 'two'] }\n", "c.yaml");
+  const auto& cfg = c.workers[0].config;
+  EXPECT_TRUE(cfg.at("a").is_int64());
+  EXPECT_TRUE(cfg.at("b").is_double());
+  EXPECT_TRUE(cfg.at("c").is_string());
+  EXPECT_TRUE(cfg.at("d").is_null());
+  EXPECT_EQ(cfg.at("e"), "hello");
+  EXPECT_EQ(cfg.at("f").as_array()[1], "two");
+}
+
+TEST(Config, ErrorsNameTheLineAndTheReason) {
+  EXPECT_EQ(error_of("workers:\n  - name: iii-worker-manager\n    config:\n      prot: 1\n"),
+            "config.yaml:4: unknown key `prot` in the iii-worker-manager config (known: port, host, handshake_timeout_ms, "
+            "max_message_bytes, max_send_queue_bytes, invocation_timeout_ms, middleware_function_id, rbac)");
+  EXPECT_NE(error_of("workers:\n  - name: iii-worker-manager\n    config:\n      port: abc\n").find("config.yaml:4: `port` has an invalid value `abc`"), std::string::npos);
+  EXPECT_NE(error_of("wrokers: []\n").find("config.yaml:1: unknown top-level key `wrokers`"), std::string::npos);
+  EXPECT_NE(error_of("workers:\n  - nmae: x\n").find("config.yaml:2: unknown key `nmae`"), std::string::npos);
+  EXPECT_NE(error_of("workers: [\n").find("invalid YAML"), std::string::npos);
+  EXPECT_NE(error_of("workers:\n  - name: http\n  - name: iii-http\n").find("Duplicate worker configurations"), std::string::npos);
+  EXPECT_NE(error_of("workers:\n  - name: iii-http\n    image: foo\n").find("`image` is not allowed"), std::string::npos);
+  EXPECT_NE(error_of("workers:\n  - name: x\n    config: [1]\n").find("must be a mapping"), std::string::npos);
+}
+
+TEST(Config, EnvironmentSubstitution) {
+  ::setenv("III_TEST_PORT", "6001", 1);
+  ::unsetenv("III_TEST_UNSET");
+  EXPECT_EQ(substitute_env("a: ${III_TEST_PORT}\nb: ${III_TEST_UNSET:redis://localhost:6379}\nc: $PLAIN", "f"),
+            "a: 6001\nb: redis://localhost:6379\nc: $PLAIN");
+  EXPECT_EQ(substitute_env("v: ${III_TEST_UNSET:__III_ENGINE_VERSION__}", "f"), std::string("v: ") + III_VERSION);
+  try {
+    substitute_env("a: 1\n# ${III_TEST_UNSET}\n", "f.yaml");
+    FAIL() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("f.yaml:2: environment variable `III_TEST_UNSET` is not set"), std::string::npos);
+  }
+  auto c = parse_config("workers:\n  - name: iii-worker-manager\n    config: { port: ${III_TEST_PORT} }\n", "c.yaml");
+  EXPECT_EQ(c.listeners[0].port, 6001);
+}
+
+// A built-in for supervisor tests: one function, config key `value` returned by it.
+class EchoBuiltin : public BuiltinWorker {
+ public:
+  EchoBuiltin(Engine& engine, std::string value) : endpoint_(std::make_shared<InProcessWorker>(engine, "echo")) {
+    endpoint_->add_function({"echo::value"}, SyncFunctionHandler([value](const InProcessCall&) {
+                              return Outcome::success("\"" + value + "\"");
+                            }));
+  }
+  std::shared_ptr<InProcessWorker> endpoint() override { return endpoint_; }
+  void start() override { ++starts; }
+  void stop() override { ++stops; }
+  static inline int starts = 0, stops = 0;
+
+ private:
+  std::shared_ptr<InProcessWorker> endpoint_;
+};
+
+BuiltinDescriptor echo_descriptor() {
+  return {"iii-echo", {"echo"}, [](BuiltinContext& ctx, const boost::json::value& config) -> std::unique_ptr<BuiltinWorker> {
+            require_known_keys(config, "iii-echo", {"value"});
+            std::string value = config.is_object() && config.as_object().contains("value")
+                                    ? std::string(config.at("value").as_string())
+                                    : "default";
+            return std::make_unique<EchoBuiltin>(ctx.engine, value);
+          }};
+}
+
+std::string call_echo(Engine& engine) {
+  std::string out;
+  engine.invoke("echo::value", "{}", "", [&](Outcome o) { out = o.ok() ? o.result : o.error->code; });
+  return out;
+}
+
+TEST(BuiltinSupervisor, StartsReloadsAndRejectsBadBlocksWithoutChangingAnything) {
+  Engine engine;
+  BuiltinSupervisor supervisor(engine, {echo_descriptor()}, ".");
+  supervisor.start(parse_config("workers:\n  - name: echo\n    config: { value: one }\n  - name: iii-unknown\n", "c.yaml"));
+  EXPECT_EQ(call_echo(engine), "\"one\"");
+  EXPECT_EQ(supervisor.running(), std::vector<std::string>{"echo"});
+
+  // A bad block is rejected with its line and the running worker keeps serving.
+  EXPECT_THROW(supervisor.apply(parse_config("workers:\n  - name: echo\n    config: { valu: two }\n", "c.yaml")), ConfigError);
+  EXPECT_EQ(call_echo(engine), "\"one\"");
+
+  // A changed block replaces the worker.
+  std::string summary = supervisor.apply(parse_config("workers:\n  - name: echo\n    config: { value: two }\n", "c.yaml"));
+  EXPECT_NE(summary.find("changed: echo"), std::string::npos);
+  EXPECT_EQ(call_echo(engine), "\"two\"");
+  // Unchanged: nothing restarts.
+  const int starts = EchoBuiltin::starts;
+  supervisor.apply(parse_config("workers:\n  - name: echo\n    config: { value: two }\n", "c.yaml"));
+  EXPECT_EQ(EchoBuiltin::starts, starts);
+  // Removed: its functions go away.
+  supervisor.apply(parse_config("workers: []\n", "c.yaml"));
+  EXPECT_EQ(call_echo(engine), "function_not_found");
+}
+
+}  // namespace
+}  // namespace iii::config
