@@ -18,7 +18,10 @@
 #include "net/worker_listener.h"
 #include "workers/channels/channel_functions.h"
 #include "workers/engine/engine_functions.h"
+#include "workers/queue/queue_worker.h"
 #include "workers/state/state_worker.h"
+#include "workers/cron/cron_worker.h"
+#include "workers/pubsub/pubsub_worker.h"
 
 namespace {
 
@@ -37,6 +40,9 @@ std::vector<iii::BuiltinDescriptor> builtin_catalog(boost::asio::io_context& io,
   std::vector<iii::BuiltinDescriptor> catalog;
   catalog.push_back(iii::http_builtin(io, channels));
   catalog.push_back(iii::state_builtin());
+  catalog.push_back(iii::queue_builtin());
+  catalog.push_back(iii::cron_builtin());
+  catalog.push_back(iii::pubsub_builtin());
   return catalog;
 }
 

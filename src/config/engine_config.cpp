@@ -222,6 +222,15 @@ workers:
         config:
           store_method: file_based
           file_path: ./data/state_store.db
+  - name: iii-queue
+    config:
+      adapter:
+        name: builtin
+        config:
+          store_method: file_based
+          file_path: ./data/queue_store
+  - name: iii-cron
+  - name: iii-pubsub
 )",
                                   "<embedded default>");
   out.source = "<embedded default>";

@@ -52,7 +52,8 @@ EngineConfig parse_config(const std::string& text, const std::string& file);
 EngineConfig load_config_file(const std::string& path);
 
 // The config used when no file exists: the worker listener on 0.0.0.0:49134, the HTTP trigger
-// server on 0.0.0.0:3111, and state persisted in ./data/state_store.db.
+// server on 0.0.0.0:3111, state in ./data/state_store.db, the durable queue in ./data/queue_store
+// (only the `default` queue), cron and pub/sub.
 EngineConfig embedded_default();
 
 }  // namespace iii::config

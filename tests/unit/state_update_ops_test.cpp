@@ -43,30 +43,30 @@ using Codes = std::vector<std::string>;
 
 // --- set ---
 
-TEST(UpdateOps, SetWritesATopLevelKey) {
+TEST(StateUpdateOps, SetWritesATopLevelKey) {
   EXPECT_EQ(ok(R"({"a":1})", R"([{"type":"set","path":"b","value":{"x":true}}])"), R"({"a":1,"b":{"x":true}})");
   EXPECT_EQ(ok(R"({"a":1})", R"([{"type":"set","path":"a","value":2}])"), R"({"a":2})");
 }
 
-TEST(UpdateOps, SetEmptyPathReplacesTheRoot) {
+TEST(StateUpdateOps, SetEmptyPathReplacesTheRoot) {
   EXPECT_EQ(ok(R"({"a":1})", R"([{"type":"set","path":"","value":[1,2]}])"), "[1,2]");
   EXPECT_EQ(ok(R"({"":"x","keep":true})", R"([{"type":"set","path":""}])"), "null");  // absent value = null
   EXPECT_EQ(ok(R"({})", R"([{"type":"set","path":"k"}])"), R"({"k":null})");
 }
 
-TEST(UpdateOps, SetOnANonObjectRootFails) {
+TEST(StateUpdateOps, SetOnANonObjectRootFails) {
   Result r = run("5", R"([{"type":"set","path":"a","value":1}])");
   EXPECT_EQ(codes_of(r), Codes{"set.target_not_object"});
   EXPECT_EQ(r.errors[0].message, "Cannot set at path 'a': target is number, expected object.");
   EXPECT_EQ(json_text::serialize(r.value), "5");
 }
 
-TEST(UpdateOps, MissingValueStartsFromAnEmptyObject) {
+TEST(StateUpdateOps, MissingValueStartsFromAnEmptyObject) {
   EXPECT_EQ(ok("", R"([{"type":"set","path":"a","value":1}])"), R"({"a":1})");
   EXPECT_EQ(ok("", "[]"), "{}");
 }
 
-TEST(UpdateOps, DotsAreNeverSeparators) {
+TEST(StateUpdateOps, DotsAreNeverSeparators) {
   EXPECT_EQ(ok(R"({"a":{"b":1}})", R"([{"type":"set","path":"a.b","value":2}])"), R"({"a":{"b":1},"a.b":2})");
   EXPECT_EQ(ok(R"({"user.name":["A"],"user":{"name":["B"]}})", R"([{"type":"append","path":"user.name","value":"C"}])"),
             R"({"user.name":["A","C"],"user":{"name":["B"]}})");
@@ -76,7 +76,7 @@ TEST(UpdateOps, DotsAreNeverSeparators) {
 
 // --- merge ---
 
-TEST(UpdateOps, MergeAtTheRootIsShallow) {
+TEST(StateUpdateOps, MergeAtTheRootIsShallow) {
   const char* start = R"({"a":1,"n":{"x":1,"y":2}})";
   const char* expected = R"({"a":1,"n":{"z":3},"b":2})";
   EXPECT_EQ(ok(start, R"([{"type":"merge","value":{"b":2,"n":{"z":3}}}])"), expected);
@@ -85,13 +85,13 @@ TEST(UpdateOps, MergeAtTheRootIsShallow) {
   EXPECT_EQ(ok(start, R"([{"type":"merge","path":null,"value":{"b":2,"n":{"z":3}}}])"), expected);
 }
 
-TEST(UpdateOps, MergeIntoAFirstLevelKey) {
+TEST(StateUpdateOps, MergeIntoAFirstLevelKey) {
   EXPECT_EQ(ok(R"({"s":{"t1":"a"}})", R"([{"type":"merge","path":"s","value":{"t2":"b"}}])"), R"({"s":{"t1":"a","t2":"b"}})");
   EXPECT_EQ(ok(R"({})", R"([{"type":"merge","path":"s","value":{"x":1}}])"), R"({"s":{"x":1}})");
   EXPECT_EQ(ok(R"({})", R"([{"type":"merge","path":["s"],"value":{"x":1}}])"), R"({"s":{"x":1}})");
 }
 
-TEST(UpdateOps, MergeAtANestedPathCreatesAndReplacesIntermediates) {
+TEST(StateUpdateOps, MergeAtANestedPathCreatesAndReplacesIntermediates) {
   EXPECT_EQ(ok(R"({})", R"([{"type":"merge","path":["a","b","c"],"value":{"x":1}}])"), R"({"a":{"b":{"c":{"x":1}}}})");
   EXPECT_EQ(ok(R"({"s":{"abc":"garbage"}})", R"([{"type":"merge","path":["s","abc"],"value":{"u":1}}])"),
             R"({"s":{"abc":{"u":1}}})");
@@ -102,13 +102,13 @@ TEST(UpdateOps, MergeAtANestedPathCreatesAndReplacesIntermediates) {
   EXPECT_EQ(ok(R"("leaf")", R"([{"type":"merge","path":["a"],"value":{"x":1}}])"), R"({"a":{"x":1}})");
 }
 
-TEST(UpdateOps, MergeIntoANonObjectRootIsReported) {
+TEST(StateUpdateOps, MergeIntoANonObjectRootIsReported) {
   Result r = run(R"("leaf")", R"([{"type":"merge","value":{"a":1}}])");
   EXPECT_EQ(codes_of(r), Codes{"merge.target_not_object"});
   EXPECT_EQ(json_text::serialize(r.value), R"("leaf")");
 }
 
-TEST(UpdateOps, MergeValueRules) {
+TEST(StateUpdateOps, MergeValueRules) {
   Result r = run(R"({"a":1})", R"([{"type":"merge","path":"foo","value":"not-an-object"}])");
   EXPECT_EQ(codes_of(r), Codes{"merge.value.not_an_object"});
   EXPECT_EQ(json_text::serialize(r.value), R"({"a":1})");
@@ -138,7 +138,7 @@ json::value nested(size_t d) {
   return v;
 }
 
-TEST(UpdateOps, MergeValueDepthLimit) {
+TEST(StateUpdateOps, MergeValueDepthLimit) {
   auto merge_of = [](json::value v) { return json::array{json::object{{"type", "merge"}, {"path", "f"}, {"value", v}}}; };
   EXPECT_TRUE(update_ops::apply(std::nullopt, update_ops::parse(merge_of(nested(kMaxValueDepth)))).errors.empty());
   Result r = update_ops::apply(std::nullopt, update_ops::parse(merge_of(nested(kMaxValueDepth + 1))));
@@ -152,7 +152,7 @@ TEST(UpdateOps, MergeValueDepthLimit) {
 
 // --- path rules (every op) ---
 
-TEST(UpdateOps, PathRulesForMerge) {
+TEST(StateUpdateOps, PathRulesForMerge) {
   json::array deep;
   for (size_t i = 0; i <= kMaxPathDepth; ++i) deep.push_back(json::string("k" + std::to_string(i)));
   auto merge_at = [](json::value path) {
@@ -172,7 +172,7 @@ TEST(UpdateOps, PathRulesForMerge) {
     EXPECT_EQ(codes_of(update_ops::apply(json::object(), update_ops::parse(merge_at(json::array{"a", sink})))), Codes{"merge.path.proto_polluted"});
 }
 
-TEST(UpdateOps, PathRulesForTheOtherOpsUseTheirOwnPrefix) {
+TEST(StateUpdateOps, PathRulesForTheOtherOpsUseTheirOwnPrefix) {
   for (const char* sink : {"__proto__", "constructor", "prototype"}) {
     const std::string p = std::string("\"") + sink + "\"";
     struct Case {
@@ -201,7 +201,7 @@ TEST(UpdateOps, PathRulesForTheOtherOpsUseTheirOwnPrefix) {
             Codes{"append.path.too_deep"});
 }
 
-TEST(UpdateOps, ErrorsCarryIndexMessageAndDocUrl) {
+TEST(StateUpdateOps, ErrorsCarryIndexMessageAndDocUrl) {
   Result r = run(R"({"bad":"v"})", R"([{"type":"set","path":"ok","value":1},{"type":"increment","path":"bad","by":1}])");
   ASSERT_EQ(r.errors.size(), 1u);
   json::array errors = errors_to_json(r.errors);
@@ -212,7 +212,7 @@ TEST(UpdateOps, ErrorsCarryIndexMessageAndDocUrl) {
 
 // --- increment / decrement ---
 
-TEST(UpdateOps, IncrementAndDecrement) {
+TEST(StateUpdateOps, IncrementAndDecrement) {
   EXPECT_EQ(ok(R"({"count":2})", R"([{"type":"increment","path":"count","by":3},{"type":"increment","path":"new","by":3}])"),
             R"({"count":5,"new":3})");
   EXPECT_EQ(ok(R"({"count":5})", R"([{"type":"decrement","path":"count","by":3},{"type":"decrement","path":"new","by":3}])"),
@@ -222,14 +222,14 @@ TEST(UpdateOps, IncrementAndDecrement) {
   EXPECT_EQ(ok(R"({"c":1})", R"([{"type":"increment","path":"c","by":-4}])"), R"({"c":-3})");
 }
 
-TEST(UpdateOps, FloatsStayFloatsAndIntegersStayIntegers) {
+TEST(StateUpdateOps, FloatsStayFloatsAndIntegersStayIntegers) {
   EXPECT_EQ(ok(R"({"c":1.5})", R"([{"type":"increment","path":"c","by":2},{"type":"decrement","path":"c","by":1}])"),
             R"({"c":2.5})");
   EXPECT_EQ(ok(R"({"c":2.0})", R"([{"type":"increment","path":"c","by":1}])"), R"({"c":3.0})");
   EXPECT_EQ(ok(R"({"c":2})", R"([{"type":"increment","path":"c","by":1}])"), R"({"c":3})");
 }
 
-TEST(UpdateOps, NumericOpsOnTheRoot) {
+TEST(StateUpdateOps, NumericOpsOnTheRoot) {
   EXPECT_EQ(ok("2", R"([{"type":"increment","path":"","by":3}])"), "5");
   EXPECT_EQ(ok("5", R"([{"type":"decrement","path":"","by":3}])"), "2");
   EXPECT_EQ(ok("", R"([{"type":"increment","path":"","by":7}])"), "7");   // missing value: starts at by
@@ -240,7 +240,7 @@ TEST(UpdateOps, NumericOpsOnTheRoot) {
   EXPECT_EQ(codes_of(run("{}", R"([{"type":"increment","path":"","by":1}])")), Codes{"increment.not_number"});
 }
 
-TEST(UpdateOps, NumericOpsRejectNonNumbers) {
+TEST(StateUpdateOps, NumericOpsRejectNonNumbers) {
   Result r = run(R"({"count":2,"bad":"v","nul":null})",
                  R"([{"type":"increment","path":"count","by":3},{"type":"increment","path":"bad","by":3},)"
                  R"({"type":"decrement","path":"nul","by":1},{"type":"increment","path":"missing","by":3},)"
@@ -254,7 +254,7 @@ TEST(UpdateOps, NumericOpsRejectNonNumbers) {
   EXPECT_EQ(codes_of(run("true", R"([{"type":"decrement","path":"a","by":1}])")), Codes{"decrement.target_not_object"});
 }
 
-TEST(UpdateOps, IntegerOverflowMovesToUnsignedThenFails) {
+TEST(StateUpdateOps, IntegerOverflowMovesToUnsignedThenFails) {
   EXPECT_EQ(ok(R"({"c":9223372036854775807})", R"([{"type":"increment","path":"c","by":1}])"),
             R"({"c":9223372036854775808})");
   EXPECT_EQ(ok(R"({"i":9223372036854775817,"d":9223372036854775817})",
@@ -273,7 +273,7 @@ TEST(UpdateOps, IntegerOverflowMovesToUnsignedThenFails) {
 
 // --- append ---
 
-TEST(UpdateOps, AppendToArraysAndStrings) {
+TEST(StateUpdateOps, AppendToArraysAndStrings) {
   EXPECT_EQ(ok(R"({"e":[{"k":"start"}]})", R"([{"type":"append","path":"e","value":{"k":"chunk"}}])"),
             R"({"e":[{"k":"start"},{"k":"chunk"}]})");
   EXPECT_EQ(ok(R"({"e":[]})", R"([{"type":"append","path":"e","value":["n","a"]}])"), R"({"e":[["n","a"]]})");
@@ -282,14 +282,14 @@ TEST(UpdateOps, AppendToArraysAndStrings) {
             R"({"e":["1","2"]})");
 }
 
-TEST(UpdateOps, AppendInitialisesMissingAndNullKeysByValueKind) {
+TEST(StateUpdateOps, AppendInitialisesMissingAndNullKeysByValueKind) {
   EXPECT_EQ(ok("{}", R"([{"type":"append","path":"t","value":"hello"},{"type":"append","path":"e","value":{"k":1}}])"),
             R"({"t":"hello","e":[{"k":1}]})");
   EXPECT_EQ(ok(R"({"s":null,"a":null})", R"([{"type":"append","path":"s","value":"c"},{"type":"append","path":"a","value":1}])"),
             R"({"s":"c","a":[1]})");
 }
 
-TEST(UpdateOps, AppendAtTheRoot) {
+TEST(StateUpdateOps, AppendAtTheRoot) {
   EXPECT_EQ(ok("", R"([{"type":"append","path":"","value":"hello"}])"), R"("hello")");
   EXPECT_EQ(ok("", R"([{"type":"append","value":{"k":1}}])"), R"([{"k":1}])");
   EXPECT_EQ(ok("", R"([{"type":"append","path":[],"value":1}])"), "[1]");
@@ -299,7 +299,7 @@ TEST(UpdateOps, AppendAtTheRoot) {
   EXPECT_EQ(codes_of(run("{}", R"([{"type":"append","value":1}])")), Codes{"append.type_mismatch"});
 }
 
-TEST(UpdateOps, AppendTypeMismatches) {
+TEST(StateUpdateOps, AppendTypeMismatches) {
   Result r = run(R"({"t":"hello"})", R"([{"type":"append","path":"t","value":{"not":"string"}}])");
   EXPECT_EQ(codes_of(r), Codes{"append.type_mismatch"});
   EXPECT_EQ(r.errors[0].message, "Expected string append value at path 't', got object.");
@@ -311,7 +311,7 @@ TEST(UpdateOps, AppendTypeMismatches) {
   EXPECT_EQ(codes_of(run(R"({"n":5})", R"([{"type":"append","path":"n","value":1}])")), Codes{"append.type_mismatch"});
 }
 
-TEST(UpdateOps, AppendAtANestedPath) {
+TEST(StateUpdateOps, AppendAtANestedPath) {
   EXPECT_EQ(ok(R"({"id":{"buf":["a"]}})", R"([{"type":"append","path":["id","buf"],"value":"b"}])"),
             R"({"id":{"buf":["a","b"]}})");
   EXPECT_EQ(ok("{}", R"([{"type":"append","path":["id","buf"],"value":"a"}])"), R"({"id":{"buf":["a"]}})");
@@ -326,7 +326,7 @@ TEST(UpdateOps, AppendAtANestedPath) {
   EXPECT_EQ(json_text::serialize(r.value), R"({"id":{"buf":{"x":"y"}}})");
 }
 
-TEST(UpdateOps, AppendWithAPathNeedsAnObjectRoot) {
+TEST(StateUpdateOps, AppendWithAPathNeedsAnObjectRoot) {
   for (const char* path : {R"(["a","b"])", R"("a")"}) {
     Result r = run("[1,2,3]", std::string(R"([{"type":"append","path":)") + path + R"(,"value":"x"}])");
     EXPECT_EQ(codes_of(r), Codes{"append.target_not_object"});
@@ -336,7 +336,7 @@ TEST(UpdateOps, AppendWithAPathNeedsAnObjectRoot) {
             "Cannot append at path '[a, b]': target is array, expected object.");
 }
 
-TEST(UpdateOps, AppendPathValidationHappensBeforeAnythingIsCreated) {
+TEST(StateUpdateOps, AppendPathValidationHappensBeforeAnythingIsCreated) {
   Result r = run("{}", R"([{"type":"append","path":["a","constructor","b"],"value":"x"}])");
   EXPECT_EQ(codes_of(r), Codes{"append.path.proto_polluted"});
   EXPECT_EQ(json_text::serialize(r.value), "{}");
@@ -344,7 +344,7 @@ TEST(UpdateOps, AppendPathValidationHappensBeforeAnythingIsCreated) {
 
 // --- remove ---
 
-TEST(UpdateOps, Remove) {
+TEST(StateUpdateOps, Remove) {
   EXPECT_EQ(ok(R"({"a":1,"b":2})", R"([{"type":"remove","path":"a"}])"), R"({"b":2})");
   EXPECT_EQ(ok(R"({"a":1})", R"([{"type":"remove","path":"missing"}])"), R"({"a":1})");  // silent no-op
   EXPECT_EQ(ok(R"({"":"x","keep":true})", R"([{"type":"remove","path":""}])"), "null");
@@ -353,7 +353,7 @@ TEST(UpdateOps, Remove) {
 
 // --- batches ---
 
-TEST(UpdateOps, FailedOpsAreSkippedAndTheOthersApply) {
+TEST(StateUpdateOps, FailedOpsAreSkippedAndTheOthersApply) {
   Result r = run(R"({"bad":"value","events":{}})",
                  R"([{"type":"increment","path":"bad","by":1},{"type":"set","path":"__proto__","value":true},)"
                  R"({"type":"append","path":"events","value":"chunk"},{"type":"set","path":"ok","value":true}])");
@@ -375,7 +375,7 @@ std::string parse_error(std::string_view ops) {
   return "(parsed)";
 }
 
-TEST(UpdateOpsParse, MalformedOpListsAreRejectedWhole) {
+TEST(StateUpdateOpsParse, MalformedOpListsAreRejectedWhole) {
   EXPECT_EQ(parse_error(R"({"type":"set"})"), "ops: invalid type: map, expected a sequence");
   EXPECT_EQ(parse_error(R"([1])"), "ops[0]: invalid type: integer `1`, expected an update op object");
   EXPECT_EQ(parse_error(R"([{"path":"a"}])"), "ops[0]: missing field `type`");
@@ -402,7 +402,7 @@ TEST(UpdateOpsParse, MalformedOpListsAreRejectedWhole) {
   EXPECT_EQ(parse_error(R"([{"type":"set","path":"a","value":1,"extra":true}])"), "(parsed)");  // extra keys ignored
 }
 
-TEST(UpdateOpsParse, FieldsAreDecoded) {
+TEST(StateUpdateOpsParse, FieldsAreDecoded) {
   std::vector<Op> ops = update_ops::parse(parse_json(
       R"([{"type":"set","path":"a"},{"type":"merge","path":["x","y"],"value":{"k":1}},)"
       R"({"type":"increment","path":"n","by":-2},{"type":"append","value":3},{"type":"remove","path":""}])"));

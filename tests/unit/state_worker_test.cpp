@@ -1,5 +1,5 @@
-// The iii-state built-in driven through a real Engine: its config block, every state::* function
-// with its request/response shapes and error codes, and the `state` trigger type.
+// The iii-state built-in driven through a real Engine: every state::* function with its
+// request/response shapes and error codes, the store's lifecycle, and the `state` trigger type.
 #include "workers/state/state_worker.h"
 
 #include <gtest/gtest.h>
@@ -38,76 +38,6 @@ json::value parse(std::string_view text) {
   auto v = json_text::parse(text.empty() ? "null" : text);
   EXPECT_TRUE(v) << text;
   return v ? *v : json::value();
-}
-
-// --- config ---
-
-StateConfig config_of(std::string_view block, const fs::path& dir = "/work") {
-  return parse_state_config(parse(block), dir);
-}
-
-std::string config_error(std::string_view block) {
-  try {
-    config_of(block);
-  } catch (const BuiltinConfigError& e) {
-    return e.what();
-  }
-  return "(accepted)";
-}
-
-TEST(StateConfig, Defaults) {
-  StateConfig c = config_of("null");
-  EXPECT_EQ(c.storage, StateConfig::Storage::kInMemory);
-  EXPECT_TRUE(c.triggers_enabled);
-  EXPECT_FALSE(c.max_value_bytes);
-  EXPECT_EQ(c.file_path, fs::path("/work/data/state_store.db"));
-  EXPECT_EQ(config_of(R"({"adapter":{"name":"kv"}})").storage, StateConfig::Storage::kInMemory);
-}
-
-TEST(StateConfig, FileBasedAndKnobs) {
-  StateConfig c = config_of(R"({"adapter":{"name":"kv","config":{"store_method":"file_based","file_path":"./x/s.db",)"
-                            R"("save_interval_ms":1000}},"triggers_enabled":false,"max_value_bytes":10,"save_interval_ms":100})");
-  EXPECT_EQ(c.storage, StateConfig::Storage::kFileBased);
-  EXPECT_EQ(c.file_path, fs::path("/work/x/s.db"));
-  EXPECT_FALSE(c.triggers_enabled);
-  EXPECT_EQ(c.max_value_bytes, 10u);
-  EXPECT_EQ(config_of(R"({"adapter":{"name":"kv","config":{"file_path":"/abs/s.db"}}})").file_path, fs::path("/abs/s.db"));
-  EXPECT_EQ(config_of(R"({"max_value_bytes":2048.0})").max_value_bytes, 2048u);  // YAML may hand over a float
-}
-
-TEST(StateConfig, RejectsBadBlocks) {
-  EXPECT_NE(config_error(R"({"triggers_enabledd":true})").find("unknown key `triggers_enabledd`"), std::string::npos);
-  EXPECT_NE(config_error(R"({"adapter":{"name":"kv","bogus":1}})").find("unknown key `bogus`"), std::string::npos);
-  EXPECT_NE(config_error(R"({"adapter":{"name":"kv","config":{"url":"x"}}})").find("unknown key `url`"), std::string::npos);
-  EXPECT_NE(config_error(R"({"adapter":{"name":"redis","config":{"redis_url":"redis://x"}}})").find("`redis` is not supported yet"),
-            std::string::npos);
-  EXPECT_NE(config_error(R"({"adapter":{"name":"bridge"}})").find("`bridge` is not supported yet"), std::string::npos);
-  EXPECT_NE(config_error(R"({"adapter":{"name":"postgres"}})").find("`postgres` is not a state adapter"), std::string::npos);
-  EXPECT_NE(config_error(R"({"adapter":{}})").find("adapter.name"), std::string::npos);
-  EXPECT_NE(config_error(R"({"adapter":"kv"})").find("`adapter` must be a mapping"), std::string::npos);
-  EXPECT_NE(config_error(R"({"adapter":{"name":"kv","config":{"store_method":"weird"}}})").find("in_memory"), std::string::npos);
-  EXPECT_NE(config_error(R"({"triggers_enabled":"yes"})").find("`triggers_enabled`"), std::string::npos);
-  EXPECT_NE(config_error(R"({"max_value_bytes":0})").find("`max_value_bytes` must be between 1"), std::string::npos);
-  EXPECT_NE(config_error(R"({"max_value_bytes":-5})").find("`max_value_bytes`"), std::string::npos);
-  EXPECT_NE(config_error(R"({"save_interval_ms":5})").find("`save_interval_ms` must be between 100 and 3600000"),
-            std::string::npos);
-  EXPECT_NE(config_error(R"({"adapter":{"name":"kv","config":{"save_interval_ms":"5s"}}})").find("save_interval_ms"),
-            std::string::npos);
-  EXPECT_NE(config_error("[1]").find("mapping"), std::string::npos);
-}
-
-TEST(StateConfig, ExistingDirectoryHoldsTheDatabase) {
-  TempDir dir;
-  StateConfig c = config_of(R"({"adapter":{"name":"kv","config":{"store_method":"file_based","file_path":"store"}}})", dir.path());
-  EXPECT_EQ(state_database_file(c), dir.path() / "store");
-  fs::create_directories(dir.path() / "store");
-  EXPECT_EQ(state_database_file(c), dir.path() / "store" / "state.sqlite3");
-}
-
-TEST(StateConfig, Descriptor) {
-  BuiltinDescriptor d = state_builtin();
-  EXPECT_EQ(d.name, "iii-state");
-  EXPECT_EQ(d.aliases, std::vector<std::string>{"state"});
 }
 
 // --- functions ---

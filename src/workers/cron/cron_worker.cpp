@@ -1,0 +1,82 @@
+#include "workers/cron/cron_worker.h"
+
+#include <spdlog/spdlog.h>
+
+#include "engine/engine.h"
+
+namespace iii {
+namespace {
+
+constexpr const char* kTriggerConfigFormat =
+    R"({"type":"object","required":["expression"],"properties":{)"
+    R"("expression":{"type":"string","description":"Cron expression with seconds, in UTC: second minute hour )"
+    R"(day-of-month month day-of-week [year]; day-of-week 0-7 with 0 and 7 = Sunday, or SUN-SAT"},)"
+    R"("condition_function_id":{"type":"string"}}})";
+constexpr const char* kTriggerCallFormat =
+    R"({"type":"object","properties":{"trigger":{"const":"cron"},"job_id":{"type":"string"},)"
+    R"("scheduled_time":{"type":"string","format":"date-time"},"actual_time":{"type":"string","format":"date-time"}}})";
+
+class CronWorker final : public BuiltinWorker {
+ public:
+  CronWorker(Engine& engine, CronConfig config, WallClock wall_clock)
+      : engine_(engine),
+        config_(std::move(config)),
+        scheduler_(std::make_shared<CronScheduler>(engine, std::move(wall_clock))),
+        endpoint_(std::make_shared<InProcessWorker>(engine, kCronWorkerName)) {
+    std::weak_ptr<CronScheduler> weak = scheduler_;
+    endpoint_->add_trigger_type(
+        TriggerTypeSpec{"cron", "Cron-based scheduled triggers", kTriggerConfigFormat, kTriggerCallFormat},
+        TriggerTypeHandler{
+            [weak](const TriggerBinding& b) -> std::optional<ErrorBody> {
+              if (auto s = weak.lock()) return s->activate(b);
+              return ErrorBody{codes::kTriggerRegistrationFailed, "iii-cron is shutting down", std::nullopt};
+            },
+            [weak](const TriggerBinding& b) {
+              if (auto s = weak.lock()) s->deactivate(b);
+            },
+        });
+  }
+
+  std::shared_ptr<InProcessWorker> endpoint() override { return endpoint_; }
+
+  void start() override {
+    if (!ticker_added_) {
+      // The engine keeps tickers for its lifetime; a weak reference lets a retired worker go.
+      std::weak_ptr<CronScheduler> weak = scheduler_;
+      engine_.add_ticker([weak](Clock::time_point) {
+        if (auto s = weak.lock()) s->tick();
+      });
+      ticker_added_ = true;
+    }
+    scheduler_->set_running(true);
+    spdlog::info("iii-cron: scheduling in UTC ({} job(s) active)", scheduler_->size());
+  }
+
+  void stop() override { scheduler_->set_running(false); }
+
+ private:
+  Engine& engine_;
+  const CronConfig config_;
+  std::shared_ptr<CronScheduler> scheduler_;
+  std::shared_ptr<InProcessWorker> endpoint_;
+  bool ticker_added_ = false;
+};
+
+}  // namespace
+
+BuiltinDescriptor cron_builtin() {
+  return BuiltinDescriptor{
+      kCronWorkerName,
+      {"cron"},
+      [](BuiltinContext& context, const boost::json::value& config) -> std::unique_ptr<BuiltinWorker> {
+        return std::make_unique<CronWorker>(context.engine, parse_cron_config(config),
+                                            [] { return std::chrono::system_clock::now(); });
+      },
+  };
+}
+
+std::unique_ptr<BuiltinWorker> make_cron_worker(Engine& engine, CronConfig config, WallClock wall_clock) {
+  return std::make_unique<CronWorker>(engine, std::move(config), std::move(wall_clock));
+}
+
+}  // namespace iii

@@ -1,0 +1,33 @@
+// The request object of an iii-queue function, read once: each top-level field kept as its raw
+// JSON text, so a payload (`data`) is stored exactly as the caller wrote it, never re-serialized.
+#pragma once
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace iii {
+
+// Bad input: the function answers deserialization_error with this message and changes nothing.
+struct RequestError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class QueueRequest {
+ public:
+  // Absent, empty or null data reads as {}. Throws RequestError for invalid JSON or a non-object.
+  explicit QueueRequest(std::string_view json);
+
+  // The field's raw JSON text; nullopt when absent or null.
+  std::optional<std::string_view> raw(std::string_view key) const;
+  // A string field; nullopt when absent or null. Throws RequestError for another type.
+  std::optional<std::string> string(std::string_view key) const;
+  // A whole number field; nullopt when absent or null. Throws RequestError otherwise.
+  std::optional<uint64_t> integer(std::string_view key) const;
+
+ private:
+  std::map<std::string, std::string, std::less<>> fields_;
+};
+
+}  // namespace iii
