@@ -90,6 +90,15 @@ int run_engine(const EngineFlags& flags) {
   engine.add_in_process_worker(iii::make_engine_functions_worker(engine));
   iii::add_channel_functions(engine, channels);
 
+  // Built-ins first, so a worker that connects the moment the port opens finds state::*, etc.
+  config::BuiltinSupervisor supervisor(engine, builtin_catalog(io, channels), std::filesystem::current_path());
+  try {
+    supervisor.start(cfg);
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  }
+
   std::vector<std::unique_ptr<iii::WorkerListener>> listeners;
   for (const auto& options : cfg.listeners) {
     auto listener = std::make_unique<iii::WorkerListener>(io, engine, options, &channels);
@@ -101,14 +110,6 @@ int run_engine(const EngineFlags& flags) {
     }
     spdlog::info("iii engine {} listening for workers on ws://{}:{}", III_VERSION, options.host, listener->port());
     listeners.push_back(std::move(listener));
-  }
-
-  config::BuiltinSupervisor supervisor(engine, builtin_catalog(io, channels), std::filesystem::current_path());
-  try {
-    supervisor.start(cfg);
-  } catch (const std::exception& e) {
-    spdlog::error("{}", e.what());
-    return 1;
   }
 
   // Hot reload: a valid new file is applied without dropping connected workers; an invalid one

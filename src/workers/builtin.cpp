@@ -2,6 +2,11 @@
 
 #include <boost/json.hpp>
 
+#include <cmath>
+#include <optional>
+
+#include "workers/state/json_text.h"
+
 namespace iii {
 
 void require_known_keys(const boost::json::value& config, std::string_view worker,
@@ -17,6 +22,34 @@ void require_known_keys(const boost::json::value& config, std::string_view worke
       throw BuiltinConfigError(std::string(worker) + ": unknown key `" + std::string(key) + "` (known keys: " + list + ")");
     }
   }
+}
+
+void config_error(std::string_view worker, const std::string& key, const std::string& why) {
+  throw BuiltinConfigError(std::string(worker) + ": `" + key + "` " + why);
+}
+
+uint64_t config_integer(std::string_view worker, const boost::json::value& v, const std::string& key, uint64_t min,
+                        uint64_t max) {
+  std::optional<uint64_t> n;
+  if (v.is_int64() && v.get_int64() >= 0) n = static_cast<uint64_t>(v.get_int64());
+  if (v.is_uint64()) n = v.get_uint64();
+  if (v.is_double() && v.get_double() >= 0 && v.get_double() < 1.8e19 && std::floor(v.get_double()) == v.get_double())
+    n = static_cast<uint64_t>(v.get_double());
+  const std::string range = std::to_string(min) + " and " + std::to_string(max);
+  if (!n && v.is_number()) config_error(worker, key, "must be a whole number between " + range);
+  if (!n) config_error(worker, key, std::string("must be a number, got ") + json_text::type_name(v));
+  if (*n < min || *n > max) config_error(worker, key, "must be between " + range + ", got " + std::to_string(*n));
+  return *n;
+}
+
+std::string config_string(std::string_view worker, const boost::json::value& v, const std::string& key) {
+  if (!v.is_string()) config_error(worker, key, std::string("must be a string, got ") + json_text::type_name(v));
+  return std::string(v.get_string());
+}
+
+const boost::json::value* config_field(const boost::json::object& o, std::string_view key) {
+  const boost::json::value* v = o.if_contains(key);
+  return v && !v->is_null() ? v : nullptr;
 }
 
 }  // namespace iii

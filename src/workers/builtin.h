@@ -5,6 +5,7 @@
 // stop background work. Factories validate their block strictly and throw BuiltinConfigError
 // naming the offending key; the config loader adds the file and line.
 #pragma once
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
 #include <filesystem>
@@ -54,5 +55,14 @@ struct BuiltinDescriptor {
 // REQUIRES: `config` is null or an object; throws BuiltinConfigError otherwise.
 void require_known_keys(const boost::json::value& config, std::string_view worker,
                         std::initializer_list<std::string_view> known);
+
+// Strict readers for values inside a config block; errors read "<worker>: `<key>` <why>".
+[[noreturn]] void config_error(std::string_view worker, const std::string& key, const std::string& why);
+// A whole number in [min, max]; integral doubles (as some YAML loaders produce) are accepted.
+uint64_t config_integer(std::string_view worker, const boost::json::value& v, const std::string& key, uint64_t min,
+                        uint64_t max);
+std::string config_string(std::string_view worker, const boost::json::value& v, const std::string& key);
+// The value of `key` in `o`, or null when absent or JSON null.
+const boost::json::value* config_field(const boost::json::object& o, std::string_view key);
 
 }  // namespace iii

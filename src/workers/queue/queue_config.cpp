@@ -16,33 +16,13 @@ namespace {
 namespace json = boost::json;
 constexpr const char* kWorker = "iii-queue";
 
-[[noreturn]] void bad(const std::string& key, const std::string& why) {
-  throw BuiltinConfigError(std::string(kWorker) + ": `" + key + "` " + why);
-}
-
-// A whole number in [min, max]; integral doubles (as some YAML loaders produce) are accepted.
+// This worker's names for the shared strict readers of workers/builtin.h.
+[[noreturn]] void bad(const std::string& key, const std::string& why) { config_error(kWorker, key, why); }
 uint64_t read_integer(const json::value& v, const std::string& key, uint64_t min, uint64_t max) {
-  std::optional<uint64_t> n;
-  if (v.is_int64() && v.get_int64() >= 0) n = static_cast<uint64_t>(v.get_int64());
-  if (v.is_uint64()) n = v.get_uint64();
-  if (v.is_double() && v.get_double() >= 0 && v.get_double() < 1.8e19 && std::floor(v.get_double()) == v.get_double())
-    n = static_cast<uint64_t>(v.get_double());
-  if (!n && v.is_number()) bad(key, "must be a whole number between " + std::to_string(min) + " and " + std::to_string(max));
-  if (!n) bad(key, std::string("must be a number, got ") + json_text::type_name(v));
-  if (*n < min || *n > max)
-    bad(key, "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " + std::to_string(*n));
-  return *n;
+  return config_integer(kWorker, v, key, min, max);
 }
-
-std::string read_string(const json::value& v, const std::string& key) {
-  if (!v.is_string()) bad(key, std::string("must be a string, got ") + json_text::type_name(v));
-  return std::string(v.get_string());
-}
-
-const json::value* field(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  return v && !v->is_null() ? v : nullptr;
-}
+std::string read_string(const json::value& v, const std::string& key) { return config_string(kWorker, v, key); }
+const json::value* field(const json::object& o, std::string_view key) { return config_field(o, key); }
 
 NamedQueueConfig parse_named_queue(const std::string& name, const json::value& block) {
   const std::string prefix = "queue_configs." + name;
