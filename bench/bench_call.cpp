@@ -1,0 +1,302 @@
+// Call benchmarks (issue 5, items 1-3): round trip, throughput and payload sizes, through our
+// engine (C++ SDK caller -> engine -> C++ SDK worker) or through nats-server (libnats
+// request/reply), with the same payload and the same in-flight shape.
+//
+//   bench_call --system iii  --url ws://127.0.0.1:P   [--inflight 1] [--payload 200] [--seconds 5]
+//   bench_call --system nats --url nats://127.0.0.1:P [...]
+//   options: --workers W (serving connections, default 4; 1 when inflight is 1)
+//            --callers C (calling connections, default 4; 1 when inflight is 1)
+//            --threads T (calling threads per caller connection, default 2)
+//            --cpu-pid PID (report that process's CPU time per 100k calls)  --name NAME
+//
+// In-flight N is split into C*T calling threads, each keeping N/(C*T) calls outstanding in a
+// window. Latency is measured per call from send to answer. For iii the window is a FIFO of
+// futures waited oldest first, so an answer that overtakes an older one is stamped when the older
+// one completes (this can only overstate our latency). For NATS each reply carries its slot in
+// the reply subject, so every answer is stamped exactly.
+#include <iii/iii.h>
+#include <nats/nats.h>
+
+#include <atomic>
+#include <cstring>
+#include <csignal>
+#include <deque>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "common.h"
+
+namespace json = boost::json;
+using bench::Clock;
+
+// Warm-up (not recorded), then `seconds` of measurement, then stop; callers drain their windows.
+void run_phases(double seconds);
+extern Clock::time_point g_measure_start, g_measure_end;
+
+namespace {
+
+enum Phase { kWarmup = 0, kMeasure = 1, kStop = 2 };
+std::atomic<int> g_phase{kWarmup};
+
+struct Shape {
+  int inflight, workers, callers, threads, window;
+};
+
+struct ThreadResult {
+  bench::Latencies lat;
+  uint64_t calls = 0;
+  std::string error;
+};
+
+// ---------------------------------------------------------------- iii
+void iii_caller_thread(iii::Worker& caller, std::string function_id, const json::value& payload, int window,
+                       ThreadResult& out) {
+  struct Slot {
+    std::future<json::value> f;
+    Clock::time_point t;
+  };
+  std::deque<Slot> ring;
+  auto submit = [&] {
+    ring.push_back({caller.trigger_async({.function_id = function_id, .payload = payload}), Clock::now()});
+  };
+  try {
+    for (int i = 0; i < window; ++i) submit();
+    while (!ring.empty()) {
+      Slot s = std::move(ring.front());
+      ring.pop_front();
+      s.f.get();
+      int phase = g_phase.load(std::memory_order_relaxed);
+      if (phase == kMeasure) {
+        out.lat.add(Clock::now() - s.t);
+        ++out.calls;
+      }
+      if (phase != kStop) submit();
+    }
+  } catch (const std::exception& e) {
+    out.error = e.what();
+  }
+}
+
+bool iii_run(const bench::Args& args, const Shape& shape, const std::string& payload_text, double seconds,
+             std::vector<ThreadResult>& results) {
+  const std::string url = args.str("url");
+  json::value payload = json::parse(payload_text);
+  std::vector<std::unique_ptr<iii::Worker>> workers, callers;
+  for (int w = 0; w < shape.workers; ++w) {
+    auto worker = std::make_unique<iii::Worker>(iii::WorkerOptions{
+        .url = url, .name = "bench-echo-" + std::to_string(w), .handler_threads = 2, .quiet = true});
+    worker->register_function("bench::echo" + std::to_string(w),
+                              [](json::value p) -> std::optional<json::value> { return p; });
+    workers.push_back(std::move(worker));
+  }
+  for (int c = 0; c < shape.callers; ++c)
+    callers.push_back(std::make_unique<iii::Worker>(
+        iii::WorkerOptions{.url = url, .name = "bench-caller-" + std::to_string(c), .max_queued_messages = 65536,
+                           .quiet = true}));
+  for (auto& w : workers)
+    if (!w->wait_connected(std::chrono::seconds(10))) { std::cerr << "worker did not connect\n"; return false; }
+  for (auto& c : callers)
+    if (!c->wait_connected(std::chrono::seconds(10))) { std::cerr << "caller did not connect\n"; return false; }
+  // Wait until every echo function is routable, and check one answer is the payload itself.
+  for (int w = 0; w < shape.workers; ++w) {
+    for (int attempt = 0;; ++attempt) {
+      try {
+        json::value r = callers[0]->trigger("bench::echo" + std::to_string(w), payload);
+        // The engine splices _caller_worker_id into the payload; the rest must come back unchanged.
+        if (!r.is_object() || r.as_object().if_contains("pad") == nullptr ||
+            r.as_object().at("pad") != payload.as_object().at("pad")) {
+          std::cerr << "echo answered a different payload\n";
+          return false;
+        }
+        break;
+      } catch (const iii::InvocationError& e) {
+        if (attempt > 200) { std::cerr << "echo not routable: " << e.what() << "\n"; return false; }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    }
+  }
+  std::vector<std::thread> threads;
+  results.resize(shape.callers * shape.threads);
+  for (int c = 0, i = 0; c < shape.callers; ++c)
+    for (int t = 0; t < shape.threads; ++t, ++i)
+      threads.emplace_back(iii_caller_thread, std::ref(*callers[c]), "bench::echo" + std::to_string(i % shape.workers),
+                           std::cref(payload), shape.window, std::ref(results[i]));
+  run_phases(seconds);
+  for (auto& t : threads) t.join();
+  return true;
+}
+
+// ---------------------------------------------------------------- nats
+void nats_echo(natsConnection* nc, natsSubscription*, natsMsg* msg, void*) {
+  if (const char* reply = natsMsg_GetReply(msg))
+    natsConnection_Publish(nc, reply, natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
+  natsMsg_Destroy(msg);
+}
+
+void nats_caller_thread(natsConnection* nc, std::string subject, std::string inbox, const std::string& payload,
+                        int window, ThreadResult& out) {
+  natsSubscription* sub = nullptr;
+  if (natsConnection_SubscribeSync(&sub, nc, (inbox + ".*").c_str()) != NATS_OK) {
+    out.error = "subscribe failed";
+    return;
+  }
+  natsSubscription_SetPendingLimits(sub, -1, -1);
+  std::vector<Clock::time_point> sent(window);
+  std::vector<std::string> replies(window);
+  for (int i = 0; i < window; ++i) replies[i] = inbox + "." + std::to_string(i);
+  auto submit = [&](int i) {
+    sent[i] = Clock::now();
+    natsConnection_PublishRequest(nc, subject.c_str(), replies[i].c_str(), payload.data(), (int)payload.size());
+  };
+  for (int i = 0; i < window; ++i) submit(i);
+  int outstanding = window;
+  while (outstanding > 0) {
+    natsMsg* msg = nullptr;
+    natsStatus s = natsSubscription_NextMsg(&msg, sub, 10000);
+    if (s != NATS_OK) {
+      out.error = std::string("no reply: ") + natsStatus_GetText(s);
+      break;
+    }
+    const char* subj = natsMsg_GetSubject(msg);
+    int slot = std::atoi(std::strrchr(subj, '.') + 1);
+    auto now = Clock::now();
+    natsMsg_Destroy(msg);
+    int phase = g_phase.load(std::memory_order_relaxed);
+    if (phase == kMeasure) {
+      out.lat.add(now - sent[slot]);
+      ++out.calls;
+    }
+    if (phase != kStop) submit(slot);
+    else --outstanding;
+  }
+  natsSubscription_Destroy(sub);
+}
+
+natsConnection* nats_connect(const std::string& url, bool send_asap) {
+  natsOptions* opts = nullptr;
+  natsOptions_Create(&opts);
+  natsOptions_SetURL(opts, url.c_str());
+  natsOptions_SetSendAsap(opts, send_asap);
+  natsConnection* nc = nullptr;
+  natsStatus s = natsConnection_Connect(&nc, opts);
+  natsOptions_Destroy(opts);
+  if (s != NATS_OK) {
+    std::cerr << "nats connect: " << natsStatus_GetText(s) << "\n";
+    return nullptr;
+  }
+  return nc;
+}
+
+}  // namespace
+
+Clock::time_point g_measure_start, g_measure_end;
+
+void run_phases(double seconds) {
+  double warmup = std::min(1.0, std::max(0.2, seconds * 0.1));
+  std::this_thread::sleep_for(std::chrono::duration<double>(warmup));
+  g_measure_start = Clock::now();
+  g_phase = kMeasure;
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  g_measure_end = Clock::now();
+  g_phase = kStop;
+}
+
+namespace {
+bool nats_run(const bench::Args& args, const Shape& shape, const std::string& payload, double seconds,
+              std::vector<ThreadResult>& results) {
+  const std::string url = args.str("url");
+  // One call in flight: send each message at once (latency setting). Many in flight: let libnats
+  // batch writes (its default, throughput setting).
+  const bool asap = shape.inflight == 1;
+  std::vector<natsConnection*> workers, callers;
+  std::vector<natsSubscription*> subs;
+  for (int w = 0; w < shape.workers; ++w) {
+    natsConnection* nc = nats_connect(url, asap);
+    if (!nc) return false;
+    natsSubscription* sub = nullptr;
+    natsConnection_Subscribe(&sub, nc, ("bench.echo." + std::to_string(w)).c_str(), nats_echo, nullptr);
+    natsSubscription_SetPendingLimits(sub, -1, -1);
+    natsConnection_Flush(nc);
+    workers.push_back(nc);
+    subs.push_back(sub);
+  }
+  for (int c = 0; c < shape.callers; ++c) {
+    natsConnection* nc = nats_connect(url, asap);
+    if (!nc) return false;
+    callers.push_back(nc);
+  }
+  std::vector<std::thread> threads;
+  results.resize(shape.callers * shape.threads);
+  for (int c = 0, i = 0; c < shape.callers; ++c)
+    for (int t = 0; t < shape.threads; ++t, ++i)
+      threads.emplace_back(nats_caller_thread, callers[c], "bench.echo." + std::to_string(i % shape.workers),
+                           "_INBOX.bench" + std::to_string(getpid()) + "_" + std::to_string(i), std::cref(payload),
+                           shape.window, std::ref(results[i]));
+  run_phases(seconds);
+  for (auto& t : threads) t.join();
+  for (auto* s : subs) natsSubscription_Destroy(s);
+  for (auto* nc : callers) natsConnection_Destroy(nc);
+  for (auto* nc : workers) natsConnection_Destroy(nc);
+  return true;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+  bench::Args args(argc, argv);
+  const std::string system = args.str("system", "iii");
+  const double seconds = args.num("seconds", 5);
+  Shape shape;
+  shape.inflight = static_cast<int>(args.num("inflight", 1));
+  const bool single = shape.inflight == 1;
+  shape.workers = static_cast<int>(args.num("workers", single ? 1 : 4));
+  shape.callers = static_cast<int>(args.num("callers", single ? 1 : 4));
+  shape.threads = static_cast<int>(args.num("threads", single ? 1 : 2));
+  if (shape.callers * shape.threads > shape.inflight) shape.callers = shape.threads = 1;
+  shape.window = std::max(1, shape.inflight / (shape.callers * shape.threads));
+  shape.inflight = shape.window * shape.callers * shape.threads;
+  const size_t payload_bytes = static_cast<size_t>(args.num("payload", 200));
+  const std::string payload = bench::make_payload(payload_bytes);
+  const long cpu_pid = static_cast<long>(args.num("cpu-pid", 0));
+
+  std::vector<ThreadResult> results;
+  double cpu0 = -1, cpu1 = -1;
+  std::thread cpu_sampler;
+  if (cpu_pid > 0)
+    cpu_sampler = std::thread([&] {
+      while (g_phase.load() == kWarmup) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      cpu0 = bench::process_cpu_seconds(cpu_pid);
+      while (g_phase.load() == kMeasure) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      cpu1 = bench::process_cpu_seconds(cpu_pid);
+    });
+  if (system == "nats") nats_Open(-1);
+  bool ok = system == "nats" ? nats_run(args, shape, payload, seconds, results)
+                             : iii_run(args, shape, payload, seconds, results);
+  if (cpu_pid > 0) {
+    if (!ok) g_phase = kStop;
+    cpu_sampler.join();
+  }
+  if (!ok) return 1;
+  bench::Latencies all;
+  uint64_t calls = 0;
+  for (auto& r : results) {
+    if (!r.error.empty()) {
+      std::cerr << system << ": caller error: " << r.error << "\n";
+      return 1;
+    }
+    all.merge(r.lat);
+    calls += r.calls;
+  }
+  const double elapsed = std::chrono::duration<double>(g_measure_end - g_measure_start).count();
+  bench::Line line;
+  line.s("bench", args.str("name", "call")).s("system", system).n("inflight", shape.inflight)
+      .n("workers", shape.workers).n("callers", shape.callers).n("threads", shape.callers * shape.threads)
+      .n("payload_bytes", payload_bytes).n("calls", calls).n("seconds", elapsed)
+      .n("calls_per_s", calls / elapsed).n("bytes_per_s", calls * double(payload_bytes) / elapsed)
+      .n("p50_us", all.pct_us(0.5)).n("p99_us", all.pct_us(0.99)).n("p999_us", all.pct_us(0.999));
+  if (cpu_pid > 0 && cpu0 >= 0 && cpu1 >= 0 && calls > 0)
+    line.n("server_cpu_ms_per_100k", (cpu1 - cpu0) * 1000.0 / calls * 1e5);
+  line.print();
+  std::quick_exit(0);  // skip SDK/libnats teardown waits; everything is measured
+}

@@ -1,0 +1,219 @@
+// HTTP trigger benchmark (issue 5, item 4): `wrk` against a POST route of our engine's HTTP worker
+// whose function runs in a C++ SDK worker (this process), and the same `wrk` against a minimal
+// direct-answer HTTP server (also this process: one epoll thread, keep-alive) - the floor.
+//
+//   bench_http --engine-url ws://127.0.0.1:P --http-url http://127.0.0.1:H [--connections 1,64]
+//              [--seconds 5] [--system iii|floor|both]
+//
+// Both answer 200 with {"ok":true}; the request body is the 200-byte JSON payload.
+#include <iii/iii.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <regex>
+#include <thread>
+#include <unordered_map>
+
+#include "common.h"
+
+namespace json = boost::json;
+
+namespace {
+
+// ---- the floor: parse just enough HTTP/1.1 to answer each request with a fixed response.
+class FloorServer {
+ public:
+  int start() {
+    lfd_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    int one = 1;
+    setsockopt(lfd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(lfd_, (sockaddr*)&a, sizeof a) != 0 || listen(lfd_, 1024) != 0) return -1;
+    socklen_t len = sizeof a;
+    getsockname(lfd_, (sockaddr*)&a, &len);
+    ep_ = epoll_create1(0);
+    epoll_event ev{EPOLLIN, {.fd = lfd_}};
+    epoll_ctl(ep_, EPOLL_CTL_ADD, lfd_, &ev);
+    thread_ = std::thread([this] { loop(); });
+    return ntohs(a.sin_port);
+  }
+
+ private:
+  void loop() {
+    static const std::string kResponse =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}";
+    epoll_event evs[256];
+    char buf[65536];
+    for (;;) {
+      int n = epoll_wait(ep_, evs, 256, -1);
+      for (int i = 0; i < n; ++i) {
+        int fd = evs[i].data.fd;
+        if (fd == lfd_) {
+          int c;
+          while ((c = accept4(lfd_, nullptr, nullptr, SOCK_NONBLOCK)) >= 0) {
+            int one = 1;
+            setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            epoll_event ev{EPOLLIN, {.fd = c}};
+            epoll_ctl(ep_, EPOLL_CTL_ADD, c, &ev);
+          }
+          continue;
+        }
+        std::string& in = inbuf_[fd];
+        ssize_t r;
+        bool closed = false;
+        while ((r = read(fd, buf, sizeof buf)) > 0) in.append(buf, r);
+        if (r == 0 || (r < 0 && errno != EAGAIN)) closed = true;
+        std::string out;
+        for (;;) {  // every complete request in the buffer
+          size_t end = in.find("\r\n\r\n");
+          if (end == std::string::npos) break;
+          size_t body = 0;
+          size_t cl = in.find("Content-Length:");
+          if (cl == std::string::npos) cl = in.find("content-length:");
+          if (cl != std::string::npos && cl < end) body = std::strtoul(in.c_str() + cl + 15, nullptr, 10);
+          if (in.size() < end + 4 + body) break;
+          in.erase(0, end + 4 + body);
+          out += kResponse;
+        }
+        if (!out.empty() && write(fd, out.data(), out.size()) < 0) closed = true;
+        if (closed) {
+          close(fd);
+          inbuf_.erase(fd);
+        }
+      }
+    }
+  }
+  int lfd_ = -1, ep_ = -1;
+  std::thread thread_;
+  std::unordered_map<int, std::string> inbuf_;
+};
+
+struct WrkResult {
+  double rps = 0, p50_us = 0, p99_us = 0;
+  bool ok = false;
+  std::string error;
+};
+
+double to_us(double v, const std::string& unit) {
+  if (unit == "us") return v;
+  if (unit == "ms") return v * 1000;
+  if (unit == "s") return v * 1e6;
+  return v;
+}
+
+WrkResult run_wrk(const std::string& url, int connections, double seconds, const std::string& script) {
+  int threads = std::min(connections, 2);
+  std::string cmd = "wrk -t" + std::to_string(threads) + " -c" + std::to_string(connections) + " -d" +
+                    std::to_string(std::max(1, (int)(seconds + 0.5))) + "s --latency -s " + script + " " + url +
+                    " 2>&1";
+  WrkResult r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  pclose(p);
+  std::smatch m;
+  if (std::regex_search(out, m, std::regex(R"(Requests/sec:\s+([0-9.]+))"))) r.rps = std::stod(m[1]);
+  if (std::regex_search(out, m, std::regex(R"(\n\s+50%\s+([0-9.]+)(us|ms|s))"))) r.p50_us = to_us(std::stod(m[1]), m[2]);
+  if (std::regex_search(out, m, std::regex(R"(\n\s+99%\s+([0-9.]+)(us|ms|s))"))) r.p99_us = to_us(std::stod(m[1]), m[2]);
+  r.ok = r.rps > 0 && out.find("Non-2xx") == std::string::npos && out.find("Socket errors") == std::string::npos;
+  if (!r.ok) r.error = out;
+  return r;
+}
+
+// One blocking POST; returns the status code (0 on failure).
+int post_once(int port, const std::string& path, const std::string& body) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, (sockaddr*)&a, sizeof a) != 0) { close(fd); return 0; }
+  std::string req = "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+                    std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  (void)!write(fd, req.data(), req.size());
+  char buf[512];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n < 12) return 0;
+  return std::atoi(buf + 9);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+  bench::Args args(argc, argv);
+  const double seconds = args.num("seconds", 5);
+  const std::string system = args.str("system", "both");
+  std::vector<int> conns;
+  {
+    std::stringstream ss(args.str("connections", "1,64"));
+    for (std::string c; std::getline(ss, c, ',');) conns.push_back(std::atoi(c.c_str()));
+  }
+  const std::string payload = bench::make_payload(200);
+  const std::string script = "/tmp/bench_http_" + std::to_string(getpid()) + ".lua";
+  {
+    std::ofstream f(script);
+    f << "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = '" << payload
+      << "'\n";
+  }
+
+  std::unique_ptr<iii::Worker> worker;
+  std::string engine_http = args.str("http-url");  // http://127.0.0.1:H
+  int engine_http_port = 0;
+  if (system != "floor") {
+    engine_http_port = std::atoi(engine_http.c_str() + engine_http.rfind(':') + 1);
+    worker = std::make_unique<iii::Worker>(
+        iii::WorkerOptions{.url = args.str("engine-url"), .name = "bench-http", .handler_threads = 4, .quiet = true});
+    worker->register_function("bench::http", [](json::value) -> std::optional<json::value> {
+      return json::value{{"status_code", 200}, {"body", {{"ok", true}}}};
+    });
+    worker->register_trigger({.trigger_type = "http",
+                              .function_id = "bench::http",
+                              .config = {{"api_path", "bench"}, {"http_method", "POST"}}});
+    int status = 0;
+    for (int i = 0; i < 250 && status != 200; ++i) {
+      status = post_once(engine_http_port, "/bench", payload);
+      if (status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (status != 200) {
+      std::cerr << "bench_http: POST /bench on the engine never answered 200 (last " << status << ")\n";
+      return 1;
+    }
+  }
+  FloorServer floor;
+  int floor_port = system != "iii" ? floor.start() : 0;
+
+  int rc = 0;
+  for (int c : conns) {
+    for (std::string sys : {"iii", "floor"}) {
+      if (system != "both" && system != sys) continue;
+      std::string url = sys == "iii" ? engine_http + "/bench" : "http://127.0.0.1:" + std::to_string(floor_port) + "/bench";
+      WrkResult r = run_wrk(url, c, seconds, script);
+      if (!r.ok) {
+        std::cerr << "bench_http: wrk against " << sys << " failed:\n" << r.error << "\n";
+        rc = 1;
+        continue;
+      }
+      bench::Line().s("bench", "http_c" + std::to_string(c)).s("system", sys).n("connections", c)
+          .n("req_per_s", r.rps).n("p50_us", r.p50_us).n("p99_us", r.p99_us).print();
+    }
+  }
+  unlink(script.c_str());
+  std::quick_exit(rc);
+}

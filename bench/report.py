@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Turns the benchmark programs' JSON lines into the side-by-side table and latest.json.
+
+usage: report.py RAW.jsonl OUT.json "LOADAVG" SMOKE SECONDS
+
+Ratio convention, on every row: ratio = ours / peer. `better` says whether a higher or a lower
+figure is better for us, so ratio > 1 is a win on "higher" rows and ratio < 1 is a win on "lower" rows.
+"""
+import json, os, platform, subprocess, sys, time
+
+raw, out_path, load, smoke, seconds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1", sys.argv[5]
+lines = []
+for l in open(raw):
+    l = l.strip()
+    if l.startswith("{"):
+        try:
+            lines.append(json.loads(l))
+        except json.JSONDecodeError:
+            pass
+
+
+def find(bench, system):
+    for l in lines:
+        if l.get("bench") == bench and l.get("system") == system:
+            return l
+    return None
+
+
+rows = []
+
+
+def row(name, bench, ours_sys, peer_sys, peer_name, field, unit, better, scale=1.0, target=None):
+    o, p = find(bench, ours_sys), find(bench, peer_sys) if peer_sys else None
+    ours = o.get(field) * scale if o and o.get(field) is not None else None
+    peer = p.get(field) * scale if p and p.get(field) is not None else None
+    ratio = ours / peer if ours is not None and peer not in (None, 0) else None
+    r = {"name": name, "ours": ours, "peer": peer, "peer_name": peer_name, "unit": unit, "ratio": ratio,
+         "better": better}
+    if target:
+        kind, limit, text = target
+        value = ratio if kind == "ratio" else ours
+        r["target"] = text
+        if value is not None:
+            r["target_met"] = value <= limit if better == "lower" else value >= limit
+    rows.append(r)
+
+
+N = "nats"
+row("call round trip p50 (1 in flight)", "call_rtt", "iii", "nats", N, "p50_us", "us", "lower",
+    target=("ratio", 1.0, "<= NATS"))
+row("call round trip p99 (1 in flight)", "call_rtt", "iii", "nats", N, "p99_us", "us", "lower")
+row("call round trip p99.9 (1 in flight)", "call_rtt", "iii", "nats", N, "p999_us", "us", "lower")
+row("call round trips/s (1 in flight)", "call_rtt", "iii", "nats", N, "calls_per_s", "calls/s", "higher")
+for n in (64, 1024):
+    row(f"call throughput ({n} in flight)", f"call_{n}", "iii", "nats", N, "calls_per_s", "calls/s", "higher",
+        target=("ratio", 1.0, ">= NATS") if n == 64 else None)
+    row(f"call p99 ({n} in flight)", f"call_{n}", "iii", "nats", N, "p99_us", "us", "lower")
+row("server CPU per 100k calls (64 in flight)", "call_64", "iii", "nats", N, "server_cpu_ms_per_100k", "ms CPU",
+    "lower")
+for size, label in ((1024, "1 KB"), (65536, "64 KB"), (1000000, "1 MB")):
+    row(f"payload {label} round trip (1 in flight)", f"payload_{size}", "iii", "nats", N, "bytes_per_s", "MB/s",
+        "higher", scale=1e-6)
+    row(f"payload {label} round trip p50", f"payload_{size}", "iii", "nats", N, "p50_us", "us", "lower")
+F = "direct HTTP floor"
+for c in (1, 64):
+    row(f"HTTP trigger POST, {c} conn", f"http_c{c}", "iii", "floor", F, "req_per_s", "req/s", "higher",
+        target=("ratio", 0.5, ">= 0.5 x floor"))
+    row(f"HTTP trigger POST p99, {c} conn", f"http_c{c}", "iii", "floor", F, "p99_us", "us", "lower")
+R = "redis (hiredis, 16 conns)"
+for op in ("set", "get"):
+    row(f"state::{op} (16 in flight)", f"state_{op}", "iii", "redis", R, "ops_per_s", "ops/s", "higher",
+        target=("ratio", 1 / 1.5, ">= 0.67 x Redis"))
+    row(f"state::{op} p99 (16 in flight)", f"state_{op}", "iii", "redis", R, "p99_us", "us", "lower")
+row("queue: durable enqueue -> delivered+acked", "queue", "iii", None, "(none)", "msgs_per_s", "msgs/s", "higher")
+row("queue: enqueue -> delivered p50", "queue", "iii", None, "(none)", "p50_us", "us", "lower")
+row("queue: enqueue -> delivered p99", "queue", "iii", None, "(none)", "p99_us", "us", "lower")
+row("start-up to listening", "scale_startup", "iii", "nats", N, "value", "ms", "lower")
+row("RSS idle", "scale_idle_rss", "iii", "nats", N, "value", "MiB", "lower", target=("abs", 20, "< 20 MiB"))
+for n in (100, 1000, 10000):
+    if find(f"scale_conn_{n}", "iii") or find(f"scale_conn_{n}", "nats"):
+        row(f"RSS per idle connection ({n} open)", f"scale_conn_{n}", "iii", "nats", N, "value", "bytes/conn",
+            "lower", target=("abs", 10240, "< 10 KB"))
+        row(f"RSS with {n} idle connections", f"scale_rss_{n}_conns", "iii", "nats", N, "value", "MiB", "lower")
+row("RSS with 100k functions (NATS: 100k subs)", "scale_rss_100k_functions", "iii", "nats", N, "value", "MiB",
+    "lower")
+row("bytes per registered function", "scale_function_bytes", "iii", "nats", N, "value", "bytes", "lower")
+row("time to register 100k functions", "scale_register_100k", "iii", "nats", N, "value", "s", "lower")
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.3g}"
+
+
+cpu = ""
+try:
+    for l in open("/proc/cpuinfo"):
+        if l.startswith("model name"):
+            cpu = l.split(":", 1)[1].strip()
+            break
+except OSError:
+    pass
+meta = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host_cpu": cpu, "cores": os.cpu_count(),
+        "kernel": platform.release(), "loadavg_at_end": load, "seconds_per_measurement": float(seconds),
+        "smoke": smoke, "engine_binary": os.environ.get("BENCH_ENGINE_BIN", ""),
+        "engine_git": os.environ.get("BENCH_GIT", ""), "ratio_convention": "ratio = ours / peer; 'better' tells whether higher or lower is better"}
+
+print()
+print(f"iii benchmarks  ({meta['date']}, {cpu}, {os.cpu_count()} cores, load {load}, {seconds}s each"
+      f"{', SMOKE' if smoke else ''})")
+print(f"engine: {meta['engine_binary']} (git {meta['engine_git']})")
+print("ratio = ours / peer on every row; 'better' = which direction of the figure (and ratio) is better for us")
+hdr = f"{'benchmark':44} {'ours':>12} {'peer':>12} {'unit':>10} {'ratio':>7} {'better':>7}  {'peer':26} target"
+print(hdr)
+print("-" * len(hdr))
+for r in rows:
+    t = ""
+    if "target" in r:
+        t = r["target"] + (" MET" if r.get("target_met") else " MISSED" if "target_met" in r else "")
+    ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "-"
+    print(f"{r['name']:44} {fmt(r['ours']):>12} {fmt(r['peer']):>12} {r['unit']:>10} {ratio:>7} {r['better']:>7}  "
+          f"{r['peer_name']:26} {t}")
+missing = [r["name"] for r in rows if r["ours"] is None]
+with open(out_path, "w") as f:
+    json.dump({"run": meta, "benchmarks": rows}, f, indent=1)
+    f.write("\n")
+print(f"\nwritten: {out_path}")
+sys.exit(0)

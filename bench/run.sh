@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Runs every benchmark of issue 5 side by side with its peer, prints a table and writes
+# bench/results/latest.json. Builds nothing: `make bench` does the Release build first.
+#
+#   bash bench/run.sh            # full run (BENCH_SECONDS per measurement, default 5; < 10 min)
+#   bash bench/run.sh --smoke    # every benchmark for ~1 s (checks that they work)
+#   BENCH_BUILD_DIR=build bash bench/run.sh   # use another build directory
+#   BENCH_ONLY="call http" bash bench/run.sh   # only some families: call payload http state queue scale
+#   BENCH_ENGINE=/path/to/iii bash bench/run.sh  # measure another engine binary
+#
+# Ratio convention (every row): ratio = ours / peer. The "better" column says whether a higher or
+# a lower figure (and so a higher or lower ratio) is better for us.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+SMOKE=0
+[[ "${1:-}" == "--smoke" ]] && SMOKE=1
+SECONDS_EACH=${BENCH_SECONDS:-5}
+((SMOKE)) && SECONDS_EACH=1
+ONLY=${BENCH_ONLY:-"call payload http state queue scale"}
+BUILD=${BENCH_BUILD_DIR:-build-release}
+[[ $BUILD == /* ]] && BIN=$BUILD || BIN=$ROOT/$BUILD
+OUT=$ROOT/bench/results
+mkdir -p "$OUT"
+WORK=$(mktemp -d /tmp/iii-bench.XXXXXX)
+RAW=$WORK/raw.jsonl
+: >"$RAW"
+
+ENGINE_BIN=${BENCH_ENGINE:-$BIN/iii}
+[[ -x $ENGINE_BIN ]] || { echo "bench: engine $ENGINE_BIN missing; run 'make bench'" >&2; exit 1; }
+for b in bench_call bench_http bench_state bench_queue bench_scale; do
+  [[ -x $BIN/$b ]] || { echo "bench: $BIN/$b missing; run 'make bench' (Release build into build-release/)" >&2; exit 1; }
+done
+for t in nats-server redis-server wrk; do
+  command -v $t >/dev/null || { echo "bench: $t not found; run scripts/install-deps.sh" >&2; exit 1; }
+done
+
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {  # port, name
+  for _ in $(seq 1 200); do
+    (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "bench: $2 did not listen on port $1" >&2; exit 1
+}
+
+# ---- servers: our engine (worker port + HTTP worker + in-memory state), nats-server, redis-server
+ENGINE_PORT=$(free_port); HTTP_PORT=$(free_port); NATS_PORT=$(free_port); REDIS_PORT=$(free_port)
+cat >"$WORK/engine.yaml" <<YAML
+workers:
+  - name: http
+    config: {port: $HTTP_PORT, host: 127.0.0.1}
+  - name: state
+YAML
+(cd "$WORK" && exec "$ENGINE_BIN" --port "$ENGINE_PORT" --host 127.0.0.1 --config "$WORK/engine.yaml" --log-level warn \
+  >"$WORK/engine.log" 2>&1) &
+ENGINE_PID=$!; PIDS+=($ENGINE_PID)
+nats-server -a 127.0.0.1 -p "$NATS_PORT" >"$WORK/nats.log" 2>&1 &
+NATS_PID=$!; PIDS+=($NATS_PID)
+redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no --daemonize no >"$WORK/redis.log" 2>&1 &
+REDIS_PID=$!; PIDS+=($REDIS_PID)
+wait_port "$ENGINE_PORT" engine; wait_port "$HTTP_PORT" "engine http"; wait_port "$NATS_PORT" nats-server
+wait_port "$REDIS_PORT" redis-server
+ENGINE_URL=ws://127.0.0.1:$ENGINE_PORT
+NATS_URL=nats://127.0.0.1:$NATS_PORT
+
+FAILED=0
+run() {  # label, command...
+  local label=$1; shift
+  echo "bench: $label" >&2
+  if ! timeout 120 "$@" >>"$RAW" 2>"$WORK/err"; then
+    echo "bench: $label FAILED:" >&2; tail -20 "$WORK/err" >&2; FAILED=1
+  fi
+}
+has() { [[ " $ONLY " == *" $1 "* ]]; }
+
+S=$SECONDS_EACH
+if has call; then  # ours and the peer back to back for each shape, so both see the same machine load
+  for shape in "rtt 1" "64 64" "1024 1024"; do
+    set -- $shape
+    for sys in iii nats; do
+      url=$ENGINE_URL pid=$ENGINE_PID; [[ $sys == nats ]] && url=$NATS_URL pid=$NATS_PID
+      run "call $1 $sys" "$BIN/bench_call" --system $sys --url $url --inflight $2 --seconds $S --name call_$1 --cpu-pid $pid
+    done
+  done
+fi
+if has payload; then
+  PS=$S; ((SMOKE)) || PS=$(( S > 3 ? 3 : S ))
+  for size in 1024 65536 1000000; do
+    for sys in iii nats; do
+      url=$ENGINE_URL; [[ $sys == nats ]] && url=$NATS_URL
+      run "payload $size $sys" "$BIN/bench_call" --system $sys --url $url --inflight 1 --payload $size --seconds $PS \
+        --name payload_$size
+    done
+  done
+fi
+if has http; then
+  run "http" "$BIN/bench_http" --engine-url $ENGINE_URL --http-url http://127.0.0.1:$HTTP_PORT --connections 1,64 --seconds $S
+fi
+if has state; then
+  run "state iii" "$BIN/bench_state" --system iii --url $ENGINE_URL --concurrency 16 --seconds $((S * 2))
+  run "state redis" "$BIN/bench_state" --system redis --redis 127.0.0.1:$REDIS_PORT --concurrency 16 --seconds $((S * 2))
+fi
+if has queue; then
+  # A separate engine with only the built-in queue (file-based, durable), so the queue worker, which
+  # is newer than the rest, cannot disturb the other benchmarks. No peer.
+  Q_PORT=$(free_port)
+  mkdir -p "$WORK/queue"
+  cat >"$WORK/queue.yaml" <<YAML
+workers:
+  - name: queue
+    config:
+      adapter: {name: builtin, config: {store_method: file_based, file_path: $WORK/queue}}
+      queue_configs:
+        bench: {concurrency: 64, max_retries: 1}
+YAML
+  (cd "$WORK" && exec "$ENGINE_BIN" --port "$Q_PORT" --host 127.0.0.1 --config "$WORK/queue.yaml" --log-level warn \
+    >"$WORK/queue-engine.log" 2>&1) &
+  Q_PID=$!; PIDS+=($Q_PID)
+  wait_port "$Q_PORT" "queue engine"
+  if grep -q "not supported" "$WORK/queue-engine.log"; then
+    echo "bench: queue skipped: this engine has no queue worker yet" >&2
+  else
+    run "queue" "$BIN/bench_queue" --url ws://127.0.0.1:$Q_PORT --producers 16 --seconds $S
+  fi
+  kill $Q_PID 2>/dev/null
+fi
+if has scale; then
+  if ((SMOKE)); then
+    run "scale" "$BIN/bench_scale" --engine-bin "$ENGINE_BIN" --conns 100 --functions 2000
+  else
+    run "scale" "$BIN/bench_scale" --engine-bin "$ENGINE_BIN" --conns 1000,10000 --functions 100000
+  fi
+fi
+
+LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+export BENCH_ENGINE_BIN=$ENGINE_BIN
+export BENCH_GIT="$(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- src sdk 2>/dev/null || echo ' + uncommitted changes in src/ or sdk/')"
+RESULT=$OUT/latest.json
+((SMOKE)) && RESULT=$WORK/smoke.json   # a smoke run never replaces the real figures
+python3 "$ROOT/bench/report.py" "$RAW" "$RESULT" "$LOAD" "$SMOKE" "$SECONDS_EACH" || FAILED=1
+((SMOKE)) || cp "$RAW" "$OUT/latest.raw.jsonl"
+exit $FAILED
