@@ -11,6 +11,7 @@
 #include "config/builtin_supervisor.h"
 #include "config/config_watcher.h"
 #include "config/engine_config.h"
+#include "config/listener_set.h"
 #include "cli/trigger_command.h"
 #include "core/channel_hub.h"
 #include "engine/engine.h"
@@ -55,17 +56,6 @@ void apply_flags(const EngineFlags& flags, iii::config::EngineConfig& config) {
   if (flags.invocation_timeout_ms) config.engine.invocation_timeout = std::chrono::milliseconds(*flags.invocation_timeout_ms);
 }
 
-bool same_listeners(const iii::config::EngineConfig& a, const iii::config::EngineConfig& b) {
-  if (a.listeners.size() != b.listeners.size()) return false;
-  for (size_t i = 0; i < a.listeners.size(); ++i) {
-    const auto &x = a.listeners[i], &y = b.listeners[i];
-    if (x.host != y.host || x.port != y.port || x.max_message_bytes != y.max_message_bytes ||
-        x.handshake_timeout != y.handshake_timeout)
-      return false;
-  }
-  return a.engine.invocation_timeout == b.engine.invocation_timeout;
-}
-
 int run_engine(const EngineFlags& flags) {
   auto logger = spdlog::stderr_color_mt("iii");
   spdlog::set_default_logger(logger);
@@ -99,18 +89,8 @@ int run_engine(const EngineFlags& flags) {
     return 1;
   }
 
-  std::vector<std::unique_ptr<iii::WorkerListener>> listeners;
-  for (const auto& options : cfg.listeners) {
-    auto listener = std::make_unique<iii::WorkerListener>(io, engine, options, &channels);
-    try {
-      listener->start();
-    } catch (const std::exception& e) {
-      spdlog::error("cannot listen on {}:{}: {}", options.host, options.port, e.what());
-      return 1;
-    }
-    spdlog::info("iii engine {} listening for workers on ws://{}:{}", III_VERSION, options.host, listener->port());
-    listeners.push_back(std::move(listener));
-  }
+  config::ListenerSet listeners(io, engine, &channels);
+  if (!listeners.reconcile(cfg.listeners).empty()) return 1;  // no worker could ever connect
 
   // Hot reload: a valid new file is applied without dropping connected workers; an invalid one
   // is reported and the running config stays.
@@ -121,8 +101,9 @@ int run_engine(const EngineFlags& flags) {
         config::EngineConfig next = config::load_config_file(flags.config_path);
         apply_flags(flags, next);
         spdlog::info("config reloaded ({})", supervisor.apply(next));
-        if (!same_listeners(cfg, next))
-          spdlog::warn("changes to iii-worker-manager take effect at the next engine start");
+        listeners.reconcile(next.listeners);
+        if (next.engine.invocation_timeout != cfg.engine.invocation_timeout)
+          spdlog::warn("invocation_timeout_ms changes take effect at the next engine start");
       } catch (const std::exception& e) {
         spdlog::error("config reload rejected, the running config stays: {}", e.what());
       }

@@ -219,7 +219,7 @@ struct WorkerListener::Impl : std::enable_shared_from_this<WorkerListener::Impl>
 
   void accept_next() {
     acceptor.async_accept(asio::make_strand(io), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
-      if (ec == asio::error::operation_aborted) return;
+      if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;  // closed
       if (!ec) std::make_shared<HttpSession>(std::move(socket), self->engine, self->options, self->channels)->run();
       self->accept_next();
     });
@@ -236,6 +236,8 @@ WorkerListener::WorkerListener(asio::io_context& io, Engine& engine, ListenerOpt
     : impl_(std::make_shared<Impl>(io, engine, std::move(options), channels)) {}
 
 WorkerListener::~WorkerListener() {
+  // Closed here, synchronously, so that a replacement listener can bind the same port at once.
+  // The pending accept completes with operation_aborted and the accept loop ends.
   beast::error_code ec;
   impl_->acceptor.close(ec);
 }

@@ -104,3 +104,30 @@ test('hot reload applies a new file, keeps a bad one out, and never drops connec
   engine.assertAlive();
   await sleep(10);
 });
+
+test('hot reload opens and closes iii-worker-manager listeners; workers on the kept port stay connected', async () => {
+  const main = await freePort();
+  const extra = await freePort();
+  const managers = (ports) => 'workers:\n' + ports.map((p) => `  - name: iii-worker-manager\n    config:\n      port: ${p}\n      host: 127.0.0.1\n`).join('');
+  const engine = await startEngine({ port: main, config: managers([main]) });
+  engines.push(engine);
+  const cfg = path.join(engine.cwd, 'config.yaml');
+  const worker = sdkWorker(engine.url, 'listener-witness');
+  worker.registerFunction('witness::hello', async () => ({ hello: true }));
+  const workerId = await sdkWorkerId(worker);
+  assert.equal(await tcpOpen(extra), false);
+
+  // A second listener appears; a worker on it reaches the function registered on the first.
+  writeFileSync(cfg, managers([main, extra]));
+  await waitFor(() => tcpOpen(extra), 5000, 'second listener opened');
+  const other = sdkWorker(`ws://127.0.0.1:${extra}`, 'second-port-caller');
+  await sdkWorkerId(other);
+  assert.deepEqual(await other.trigger({ function_id: 'witness::hello', payload: {} }), { hello: true });
+
+  // It goes away again; the worker on the first port never noticed.
+  writeFileSync(cfg, managers([main]));
+  await waitFor(async () => !(await tcpOpen(extra)), 5000, 'second listener closed');
+  assert.equal(worker.workerId, workerId);
+  assert.ok(await tcpOpen(main));
+  engine.assertAlive();
+});
