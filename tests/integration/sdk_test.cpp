@@ -424,3 +424,40 @@ TEST(Sdk, ShutdownIsPromptEvenWithoutAnEngine) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Sdk, CallsBeyondTheHandlerQueueBoundAreRefusedAtOnce) {
+  EngineProcess engine;
+  auto options = iii::test::test_options(engine, "busy-worker");
+  options.handler_threads = 1;
+  options.max_queued_invocations = 1;
+  iii::Worker busy(options);
+  ASSERT_TRUE(busy.wait_connected(5s));
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> started{0};
+  busy.register_function("busy::wait", [&, released](json::value) -> json::value {
+    ++started;
+    released.wait_for(10s);
+    return {{"ok", true}};
+  });
+  auto caller = connected_worker(engine, "caller");
+  ASSERT_TRUE(wait_function_visible(*caller, "busy::wait"));
+
+  auto first = caller->trigger_async({.function_id = "busy::wait", .payload = json::object{}});
+  ASSERT_TRUE(wait_until([&] { return started.load() == 1; }));  // runs on the only thread
+  auto second = caller->trigger_async({.function_id = "busy::wait", .payload = json::object{}});  // queued
+  std::this_thread::sleep_for(200ms);  // let the second one reach the worker's queue
+  try {
+    caller->trigger({.function_id = "busy::wait", .payload = json::object{}, .timeout = 5s});
+    FAIL() << "a third call should not fit";
+  } catch (const InvocationError& e) {
+    EXPECT_EQ(e.code(), "worker_overloaded");
+  }
+  release.set_value();
+  EXPECT_EQ(first.get().at("ok"), true);
+  EXPECT_EQ(second.get().at("ok"), true);
+}
+
+}  // namespace

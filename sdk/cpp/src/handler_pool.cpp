@@ -15,10 +15,12 @@ struct HandlerPool::State {
   std::vector<std::thread::id> thread_ids;
   std::size_t alive = 0;
   bool stopping = false;
+  std::size_t max_queued = SIZE_MAX;
 };
 
-HandlerPool::HandlerPool(std::size_t threads, std::string name)
+HandlerPool::HandlerPool(std::size_t threads, std::string name, std::size_t max_queued)
     : state_(std::make_shared<State>()), name_(std::move(name)) {
+  state_->max_queued = std::max<std::size_t>(max_queued, 1);
   threads = std::max<std::size_t>(threads, 1);
   std::lock_guard lock(state_->mutex);
   for (std::size_t i = 0; i < threads; ++i) {
@@ -51,14 +53,15 @@ HandlerPool::HandlerPool(std::size_t threads, std::string name)
 
 HandlerPool::~HandlerPool() { shutdown(std::chrono::seconds(5)); }
 
-bool HandlerPool::post(std::function<void()> task) {
+HandlerPool::PostResult HandlerPool::post(std::function<void()> task) {
   {
     std::lock_guard lock(state_->mutex);
-    if (state_->stopping) return false;
+    if (state_->stopping) return PostResult::kStopping;
+    if (state_->tasks.size() >= state_->max_queued) return PostResult::kFull;
     state_->tasks.push_back(std::move(task));
   }
   state_->work_ready.notify_one();
-  return true;
+  return PostResult::kAccepted;
 }
 
 bool HandlerPool::on_pool_thread() const {

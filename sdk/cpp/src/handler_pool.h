@@ -6,6 +6,7 @@
 // never hangs on a handler that does not return.
 #pragma once
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -16,13 +17,16 @@ namespace iii::detail {
 
 class HandlerPool {
  public:
-  HandlerPool(std::size_t threads, std::string name);
+  // At most `max_queued` tasks wait for a thread; post() refuses more.
+  HandlerPool(std::size_t threads, std::string name, std::size_t max_queued = SIZE_MAX);
   ~HandlerPool();
   HandlerPool(const HandlerPool&) = delete;
   HandlerPool& operator=(const HandlerPool&) = delete;
 
-  // False once shutdown() has begun (the task is dropped).
-  bool post(std::function<void()> task);
+  enum class PostResult { kAccepted, kStopping, kFull };
+  // kStopping once shutdown() has begun, kFull when max_queued tasks already wait (the task is
+  // dropped in both cases).
+  PostResult post(std::function<void()> task);
 
   void shutdown(std::chrono::milliseconds deadline);
 

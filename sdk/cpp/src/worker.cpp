@@ -46,7 +46,7 @@ Worker::Impl::Impl(WorkerOptions options)
       worker_name_(resolve_name(options_.name)),
       work_(io_.get_executor()),
       reconnect_timer_(io_),
-      handlers_(options_.handler_threads, "iii handlers"),
+      handlers_(options_.handler_threads, "iii handlers", options_.max_queued_invocations),
       trigger_callbacks_(1, "iii trigger callbacks") {}
 
 Worker::Impl::~Impl() { shutdown(); }

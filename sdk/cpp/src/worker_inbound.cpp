@@ -106,7 +106,7 @@ void Worker::Impl::handle_invoke(std::uint64_t generation, json::object& frame) 
     }
     return;
   }
-  handlers_.post([self = shared_from_this(), generation, handler, invocation_id, function_id,
+  const auto posted = handlers_.post([self = shared_from_this(), generation, handler, invocation_id, function_id,
                   data = take_field(frame, "data")]() mutable {
     std::optional<json::value> result;
     std::optional<detail::WireError> error;
@@ -122,6 +122,11 @@ void Worker::Impl::handle_invoke(std::uint64_t generation, json::object& frame) 
                                                                  result ? &*result : nullptr,
                                                                  error ? &*error : nullptr));
   });
+  if (posted == detail::HandlerPool::PostResult::kFull && invocation_id) {
+    detail::WireError error{"worker_overloaded",
+                            "Too many calls waiting for a handler thread (max_queued_invocations)", std::nullopt};
+    send_reply(generation, detail::invocation_result_frame(*invocation_id, function_id, nullptr, &error));
+  }
 }
 
 void Worker::Impl::handle_register_trigger(std::uint64_t generation, TriggerConfig binding) {

@@ -73,6 +73,9 @@ struct WorkerOptions {
   std::chrono::milliseconds connect_timeout{10000};
   std::size_t handler_threads = 4;
   std::size_t max_queued_messages = 1024;  // outgoing frames held while disconnected
+  // Calls waiting for a free handler thread; beyond it a call is answered at once with
+  // {"code":"worker_overloaded"} instead of queueing without bound.
+  std::size_t max_queued_invocations = 10000;
   bool quiet = false;                      // no connection-state lines on stderr
 };
 
