@@ -1,5 +1,6 @@
 // Conformance tests of the KvStore contract (store/kv_store.h), run against every implementation,
 // plus what only the SQLite store promises: persistence across reopen and across kill -9.
+#include "temp_dir.h"
 #include "store/kv_store.h"
 
 #include <gtest/gtest.h>
@@ -21,18 +22,10 @@ namespace {
 namespace fs = std::filesystem;
 using Values = std::vector<std::string>;
 
-// A fresh directory under the system temp dir, removed at the end of the test.
-class TempDir {
+// A fresh directory per test, named after this suite.
+class TempDir : public testing::TempDir {
  public:
-  TempDir() : path_(fs::temp_directory_path() / ("iii-kv-test-" + new_uuid())) { fs::create_directories(path_); }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+  TempDir() : testing::TempDir("iii-kv-test-") {}
 };
 
 struct MemoryFactory {

@@ -1,6 +1,7 @@
 // The QueueStore contract (store/queue_store.h) on SqliteQueueStore: enqueue, lease, ack, retry,
 // bury, lease expiry and fencing, the dead-letter queue (redrive, discard), FIFO groups, restart
 // recovery (including after kill -9) and the one-process-per-file lock.
+#include "temp_dir.h"
 #include "store/sqlite_queue_store.h"
 
 #include <gtest/gtest.h>
@@ -18,17 +19,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
+// A fresh directory per test, named after this suite.
+class TempDir : public testing::TempDir {
  public:
-  TempDir() : path_(fs::temp_directory_path() / ("iii-queue-store-test-" + new_uuid())) { fs::create_directories(path_); }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+  TempDir() : testing::TempDir("iii-queue-store-test-") {}
 };
 
 NewQueueMessage msg(std::string queue, std::string id, std::string data = "{}", std::optional<std::string> group = {}) {

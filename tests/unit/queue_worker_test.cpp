@@ -3,6 +3,7 @@
 // groups, lost deliveries (disconnect, engine timeout, expired lease), restart recovery, the
 // durable:subscriber trigger type with iii::durable::publish, and the introspection functions.
 // Time is driven by hand: a manual wall clock for the queue and engine.tick() for the engine.
+#include "temp_dir.h"
 #include "workers/queue/queue_worker.h"
 
 #include <gtest/gtest.h>
@@ -26,17 +27,10 @@ namespace fs = std::filesystem;
 namespace json = boost::json;
 using testing::RecordingEndpoint;
 
-class TempDir {
+// A fresh directory per test, named after this suite.
+class TempDir : public testing::TempDir {
  public:
-  TempDir() : path_(fs::temp_directory_path() / ("iii-queue-test-" + new_uuid())) { fs::create_directories(path_); }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+  TempDir() : testing::TempDir("iii-queue-test-") {}
 };
 
 // --- config ---

@@ -1,4 +1,5 @@
 // The iii-state config block (builtins.md §2.1) and its descriptor.
+#include "temp_dir.h"
 #include "workers/state/state_config.h"
 
 #include <gtest/gtest.h>
@@ -18,17 +19,10 @@ namespace {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 
-class TempDir {
+// A fresh directory per test, named after this suite.
+class TempDir : public testing::TempDir {
  public:
-  TempDir() : path_(fs::temp_directory_path() / ("iii-state-config-test-" + new_uuid())) { fs::create_directories(path_); }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+  TempDir() : testing::TempDir("iii-state-config-test-") {}
 };
 
 json::value parse(std::string_view text) {

@@ -1,5 +1,6 @@
 // The iii-state built-in driven through a real Engine: every state::* function with its
 // request/response shapes and error codes, the store's lifecycle, and the `state` trigger type.
+#include "temp_dir.h"
 #include "workers/state/state_worker.h"
 
 #include <gtest/gtest.h>
@@ -21,17 +22,10 @@ namespace {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 
-class TempDir {
+// A fresh directory per test, named after this suite.
+class TempDir : public testing::TempDir {
  public:
-  TempDir() : path_(fs::temp_directory_path() / ("iii-state-test-" + new_uuid())) { fs::create_directories(path_); }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+  TempDir() : testing::TempDir("iii-state-test-") {}
 };
 
 json::value parse(std::string_view text) {

@@ -1,9 +1,9 @@
 // Input decoding and JSON helpers of the iii-engine-functions worker.
-#include <charconv>
 #include <limits>
 
 #include "core/json_writer.h"
 #include "workers/engine/engine_functions_internal.h"
+#include "workers/state/json_text.h"
 
 namespace iii::engine_fn {
 namespace {
@@ -21,47 +21,6 @@ std::string describe(const json::value& v) {
     case json::kind::object: return "map";
   }
   return "value";
-}
-
-void append_value(std::string& out, const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::null: out += "null"; return;
-    case json::kind::bool_: out += v.get_bool() ? "true" : "false"; return;
-    case json::kind::int64: out += std::to_string(v.get_int64()); return;
-    case json::kind::uint64: out += std::to_string(v.get_uint64()); return;
-    case json::kind::double_: {
-      // Shortest round-trip form ("0.5", not Boost's "5E-1").
-      char buf[64];
-      auto r = std::to_chars(buf, buf + sizeof buf, v.get_double());
-      out.append(buf, r.ptr);
-      return;
-    }
-    case json::kind::string: append_json_string(out, v.get_string()); return;
-    case json::kind::array: {
-      out += '[';
-      bool first = true;
-      for (const json::value& item : v.get_array()) {
-        if (!first) out += ',';
-        first = false;
-        append_value(out, item);
-      }
-      out += ']';
-      return;
-    }
-    case json::kind::object: {
-      out += '{';
-      bool first = true;
-      for (const auto& kv : v.get_object()) {
-        if (!first) out += ',';
-        first = false;
-        append_json_string(out, kv.key());
-        out += ':';
-        append_value(out, kv.value());
-      }
-      out += '}';
-      return;
-    }
-  }
 }
 
 // Byte length of the UTF-8 sequence starting with `lead` (1 for stray continuation bytes).
@@ -167,11 +126,7 @@ json::value parse_raw(std::string_view raw) {
   return v;
 }
 
-std::string to_text(const json::value& v) {
-  std::string out;
-  append_value(out, v);
-  return out;
-}
+std::string to_text(const json::value& v) { return json_text::serialize(v); }
 
 std::string_view first_segment(std::string_view id) {
   size_t sep = id.find("::");
