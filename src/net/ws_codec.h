@@ -1,0 +1,82 @@
+// RFC 6455 WebSocket framing by hand, for the hot paths (the engine's worker sockets and the C++
+// SDK's client). Beast's stream writes one message per async_write; with our own framing every
+// frame queued while a write is in flight goes out in the next single write, and inbound frames
+// are decoded in place from one read buffer (no copy for unfragmented messages).
+//
+// No extensions are negotiated (no permessage-deflate), so RSV bits must be zero. Text frames are
+// not checked for UTF-8 here: every frame is JSON, and the JSON parser validates UTF-8.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace iii::net::ws {
+
+enum class Opcode : uint8_t { kContinuation = 0, kText = 1, kBinary = 2, kClose = 8, kPing = 9, kPong = 10 };
+
+// Close codes (RFC 6455 §7.4.1) the codec produces.
+inline constexpr uint16_t kCloseNormal = 1000;
+inline constexpr uint16_t kCloseProtocolError = 1002;
+inline constexpr uint16_t kCloseTooBig = 1009;
+
+// Appends one complete frame (FIN set). `mask_key` null: unmasked (server → client); otherwise
+// the payload is masked with it while copied (client → server).
+void append_frame(std::string& out, Opcode opcode, std::string_view payload, const uint8_t* mask_key = nullptr);
+
+// A close frame's payload: the code, then a reason (cut to fit the 125-byte control limit).
+std::string close_payload(uint16_t code, std::string_view reason);
+
+// XORs `data` with the 4-byte key starting at key position `offset` (0-3).
+void apply_mask(char* data, size_t size, const uint8_t key[4], size_t offset = 0);
+
+// Sec-WebSocket-Accept for a Sec-WebSocket-Key: base64(SHA-1(key + RFC GUID)).
+std::string accept_key(std::string_view client_key);
+
+// Decodes frames from a growable buffer filled by the socket, reassembles fragmented messages
+// and surfaces control frames. Single-threaded.
+class FrameReader {
+ public:
+  enum class Kind { kNone, kMessage, kPing, kPong, kClose, kError };
+  struct Event {
+    Kind kind = Kind::kNone;
+    bool binary = false;        // kMessage: opcode was binary
+    std::string_view payload;   // message / ping / pong data; close reason
+    uint16_t close_code = 0;    // kClose: the peer's code (1005 when absent); kError: the code to send
+    std::string_view error;     // kError: what was wrong
+  };
+
+  // `expect_masked`: a server reads masked client frames; a client reads unmasked ones.
+  FrameReader(bool expect_masked, size_t max_message_bytes);
+
+  // Writable space for the next socket read: at least `min_bytes` (more when a frame being
+  // received needs it). Invalidates payload views of earlier events.
+  char* prepare(size_t min_bytes, size_t& available);
+  void commit(size_t bytes);
+
+  // The next complete event from the buffered bytes; kNone when more bytes are needed. A payload
+  // view stays valid until the next prepare() or next() call. After kError, stop reading.
+  Event next();
+
+  // Bytes buffered but not yet decoded.
+  size_t buffered() const { return end_ - begin_; }
+  // Returns the buffer's memory when it grew for a large message and is now empty.
+  void shrink_if_idle(size_t keep_bytes);
+
+ private:
+  Event fail(uint16_t code, std::string_view why);
+
+  const bool expect_masked_;
+  const size_t max_message_bytes_;
+  std::vector<char> buf_;
+  size_t begin_ = 0, end_ = 0;
+  size_t need_ = 0;               // bytes the current partial frame needs in total (0: unknown)
+  bool in_fragmented_ = false;    // a text/binary message started without FIN
+  bool fragmented_binary_ = false;
+  std::string fragments_;         // the message being reassembled
+  std::string delivered_;         // a reassembled message handed out (kept alive for its view)
+  bool failed_ = false;
+};
+
+}  // namespace iii::net::ws
