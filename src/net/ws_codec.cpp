@@ -101,27 +101,32 @@ char* FrameReader::prepare(size_t min_bytes, size_t& available) {
   const size_t pending = end_ - begin_;
   // A frame whose size is known must end up contiguous: make room for all of it at once.
   const size_t want = std::max(min_bytes, need_ > pending ? need_ - pending : size_t{0});
-  if (buf_.size() - end_ < want) {
-    if (begin_ > 0) {  // slide the partial frame to the front first
-      std::memmove(buf_.data(), buf_.data() + begin_, pending);
-      begin_ = 0;
-      end_ = pending;
+  if (capacity_ - end_ < want) {
+    if (pending + want <= capacity_) {  // enough room once the partial frame slides to the front
+      std::memmove(buf_.get(), buf_.get() + begin_, pending);
+    } else {
+      size_t capacity = std::max(pending + want, capacity_ * 2);
+      std::unique_ptr<char[]> grown(new char[capacity]);
+      if (pending) std::memcpy(grown.get(), buf_.get() + begin_, pending);
+      buf_ = std::move(grown);
+      capacity_ = capacity;
     }
-    if (buf_.size() - end_ < want) buf_.resize(end_ + want);
+    begin_ = 0;
+    end_ = pending;
   }
-  available = buf_.size() - end_;
-  return buf_.data() + end_;
+  available = capacity_ - end_;
+  return buf_.get() + end_;
 }
 
 void FrameReader::commit(size_t bytes) { end_ += bytes; }
 
-void FrameReader::shrink_if_idle(size_t keep_bytes) {
-  if (begin_ == end_ && buf_.size() > keep_bytes) {
-    std::vector<char>().swap(buf_);
-    begin_ = end_ = 0;
+void FrameReader::release_if_idle() {
+  if (begin_ == end_) {
+    buf_.reset();
+    capacity_ = begin_ = end_ = 0;
   }
-  if (fragments_.capacity() > keep_bytes && fragments_.empty()) std::string().swap(fragments_);
-  if (delivered_.capacity() > keep_bytes) std::string().swap(delivered_);
+  if (fragments_.empty()) std::string().swap(fragments_);
+  std::string().swap(delivered_);
 }
 
 FrameReader::Event FrameReader::fail(uint16_t code, std::string_view why) {
@@ -137,7 +142,7 @@ FrameReader::Event FrameReader::next() {
   while (!failed_) {
     const size_t avail = end_ - begin_;
     if (avail < 2) return {};
-    auto* p = reinterpret_cast<const uint8_t*>(buf_.data() + begin_);
+    auto* p = reinterpret_cast<const uint8_t*>(buf_.get() + begin_);
     const bool fin = p[0] & kFin;
     const uint8_t opcode = p[0] & 0x0F;
     const bool masked = p[1] & kMaskBit;
@@ -170,7 +175,7 @@ FrameReader::Event FrameReader::next() {
       return {};
     }
     need_ = 0;
-    char* payload = buf_.data() + begin_ + header;
+    char* payload = buf_.get() + begin_ + header;
     if (masked) apply_mask(payload, static_cast<size_t>(length), p + header - 4);
     std::string_view data(payload, static_cast<size_t>(length));
     begin_ += total;

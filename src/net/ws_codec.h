@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <vector>
+#include <memory>
 
 namespace iii::net::ws {
 
@@ -61,15 +61,16 @@ class FrameReader {
 
   // Bytes buffered but not yet decoded.
   size_t buffered() const { return end_ - begin_; }
-  // Returns the buffer's memory when it grew for a large message and is now empty.
-  void shrink_if_idle(size_t keep_bytes);
+  // Frees the buffers when nothing is pending, so an idle connection holds no read memory.
+  void release_if_idle();
 
  private:
   Event fail(uint16_t code, std::string_view why);
 
   const bool expect_masked_;
   const size_t max_message_bytes_;
-  std::vector<char> buf_;
+  std::unique_ptr<char[]> buf_;  // not zero-filled: reallocated often on busy connections
+  size_t capacity_ = 0;
   size_t begin_ = 0, end_ = 0;
   size_t need_ = 0;               // bytes the current partial frame needs in total (0: unknown)
   bool in_fragmented_ = false;    // a text/binary message started without FIN

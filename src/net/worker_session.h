@@ -1,0 +1,26 @@
+// One accepted worker WebSocket (`/`) or telemetry socket (`/otel`), after the HTTP upgrade.
+//
+// Framing is done by hand (net/ws_codec.h) rather than with Beast's websocket stream so that
+// every frame queued while a write is in flight leaves in the next single write: under load a
+// connection costs one syscall per batch instead of one per frame. Reads wait for readability
+// first and only then take a buffer, so an idle connection holds no read memory.
+#pragma once
+#include <boost/asio/ip/tcp.hpp>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace iii {
+
+class Engine;
+struct ListenerOptions;
+
+// Starts a session on a socket whose upgrade request was accepted: sends the 101 response
+// with `accept_key`, attaches the worker to the engine (unless `is_worker` is false: telemetry
+// frames are read and dropped) and serves frames until either side closes. `early_bytes` are
+// bytes the client sent after its upgrade request, read along with it.
+void start_worker_session(boost::asio::ip::tcp::socket socket, Engine& engine,
+                          std::shared_ptr<const ListenerOptions> options, bool is_worker,
+                          std::string_view accept_key, std::string_view early_bytes);
+
+}  // namespace iii
