@@ -1,4 +1,5 @@
 // `iii`: with no subcommand, runs the engine; `iii trigger` calls a function (config-and-cli.md §10).
+#include <cstdio>
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -144,6 +145,14 @@ int run_engine(const EngineFlags& flags) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef III_REQUIRES_AVX2
+  // The JSON hot paths were compiled for the build machine's AVX2 (CMake III_HOST_SIMD).
+  if (!__builtin_cpu_supports("x86-64-v3") || !__builtin_cpu_supports("pclmul")) {
+    std::fprintf(stderr, "iii: this binary was built for CPUs with AVX2 (x86-64-v3) and this one lacks it; "
+                         "rebuild on this machine or configure with -DIII_HOST_SIMD=OFF\n");
+    return 1;
+  }
+#endif
   CLI::App app{"iii: one engine for every kind of backend worker"};
   app.set_version_flag("-v,--version", III_VERSION);
   EngineFlags flags;
