@@ -12,7 +12,7 @@ using simdjson::ondemand::json_type;
 using simdjson::ondemand::value;
 
 // Per-thread scratch: the padded copy of the frame, the on-demand parser whose string buffer
-// backs the unescaped views, and a DOM parser used to validate raw slices fully.
+// backs the unescaped views, and a DOM parser for the rare small error bodies.
 struct ThreadScratch {
   std::string input;
   simdjson::ondemand::parser parser;
@@ -37,28 +37,73 @@ std::string_view trim_right(std::string_view s) {
   return s;
 }
 
-// Extracts the raw JSON text of `v` (null ⇒ nullopt). The frame was validated as a whole first.
-std::string read_raw(value v, std::string_view key, std::optional<std::string_view>& dst) {
+// Visits every token of `v`, so that the whole frame is checked in the single On-Demand pass
+// (On-Demand alone only checks what it is asked for, and a payload spliced into another worker's
+// frame must be valid JSON). Strings are unescaped to check their escapes; integers beyond 64
+// bits are valid JSON and pass.
+simdjson::error_code walk(value v) {
   json_type type;
-  if (v.type().get(type)) return field_error(key, "holds invalid JSON");
-  std::string_view raw;
-  simdjson::error_code err = simdjson::SUCCESS;
-  if (type == json_type::object) {
-    simdjson::ondemand::object o;
-    err = v.get_object().get(o);
-    if (!err) err = o.raw_json().get(raw);
-  } else if (type == json_type::array) {
-    simdjson::ondemand::array a;
-    err = v.get_array().get(a);
-    if (!err) err = a.raw_json().get(raw);
-  } else {
-    raw = trim_right(v.raw_json_token());
+  if (auto err = v.type().get(type)) return err;
+  switch (type) {
+    case json_type::object: {
+      simdjson::ondemand::object o;
+      if (auto err = v.get_object().get(o)) return err;
+      for (auto f : o) {
+        simdjson::ondemand::field field;
+        std::string_view key;
+        if (auto err = std::move(f).get(field)) return err;
+        if (auto err = field.unescaped_key().get(key)) return err;
+        if (auto err = walk(field.value())) return err;
+      }
+      return simdjson::SUCCESS;
+    }
+    case json_type::array: {
+      simdjson::ondemand::array a;
+      if (auto err = v.get_array().get(a)) return err;
+      for (auto e : a) {
+        value element;
+        if (auto err = std::move(e).get(element)) return err;
+        if (auto err = walk(element)) return err;
+      }
+      return simdjson::SUCCESS;
+    }
+    case json_type::string: {
+      std::string_view ignored;
+      return v.get_string().get(ignored);
+    }
+    case json_type::number: {
+      simdjson::ondemand::number ignored;
+      auto err = v.get_number().get(ignored);
+      return err;
+    }
+    case json_type::boolean: {
+      bool ignored;
+      return v.get_bool().get(ignored);
+    }
+    case json_type::null: {
+      bool is_null = false;
+      if (auto err = v.is_null().get(is_null)) return err;
+      return is_null ? simdjson::SUCCESS : simdjson::N_ATOM_ERROR;
+    }
   }
-  if (err) return field_error(key, "holds invalid JSON");
+  return simdjson::INCORRECT_TYPE;
+}
+
+// Checks `v` and returns its raw JSON text (null ⇒ nullopt). A scalar is its token; an object
+// or array ends where the iterator stands once it is walked: at the `,` or `}` after it.
+std::string read_raw(simdjson::ondemand::document& doc, value v, std::string_view key,
+                     std::optional<std::string_view>& dst) {
+  const std::string_view token = v.raw_json_token();
+  json_type type;
+  if (v.type().get(type) || walk(v)) return field_error(key, "holds invalid JSON");
   if (type == json_type::null) {
     dst.reset();
+  } else if (type != json_type::object && type != json_type::array) {
+    dst = trim_right(token);  // a scalar is its one token
   } else {
-    dst = raw;
+    const char* end = nullptr;
+    if (doc.current_location().get(end) || end < token.data()) return field_error(key, "holds invalid JSON");
+    dst = trim_right(std::string_view(token.data(), static_cast<size_t>(end - token.data())));
   }
   return {};
 }
@@ -81,15 +126,16 @@ std::string read_string(value v, std::string_view key, std::optional<std::string
 
 // Reads an ErrorBody; anything that is not {code: string, message: string} is coerced into
 // {"code":"UNKNOWN","message":<its JSON text>} so the caller still learns something went wrong.
-std::string read_error(value v, std::optional<ErrorBody>& dst) {
+std::string read_error(simdjson::ondemand::document& doc, value v, std::optional<ErrorBody>& dst) {
   std::optional<std::string_view> raw;
-  if (auto err = read_raw(v, "error", raw); !err.empty()) return err;
+  if (auto err = read_raw(doc, v, "error", raw); !err.empty()) return err;
   if (!raw) {
     dst.reset();
     return {};
   }
+  // Error bodies are small and rare: a DOM parse of the checked slice is the simple way in.
   simdjson::dom::element e;
-  if (scratch().validator.parse(raw->data(), raw->size(), false).get(e)) return "field \"error\" holds invalid JSON";
+  if (scratch().validator.parse(raw->data(), raw->size(), true).get(e)) return "field \"error\" holds invalid JSON";
   std::string_view code, message, stack;
   if (e.is_object() && !e["code"].get(code) && !e["message"].get(message)) {
     ErrorBody body{std::string(code), std::string(message), std::nullopt};
@@ -104,8 +150,12 @@ std::string read_error(value v, std::optional<ErrorBody>& dst) {
 std::string read_action(value v, Message& out) {
   json_type type;
   if (v.type().get(type)) return field_error("action", "holds invalid JSON");
-  if (type == json_type::null) return {};
-  if (type != json_type::object) return field_error("action", "must be an object");
+  if (type == json_type::null) {
+    bool is_null = false;
+    if (v.is_null().get(is_null) || !is_null) return field_error("action", "holds invalid JSON");
+    return {};
+  }
+  if (type != json_type::object) return walk(v) ? field_error("action", "holds invalid JSON") : field_error("action", "must be an object");
   simdjson::ondemand::object o;
   if (v.get_object().get(o)) return field_error("action", "holds invalid JSON");
   std::optional<std::string_view> action_type;
@@ -116,6 +166,7 @@ std::string read_action(value v, Message& out) {
     std::string err;
     if (key == "type") err = read_string(field.value(), "action.type", action_type);
     else if (key == "queue") err = read_string(field.value(), "action.queue", out.action_queue);
+    else if (walk(field.value())) err = field_error("action", "holds invalid JSON");
     if (!err.empty()) return err;
   }
   if (!action_type) return field_error("action", "needs a \"type\"");
@@ -155,15 +206,17 @@ constexpr std::array kRawFields = {
     NamedField{"invocation", &Message::invocation},
 };
 
-std::string read_field(std::string_view key, value v, Message& out, std::optional<std::string_view>& type_name) {
+std::string read_field(simdjson::ondemand::document& doc, std::string_view key, value v, Message& out,
+                       std::optional<std::string_view>& type_name) {
   if (key == "type") return read_string(v, key, type_name);
   for (const auto& f : kStringFields)
     if (f.key == key) return read_string(v, key, out.*(f.member));
   for (const auto& f : kRawFields)
-    if (f.key == key) return read_raw(v, key, out.*(f.member));
-  if (key == "error") return read_error(v, out.error);
+    if (f.key == key) return read_raw(doc, v, key, out.*(f.member));
+  if (key == "error") return read_error(doc, v, out.error);
   if (key == "action") return read_action(v, out);
-  return {};  // unknown keys are ignored (protocol.md §1.3 rule 2)
+  // Unknown keys are ignored (protocol.md §1.3 rule 2), but must still be valid JSON.
+  return walk(v) ? field_error(key, "holds invalid JSON") : std::string();
 }
 
 }  // namespace
@@ -197,12 +250,7 @@ std::string parse_message(std::string_view frame, Message& out) {
   s.input.assign(frame.data(), frame.size());
   simdjson::padded_string_view input(s.input.data(), s.input.size(), s.input.capacity());
 
-  // Validate the whole frame first (on-demand parsing skips what it is not asked for, and a
-  // payload spliced into another worker's frame must be valid), then extract the fields.
-  simdjson::dom::element root;
-  if (auto err = s.validator.parse(s.input.data(), s.input.size(), false).get(root))
-    return std::string("invalid JSON: ") + simdjson::error_message(err);
-  if (!root.is_object()) return "not a JSON object";
+  // One On-Demand pass checks and extracts at once: every value is walked (read_raw, walk).
   simdjson::ondemand::document doc;
   if (auto err = s.parser.iterate(input).get(doc)) return std::string("invalid JSON: ") + simdjson::error_message(err);
   simdjson::ondemand::object obj;
@@ -212,8 +260,10 @@ std::string parse_message(std::string_view frame, Message& out) {
     simdjson::ondemand::field field;
     std::string_view key;
     if (std::move(f).get(field) || field.unescaped_key().get(key)) return "invalid JSON";
-    if (auto err = read_field(key, field.value(), out, type_name); !err.empty()) return err;
+    if (auto err = read_field(doc, key, field.value(), out, type_name); !err.empty()) return err;
   }
+  const char* trailing = nullptr;
+  if (doc.current_location().get(trailing) != simdjson::OUT_OF_BOUNDS) return "invalid JSON: content after the top-level object";
   if (!type_name) return "missing \"type\"";
   out.type_name = *type_name;
   out.type = message_type_from_name(*type_name);

@@ -60,6 +60,43 @@ TEST(MessageParse, RejectsBadFrames) {
   EXPECT_NE(validate_required(m), "");
 }
 
+// The frame is checked in one On-Demand pass that walks every value: whatever the engine would
+// splice into another worker's frame, and keys it ignores, must be valid JSON.
+TEST(MessageParse, EveryValueIsCheckedIncludingIgnoredKeys) {
+  const char* invalid[] = {
+      R"({"type":"ping","data":{"a":}})",          R"({"type":"ping","data":[1,2,]})",
+      R"({"type":"ping","data":"\q"})",           R"({"type":"ping","data":"\ud800"})",
+      R"({"type":"ping","data":01})",              R"({"type":"ping","data":-})",
+      R"({"type":"ping","data":1e400})",           R"({"type":"ping","result":{"a" 1}})",
+      R"({"type":"ping","unknown":{"a" 1}})",      R"({"type":"ping","unknown":tru})",
+      R"({"type":"ping","unknown":nul})",          R"({"type":"ping","unknown":[{"x":[}]})",
+      R"({"type":"ping","action":{"type":"void","x":[}})",
+      R"({"type":"ping"}{})",                      R"({"type":"ping"} x)",
+      R"({"type":"invocationresult","invocation_id":"x","error":{"code":"E",}})",
+  };
+  for (const char* frame : invalid) {
+    Message m;
+    EXPECT_NE(parse_message(frame, m), "") << frame;
+  }
+  const char* valid[] = {
+      R"({"type":"ping","data":18446744073709551615})", R"({"type":"ping","data":-9223372036854775808})",
+      R"({"type":"ping","data":1.5e-400})",             R"({"type":"ping","unknown":{"deep":[[[{"a":null}]]]}})",
+      R"({"type":"ping","data":"\ud83d\ude00"})",     R"(  {"type":"ping"}  )",
+  };
+  for (const char* frame : valid) {
+    Message m;
+    EXPECT_EQ(parse_message(frame, m), "") << frame;
+  }
+}
+
+TEST(MessageParse, RawSlicesEndAtTheirValue) {
+  Message m;
+  ASSERT_EQ(parse_message(R"({"type":"invocationresult","invocation_id":"i","result":  [1, {"b":[]}]  ,"data":"s" , "config":true})", m), "");
+  EXPECT_EQ(*m.result, R"([1, {"b":[]}])");
+  EXPECT_EQ(*m.data, R"("s")");
+  EXPECT_EQ(*m.config, "true");
+}
+
 TEST(MessageParse, ErrorBodyIsCoercedLeniently) {
   Message m;
   ASSERT_EQ(parse_message(R"({"type":"invocationresult","invocation_id":"i","error":{"code":"invocation_failed","message":"boom","stacktrace":"at x"}})", m), "");
