@@ -13,7 +13,7 @@ InProcessWorker::InProcessWorker(Engine& engine, std::string name)
 void InProcessWorker::add_function(FunctionSpec spec, AsyncFunctionHandler handler) {
   {
     std::lock_guard lock(mu_);
-    functions_.insert_or_assign(spec.id, std::move(handler));
+    functions_.insert_or_assign(spec.id, std::make_shared<const AsyncFunctionHandler>(std::move(handler)));
     function_specs_.push_back(spec);
   }
   if (attached_) {
@@ -40,7 +40,7 @@ void InProcessWorker::add_trigger_type(TriggerTypeSpec spec, TriggerTypeHandler 
 }
 
 void InProcessWorker::deliver(const CallView& call) {
-  AsyncFunctionHandler handler;
+  std::shared_ptr<const AsyncFunctionHandler> handler;
   {
     std::lock_guard lock(mu_);
     if (auto it = functions_.find(call.function_id); it != functions_.end()) handler = it->second;
@@ -53,7 +53,7 @@ void InProcessWorker::deliver(const CallView& call) {
   InProcessCall in{invocation_id, std::string(call.function_id), std::string(call.data), std::string(call.metadata),
                    std::string(call.caller_worker_id)};
   try {
-    handler(in, done);
+    (*handler)(in, done);
   } catch (const std::exception& e) {
     spdlog::error("built-in {} threw: {}", in.function_id, e.what());
     done(Outcome::failure("invocation_failed", e.what()));

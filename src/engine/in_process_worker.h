@@ -83,7 +83,8 @@ class InProcessWorker : public Endpoint, public std::enable_shared_from_this<InP
   const std::string name_;
   std::atomic<bool> attached_{false};
   std::mutex mu_;
-  StringMap<AsyncFunctionHandler> functions_;
+  // Shared so that a call copies a pointer, not the handler and its captures, under the lock.
+  StringMap<std::shared_ptr<const AsyncFunctionHandler>> functions_;
   StringMap<TriggerTypeHandler> trigger_types_;
   std::vector<FunctionSpec> function_specs_;
   std::vector<TriggerTypeSpec> trigger_type_specs_;
