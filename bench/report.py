@@ -34,8 +34,8 @@ def row(name, bench, ours_sys, peer_sys, peer_name, field, unit, better, scale=1
     ours = o.get(field) * scale if o and o.get(field) is not None else None
     peer = p.get(field) * scale if p and p.get(field) is not None else None
     ratio = ours / peer if ours is not None and peer not in (None, 0) else None
-    r = {"name": name, "ours": ours, "peer": peer, "peer_name": peer_name, "unit": unit, "ratio": ratio,
-         "better": better}
+    r = {"name": name, "bench": bench, "ours": ours, "peer": peer, "peer_name": peer_name, "unit": unit,
+         "ratio": ratio, "better": better}
     if target:
         kind, limit, text = target
         value = ratio if kind == "ratio" else ours
@@ -125,9 +125,25 @@ for r in rows:
     ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "-"
     print(f"{r['name']:44} {fmt(r['ours']):>12} {fmt(r['peer']):>12} {r['unit']:>10} {ratio:>7} {r['better']:>7}  "
           f"{r['peer_name']:26} {t}")
-missing = [r["name"] for r in rows if r["ours"] is None]
 with open(out_path, "w") as f:
     json.dump({"run": meta, "benchmarks": rows}, f, indent=1)
     f.write("\n")
 print(f"\nwritten: {out_path}")
+
+# A smoke run checks that every benchmark of the families it ran produced its figures (ours, and
+# the peer's where there is one).
+FAMILY = (("call_", "call"), ("payload_", "payload"), ("http_", "http"), ("state_", "state"), ("queue", "queue"),
+          ("scale_", "scale"))
+if smoke:
+    ran = os.environ.get("BENCH_FAMILIES", "").split()
+    missing = []
+    for r in rows:
+        family = next((f for prefix, f in FAMILY if r["bench"].startswith(prefix)), None)
+        if family not in ran:
+            continue
+        if r["ours"] is None or (r["peer_name"] != "(none)" and r["peer"] is None):
+            missing.append(r["name"])
+    if missing:
+        print("smoke: no figure for: " + "; ".join(missing), file=sys.stderr)
+        sys.exit(1)
 sys.exit(0)

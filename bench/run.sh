@@ -143,7 +143,7 @@ if has scale; then
 fi
 
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
-export BENCH_ENGINE_BIN=$ENGINE_BIN
+export BENCH_ENGINE_BIN=$ENGINE_BIN BENCH_FAMILIES=$ONLY
 export BENCH_GIT="$(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- src sdk 2>/dev/null || echo ' + uncommitted changes in src/ or sdk/')"
 RESULT=$OUT/latest.json
 ((SMOKE)) && RESULT=$WORK/smoke.json   # a smoke run never replaces the real figures
