@@ -1,20 +1,96 @@
-// WebSocket client on Boost.Beast. Everything that touches the stream runs on one strand; the
-// only state shared with other threads is the outgoing queue, under `mutex`.
+// WebSocket client with hand framing (net/ws_codec) on a plain TCP socket. Beast only parses the
+// HTTP 101 answer of the upgrade. Why not Beast's websocket::stream: it writes one message per
+// async_write (a syscall and a wake-up per frame); here every frame queued while a write is in
+// flight goes out in the next single write.
+//
+// Threads: everything that touches the socket runs on one strand. send() runs on any thread and
+// only appends an encoded, masked frame to `pending` under `mutex`; the strand swaps `pending`
+// with `writing` (double buffering) each time the previous write completed.
 #include "net/ws_client.h"
 
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <array>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
-#include <boost/beast/websocket.hpp>
+#include <boost/beast/http.hpp>
 #include <boost/url/parse.hpp>
-#include <deque>
+#include <cstring>
 #include <mutex>
+#include <random>
+
+#include "net/ws_codec.h"
 
 namespace iii::net {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace websocket = beast::websocket;
+namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
+using ErrorCode = boost::system::error_code;
+
+namespace {
+
+constexpr std::size_t kReadChunk = 64 * 1024;       // socket read size (more for big frames)
+constexpr std::size_t kKeepBuffer = 1024 * 1024;    // buffers larger than this are freed when idle
+constexpr std::size_t kMaxHandshakeBytes = 16 * 1024;
+
+// Masking keys must be unpredictable to the application's peer (RFC 6455 §5.3). A CSPRNG filled
+// in bulk costs a few ns per frame; std::random_device is the fallback if OpenSSL's RNG fails.
+class MaskKeys {
+ public:
+  void next(uint8_t key[4]) {
+    if (used_ + 4 > pool_.size()) refill();
+    std::memcpy(key, pool_.data() + used_, 4);
+    used_ += 4;
+  }
+
+ private:
+  void refill() {
+    if (RAND_bytes(pool_.data(), static_cast<int>(pool_.size())) != 1) {
+      std::random_device device;
+      for (std::size_t i = 0; i < pool_.size(); i += 4) {
+        auto word = device();
+        std::memcpy(pool_.data() + i, &word, 4);
+      }
+    }
+    used_ = 0;
+  }
+  std::array<uint8_t, 4096> pool_{};
+  std::size_t used_ = 4096;
+};
+
+std::string random_handshake_key() {
+  uint8_t raw[16];
+  if (RAND_bytes(raw, sizeof raw) != 1) {
+    std::random_device device;
+    for (std::size_t i = 0; i < sizeof raw; i += 4) {
+      auto word = device();
+      std::memcpy(raw + i, &word, 4);
+    }
+  }
+  unsigned char encoded[25];
+  int length = EVP_EncodeBlock(encoded, raw, sizeof raw);
+  return std::string(reinterpret_cast<char*>(encoded), static_cast<std::size_t>(length));
+}
+
+// Header values compared as HTTP does: case-insensitively; `Connection` may list several tokens.
+bool header_has_token(beast::string_view value, beast::string_view token) {
+  std::size_t start = 0;
+  while (start <= value.size()) {
+    std::size_t end = value.find(',', start);
+    if (end == beast::string_view::npos) end = value.size();
+    auto item = value.substr(start, end - start);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (beast::iequals(item, token)) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+}  // namespace
 
 std::optional<WsUrl> parse_ws_url(std::string_view url) {
   auto parsed = boost::urls::parse_uri(url);
@@ -32,44 +108,55 @@ struct WsClient::State : std::enable_shared_from_this<WsClient::State> {
   State(asio::io_context& io, WsClientOptions opts, WsClientCallbacks cbs)
       : strand(asio::make_strand(io)),
         resolver(strand),
-        ws(strand),
+        socket(strand),
         connect_deadline(strand),
         heartbeat(strand),
         close_deadline(strand),
         options(std::move(opts)),
-        callbacks(std::move(cbs)) {}
+        callbacks(std::move(cbs)),
+        reader(/*expect_masked=*/false, options.max_message_bytes) {}
 
   asio::strand<asio::io_context::executor_type> strand;
   tcp::resolver resolver;
-  websocket::stream<beast::tcp_stream> ws;
+  tcp::socket socket;
   asio::steady_timer connect_deadline, heartbeat, close_deadline;
   WsClientOptions options;
   WsClientCallbacks callbacks;
   std::string url;
 
   // Strand-only state.
-  beast::flat_buffer read_buffer;
-  std::string in_flight;  // the frame async_write is sending
-  bool closing = false;
-  bool ping_in_flight = false;
+  std::string handshake_request, handshake_key;
+  beast::flat_buffer handshake_buffer;
+  std::optional<http::response_parser<http::empty_body>> handshake_response;
+  ws::FrameReader reader;
+  std::string writing;             // the batch async_write is sending
+  bool closing = false;            // close() began: our close frame is queued or sent
+  std::optional<std::string> end_after_flush;  // finish with this reason once `pending` is written
   Clock::time_point last_inbound, last_ping;
 
   // Shared with send() callers.
   mutable std::mutex mutex;
-  std::deque<std::string> queue;
-  bool open = false;     // handshake done, writes may start
-  bool writing = false;  // a write_next() chain is active
-  bool ended = false;    // on_close has fired (or is about to)
-  bool close_requested = false;  // close() was called: accept no more frames
+  std::string pending;                // encoded frames waiting for the next write
+  std::size_t pending_frames = 0;     // text frames in `pending` (the queue bound counts these)
+  MaskKeys mask_keys;
+  bool open = false;             // handshake done, writes may start
+  bool write_active = false;     // a write_next() chain is active (posted or in flight)
+  bool ended = false;            // on_close has fired (or is about to)
+  bool close_requested = false;  // close() was called or a close frame is queued: no more frames
+  bool close_queued = false;     // our close frame is in `pending`: nothing may follow it
 
   void start(std::string target_url);
   void on_resolved(const WsUrl& url, tcp::resolver::results_type results);
-  void on_handshake();
+  void send_upgrade(const WsUrl& target);
+  void on_upgrade_response();
   void read_next();
+  bool drain_events();
+  void queue_control(ws::Opcode opcode, std::string_view payload);
+  void kick_write();
   void write_next();
   void schedule_heartbeat();
   void begin_close();
-  void close_handshake();
+  void end_with_close(uint16_t code, std::string reason);
   void finish(std::string reason);
 };
 
@@ -79,14 +166,13 @@ void WsClient::State::start(std::string target_url) {
   if (!parsed) return finish("invalid WebSocket URL `" + url + "` (expected ws://host:port/path)");
 
   connect_deadline.expires_after(options.connect_timeout);
-  connect_deadline.async_wait([self = shared_from_this()](beast::error_code ec) {
+  connect_deadline.async_wait([self = shared_from_this()](ErrorCode ec) {
     if (ec || self->open || self->ended) return;
     self->finish("timed out connecting to " + self->url + " after " +
                  std::to_string(self->options.connect_timeout.count()) + "ms");
   });
   resolver.async_resolve(parsed->host, parsed->port,
-                         [self = shared_from_this(), url = *parsed](beast::error_code ec,
-                                                                    tcp::resolver::results_type r) {
+                         [self = shared_from_this(), url = *parsed](ErrorCode ec, tcp::resolver::results_type r) {
                            if (self->ended) return;
                            if (ec) return self->finish("cannot resolve " + url.host + ": " + ec.message());
                            self->on_resolved(url, std::move(r));
@@ -94,83 +180,186 @@ void WsClient::State::start(std::string target_url) {
 }
 
 void WsClient::State::on_resolved(const WsUrl& target, tcp::resolver::results_type results) {
-  beast::get_lowest_layer(ws).async_connect(
-      results, [self = shared_from_this(), target](beast::error_code ec, const tcp::endpoint&) {
-        if (self->ended) return;
-        if (ec) return self->finish("cannot connect to " + self->url + ": " + ec.message());
-        beast::error_code ignored;
-        beast::get_lowest_layer(self->ws).socket().set_option(tcp::no_delay(true), ignored);
-        self->ws.read_message_max(self->options.max_message_bytes);
-        self->ws.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
-          req.set(beast::http::field::user_agent, "iii-cpp");
-        }));
-        self->ws.control_callback(
-            [raw = self.get()](websocket::frame_type, beast::string_view) { raw->last_inbound = Clock::now(); });
-        bool ipv6 = target.host.find(':') != std::string::npos;
-        std::string host_header = (ipv6 ? "[" + target.host + "]" : target.host) + ":" + target.port;
-        self->ws.async_handshake(host_header, target.target, [self](beast::error_code ec) {
-          if (self->ended) return;
-          if (ec) return self->finish("WebSocket handshake with " + self->url + " failed: " + ec.message());
-          self->on_handshake();
-        });
-      });
+  asio::async_connect(socket, results, [self = shared_from_this(), target](ErrorCode ec, const tcp::endpoint&) {
+    if (self->ended) return;
+    if (ec) return self->finish("cannot connect to " + self->url + ": " + ec.message());
+    ErrorCode ignored;
+    self->socket.set_option(tcp::no_delay(true), ignored);
+    self->send_upgrade(target);
+  });
 }
 
-void WsClient::State::on_handshake() {
+// The HTTP/1.1 upgrade by hand (RFC 6455 §4.1), so that the socket stays ours afterwards.
+void WsClient::State::send_upgrade(const WsUrl& target) {
+  bool ipv6 = target.host.find(':') != std::string::npos;
+  std::string host_header = (ipv6 ? "[" + target.host + "]" : target.host) + ":" + target.port;
+  handshake_key = random_handshake_key();
+  handshake_request = "GET " + target.target + " HTTP/1.1\r\nHost: " + host_header +
+                      "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + handshake_key +
+                      "\r\nSec-WebSocket-Version: 13\r\nUser-Agent: iii-cpp\r\n\r\n";
+  asio::async_write(socket, asio::buffer(handshake_request), [self = shared_from_this()](ErrorCode ec, std::size_t) {
+    if (self->ended) return;
+    if (ec) return self->finish("WebSocket handshake with " + self->url + " failed: " + ec.message());
+    self->handshake_response.emplace();
+    self->handshake_response->header_limit(kMaxHandshakeBytes);
+    // A 101 has no body: the read ends after the header; later bytes stay in handshake_buffer.
+    http::async_read(self->socket, self->handshake_buffer, *self->handshake_response,
+                     [self](ErrorCode ec, std::size_t) {
+                       if (self->ended) return;
+                       if (ec) {
+                         return self->finish("WebSocket handshake with " + self->url + " failed: " + ec.message());
+                       }
+                       self->on_upgrade_response();
+                     });
+  });
+}
+
+void WsClient::State::on_upgrade_response() {
+  const auto& response = handshake_response->get();
+  std::string problem;
+  if (response.result() != http::status::switching_protocols) {
+    problem = "the server answered " + std::to_string(response.result_int()) + " " +
+              std::string(response.reason()) + " instead of 101";
+  } else if (!beast::iequals(response[http::field::upgrade], "websocket") ||
+             !header_has_token(response[http::field::connection], "upgrade")) {
+    problem = "the 101 answer lacks Upgrade: websocket / Connection: Upgrade";
+  } else if (response[http::field::sec_websocket_accept] != ws::accept_key(handshake_key)) {
+    problem = "wrong Sec-WebSocket-Accept";
+  }
+  if (!problem.empty()) return finish("WebSocket handshake with " + url + " failed: " + problem);
+
+  // Frames the server sent right behind its 101 arrived with it: they are the first frames read.
+  auto leftover = handshake_buffer.data();
+  if (leftover.size() > 0) {
+    std::size_t room;
+    char* into = reader.prepare(leftover.size(), room);
+    std::memcpy(into, leftover.data(), leftover.size());
+    reader.commit(leftover.size());
+  }
+  handshake_buffer = beast::flat_buffer();
+  handshake_response.reset();
+  std::string().swap(handshake_request);
+
   connect_deadline.cancel();
   last_inbound = last_ping = Clock::now();
   bool kick = false;
   {
     std::lock_guard lock(mutex);
     open = true;
-    if (!queue.empty() && !writing) kick = writing = true;
+    if (!pending.empty() && !write_active) kick = write_active = true;
   }
-  read_next();
   schedule_heartbeat();
   if (callbacks.on_open) callbacks.on_open();
   if (kick) write_next();
+  if (drain_events()) read_next();
 }
 
 void WsClient::State::read_next() {
-  ws.async_read(read_buffer, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+  std::size_t room;
+  char* into = reader.prepare(kReadChunk, room);
+  socket.async_read_some(asio::buffer(into, room), [self = shared_from_this()](ErrorCode ec, std::size_t n) {
     if (self->ended) return;
     if (ec) {
-      if (self->closing) return self->finish("");
-      if (ec == websocket::error::closed) {
-        auto reason = self->ws.reason();
-        return self->finish("closed by peer (code " + std::to_string(reason.code) +
-                            (reason.reason.empty() ? "" : ", " + std::string(reason.reason.data(), reason.reason.size())) + ")");
-      }
+      if (self->closing) return self->finish("");  // the peer closed the TCP side after our close
       return self->finish("read failed: " + ec.message());
     }
+    self->reader.commit(n);
     self->last_inbound = Clock::now();
-    std::string message = beast::buffers_to_string(self->read_buffer.data());
-    self->read_buffer.consume(self->read_buffer.size());
-    if (self->callbacks.on_message) self->callbacks.on_message(std::move(message));
-    if (!self->ended) self->read_next();
+    if (self->drain_events()) self->read_next();
   });
 }
 
+// Handles every complete event buffered; false when the connection is ending (stop reading).
+bool WsClient::State::drain_events() {
+  using Kind = ws::FrameReader::Kind;
+  while (!ended) {
+    auto event = reader.next();
+    switch (event.kind) {
+      case Kind::kNone:
+        reader.shrink_if_idle(kKeepBuffer);
+        return true;
+      case Kind::kMessage:
+        // Still delivered while our close is on its way: answers to calls sent before close().
+        if (callbacks.on_message) callbacks.on_message(std::string(event.payload));
+        continue;
+      case Kind::kPing:
+        queue_control(ws::Opcode::kPong, event.payload);
+        continue;
+      case Kind::kPong:
+        continue;
+      case Kind::kClose: {
+        if (closing) {  // the answer to our close: the handshake is complete
+          finish("");
+          return false;
+        }
+        std::string reason = "closed by peer (code " + std::to_string(event.close_code) +
+                             (event.payload.empty() ? "" : ", " + std::string(event.payload)) + ")";
+        // Echo the peer's code (RFC 6455 §5.5.1); 1005 means "none" and must not be sent.
+        end_with_close(event.close_code == 1005 ? ws::kCloseNormal : event.close_code, std::move(reason));
+        return false;
+      }
+      case Kind::kError: {
+        std::string reason = "protocol error from " + url + ": " + std::string(event.error);
+        if (closing) {
+          finish(std::move(reason));
+        } else {
+          end_with_close(event.close_code, std::move(reason));
+        }
+        return false;
+      }
+    }
+  }
+  return false;
+}
+
+// Pongs, pings and close frames travel in the same batches as text frames, in order.
+void WsClient::State::queue_control(ws::Opcode opcode, std::string_view payload) {
+  {
+    std::lock_guard lock(mutex);
+    if (ended || close_queued) return;  // nothing may follow a close frame
+    uint8_t key[4];
+    mask_keys.next(key);
+    ws::append_frame(pending, opcode, payload, key);
+    if (opcode == ws::Opcode::kClose) close_queued = close_requested = true;
+  }
+  kick_write();
+}
+
+void WsClient::State::kick_write() {
+  {
+    std::lock_guard lock(mutex);
+    if (!open || write_active || pending.empty()) return;
+    write_active = true;
+  }
+  write_next();
+}
+
+// One async_write for everything queued since the previous one.
 void WsClient::State::write_next() {
-  bool post_close = false, have_frame = false;
+  bool done = false;
+  if (writing.capacity() > kKeepBuffer) std::string().swap(writing);  // after a big message
+  writing.clear();
   {
     std::lock_guard lock(mutex);
     if (ended) return;
-    if (queue.empty()) {
-      writing = false;
-      if (closing) post_close = true;
+    if (pending.empty()) {
+      write_active = false;
+      done = true;
     } else {
-      in_flight = std::move(queue.front());
-      queue.pop_front();
-      have_frame = true;
+      writing.swap(pending);
+      pending_frames = 0;
     }
   }
-  if (post_close) return close_handshake();
-  if (!have_frame) return;
-  ws.text(true);
-  ws.async_write(asio::buffer(in_flight), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+  if (done) {
+    if (end_after_flush) finish(std::move(*end_after_flush));
+    return;
+  }
+  asio::async_write(socket, asio::buffer(writing), [self = shared_from_this()](ErrorCode ec, std::size_t) {
     if (self->ended) return;
-    if (ec) return self->finish("write failed: " + ec.message());
+    if (ec) {
+      if (self->end_after_flush) return self->finish(std::move(*self->end_after_flush));
+      return self->finish(self->closing ? "" : "write failed: " + ec.message());
+    }
     self->write_next();
   });
 }
@@ -179,44 +368,51 @@ void WsClient::State::write_next() {
 void WsClient::State::schedule_heartbeat() {
   auto tick = std::min(options.ping_interval, options.idle_timeout) / 4;
   heartbeat.expires_after(std::max(tick, std::chrono::milliseconds(10)));
-  heartbeat.async_wait([self = shared_from_this()](beast::error_code ec) {
-    if (ec || self->ended || self->closing) return;
+  heartbeat.async_wait([self = shared_from_this()](ErrorCode ec) {
+    if (ec || self->ended || self->closing || self->end_after_flush) return;
     auto now = Clock::now();
     if (now - self->last_inbound > self->options.idle_timeout) {
       return self->finish("no frame received for " + std::to_string(self->options.idle_timeout.count()) +
                           "ms; connection presumed dead");
     }
-    if (!self->ping_in_flight && now - self->last_ping >= self->options.ping_interval) {
-      self->ping_in_flight = true;
+    if (now - self->last_ping >= self->options.ping_interval) {
       self->last_ping = now;
-      self->ws.async_ping({}, [self](beast::error_code) { self->ping_in_flight = false; });
+      self->queue_control(ws::Opcode::kPing, {});
     }
     self->schedule_heartbeat();
   });
 }
 
-// Frames queued before close() still go out; then the closing handshake, all under one deadline.
+// Frames queued before close() still go out (they are ahead in `pending`), then our close frame;
+// the peer's answer or the close_timeout ends the connection.
 void WsClient::State::begin_close() {
-  if (ended || closing) return;
+  if (ended || closing || end_after_flush) return;
   if (!open) return finish("");  // still connecting: just abort
   closing = true;
   heartbeat.cancel();
   close_deadline.expires_after(options.close_timeout);
-  close_deadline.async_wait([self = shared_from_this()](beast::error_code ec) {
+  close_deadline.async_wait([self = shared_from_this()](ErrorCode ec) {
     if (!ec) self->finish("");  // the peer never answered the close frame
   });
-  bool drained;
-  {
-    std::lock_guard lock(mutex);
-    drained = !writing;
-  }
-  if (drained) close_handshake();
+  queue_control(ws::Opcode::kClose, ws::close_payload(ws::kCloseNormal, ""));
 }
 
-void WsClient::State::close_handshake() {
-  ws.async_close(websocket::close_code::normal, [self = shared_from_this()](beast::error_code) {
-    self->finish("");
+// The peer closed or broke the protocol: send our close frame, then end once it is written
+// (bounded by close_timeout in case the peer stopped reading).
+void WsClient::State::end_with_close(uint16_t code, std::string reason) {
+  heartbeat.cancel();
+  end_after_flush = std::move(reason);
+  close_deadline.expires_after(options.close_timeout);
+  close_deadline.async_wait([self = shared_from_this()](ErrorCode ec) {
+    if (!ec && self->end_after_flush) self->finish(std::move(*self->end_after_flush));
   });
+  queue_control(ws::Opcode::kClose, ws::close_payload(code, ""));
+  bool idle;
+  {
+    std::lock_guard lock(mutex);
+    idle = !write_active;
+  }
+  if (idle) finish(std::move(*end_after_flush));  // nothing to flush (e.g. a close was queued already)
 }
 
 void WsClient::State::finish(std::string reason) {
@@ -225,15 +421,16 @@ void WsClient::State::finish(std::string reason) {
     if (ended) return;
     ended = true;
     open = false;
-    queue.clear();
+    pending.clear();
+    pending_frames = 0;
   }
-  beast::error_code ignored;
+  ErrorCode ignored;
   resolver.cancel();
   connect_deadline.cancel();
   heartbeat.cancel();
   close_deadline.cancel();
-  beast::get_lowest_layer(ws).socket().shutdown(tcp::socket::shutdown_both, ignored);
-  beast::get_lowest_layer(ws).socket().close(ignored);
+  socket.shutdown(tcp::socket::shutdown_both, ignored);
+  socket.close(ignored);
   auto on_close = std::move(callbacks.on_close);
   callbacks = {};  // drop the owner's captures: nothing fires after on_close
   if (on_close) on_close(std::move(reason));
@@ -253,18 +450,20 @@ void WsClient::connect(std::string url) {
   asio::post(state_->strand, [s = state_, url = std::move(url)]() mutable { s->start(std::move(url)); });
 }
 
+// Encodes and masks the frame straight into the pending batch: one copy, no per-frame allocation.
 bool WsClient::send(std::string text) {
+  auto& s = *state_;
   bool kick = false;
   {
-    std::lock_guard lock(state_->mutex);
-    if (state_->ended || state_->close_requested ||
-        state_->queue.size() >= state_->options.max_queued_frames) {
-      return false;
-    }
-    state_->queue.push_back(std::move(text));
-    if (state_->open && !state_->writing) kick = state_->writing = true;
+    std::lock_guard lock(s.mutex);
+    if (s.ended || s.close_requested || s.pending_frames >= s.options.max_queued_frames) return false;
+    uint8_t key[4];
+    s.mask_keys.next(key);
+    ws::append_frame(s.pending, ws::Opcode::kText, text, key);
+    ++s.pending_frames;
+    if (s.open && !s.write_active) kick = s.write_active = true;
   }
-  if (kick) asio::post(state_->strand, [s = state_] { s->write_next(); });
+  if (kick) asio::post(s.strand, [st = state_] { st->write_next(); });
   return true;
 }
 
@@ -278,7 +477,7 @@ void WsClient::close() {
 
 std::size_t WsClient::queued() const {
   std::lock_guard lock(state_->mutex);
-  return state_->queue.size();
+  return state_->pending_frames;
 }
 
 }  // namespace iii::net

@@ -7,13 +7,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
-#include <future>
+#include <thread>
+#include <vector>
 
 #include "tcp_proxy.h"
 #include "test_workers.h"
+#include "ws_client_harness.h"
 
 namespace {
 
@@ -22,6 +22,7 @@ using namespace std::chrono_literals;
 using iii::net::parse_ws_url;
 using iii::net::WsClient;
 using iii::net::WsClientOptions;
+using iii::test::ClientHarness;
 using iii::test::EngineProcess;
 using iii::test::wait_until;
 
@@ -44,51 +45,6 @@ TEST(WsUrl, ParsesHostPortAndTarget) {
   EXPECT_FALSE(parse_ws_url("ws://"));
 }
 
-// An io_context on its own thread, plus everything the callbacks report.
-class ClientHarness {
- public:
-  ClientHarness() : work_(io_.get_executor()), thread_([this] { io_.run(); }) {}
-  ~ClientHarness() {
-    if (client_) client_->close();
-    work_.reset();
-    wait_until([this] { return closed_.wait_for(0s) == std::future_status::ready; }, 3s);
-    io_.stop();
-    thread_.join();
-  }
-
-  std::shared_ptr<WsClient> make(WsClientOptions options) {
-    client_ = WsClient::create(io_, options,
-                               {[this] { opened_.set_value(); },
-                                [this](std::string message) {
-                                  std::lock_guard lock(mutex_);
-                                  messages_.push_back(std::move(message));
-                                },
-                                [this](std::string reason) { closed_promise_.set_value(std::move(reason)); }});
-    return client_;
-  }
-  bool wait_open(std::chrono::milliseconds timeout) { return open_.wait_for(timeout) == std::future_status::ready; }
-  std::optional<std::string> wait_closed(std::chrono::milliseconds timeout) {
-    if (closed_.wait_for(timeout) != std::future_status::ready) return std::nullopt;
-    return closed_.get();
-  }
-  std::vector<std::string> messages() {
-    std::lock_guard lock(mutex_);
-    return messages_;
-  }
-
- private:
-  boost::asio::io_context io_;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
-  std::thread thread_;
-  std::shared_ptr<WsClient> client_;
-  std::promise<void> opened_;
-  std::future<void> open_ = opened_.get_future();
-  std::promise<std::string> closed_promise_;
-  std::shared_future<std::string> closed_ = closed_promise_.get_future().share();
-  std::mutex mutex_;
-  std::vector<std::string> messages_;
-};
-
 TEST(WsClient, ExchangesTextFramesWithTheEngine) {
   EngineProcess engine;
   ClientHarness harness;
@@ -106,6 +62,33 @@ TEST(WsClient, ExchangesTextFramesWithTheEngine) {
   ASSERT_TRUE(reason);
   EXPECT_EQ(*reason, "");  // a close we asked for is not an error
   EXPECT_FALSE(client->send("{}"));
+}
+
+// Frames sent back to back while writes are in flight leave in batches: all of them must still
+// reach a real server intact (it answers every ping frame with a pong frame).
+TEST(WsClient, ManyFramesSentBackToBackAllArrive) {
+  EngineProcess engine;
+  ClientHarness harness;
+  WsClientOptions options;
+  options.max_queued_frames = 1u << 16;
+  auto client = harness.make(options);
+  client->connect(engine.url());
+  ASSERT_TRUE(harness.wait_open(5s));
+  constexpr std::size_t kFrames = 20000;
+  std::vector<std::thread> senders;
+  for (int t = 0; t < 2; ++t) {  // two threads: send() is thread-safe
+    senders.emplace_back([&] {
+      for (std::size_t i = 0; i < kFrames / 2; ++i) ASSERT_TRUE(client->send(R"({"type":"ping"})"));
+    });
+  }
+  for (auto& sender : senders) sender.join();
+  ASSERT_TRUE(wait_until([&] { return harness.messages().size() >= kFrames + 1; }, 20s))
+      << harness.messages().size();
+  auto messages = harness.messages();
+  EXPECT_EQ(messages.size(), kFrames + 1);
+  for (std::size_t i = 1; i < messages.size(); ++i) ASSERT_EQ(messages[i], R"({"type":"pong"})") << i;
+  EXPECT_EQ(client->queued(), 0u);
+  EXPECT_FALSE(harness.wait_closed(0ms));
 }
 
 TEST(WsClient, RefusedConnectionReportsTheError) {

@@ -1,0 +1,309 @@
+// net::WsClient against a raw, scripted WebSocket server (blocking sockets driven by the test
+// thread): what the engine never does but a server may — bytes glued to the 101, fragmented
+// messages, pings, close frames, protocol errors — and what the client's frames look like on the
+// wire (masked, a fresh key per frame, in order).
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <set>
+
+#include "net/ws_codec.h"
+#include "ws_client_harness.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using iii::net::WsClientOptions;
+using iii::test::ClientHarness;
+using iii::test::wait_until;
+namespace ws = iii::net::ws;
+using Kind = ws::FrameReader::Kind;
+
+struct Received {
+  Kind kind = Kind::kNone;
+  std::string payload;
+  uint16_t close_code = 0;
+  std::string mask_key;  // the 4 key bytes of the frame, for the "fresh key per frame" check
+};
+
+class RawServer {
+ public:
+  RawServer() {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    if (::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || ::listen(listener_, 4) != 0 ||
+        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      throw std::runtime_error("raw server: cannot listen");
+    }
+    port_ = ntohs(address.sin_port);
+  }
+  ~RawServer() {
+    if (conn_ >= 0) ::close(conn_);
+    ::close(listener_);
+  }
+  std::string url() const { return "ws://127.0.0.1:" + std::to_string(port_) + "/raw"; }
+
+  // Accepts the client and answers its upgrade; `glued` goes out in the same write as the 101.
+  bool accept(const std::string& glued = "", bool wrong_accept_key = false) {
+    if (!readable(listener_, 5s)) return false;
+    conn_ = ::accept(listener_, nullptr, nullptr);
+    if (conn_ < 0) return false;
+    while (request_.find("\r\n\r\n") == std::string::npos) {
+      char chunk[1024];
+      if (!readable(conn_, 5s)) return false;
+      ssize_t n = ::recv(conn_, chunk, sizeof chunk, 0);
+      if (n <= 0) return false;
+      request_.append(chunk, static_cast<size_t>(n));
+    }
+    auto key_at = request_.find("Sec-WebSocket-Key: ");
+    if (key_at == std::string::npos) return false;
+    key_at += 19;
+    std::string key = request_.substr(key_at, request_.find("\r\n", key_at) - key_at);
+    std::string accept = wrong_accept_key ? ws::accept_key("not the key") : ws::accept_key(key);
+    send_raw("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Accept: " + accept + "\r\n\r\n" + glued);
+    return true;
+  }
+  const std::string& request() const { return request_; }
+
+  void send_raw(const std::string& bytes) {
+    size_t sent = 0;
+    while (sent < bytes.size()) {
+      ssize_t n = ::send(conn_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) throw std::runtime_error("raw server: send failed");
+      sent += static_cast<size_t>(n);
+    }
+  }
+  static std::string frame(ws::Opcode opcode, std::string_view payload, bool fin = true) {
+    std::string out;
+    ws::append_frame(out, opcode, payload);
+    if (!fin) out[0] = static_cast<char>(out[0] & 0x7F);
+    return out;
+  }
+
+  // The next frame from the client, decoded (frames must be masked); kNone on timeout or EOF.
+  Received next(std::chrono::milliseconds timeout = 5s) {
+    for (;;) {
+      if (reader_.buffered() >= 6) {  // remember the key before the reader unmasks in place
+        size_t room;
+        const char* p = reader_.prepare(0, room) - reader_.buffered();
+        size_t length = static_cast<uint8_t>(p[1]) & 0x7F;
+        size_t key_at = length == 126 ? 4 : length == 127 ? 10 : 2;
+        if (reader_.buffered() >= key_at + 4) last_key_.assign(p + key_at, 4);
+      }
+      auto event = reader_.next();
+      if (event.kind != Kind::kNone) {
+        Received r{event.kind, std::string(event.kind == Kind::kError ? event.error : event.payload), event.close_code,
+                   last_key_};
+        return r;
+      }
+      if (!readable(conn_, timeout)) return {};
+      size_t room;
+      char* into = reader_.prepare(64 * 1024, room);
+      ssize_t n = ::recv(conn_, into, room, 0);
+      if (n <= 0) return {};
+      reader_.commit(static_cast<size_t>(n));
+    }
+  }
+  // True when the client closed the TCP connection within `timeout`.
+  bool sees_eof(std::chrono::milliseconds timeout) {
+    char byte;
+    return readable(conn_, timeout) && ::recv(conn_, &byte, 1, 0) == 0;
+  }
+
+ private:
+  static bool readable(int fd, std::chrono::milliseconds timeout) {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, static_cast<int>(timeout.count())) == 1;
+  }
+  int listener_ = -1, conn_ = -1;
+  uint16_t port_ = 0;
+  std::string request_;
+  ws::FrameReader reader_{/*expect_masked=*/true, 64u << 20};
+  std::string last_key_;
+};
+
+WsClientOptions quick_options() {
+  WsClientOptions options;
+  options.close_timeout = 500ms;
+  return options;
+}
+
+TEST(WsClientRaw, SendsAValidUpgradeAndMaskedFramesInOrder) {
+  RawServer server;
+  ClientHarness harness;
+  auto client = harness.make(quick_options());
+  client->connect(server.url());
+  ASSERT_TRUE(server.accept());
+  EXPECT_EQ(server.request().rfind("GET /raw HTTP/1.1\r\n", 0), 0u) << server.request();
+  EXPECT_NE(server.request().find("Sec-WebSocket-Version: 13\r\n"), std::string::npos);
+  ASSERT_TRUE(harness.wait_open(5s));
+
+  // Back to back, sizes across the 7-bit / 16-bit / 64-bit length encodings.
+  constexpr int kFrames = 3000;
+  auto payload = [](int i) {
+    size_t size = i % 500 == 0 ? 70000 + i : i % 3 == 0 ? 200 + i % 100 : 10 + i % 50;
+    return std::to_string(i) + ":" + std::string(size, static_cast<char>('a' + i % 26));
+  };
+  for (int i = 0; i < kFrames; ++i) ASSERT_TRUE(client->send(payload(i)));
+  std::set<std::string> keys;
+  for (int i = 0; i < kFrames; ++i) {
+    auto frame = server.next();
+    ASSERT_EQ(frame.kind, Kind::kMessage) << i << " " << frame.payload;
+    ASSERT_EQ(frame.payload, payload(i)) << i;
+    keys.insert(frame.mask_key);
+  }
+  EXPECT_GT(keys.size(), size_t{kFrames * 9 / 10});  // a fresh random key per frame
+
+  client->close();  // our close frame, the server's answer, then on_close("")
+  auto close = server.next();
+  ASSERT_EQ(close.kind, Kind::kClose);
+  EXPECT_EQ(close.close_code, ws::kCloseNormal);
+  server.send_raw(RawServer::frame(ws::Opcode::kClose, ws::close_payload(ws::kCloseNormal, "")));
+  auto reason = harness.wait_closed(2s);
+  ASSERT_TRUE(reason);
+  EXPECT_EQ(*reason, "");
+}
+
+TEST(WsClientRaw, FramesGluedToThe101AndFragmentsAreDelivered) {
+  RawServer server;
+  ClientHarness harness;
+  auto client = harness.make(quick_options());
+  client->connect(server.url());
+  // The first message arrives in the same TCP segment as the 101; the second is split in three
+  // fragments with a ping between them, the third is split across several TCP writes.
+  std::string glued = RawServer::frame(ws::Opcode::kText, "first") +
+                      RawServer::frame(ws::Opcode::kText, "sec", false) +
+                      RawServer::frame(ws::Opcode::kContinuation, "on", false) +
+                      RawServer::frame(ws::Opcode::kPing, "p1") +
+                      RawServer::frame(ws::Opcode::kContinuation, "d", true);
+  ASSERT_TRUE(server.accept(glued));
+  std::string third = RawServer::frame(ws::Opcode::kText, std::string(100000, 'x'));
+  for (size_t at = 0; at < third.size(); at += 7000) {
+    server.send_raw(third.substr(at, 7000));
+    std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_TRUE(wait_until([&] { return harness.messages().size() >= 3; }));
+  auto messages = harness.messages();
+  ASSERT_EQ(messages.size(), 3u);
+  EXPECT_EQ(messages[0], "first");
+  EXPECT_EQ(messages[1], "second");
+  EXPECT_EQ(messages[2], std::string(100000, 'x'));
+  auto pong = server.next();
+  EXPECT_EQ(pong.kind, Kind::kPong);
+  EXPECT_EQ(pong.payload, "p1");
+}
+
+TEST(WsClientRaw, AnswersPingsBetweenItsOwnFrames) {
+  RawServer server;
+  ClientHarness harness;
+  auto client = harness.make(quick_options());
+  client->connect(server.url());
+  ASSERT_TRUE(server.accept());
+  ASSERT_TRUE(harness.wait_open(5s));
+  ASSERT_TRUE(client->send("before"));
+  server.send_raw(RawServer::frame(ws::Opcode::kPing, "are you there"));
+  std::vector<Received> got{server.next(), server.next()};
+  std::sort(got.begin(), got.end(), [](auto& a, auto& b) { return a.kind < b.kind; });  // any order
+  EXPECT_EQ(got[0].kind, Kind::kMessage);
+  EXPECT_EQ(got[0].payload, "before");
+  EXPECT_EQ(got[1].kind, Kind::kPong);
+  EXPECT_EQ(got[1].payload, "are you there");
+  EXPECT_FALSE(harness.wait_closed(0ms));
+}
+
+TEST(WsClientRaw, ServerCloseIsEchoedAndEndsTheClient) {
+  RawServer server;
+  ClientHarness harness;
+  auto client = harness.make(quick_options());
+  client->connect(server.url());
+  ASSERT_TRUE(server.accept());
+  ASSERT_TRUE(harness.wait_open(5s));
+  server.send_raw(RawServer::frame(ws::Opcode::kClose, ws::close_payload(4001, "going away now")));
+  auto echo = server.next();
+  ASSERT_EQ(echo.kind, Kind::kClose);
+  EXPECT_EQ(echo.close_code, 4001);
+  auto reason = harness.wait_closed(2s);
+  ASSERT_TRUE(reason);
+  EXPECT_NE(reason->find("closed by peer (code 4001, going away now)"), std::string::npos) << *reason;
+  EXPECT_TRUE(server.sees_eof(2s));
+  EXPECT_FALSE(client->send("late"));
+}
+
+TEST(WsClientRaw, ProtocolErrorSendsACloseWithItsCode) {
+  RawServer server;
+  ClientHarness harness;
+  auto client = harness.make(quick_options());
+  client->connect(server.url());
+  ASSERT_TRUE(server.accept());
+  ASSERT_TRUE(harness.wait_open(5s));
+  std::string bad = RawServer::frame(ws::Opcode::kText, "rsv");
+  bad[0] = static_cast<char>(bad[0] | 0x40);  // RSV1 without a negotiated extension
+  server.send_raw(bad);
+  auto close = server.next();
+  ASSERT_EQ(close.kind, Kind::kClose);
+  EXPECT_EQ(close.close_code, ws::kCloseProtocolError);
+  auto reason = harness.wait_closed(2s);
+  ASSERT_TRUE(reason);
+  EXPECT_NE(reason->find("protocol error"), std::string::npos) << *reason;
+}
+
+TEST(WsClientRaw, OversizedMessageClosesWith1009) {
+  RawServer server;
+  ClientHarness harness;
+  auto options = quick_options();
+  options.max_message_bytes = 1000;
+  auto client = harness.make(options);
+  client->connect(server.url());
+  ASSERT_TRUE(server.accept());
+  ASSERT_TRUE(harness.wait_open(5s));
+  server.send_raw(RawServer::frame(ws::Opcode::kText, std::string(999, 'a')));
+  server.send_raw(RawServer::frame(ws::Opcode::kText, std::string(600, 'b'), false) +
+                  RawServer::frame(ws::Opcode::kContinuation, std::string(600, 'c')));
+  auto close = server.next();
+  ASSERT_EQ(close.kind, Kind::kClose);
+  EXPECT_EQ(close.close_code, ws::kCloseTooBig);
+  ASSERT_TRUE(harness.wait_closed(2s));
+  EXPECT_EQ(harness.messages().size(), 1u);
+}
+
+TEST(WsClientRaw, WrongAcceptKeyFailsTheHandshake) {
+  RawServer server;
+  ClientHarness harness;
+  auto client = harness.make(quick_options());
+  client->connect(server.url());
+  ASSERT_TRUE(server.accept("", /*wrong_accept_key=*/true));
+  auto reason = harness.wait_closed(5s);
+  ASSERT_TRUE(reason);
+  EXPECT_NE(reason->find("Sec-WebSocket-Accept"), std::string::npos) << *reason;
+  EXPECT_FALSE(harness.wait_open(0ms));
+}
+
+TEST(WsClientRaw, CloseTimeoutWhenTheServerNeverAnswers) {
+  RawServer server;
+  ClientHarness harness;
+  auto client = harness.make(quick_options());
+  client->connect(server.url());
+  ASSERT_TRUE(server.accept());
+  ASSERT_TRUE(harness.wait_open(5s));
+  ASSERT_TRUE(client->send("last words"));
+  client->close();
+  EXPECT_FALSE(client->send("too late"));
+  EXPECT_EQ(server.next().payload, "last words");  // queued before close(): still delivered
+  EXPECT_EQ(server.next().kind, Kind::kClose);
+  auto started = std::chrono::steady_clock::now();
+  auto reason = harness.wait_closed(3s);
+  ASSERT_TRUE(reason);
+  EXPECT_EQ(*reason, "");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 1500ms);
+}
+
+}  // namespace
