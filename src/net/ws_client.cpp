@@ -276,7 +276,7 @@ bool WsClient::State::drain_events() {
     auto event = reader.next();
     switch (event.kind) {
       case Kind::kNone:
-        reader.shrink_if_idle(kKeepBuffer);
+        reader.release_if_idle(kKeepBuffer);
         return true;
       case Kind::kMessage:
         // Still delivered while our close is on its way: answers to calls sent before close().

@@ -120,13 +120,13 @@ char* FrameReader::prepare(size_t min_bytes, size_t& available) {
 
 void FrameReader::commit(size_t bytes) { end_ += bytes; }
 
-void FrameReader::release_if_idle() {
-  if (begin_ == end_) {
+void FrameReader::release_if_idle(size_t keep_bytes) {
+  if (begin_ == end_ && capacity_ > keep_bytes) {
     buf_.reset();
     capacity_ = begin_ = end_ = 0;
   }
-  if (fragments_.empty()) std::string().swap(fragments_);
-  std::string().swap(delivered_);
+  if (fragments_.empty() && fragments_.capacity() > keep_bytes) std::string().swap(fragments_);
+  if (delivered_.capacity() > keep_bytes) std::string().swap(delivered_);
 }
 
 FrameReader::Event FrameReader::fail(uint16_t code, std::string_view why) {

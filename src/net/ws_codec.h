@@ -61,8 +61,9 @@ class FrameReader {
 
   // Bytes buffered but not yet decoded.
   size_t buffered() const { return end_ - begin_; }
-  // Frees the buffers when nothing is pending, so an idle connection holds no read memory.
-  void release_if_idle();
+  // Frees the buffers when nothing is pending and they hold more than `keep_bytes`: 0 means an
+  // idle connection holds no read memory; a larger value avoids reallocating on every read.
+  void release_if_idle(size_t keep_bytes = 0);
 
  private:
   Event fail(uint16_t code, std::string_view why);
