@@ -1,9 +1,16 @@
+// Outbound frames are written by hand into one pre-sized string: the envelope with the core's
+// JSON string escaping, user values (payloads, results, schemas) streamed by boost::json's
+// serializer straight into the same buffer. Building a json::object first would deep-copy every
+// payload and allocate per key; the byte output is the same as json::serialize of that object
+// (same key order, same escaping), which tests/unit/sdk_frames_test.cpp checks.
 #include "frames.h"
 
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
+
+#include "core/json_writer.h"
 
 #ifndef III_VERSION
 #define III_VERSION "0.22.1"
@@ -12,16 +19,82 @@
 namespace iii::detail {
 namespace {
 
-std::string to_text(const json::object& frame) { return json::serialize(frame); }
-
-void put_if_not_null(json::object& frame, const char* key, const json::value& value) {
-  if (!value.is_null()) frame[key] = value;
+// Appends json::serialize(value) to `out` without a temporary string.
+void append_json_value(std::string& out, const json::value& value) {
+  // One serializer per thread: its depth stack is kept between frames instead of re-grown.
+  thread_local json::serializer serializer;
+  serializer.reset(&value);
+  while (!serializer.done()) {
+    const std::size_t used = out.size();
+    const std::size_t room = std::max<std::size_t>(out.capacity() - used, 256);
+    out.resize(used + room);
+    const std::size_t written = serializer.read(out.data() + used, room).size();
+    out.resize(used + written);
+  }
 }
 
-json::object error_object(const WireError& error) {
-  json::object body{{"code", error.code}, {"message", error.message}};
-  if (error.stacktrace) body["stacktrace"] = *error.stacktrace;
-  return body;
+// Writes `{"k":v,...}` field by field. Keys are compile-time literals that never need escaping.
+class Envelope {
+ public:
+  // `reserve`: the envelope's own bytes; strings and values passed later are added to it.
+  Envelope(std::string_view type, std::size_t reserve) {
+    out_.reserve(reserve + 32);
+    out_ += R"({"type":")";
+    out_ += type;  // a protocol literal: nothing to escape
+    out_ += '"';
+  }
+  Envelope& string(std::string_view key, std::string_view value) {
+    begin(key);
+    append_json_string(out_, value);
+    return *this;
+  }
+  Envelope& value(std::string_view key, const json::value& value) {
+    begin(key);
+    append_json_value(out_, value);
+    return *this;
+  }
+  Envelope& value_if_not_null(std::string_view key, const json::value& v) {
+    return v.is_null() ? *this : value(key, v);
+  }
+  Envelope& raw(std::string_view key, std::string_view json) {
+    begin(key);
+    out_ += json;
+    return *this;
+  }
+  Envelope& error(const WireError& error) {
+    begin("error");
+    out_ += R"({"code":)";
+    append_json_string(out_, error.code);
+    out_ += R"(,"message":)";
+    append_json_string(out_, error.message);
+    if (error.stacktrace) {
+      out_ += R"(,"stacktrace":)";
+      append_json_string(out_, *error.stacktrace);
+    }
+    out_ += '}';
+    return *this;
+  }
+  std::string finish() {
+    out_ += '}';
+    return std::move(out_);
+  }
+
+ private:
+  void begin(std::string_view key) {
+    out_ += ",\"";
+    out_ += key;
+    out_ += "\":";
+  }
+  std::string out_;
+};
+
+// Room for a string field: quotes, key and a little escaping.
+constexpr std::size_t field(std::string_view value) { return value.size() + 24; }
+
+// A first guess at a value's text size, so small payloads need no regrowth.
+std::size_t value_room(const json::value& value) {
+  if (const auto* s = value.if_string()) return s->size() + 8;
+  return value.is_structured() ? 256 : 32;
 }
 
 std::string os_description() {
@@ -33,85 +106,97 @@ std::string os_description() {
 }  // namespace
 
 std::string register_function_frame(const std::string& id, const FunctionOptions& options) {
-  json::object frame{{"type", "registerfunction"}, {"id", id}};
-  if (!options.description.empty()) frame["description"] = options.description;
-  put_if_not_null(frame, "request_format", options.request_format);
-  put_if_not_null(frame, "response_format", options.response_format);
-  put_if_not_null(frame, "metadata", options.metadata);
-  return to_text(frame);
+  Envelope frame("registerfunction", field(id) + field(options.description) + 256);
+  frame.string("id", id);
+  if (!options.description.empty()) frame.string("description", options.description);
+  frame.value_if_not_null("request_format", options.request_format)
+      .value_if_not_null("response_format", options.response_format)
+      .value_if_not_null("metadata", options.metadata);
+  return frame.finish();
 }
 
 std::string unregister_function_frame(const std::string& id) {
-  return to_text({{"type", "unregisterfunction"}, {"id", id}});
+  return Envelope("unregisterfunction", field(id)).string("id", id).finish();
 }
 
 std::string register_trigger_type_frame(const std::string& id, const std::string& description,
                                         const TriggerTypeOptions& options) {
   // description is required by the reference engine, even when empty.
-  json::object frame{{"type", "registertriggertype"}, {"id", id}, {"description", description}};
-  put_if_not_null(frame, "trigger_request_format", options.trigger_request_format);
-  put_if_not_null(frame, "call_request_format", options.call_request_format);
-  return to_text(frame);
+  Envelope frame("registertriggertype", field(id) + field(description) + 256);
+  frame.string("id", id)
+      .string("description", description)
+      .value_if_not_null("trigger_request_format", options.trigger_request_format)
+      .value_if_not_null("call_request_format", options.call_request_format);
+  return frame.finish();
 }
 
 std::string unregister_trigger_type_frame(const std::string& id) {
-  return to_text({{"type", "unregistertriggertype"}, {"id", id}});
+  return Envelope("unregistertriggertype", field(id)).string("id", id).finish();
 }
 
 std::string register_trigger_frame(const TriggerConfig& trigger) {
-  json::object frame{{"type", "registertrigger"},
-                     {"id", trigger.id},
-                     {"trigger_type", trigger.trigger_type},
-                     {"function_id", trigger.function_id},
-                     {"config", trigger.config}};
-  put_if_not_null(frame, "metadata", trigger.metadata);
-  return to_text(frame);
+  Envelope frame("registertrigger", field(trigger.id) + field(trigger.trigger_type) + field(trigger.function_id) +
+                                        value_room(trigger.config) + value_room(trigger.metadata));
+  frame.string("id", trigger.id)
+      .string("trigger_type", trigger.trigger_type)
+      .string("function_id", trigger.function_id)
+      .value("config", trigger.config)  // explicit null when unset
+      .value_if_not_null("metadata", trigger.metadata);
+  return frame.finish();
 }
 
 std::string unregister_trigger_frame(const std::string& id, const std::string& trigger_type) {
-  return to_text({{"type", "unregistertrigger"}, {"id", id}, {"trigger_type", trigger_type}});
+  return Envelope("unregistertrigger", field(id) + field(trigger_type))
+      .string("id", id)
+      .string("trigger_type", trigger_type)
+      .finish();
 }
 
 std::string trigger_registration_result_frame(const TriggerConfig& trigger, const WireError* error) {
-  json::object frame{{"type", "triggerregistrationresult"},
-                     {"id", trigger.id},
-                     {"trigger_type", trigger.trigger_type},
-                     {"function_id", trigger.function_id}};
-  if (error) frame["error"] = error_object(*error);
-  return to_text(frame);
+  Envelope frame("triggerregistrationresult",
+                 field(trigger.id) + field(trigger.trigger_type) + field(trigger.function_id) + (error ? 128 : 0));
+  frame.string("id", trigger.id).string("trigger_type", trigger.trigger_type).string("function_id", trigger.function_id);
+  if (error) frame.error(*error);
+  return frame.finish();
 }
 
 std::string invoke_function_frame(const std::string* invocation_id, const std::string& function_id,
                                   const json::value& data, const TriggerAction& action,
                                   const json::value& metadata) {
-  json::object frame{{"type", "invokefunction"}};
-  if (invocation_id) frame["invocation_id"] = *invocation_id;
-  frame["function_id"] = function_id;
-  frame["data"] = data;
+  Envelope frame("invokefunction", (invocation_id ? field(*invocation_id) : 0) + field(function_id) +
+                                       value_room(data) + 48 + (metadata.is_null() ? 0 : value_room(metadata)));
+  if (invocation_id) frame.string("invocation_id", *invocation_id);
+  frame.string("function_id", function_id).value("data", data);  // data is always sent, null included
   if (std::holds_alternative<Void>(action)) {
-    frame["action"] = {{"type", "void"}};
+    frame.raw("action", R"({"type":"void"})");
   } else if (auto* enqueue = std::get_if<Enqueue>(&action)) {
-    frame["action"] = {{"type", "enqueue"}, {"queue", enqueue->queue}};
+    std::string body = R"({"type":"enqueue","queue":)";
+    append_json_string(body, enqueue->queue);
+    body += '}';
+    frame.raw("action", body);
   }
-  put_if_not_null(frame, "metadata", metadata);
-  return to_text(frame);
+  frame.value_if_not_null("metadata", metadata);
+  return frame.finish();
 }
 
 std::string invocation_result_frame(const std::string& invocation_id, const std::string& function_id,
                                     const json::value* result, const WireError* error) {
-  json::object frame{{"type", "invocationresult"}, {"invocation_id", invocation_id}, {"function_id", function_id}};
+  Envelope frame("invocationresult", field(invocation_id) + field(function_id) +
+                                         (error ? 128 : result ? value_room(*result) : 0));
+  frame.string("invocation_id", invocation_id).string("function_id", function_id);
   if (error) {
-    frame["error"] = error_object(*error);
+    frame.error(*error);
   } else if (result && !result->is_null()) {
-    frame["result"] = *result;
+    frame.value("result", *result);
   }
-  return to_text(frame);
+  return frame.finish();
 }
 
 std::string reattach_frame(const std::string& previous_worker_id, const std::string& reattach_token) {
-  json::object frame{{"type", "reattach"}, {"previous_worker_id", previous_worker_id}};
-  if (!reattach_token.empty()) frame["reattach_token"] = reattach_token;
-  return to_text(frame);
+  Envelope frame("reattach", field(previous_worker_id) + field(reattach_token));
+  frame.string("previous_worker_id", previous_worker_id);
+  if (!reattach_token.empty()) frame.string("reattach_token", reattach_token);
+  return frame.finish();
 }
 
 std::string pong_frame() { return R"({"type":"pong"})"; }

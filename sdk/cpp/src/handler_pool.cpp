@@ -53,7 +53,7 @@ HandlerPool::HandlerPool(std::size_t threads, std::string name, std::size_t max_
 
 HandlerPool::~HandlerPool() { shutdown(std::chrono::seconds(5)); }
 
-HandlerPool::PostResult HandlerPool::post(std::function<void()> task) {
+HandlerPool::PostResult HandlerPool::post(std::function<void()>&& task) {
   {
     std::lock_guard lock(state_->mutex);
     if (state_->stopping) return PostResult::kStopping;

@@ -24,9 +24,9 @@ class HandlerPool {
   HandlerPool& operator=(const HandlerPool&) = delete;
 
   enum class PostResult { kAccepted, kStopping, kFull };
-  // kStopping once shutdown() has begun, kFull when max_queued tasks already wait (the task is
-  // dropped in both cases).
-  PostResult post(std::function<void()> task);
+  // kStopping once shutdown() has begun, kFull when max_queued tasks already wait. A refused
+  // task is left untouched in `task`, so the caller can still use what it holds.
+  PostResult post(std::function<void()>&& task);
 
   void shutdown(std::chrono::milliseconds deadline);
 

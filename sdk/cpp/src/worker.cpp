@@ -312,7 +312,7 @@ void Worker::Impl::arm_timeout(const std::string& invocation_id, std::chrono::mi
 }
 
 void Worker::Impl::fail_call(const std::string& invocation_id, InvocationError error) {
-  std::unordered_map<std::string, PendingCall>::node_type call;
+  PendingCalls::node_type call;
   {
     std::lock_guard lock(mutex_);
     call = pending_.extract(invocation_id);
@@ -323,7 +323,7 @@ void Worker::Impl::fail_call(const std::string& invocation_id, InvocationError e
 }
 
 void Worker::Impl::fail_all_calls(const InvocationError& error) {
-  std::unordered_map<std::string, PendingCall> calls;
+  PendingCalls calls;
   {
     std::lock_guard lock(mutex_);
     calls.swap(pending_);

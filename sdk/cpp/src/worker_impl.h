@@ -15,6 +15,7 @@
 
 #include "frames.h"
 #include "handler_pool.h"
+#include "inbound_frame.h"
 #include "iii/iii.h"
 #include "net/ws_client.h"
 
@@ -59,6 +60,22 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
     std::string function_id;
     std::shared_ptr<boost::asio::steady_timer> timer;  // touched on the I/O thread only
   };
+  // Results are looked up by the id's view into the inbound frame, without a std::string copy.
+  struct IdHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view id) const noexcept { return std::hash<std::string_view>{}(id); }
+  };
+  using PendingCalls = std::unordered_map<std::string, PendingCall, IdHash, std::equal_to<>>;
+  // One call to one of our functions, as queued on the handler pool.
+  struct Invocation {
+    std::shared_ptr<Impl> self;
+    std::uint64_t generation;
+    std::shared_ptr<const FunctionHandler> handler;
+    std::optional<std::string> invocation_id;  // none: a void call, nobody waits for the result
+    std::string function_id;
+    json::value data;
+    void operator()();
+  };
   struct Outgoing {
     std::string frame;
     std::string invocation_id;  // non-empty for calls: skipped at flush if the call timed out
@@ -73,8 +90,9 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
   std::chrono::milliseconds next_backoff();
 
   // Inbound frames (I/O thread); user callbacks are posted to the pools.
-  void handle_invoke(std::uint64_t generation, json::object& frame);
-  void handle_invocation_result(const json::object& frame);
+  // `text` is the whole frame, for error messages.
+  void handle_invoke(std::uint64_t generation, const detail::InboundFrame& frame, const std::string& text);
+  void handle_invocation_result(const detail::InboundFrame& frame, const std::string& text);
   void handle_register_trigger(std::uint64_t generation, TriggerConfig binding);
   void handle_unregister_trigger(const std::string& id, const std::string& trigger_type);
 
@@ -115,7 +133,7 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
   std::map<std::string, FunctionEntry> functions_;
   std::map<std::string, TriggerConfig> triggers_;
   std::map<std::string, TriggerTypeEntry> trigger_types_;
-  std::unordered_map<std::string, PendingCall> pending_;
+  PendingCalls pending_;
 };
 
 }  // namespace iii

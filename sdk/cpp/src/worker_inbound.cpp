@@ -2,67 +2,62 @@
 // our trigger types. Runs on the I/O thread; user code is handed to the pools.
 #include <boost/json.hpp>
 #include <cstdio>
+#include <functional>
 
 #include "worker_impl.h"
 
 namespace iii {
 namespace {
 
-std::string string_field(const json::object& frame, const char* key) {
-  const json::value* value = frame.if_contains(key);
-  return value && value->is_string() ? std::string(value->get_string()) : std::string();
+std::string string_field(const std::optional<std::string_view>& field) {
+  return field ? std::string(*field) : std::string();
 }
 
-json::value value_field(const json::object& frame, const char* key) {
-  const json::value* value = frame.if_contains(key);
-  return value ? *value : json::value(nullptr);
-}
-
-// Moves a (possibly large) payload out of a frame that is about to be dropped anyway.
-json::value take_field(json::object& frame, const char* key) {
-  json::value* value = frame.if_contains(key);
-  return value ? std::move(*value) : json::value(nullptr);
+void report_bad_payload(const char* field, std::string_view text) {
+  std::fprintf(stderr, "[iii] ignoring a frame whose \"%s\" is not valid JSON: %.200s\n", field,
+               std::string(text).c_str());
 }
 
 }  // namespace
 
 void Worker::Impl::on_message(std::uint64_t generation, const std::string& text) {
-  boost::system::error_code ec;
-  json::value parsed = json::parse(text, ec);
-  if (ec || !parsed.is_object()) {
+  detail::InboundFrame frame;
+  if (!detail::read_inbound_frame(text, frame)) {
     std::fprintf(stderr, "[iii] ignoring a frame that is not a JSON object: %.200s\n", text.c_str());
     return;
   }
-  json::object& frame = parsed.get_object();
   {
     std::lock_guard lock(mutex_);
     if (generation != generation_) return;  // a late frame from a connection we already left
   }
-  std::string type = string_field(frame, "type");
+  const std::string_view type = frame.type.value_or(std::string_view());
   if (type == "invocationresult") {
-    handle_invocation_result(frame);
+    handle_invocation_result(frame, text);
   } else if (type == "invokefunction") {
-    handle_invoke(generation, frame);
+    handle_invoke(generation, frame, text);
   } else if (type == "workerregistered") {
     std::lock_guard lock(mutex_);
-    worker_id_ = string_field(frame, "worker_id");
-    reattach_token_ = string_field(frame, "reattach_token");
+    worker_id_ = string_field(frame.worker_id);
+    reattach_token_ = string_field(frame.reattach_token);
     registered_ = true;
     last_error_.clear();
     state_changed_.notify_all();
   } else if (type == "registertrigger") {
-    handle_register_trigger(generation, TriggerConfig{string_field(frame, "id"), string_field(frame, "trigger_type"),
-                                                      string_field(frame, "function_id"), value_field(frame, "config"),
-                                                      value_field(frame, "metadata")});
+    TriggerConfig binding{string_field(frame.id), string_field(frame.trigger_type), string_field(frame.function_id),
+                          nullptr, nullptr};
+    if (!detail::parse_raw_value(frame.config, binding.config)) return report_bad_payload("config", text);
+    if (!detail::parse_raw_value(frame.metadata, binding.metadata)) return report_bad_payload("metadata", text);
+    handle_register_trigger(generation, std::move(binding));
   } else if (type == "unregistertrigger") {
-    handle_unregister_trigger(string_field(frame, "id"), string_field(frame, "trigger_type"));
+    handle_unregister_trigger(string_field(frame.id), string_field(frame.trigger_type));
   } else if (type == "triggerregistrationresult") {
     // Only errors are ever sent to a binder (protocol.md §2.9); the SDK can only report them.
-    if (const json::value* error = frame.if_contains("error"); error && !error->is_null()) {
-      auto body = detail::parse_error_body(*error);
+    if (frame.error) {
+      json::value error;
+      if (!detail::parse_raw_value(frame.error, error)) return report_bad_payload("error", text);
+      auto body = detail::parse_error_body(error);
       std::fprintf(stderr, "[iii] Trigger registration failed for \"%s\" (%s): %s\n",
-                   string_field(frame, "id").c_str(), string_field(frame, "trigger_type").c_str(),
-                   body.message.c_str());
+                   string_field(frame.id).c_str(), string_field(frame.trigger_type).c_str(), body.message.c_str());
     }
   } else if (type == "ping") {
     send_reply(generation, detail::pong_frame());
@@ -70,30 +65,37 @@ void Worker::Impl::on_message(std::uint64_t generation, const std::string& text)
   // Anything else (pong, error, registrationrejected, unknown types) needs no action.
 }
 
-void Worker::Impl::handle_invocation_result(const json::object& frame) {
-  std::unordered_map<std::string, PendingCall>::node_type call;
+void Worker::Impl::handle_invocation_result(const detail::InboundFrame& frame, const std::string& text) {
+  // Parsed before the call is taken: a malformed answer is ignored (the call times out), as the
+  // whole frame used to be.
+  json::value result, error;
+  if (!detail::parse_raw_value(frame.error, error)) return report_bad_payload("error", text);
+  if (error.is_null() && !detail::parse_raw_value(frame.result, result)) return report_bad_payload("result", text);
+  PendingCalls::node_type call;
   {
     std::lock_guard lock(mutex_);
-    call = pending_.extract(string_field(frame, "invocation_id"));
+    if (auto it = pending_.find(frame.invocation_id.value_or(std::string_view())); it != pending_.end()) {
+      call = pending_.extract(it);
+    }
   }
   if (call.empty()) return;  // timed out already: the late answer is dropped
   if (call.mapped().timer) call.mapped().timer->cancel();
-  const json::value* error = frame.if_contains("error");
-  if (error && !error->is_null()) {
-    auto body = detail::parse_error_body(*error);
+  if (!error.is_null()) {
+    auto body = detail::parse_error_body(error);
     call.mapped().promise.set_exception(
         std::make_exception_ptr(InvocationError(body.code, body.message, body.stacktrace)));
   } else {
-    call.mapped().promise.set_value(value_field(frame, "result"));
+    call.mapped().promise.set_value(std::move(result));
   }
 }
 
-void Worker::Impl::handle_invoke(std::uint64_t generation, json::object& frame) {
-  std::string function_id = string_field(frame, "function_id");
+void Worker::Impl::handle_invoke(std::uint64_t generation, const detail::InboundFrame& frame,
+                                 const std::string& text) {
+  json::value data;
+  if (!detail::parse_raw_value(frame.data, data)) return report_bad_payload("data", text);
+  std::string function_id = string_field(frame.function_id);
   std::optional<std::string> invocation_id;
-  if (const json::value* id = frame.if_contains("invocation_id"); id && id->is_string()) {
-    invocation_id = std::string(id->get_string());
-  }
+  if (frame.invocation_id) invocation_id.emplace(*frame.invocation_id);
   std::shared_ptr<const FunctionHandler> handler;
   {
     std::lock_guard lock(mutex_);
@@ -106,27 +108,34 @@ void Worker::Impl::handle_invoke(std::uint64_t generation, json::object& frame) 
     }
     return;
   }
-  const auto posted = handlers_.post([self = shared_from_this(), generation, handler, invocation_id, function_id,
-                  data = take_field(frame, "data")]() mutable {
-    std::optional<json::value> result;
-    std::optional<detail::WireError> error;
-    try {
-      result = (*handler)(std::move(data));
-    } catch (const std::exception& e) {
-      error = detail::WireError{"invocation_failed", e.what(), std::nullopt};
-    } catch (...) {
-      error = detail::WireError{"invocation_failed", "unknown exception", std::nullopt};
-    }
-    if (!invocation_id) return;  // nobody waits for this one
-    self->send_reply(generation, detail::invocation_result_frame(*invocation_id, function_id,
-                                                                 result ? &*result : nullptr,
-                                                                 error ? &*error : nullptr));
-  });
-  if (posted == detail::HandlerPool::PostResult::kFull && invocation_id) {
+  std::function<void()> task = Invocation{shared_from_this(), generation, std::move(handler), std::move(invocation_id),
+                                           std::move(function_id), std::move(data)};
+  if (handlers_.post(std::move(task)) != detail::HandlerPool::PostResult::kFull) return;
+  // Refused: the task came back untouched, so its ids answer the caller without copies made
+  // up front on every call.
+  const auto& refused = *task.target<Invocation>();
+  if (refused.invocation_id) {
     detail::WireError error{"worker_overloaded",
                             "Too many calls waiting for a handler thread (max_queued_invocations)", std::nullopt};
-    send_reply(generation, detail::invocation_result_frame(*invocation_id, function_id, nullptr, &error));
+    send_reply(generation,
+               detail::invocation_result_frame(*refused.invocation_id, refused.function_id, nullptr, &error));
   }
+}
+
+void Worker::Impl::Invocation::operator()() {
+  std::optional<json::value> result;
+  std::optional<detail::WireError> error;
+  try {
+    result = (*handler)(std::move(data));
+  } catch (const std::exception& e) {
+    error = detail::WireError{"invocation_failed", e.what(), std::nullopt};
+  } catch (...) {
+    error = detail::WireError{"invocation_failed", "unknown exception", std::nullopt};
+  }
+  if (!invocation_id) return;  // nobody waits for this one
+  self->send_reply(generation, detail::invocation_result_frame(*invocation_id, function_id,
+                                                               result ? &*result : nullptr,
+                                                               error ? &*error : nullptr));
 }
 
 void Worker::Impl::handle_register_trigger(std::uint64_t generation, TriggerConfig binding) {

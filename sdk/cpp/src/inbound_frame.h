@@ -1,0 +1,28 @@
+// Reading engine → worker frames without building a DOM of the whole frame: the envelope's
+// fields are read with simdjson On-Demand, and only the payload a handler or caller needs
+// (data / result / config / metadata / error) is turned into a json::value, from its raw text.
+#pragma once
+#include <optional>
+#include <string_view>
+
+#include "iii/iii.h"
+
+namespace iii::detail {
+
+// Views into per-thread buffers: valid until the next read_inbound_frame() on the same thread.
+struct InboundFrame {
+  // Present only when the field is a JSON string (unescaped); anything else reads as absent,
+  // as the old DOM lookups did.
+  std::optional<std::string_view> type, id, invocation_id, function_id, trigger_type, worker_id, reattach_token;
+  // Raw JSON text of the value; absent and null are both nullopt (callers read them as null).
+  std::optional<std::string_view> data, result, config, metadata, error;
+};
+
+// False when `text` is not a well-formed JSON object.
+bool read_inbound_frame(std::string_view text, InboundFrame& out);
+
+// Parses raw JSON text from an InboundFrame into a value owned by the default allocator (it goes
+// to user code). nullopt ⇒ null. False when the text is not valid JSON.
+bool parse_raw_value(std::optional<std::string_view> raw, json::value& out);
+
+}  // namespace iii::detail
