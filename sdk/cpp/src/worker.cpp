@@ -356,7 +356,19 @@ std::string Worker::Impl::last_error() const {
 
 // ---- Worker facade -----------------------------------------------------------------------------
 
-Worker::Worker(WorkerOptions options) : impl_(std::make_shared<Impl>(std::move(options))) { impl_->start(); }
+namespace {
+std::shared_ptr<Worker::Impl> make_impl(WorkerOptions options) {
+#ifdef III_REQUIRES_AVX2
+  // The frame reader was compiled for the build machine's AVX2 (CMake III_HOST_SIMD).
+  if (!__builtin_cpu_supports("x86-64-v3") || !__builtin_cpu_supports("pclmul"))
+    throw std::runtime_error("iii SDK: built for CPUs with AVX2 (x86-64-v3) and this one lacks it; "
+                             "rebuild on this machine or configure with -DIII_HOST_SIMD=OFF");
+#endif
+  return std::make_shared<Worker::Impl>(std::move(options));
+}
+}  // namespace
+
+Worker::Worker(WorkerOptions options) : impl_(make_impl(std::move(options))) { impl_->start(); }
 
 Worker::~Worker() { shutdown(); }
 
