@@ -29,14 +29,16 @@ bench:
 	@$(MAKE) BUILD_DIR=build-release BUILD_TYPE=Release build
 	@bash bench/run.sh
 
-# libFuzzer target for the frame parser (clang); not part of `make test`.
+# libFuzzer targets (clang, ASan + UBSan, every library instrumented); not part of `make test`:
+# the protocol frame parser through the engine, and the WebSocket frame reader. FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 120
 fuzz: deps
 	@cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
-	  -DIII_FUZZ=ON -DIII_BUILD_TESTS=OFF >/dev/null
-	@cmake --build build-fuzz --target fuzz_frame_parser -j $(JOBS)
-	@mkdir -p build-fuzz/corpus && cp -n fuzz/corpus/* build-fuzz/corpus/ 2>/dev/null || true
+	  -DIII_FUZZ=ON -DIII_BUILD_TESTS=OFF -DIII_BUILD_BENCH=OFF >/dev/null
+	@cmake --build build-fuzz --target fuzz_frame_parser fuzz_ws_frame -j $(JOBS)
+	@mkdir -p build-fuzz/corpus build-fuzz/ws-corpus && cp -n fuzz/corpus/* build-fuzz/corpus/ 2>/dev/null || true
 	./build-fuzz/fuzz_frame_parser -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus
+	./build-fuzz/fuzz_ws_frame -max_total_time=$(FUZZ_SECONDS) -max_len=8192 build-fuzz/ws-corpus
 
 clean:
 	rm -rf $(BUILD_DIR) build-release build-fuzz
