@@ -23,50 +23,76 @@ using tcp = asio::ip::tcp;
 constexpr auto kIdleTimeout = std::chrono::seconds(60);     // keep-alive connection waiting for a request
 constexpr auto kBodyTimeout = std::chrono::seconds(120);    // reading one request body
 constexpr auto kWriteTimeout = std::chrono::seconds(60);    // one write to a client that does not read
+constexpr auto kLingerTimeout = std::chrono::seconds(2);    // draining a client after an early answer
 constexpr size_t kHeaderLimit = 64 * 1024;
 
+using Strand = asio::strand<asio::io_context::executor_type>;
+using Clock = std::chrono::steady_clock;
+constexpr Clock::time_point kNever = Clock::time_point::max();
+
 // One client connection: reads requests one after the other and runs each as an HttpExchange.
+//
+// Why a plain socket and one lazily re-armed timer rather than beast::tcp_stream timeouts and a
+// timer per request: with several I/O threads every timer cancel and every posted handler wakes
+// another thread (a futex and a context switch on each side), and a request used to cost about
+// seven of them (tcp_stream arms and cancels a timer around every read and write, plus the
+// exchange's deadline). Here deadlines are plain time points; the one timer sleeps until the
+// earliest of them, and since deadlines only move later it is re-armed about once per timeout.
 class HttpConnection : public HttpTransport, public std::enable_shared_from_this<HttpConnection> {
  public:
-  HttpConnection(tcp::socket&& socket, std::shared_ptr<HttpTriggerWorker> worker)
-      : stream_(std::move(socket)), timer_(stream_.get_executor()), worker_(std::move(worker)) {}
+  HttpConnection(tcp::socket&& socket, Strand strand, std::shared_ptr<HttpTriggerWorker> worker)
+      : socket_(std::move(socket)), strand_(std::move(strand)), watchdog_(strand_), worker_(std::move(worker)) {}
 
   void run() {
     beast::error_code ec;
-    stream_.socket().set_option(tcp::no_delay(true), ec);
+    socket_.set_option(tcp::no_delay(true), ec);
+    socket_.non_blocking(true, ec);  // write() first tries a synchronous send that must not block
     read_request();
   }
 
   // --- HttpTransport ---
 
-  void post(std::function<void()> fn) override { asio::post(stream_.get_executor(), std::move(fn)); }
+  void post(std::function<void()> fn) override { asio::post(strand_, std::move(fn)); }
+
+  void dispatch(std::function<void()> fn) override {
+    // From another I/O thread, asio::dispatch enters the idle strand right there; from inside the
+    // strand it would run inline, which the contract forbids.
+    if (strand_.running_in_this_thread()) return asio::post(strand_, std::move(fn));
+    asio::dispatch(strand_, std::move(fn));
+  }
 
   void arm_deadline(std::chrono::milliseconds after, std::function<void()> on_expiry) override {
-    const uint64_t generation = ++deadline_generation_;
-    deadline_ = std::move(on_expiry);
-    timer_.expires_after(after);
-    timer_.async_wait([self = shared_from_this(), generation](beast::error_code ec) {
-      if (ec || generation != self->deadline_generation_ || !self->deadline_) return;
-      auto fn = std::move(self->deadline_);
-      self->deadline_ = nullptr;
-      fn();
-    });
+    exchange_deadline_ = Clock::now() + after;
+    on_exchange_deadline_ = std::move(on_expiry);
+    watch(exchange_deadline_);
   }
 
   void disarm_deadline() override {
-    ++deadline_generation_;
-    deadline_ = nullptr;
-    timer_.cancel();
+    exchange_deadline_ = kNever;
+    on_exchange_deadline_ = nullptr;
   }
 
   void write(std::string bytes, std::function<void(bool)> written) override {
+    // Most responses fit the socket buffer: send them now and complete inline, without the
+    // reactor round trip (and thread hand-off) of an async_write.
+    size_t sent = 0;
+    beast::error_code ec;
+    while (sent < bytes.size()) {
+      const size_t n = socket_.write_some(asio::buffer(bytes.data() + sent, bytes.size() - sent), ec);
+      if (ec) break;
+      sent += n;
+    }
+    if (sent == bytes.size()) return written(true);
+    if (ec != asio::error::would_block && ec != asio::error::try_again) return written(false);
     out_ = std::move(bytes);
-    stream_.expires_after(kWriteTimeout);
-    asio::async_write(stream_, asio::buffer(out_),
-                      [self = shared_from_this(), written = std::move(written)](beast::error_code ec, size_t) {
+    set_io_deadline(kWriteTimeout);
+    asio::async_write(socket_, asio::buffer(out_.data() + sent, out_.size() - sent),
+                      asio::bind_executor(strand_, [self = shared_from_this(), written = std::move(written)](
+                                                       beast::error_code ec, size_t) {
+                        self->io_deadline_ = kNever;
                         self->out_.clear();
                         written(!ec);
-                      });
+                      }));
   }
 
   void finish(bool keep_alive) override {
@@ -77,14 +103,56 @@ class HttpConnection : public HttpTransport, public std::enable_shared_from_this
   }
 
  private:
+  // --- deadlines ---
+
+  void set_io_deadline(Clock::duration after) {
+    io_deadline_ = Clock::now() + after;
+    watch(io_deadline_);
+  }
+
+  // Makes sure the timer fires no later than `when`.
+  void watch(Clock::time_point when) {
+    if (when == kNever || (watch_armed_ && watch_at_ <= when)) return;  // an earlier wake re-checks
+    watch_armed_ = true;
+    watch_at_ = when;
+    const uint64_t generation = ++watch_generation_;
+    watchdog_.expires_at(when);  // a wait armed for later completes as aborted and is ignored
+    watchdog_.async_wait([weak = weak_from_this(), generation](beast::error_code ec) {
+      auto self = weak.lock();
+      if (!self || ec || generation != self->watch_generation_) return;
+      self->on_watchdog();
+    });
+  }
+
+  void on_watchdog() {
+    watch_armed_ = false;
+    const Clock::time_point now = Clock::now();
+    if (io_deadline_ <= now) {
+      io_deadline_ = kNever;
+      return close();  // the pending read or write completes with an error and stops there
+    }
+    if (exchange_deadline_ <= now && on_exchange_deadline_) {
+      exchange_deadline_ = kNever;
+      auto fn = std::move(on_exchange_deadline_);
+      on_exchange_deadline_ = nullptr;
+      fn();
+    }
+    watch(std::min(io_deadline_, exchange_deadline_));
+  }
+
+  // --- reading ---
+
   void read_request() {
+    if (!socket_.is_open()) return;
     parser_.emplace();
     parser_->header_limit(kHeaderLimit);
     parser_->body_limit(worker_->settings()->config.body_limit_bytes);
     if (buffer_.capacity() > (1u << 20) && buffer_.size() == 0) buffer_ = beast::flat_buffer();
-    stream_.expires_after(kIdleTimeout);
-    http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
+    set_io_deadline(kIdleTimeout);
+    http::async_read_header(socket_, buffer_, *parser_,
+                            asio::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, size_t) {
+                              self->on_header(ec);
+                            }));
   }
 
   void on_header(beast::error_code ec) {
@@ -94,28 +162,51 @@ class HttpConnection : public HttpTransport, public std::enable_shared_from_this
     auto expect = request[http::field::expect];
     if (beast::iequals(expect, "100-continue")) {
       out_ = "HTTP/1.1 100 Continue\r\n\r\n";
-      stream_.expires_after(kWriteTimeout);
-      return asio::async_write(stream_, asio::buffer(out_), [self = shared_from_this()](beast::error_code ec, size_t) {
-        if (ec) return self->close();
-        self->read_body();
-      });
+      set_io_deadline(kWriteTimeout);
+      return asio::async_write(socket_, asio::buffer(out_),
+                               asio::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, size_t) {
+                                 self->out_.clear();
+                                 if (ec) return self->close();
+                                 self->read_body();
+                               }));
     }
+    // The body usually arrived with the header: parse it from the buffer here, because
+    // http::async_read on buffered data completes through a posted handler (a thread hand-off).
+    if (!parse_buffered_body(ec)) return on_read_error(ec);
+    if (parser_->is_done()) return on_request();
     read_body();
   }
 
+  // Feeds what is buffered to the parser. False on a parse error (in `ec`).
+  bool parse_buffered_body(beast::error_code& ec) {
+    while (!parser_->is_done() && buffer_.size() > 0) {
+      const size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) {
+        ec = {};
+        return true;
+      }
+      if (ec) return false;
+      if (used == 0) return true;
+    }
+    return true;
+  }
+
   void read_body() {
-    stream_.expires_after(kBodyTimeout);
-    http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (ec) return self->on_read_error(ec);
-      self->on_request();
-    });
+    set_io_deadline(kBodyTimeout);
+    http::async_read(socket_, buffer_, *parser_,
+                     asio::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, size_t) {
+                       if (ec) return self->on_read_error(ec);
+                       self->on_request();
+                     }));
   }
 
   void on_read_error(beast::error_code ec) {
+    io_deadline_ = kNever;
     if (ec == http::error::body_limit) return reply_and_close(413);
     if (ec == http::error::header_limit) return reply_and_close(431);
-    if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout ||
-        ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
+    if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::operation_aborted ||
+        ec == asio::error::connection_reset || ec == asio::error::bad_descriptor) {
       return close();
     }
     if (ec.category() == http::make_error_code(http::error::bad_method).category()) return reply_and_close(400);
@@ -123,7 +214,7 @@ class HttpConnection : public HttpTransport, public std::enable_shared_from_this
   }
 
   void on_request() {
-    stream_.expires_never();
+    io_deadline_ = kNever;
     auto& request = parser_->get();
     headers_.clear();
     for (const auto& field : request) headers_.push_back(HttpHeaderView{field.name_string(), field.value()});
@@ -146,18 +237,20 @@ class HttpConnection : public HttpTransport, public std::enable_shared_from_this
   // After an early answer the client may still be sending: drain a little before closing, so that
   // it reads our answer instead of a connection reset.
   void linger() {
+    if (!socket_.is_open()) return;
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.expires_after(std::chrono::seconds(2));
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    set_io_deadline(kLingerTimeout);
     drain_ = std::make_shared<std::array<char, 16384>>();
     drain();
   }
 
   void drain() {
-    stream_.async_read_some(asio::buffer(*drain_), [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (ec || ++self->drained_reads_ > 1024) return self->close();
-      self->drain();
-    });
+    socket_.async_read_some(asio::buffer(*drain_), asio::bind_executor(strand_, [self = shared_from_this()](
+                                                                                    beast::error_code ec, size_t) {
+                              if (ec || ++self->drained_reads_ > 1024) return self->close();
+                              self->drain();
+                            }));
   }
 
   void close() {
@@ -165,21 +258,31 @@ class HttpConnection : public HttpTransport, public std::enable_shared_from_this
       auto exchange = std::move(exchange_);
       exchange->abort();
     }
+    io_deadline_ = kNever;
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.socket().close(ec);
+    watchdog_.cancel();
+    if (!socket_.is_open()) return;
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    socket_.close(ec);
   }
 
-  beast::tcp_stream stream_;
-  asio::steady_timer timer_;
+  tcp::socket socket_;
+  Strand strand_;
+  asio::steady_timer watchdog_;
   std::shared_ptr<HttpTriggerWorker> worker_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::vector<HttpHeaderView> headers_;
   std::shared_ptr<HttpExchange> exchange_;
-  std::string out_;
-  std::function<void()> deadline_;
-  uint64_t deadline_generation_ = 0;
+  std::string out_;  // the bytes of an asynchronous write in flight
+
+  Clock::time_point io_deadline_ = kNever;        // the read or write in progress
+  Clock::time_point exchange_deadline_ = kNever;  // the exchange's, until its response starts
+  std::function<void()> on_exchange_deadline_;
+  bool watch_armed_ = false;
+  Clock::time_point watch_at_ = kNever;
+  uint64_t watch_generation_ = 0;
+
   std::shared_ptr<std::array<char, 16384>> drain_;
   int drained_reads_ = 0;
 };
@@ -205,9 +308,10 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       : io(io), worker(std::move(worker)), acceptor(asio::make_strand(io)) {}
 
   void accept_next() {
-    acceptor.async_accept(asio::make_strand(io), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+    Strand strand = asio::make_strand(io);
+    acceptor.async_accept(strand, [self = shared_from_this(), strand](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
-      if (!ec) std::make_shared<HttpConnection>(std::move(socket), self->worker)->run();
+      if (!ec) std::make_shared<HttpConnection>(std::move(socket), strand, self->worker)->run();
       self->accept_next();
     });
   }

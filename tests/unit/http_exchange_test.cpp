@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -33,7 +34,11 @@ class FakeTransport : public HttpTransport {
   void write(std::string bytes, std::function<void(bool)> written) override {
     ++writes;
     wire += bytes;
-    post([written = std::move(written)] { written(true); });
+    if (!inline_writes) return post([written = std::move(written)] { written(true); });
+    // Like the server when the socket takes the bytes at once: complete before returning.
+    max_write_depth = std::max(max_write_depth, ++write_depth);
+    written(true);
+    --write_depth;
   }
   void finish(bool keep_alive) override {
     finished = true;
@@ -64,6 +69,9 @@ class FakeTransport : public HttpTransport {
   std::chrono::milliseconds deadline_after{0};
   std::string wire;
   int writes = 0;
+  bool inline_writes = false;
+  int write_depth = 0;
+  int max_write_depth = 0;
   bool finished = false;
   bool kept_alive = false;
 };
@@ -154,6 +162,7 @@ class HttpExchangeTest : public ::testing::Test {
   ParsedResponse send(Request request, HttpExchangeOptions options = {}) {
     requests_.push_back(std::make_unique<Request>(std::move(request)));
     auto transport = std::make_shared<FakeTransport>();
+    transport->inline_writes = inline_writes_;
     transports_.push_back(transport);
     exchange_ = std::make_shared<HttpExchange>(*http_, transport, requests_.back()->view(), options);
     exchange_->start();
@@ -177,6 +186,7 @@ class HttpExchangeTest : public ::testing::Test {
   std::vector<std::shared_ptr<FakeTransport>> transports_;
   std::shared_ptr<HttpExchange> exchange_;
   int bindings_ = 0;
+  bool inline_writes_ = false;
 };
 
 TEST_F(HttpExchangeTest, UnknownRouteIs404) {
@@ -455,6 +465,44 @@ TEST_F(HttpExchangeTest, NoResultStreamsTheResponseChannel) {
   EXPECT_EQ(r.header("x-a"), "1");
   EXPECT_EQ(r.header("transfer-encoding"), "chunked");
   EXPECT_EQ(r.body, "a,b\n1,2\n");
+  EXPECT_EQ(hub_.size(), 0u);
+}
+
+// The server completes most writes inline; a streamed response then loops instead of recursing
+// once per batch, and an envelope response still ends the exchange.
+TEST_F(HttpExchangeTest, WritesThatCompleteInlineStreamWithoutRecursion) {
+  inline_writes_ = true;
+  std::shared_ptr<Channel> out;
+  function("stream", [&](const InProcessCall& call, Completion done) {
+    out = channel_of(json::parse(call.data), "response");
+    done(Outcome::success(""));
+  });
+  route("stream", R"({"api_path":"/stream"})");
+  returns("plain", R"({"status_code":200,"body":{"ok":true}})");
+  route("plain", R"({"api_path":"/plain"})");
+
+  ParsedResponse plain = send(Request{"GET", "/plain"});
+  EXPECT_EQ(plain.status, 200);
+  EXPECT_EQ(plain.body, R"({"ok":true})");
+  EXPECT_TRUE(last().finished);
+
+  send(Request{"GET", "/stream"});
+  ASSERT_NE(out, nullptr);
+  ASSERT_TRUE(out->take(ChannelDirection::kWrite));
+  const std::string chunk(200 * 1024, 'x');  // two chunks exceed one 256 KB batch
+  std::string expected;
+  for (int i = 0; i < 12; ++i) {
+    out->push(ChannelItem{true, chunk + std::to_string(i)});
+    expected += chunk + std::to_string(i);
+  }
+  out->finish();
+  last().run();
+  ASSERT_TRUE(last().finished);
+  EXPECT_GE(last().writes, 6);
+  EXPECT_LE(last().max_write_depth, 2);  // the head's write, then one loop: not one level per batch
+  ParsedResponse r = parse_wire(last().wire);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, expected);
   EXPECT_EQ(hub_.size(), 0u);
 }
 

@@ -106,7 +106,7 @@ void HttpExchange::call_middleware(const std::string& function_id, std::function
   auto self = shared_from_this();
   worker_.engine().invoke(function_id, middleware_input_, {},
                           [self, next = std::move(next), function_id](Outcome outcome) mutable {
-                            self->transport_->post([self, outcome = std::move(outcome), next = std::move(next),
+                            self->transport_->dispatch([self, outcome = std::move(outcome), next = std::move(next),
                                                     function_id = std::move(function_id)]() mutable {
                               self->on_middleware(std::move(outcome), next, function_id);
                             });
@@ -160,7 +160,7 @@ void HttpExchange::check_condition() {
   auto self = shared_from_this();
   // The condition sees the request without its channel refs (protocol.md §3.11).
   worker_.engine().invoke(condition, finish_condition_payload(payload_prefix_), {}, [self](Outcome outcome) mutable {
-    self->transport_->post([self, outcome = std::move(outcome)]() mutable {
+    self->transport_->dispatch([self, outcome = std::move(outcome)]() mutable {
       if (self->done_) return;
       if (!outcome.ok()) return self->fail("condition " + self->match_->route->condition_function_id, *outcome.error);
       if (is_json_false(outcome.result)) return self->respond(condition_not_met_response());
@@ -179,7 +179,7 @@ void HttpExchange::invoke_handler() {
   auto self = shared_from_this();
   const HttpRoute& route = *match_->route;
   worker_.engine().invoke(route.function_id, payload, route.metadata, [self](Outcome outcome) mutable {
-    self->transport_->post([self, outcome = std::move(outcome)]() mutable { self->on_result(std::move(outcome)); });
+    self->transport_->dispatch([self, outcome = std::move(outcome)]() mutable { self->on_result(std::move(outcome)); });
   });
   pump_response();
 }
@@ -244,6 +244,20 @@ void HttpExchange::start_streaming(const ChannelItem* first, bool ended) {
 }
 
 void HttpExchange::stream_next() {
+  // A write may complete inline and call us again: loop here instead of recursing once per batch.
+  if (streaming_) {
+    stream_again_ = true;
+    return;
+  }
+  streaming_ = true;
+  do {
+    stream_again_ = false;
+    stream_once();
+  } while (stream_again_);
+  streaming_ = false;
+}
+
+void HttpExchange::stream_once() {
   // One write at a time: a wake arriving during a write finds `writing_` set and returns; the
   // write's completion calls stream_next() again, so no item is left behind.
   if (done_ || writing_ || !response_channel_) return;

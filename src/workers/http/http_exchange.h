@@ -8,7 +8,8 @@
 // body chunks, end of stream). A deadline of `default_timeout` covers everything until the response
 // starts (504). The exchange owns no I/O: an HttpTransport (net/http_server.cpp) gives it a serial
 // executor, a deadline timer and writes. Every method runs on that executor; completions from the
-// engine and wakes from channels are posted to it.
+// engine are dispatched to it (inline when the engine calls from another thread that may enter it),
+// wakes from channels are posted to it.
 #pragma once
 #include <chrono>
 #include <functional>
@@ -29,10 +30,15 @@ class HttpTransport {
   virtual ~HttpTransport() = default;
   // Runs `fn` later on the connection's serial executor (never inline).
   virtual void post(std::function<void()> fn) = 0;
+  // Runs `fn` on the executor, inline when the caller is outside it and may enter it now (an engine
+  // completion arriving on another connection's thread), else like post(). Never inline when called
+  // from the executor itself. Saves the cross-thread hand-off that a post costs on every request.
+  virtual void dispatch(std::function<void()> fn) { post(std::move(fn)); }
   // One deadline at a time: `on_expiry` runs on the executor unless disarmed first.
   virtual void arm_deadline(std::chrono::milliseconds after, std::function<void()> on_expiry) = 0;
   virtual void disarm_deadline() = 0;
-  // Writes `bytes`; `written(ok)` runs on the executor afterwards. One write at a time.
+  // Writes `bytes`; `written(ok)` runs on the executor afterwards, possibly before write() returns
+  // (a small response usually goes out in one non-blocking send). One write at a time.
   virtual void write(std::string bytes, std::function<void(bool ok)> written) = 0;
   // The exchange is over. keep_alive: read the next request; otherwise close the connection.
   virtual void finish(bool keep_alive) = 0;
@@ -70,6 +76,7 @@ class HttpExchange : public std::enable_shared_from_this<HttpExchange> {
   void pump_response();
   void start_streaming(const ChannelItem* first, bool ended);
   void stream_next();
+  void stream_once();
   void on_deadline();
 
   void respond(const HttpResponse& response);
@@ -104,6 +111,8 @@ class HttpExchange : public std::enable_shared_from_this<HttpExchange> {
   HttpResponseHead stream_head_;
   bool chunked_ = true;
   bool writing_ = false;  // a streamed chunk is being written
+  bool streaming_ = false;      // stream_next() is on the stack
+  bool stream_again_ = false;   // a write completed inline during it: loop instead of recursing
 };
 
 // Starts an exchange for `request` on `transport` (the common entry point of the server).
