@@ -5,8 +5,12 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <cstring>
 #include <mutex>
+#include <vector>
 
 #include "core/endpoint.h"
 #include "core/uuid.h"
@@ -31,6 +35,26 @@ constexpr size_t kKeepWriteBuffer = 256 * 1024;
 bool is_telemetry_frame(std::string_view data) {
   return data.starts_with("OTLP") || data.starts_with("MTRC") || data.starts_with("LOGS");
 }
+
+class WorkerSession;
+
+// While a thread handles one read's worth of inbound frames, the frames that handling produces
+// are gathered per destination socket and sent when the read is done: one write per socket per
+// batch under load, and no wait at all for a lone call (the batch ends right away).
+class FlushBatch {
+ public:
+  FlushBatch() : outer_(current_) { current_ = this; }
+  ~FlushBatch();
+  FlushBatch(const FlushBatch&) = delete;
+  FlushBatch& operator=(const FlushBatch&) = delete;
+  static FlushBatch* current() { return current_; }
+  std::vector<std::shared_ptr<WorkerSession>> sessions;
+
+ private:
+  FlushBatch* const outer_;
+  static thread_local FlushBatch* current_;
+};
+thread_local FlushBatch* FlushBatch::current_ = nullptr;
 
 class WorkerSession : public RemoteEndpoint, public std::enable_shared_from_this<WorkerSession> {
  public:
@@ -92,10 +116,51 @@ class WorkerSession : public RemoteEndpoint, public std::enable_shared_from_this
         return;
       }
       ws::append_frame(pending_, opcode, payload);
-      if (writing_) return;
+      if (writing_ || flush_scheduled_) return;  // the write in flight or the batch owner takes it
+      if (FlushBatch* batch = FlushBatch::current()) {
+        // This thread is handling a batch of inbound frames: frames it produces for this socket
+        // leave together when the batch ends (FlushBatch), in one write.
+        flush_scheduled_ = true;
+        batch->sessions.push_back(shared_from_this());
+        return;
+      }
+      // Nothing queued or in flight: write from this thread at once rather than waking the
+      // socket's strand (a thread wake-up per frame is most of a lone call's latency).
+      if (send_directly()) return;
       writing_ = true;
     }
     asio::post(socket_.get_executor(), [self = shared_from_this()] { self->write_pending(); });
+  }
+
+ public:
+  // Sends what a FlushBatch gathered for this socket.
+  void flush() {
+    {
+      std::lock_guard lock(mu_);
+      flush_scheduled_ = false;
+      if (writing_ || pending_.empty() || send_directly()) return;
+      writing_ = true;
+    }
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->write_pending(); });
+  }
+
+ private:
+  // Tries to send all of pending_ without blocking; true when it all went. What was not taken
+  // stays at the front of pending_ for the strand's write. Under mu_, so senders stay ordered and
+  // the socket cannot be closed meanwhile (hard_close sets socket_closed_ under mu_ first).
+  // REQUIRES: mu_ held, no write in flight (so everything queued is in pending_).
+  bool send_directly() {
+    if (socket_closed_) return false;
+    const ssize_t n = ::send(socket_.native_handle(), pending_.data(), pending_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n == static_cast<ssize_t>(pending_.size())) {
+      pending_.clear();
+      queued_bytes_ = 0;
+      return true;
+    }
+    // EAGAIN or a partial write: the strand finishes the job. An error (peer gone) is left for
+    // the strand's write and the read side to discover, as with any write.
+    if (n > 0) pending_.erase(0, static_cast<size_t>(n));
+    return false;
   }
 
   void write_pending() {
@@ -146,6 +211,7 @@ class WorkerSession : public RemoteEndpoint, public std::enable_shared_from_this
       if (ec == asio::error::would_block || ec == asio::error::try_again) break;
       if (ec) return on_ended(ec);
       reader_.commit(n);
+      FlushBatch batch;  // what handling this read produces leaves per socket when it is done
       if (!drain_events()) return;
       if (n < room) break;  // the kernel had no more for now
     }
@@ -258,7 +324,13 @@ class WorkerSession : public RemoteEndpoint, public std::enable_shared_from_this
   bool accepting_ = true;       // false once closing: later frames are dropped
   bool close_after_flush_ = false;
   bool socket_closed_ = false;
+  bool flush_scheduled_ = false;  // pending_ will be sent by a FlushBatch's end
 };
+
+FlushBatch::~FlushBatch() {
+  current_ = outer_;  // flushing may itself send (never inside this batch again)
+  for (auto& session : sessions) session->flush();
+}
 
 }  // namespace
 

@@ -157,3 +157,29 @@ test('hundreds of frames written back to back all get answers', async () => {
   await waitUntil(() => c.messages(since).filter((m) => m.type === 'pong').length === 500, 5000, '500 pongs');
   await c.close();
 });
+
+test('a worker that stops reading for a while gets every frame, intact and in order, once it reads again', async () => {
+  const slow = await connectRaw(ctx.engine.url);
+  const caller = await connectRaw(ctx.engine.url);
+  const got = [];
+  slow.serve('slow::sink', (m) => { got.push(m.data); return null; });
+  await slow.sync();
+  slow.ws._socket.pause();  // the kernel buffers fill: the engine's direct sends go partial, then queue
+  const blob = 'b'.repeat(40_000);
+  const N = 120;  // ~4.8 MB, well past the loopback socket buffers
+  for (let i = 0; i < N; i++) {
+    caller.send({ type: 'invokefunction', function_id: 'slow::sink', data: { i, blob }, action: { type: 'void' } });
+  }
+  await caller.jsonPing();  // the engine has routed them all by now
+  await new Promise((r) => setTimeout(r, 300));
+  assert.ok(got.length < N, 'the pause held frames back');
+  slow.ws._socket.resume();
+  await waitUntil(() => got.length === N, 10_000, `${N} invocations`);
+  got.forEach((d, i) => {
+    assert.equal(d.i, i, 'in order');
+    assert.equal(d.blob, blob, 'intact');
+  });
+  assert.ok(slow.isOpen, 'below the send-queue bound the worker stays connected');
+  await slow.close();
+  await caller.close();
+});
