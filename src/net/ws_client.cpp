@@ -3,12 +3,28 @@
 // async_write (a syscall and a wake-up per frame); here every frame queued while a write is in
 // flight goes out in the next single write.
 //
-// Threads: everything that touches the socket runs on one strand. send() runs on any thread and
-// only appends an encoded, masked frame to `pending` under `mutex`; the strand swaps `pending`
-// with `writing` (double buffering) each time the previous write completed.
+// Threads: everything that touches the socket runs on one strand, with one exception below.
+// send() runs on any thread and appends an encoded, masked frame to `pending` under `mutex`; the
+// strand swaps `pending` with `writing` (double buffering) each time the previous write completed.
+//
+// The exception, direct writes: when send() finds the connection open with nothing queued and no
+// write in flight, it writes the frame itself with one non-blocking ::send() while holding
+// `mutex`, instead of waking the I/O thread for it (a thread wake-up per frame dominated the
+// latency of a lone call). Whatever the kernel does not take (partial write, EAGAIN, an error)
+// stays first in `pending` and the strand's async_write carries on, as before. Why this is safe:
+//   - order: a direct write happens only when `pending` is empty and no write_next() chain is
+//     active, under the mutex every other frame (text or control) is queued under; a leftover
+//     sets write_active, so nothing else can be written before it.
+//   - fd reuse: `direct_fd` is set under the mutex once open and reset under the mutex by
+//     finish() before the socket is closed, so the fd is never closed while a direct write is in
+//     progress, and never used after.
+//   - errors: a failed direct write is treated as "nothing written"; the async_write of the
+//     leftover fails the same way and ends the connection through the existing path.
 #include "net/ws_client.h"
 
+#include <errno.h>
 #include <openssl/evp.h>
+#include <sys/socket.h>
 #include <openssl/rand.h>
 
 #include <array>
@@ -140,6 +156,7 @@ struct WsClient::State : std::enable_shared_from_this<WsClient::State> {
   std::size_t pending_frames = 0;     // text frames in `pending` (the queue bound counts these)
   MaskKeys mask_keys;
   bool open = false;             // handshake done, writes may start
+  int direct_fd = -1;            // the socket's fd while send() may write to it directly (open)
   bool write_active = false;     // a write_next() chain is active (posted or in flight)
   bool ended = false;            // on_close has fired (or is about to)
   bool close_requested = false;  // close() was called or a close frame is queued: no more frames
@@ -246,6 +263,7 @@ void WsClient::State::on_upgrade_response() {
   {
     std::lock_guard lock(mutex);
     open = true;
+    direct_fd = socket.native_handle();
     if (!pending.empty() && !write_active) kick = write_active = true;
   }
   schedule_heartbeat();
@@ -421,6 +439,7 @@ void WsClient::State::finish(std::string reason) {
     if (ended) return;
     ended = true;
     open = false;
+    direct_fd = -1;  // before socket.close() below: no direct write can start on a closed/reused fd
     pending.clear();
     pending_frames = 0;
   }
@@ -451,16 +470,42 @@ void WsClient::connect(std::string url) {
 }
 
 // Encodes and masks the frame straight into the pending batch: one copy, no per-frame allocation.
+// When the connection is idle the frame is written from this thread (see the top of the file).
 bool WsClient::send(std::string text) {
   auto& s = *state_;
   bool kick = false;
   {
     std::lock_guard lock(s.mutex);
     if (s.ended || s.close_requested || s.pending_frames >= s.options.max_queued_frames) return false;
+    bool direct = s.open && !s.write_active && s.pending.empty() && s.direct_fd >= 0;
     uint8_t key[4];
     s.mask_keys.next(key);
     ws::append_frame(s.pending, ws::Opcode::kText, text, key);
     ++s.pending_frames;
+    if (direct) {
+      std::size_t sent = 0;
+      while (sent < s.pending.size()) {
+        ssize_t n = ::send(s.direct_fd, s.pending.data() + sent, s.pending.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+          sent += static_cast<std::size_t>(n);
+        } else if (n < 0 && errno == EINTR) {
+          continue;
+        } else {
+          break;  // EAGAIN (socket buffer full) or an error: the strand's async_write takes over
+        }
+      }
+      if (sent == s.pending.size()) {
+        s.pending_frames = 0;
+        if (s.pending.capacity() > kKeepBuffer) {
+          std::string().swap(s.pending);  // after a big message
+        } else {
+          s.pending.clear();
+        }
+        return true;
+      }
+      // The unsent rest stays first in `pending` (still one frame not fully written, for queued()).
+      s.pending.erase(0, sent);
+    }
     if (s.open && !s.write_active) kick = s.write_active = true;
   }
   if (kick) asio::post(s.strand, [st = state_] { st->write_next(); });

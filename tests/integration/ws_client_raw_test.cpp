@@ -1,7 +1,9 @@
 // net::WsClient against a raw, scripted WebSocket server (blocking sockets driven by the test
 // thread): what the engine never does but a server may — bytes glued to the 101, fragmented
 // messages, pings, close frames, protocol errors — and what the client's frames look like on the
-// wire (masked, a fresh key per frame, in order).
+// wire (masked, a fresh key per frame, in order), also when many threads send at once and when
+// the server stops reading (send() writes directly from the caller's thread while the connection
+// is idle and falls back to the I/O thread's queued writes when the socket buffer is full).
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -10,7 +12,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <set>
+#include <thread>
+#include <vector>
 
 #include "net/ws_codec.h"
 #include "ws_client_harness.h"
@@ -112,6 +117,13 @@ class RawServer {
       if (n <= 0) return {};
       reader_.commit(static_cast<size_t>(n));
     }
+  }
+  // Drops the connection with a TCP reset (SO_LINGER 0), as a crashed peer would.
+  void reset() {
+    linger hard{1, 0};
+    ::setsockopt(conn_, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+    ::close(conn_);
+    conn_ = -1;
   }
   // True when the client closed the TCP connection within `timeout`.
   bool sees_eof(std::chrono::milliseconds timeout) {
@@ -304,6 +316,155 @@ TEST(WsClientRaw, CloseTimeoutWhenTheServerNeverAnswers) {
   ASSERT_TRUE(reason);
   EXPECT_EQ(*reason, "");
   EXPECT_LT(std::chrono::steady_clock::now() - started, 1500ms);
+}
+
+// Frames that say who sent them: "thread:sequence:" then filler derived from both, so that a
+// torn, mixed or reordered frame cannot pass. Every 500th is big (64-bit length, partial writes).
+std::string tagged_payload(int thread, int sequence) {
+  size_t size = sequence % 500 == 499 ? 70000 : 10 + (sequence * 7 + thread) % 300;
+  return std::to_string(thread) + ":" + std::to_string(sequence) + ":" +
+         std::string(size, static_cast<char>('a' + (thread + sequence) % 26));
+}
+
+// Reads `total` frames and checks that each thread's frames arrived intact and in its order.
+void expect_tagged_frames(RawServer& server, int threads, int total, std::vector<int>& next_sequence) {
+  next_sequence.resize(static_cast<size_t>(threads), 0);
+  for (int i = 0; i < total; ++i) {
+    auto frame = server.next();
+    ASSERT_EQ(frame.kind, Kind::kMessage) << "frame " << i << ": " << frame.payload;
+    auto colon = frame.payload.find(':');
+    ASSERT_NE(colon, std::string::npos) << i;
+    int thread = std::stoi(frame.payload.substr(0, colon));
+    ASSERT_GE(thread, 0);
+    ASSERT_LT(thread, threads);
+    int& expected = next_sequence[static_cast<size_t>(thread)];
+    ASSERT_EQ(frame.payload, tagged_payload(thread, expected)) << "frame " << i << " from thread " << thread;
+    ++expected;
+  }
+}
+
+TEST(WsClientRaw, ConcurrentSendersKeepEachThreadsFramesWholeAndInOrder) {
+  RawServer server;
+  ClientHarness harness;
+  auto options = quick_options();
+  options.max_queued_frames = 1u << 20;  // no refusals: the test is about order, not the bound
+  auto client = harness.make(options);
+  client->connect(server.url());
+  ASSERT_TRUE(server.accept());
+  ASSERT_TRUE(harness.wait_open(5s));
+
+  constexpr int kThreads = 8, kPerThread = 2000;
+  std::atomic<int> refused{0};
+  std::vector<std::thread> senders;
+  for (int t = 0; t < kThreads; ++t) {
+    senders.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        if (!client->send(tagged_payload(t, i))) ++refused;
+      }
+    });
+  }
+  std::vector<int> next_sequence;
+  expect_tagged_frames(server, kThreads, kThreads * kPerThread, next_sequence);
+  for (auto& sender : senders) sender.join();
+  EXPECT_EQ(refused.load(), 0);
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(next_sequence[static_cast<size_t>(t)], kPerThread) << t;
+  EXPECT_TRUE(wait_until([&] { return client->queued() == 0; }));
+  EXPECT_FALSE(harness.wait_closed(0ms));
+}
+
+TEST(WsClientRaw, FramesQueueWhileTheServerStopsReadingAndAllArriveOnceItResumes) {
+  RawServer server;
+  ClientHarness harness;
+  auto options = quick_options();
+  options.max_queued_frames = 1u << 20;
+  auto client = harness.make(options);
+  client->connect(server.url());
+  ASSERT_TRUE(server.accept());
+  ASSERT_TRUE(harness.wait_open(5s));
+
+  // The server reads nothing while 4 threads send ~40 MB, far beyond what the kernel buffers on
+  // loopback: direct writes go partial, then hit EAGAIN, and the rest waits in the queue.
+  constexpr int kThreads = 4, kPerThread = 250;
+  auto big = [](int thread, int sequence) {
+    return tagged_payload(thread, sequence) + std::string(40000, static_cast<char>('A' + thread));
+  };
+  std::vector<std::thread> senders;
+  std::atomic<int> refused{0};
+  for (int t = 0; t < kThreads; ++t) {
+    senders.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        if (!client->send(big(t, i))) ++refused;
+      }
+    });
+  }
+  for (auto& sender : senders) sender.join();
+  EXPECT_EQ(refused.load(), 0);
+  std::this_thread::sleep_for(100ms);
+  auto stalled = client->queued();
+  EXPECT_GT(stalled, 0u) << "the kernel took everything: the stall was not reached";
+  EXPECT_LE(stalled, size_t{kThreads * kPerThread});
+
+  std::vector<int> next_sequence(kThreads, 0);
+  for (int i = 0; i < kThreads * kPerThread; ++i) {
+    auto frame = server.next();
+    ASSERT_EQ(frame.kind, Kind::kMessage) << i;
+    int thread = std::stoi(frame.payload.substr(0, frame.payload.find(':')));
+    ASSERT_TRUE(thread >= 0 && thread < kThreads) << i;
+    int& expected = next_sequence[static_cast<size_t>(thread)];
+    ASSERT_EQ(frame.payload, big(thread, expected)) << "frame " << i << " from thread " << thread;
+    ++expected;
+  }
+  EXPECT_TRUE(wait_until([&] { return client->queued() == 0; }));
+
+  // Idle again: frames go out directly once more, still in order.
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(client->send(tagged_payload(0, i)));
+  std::vector<int> after;
+  expect_tagged_frames(server, 1, 100, after);
+  EXPECT_FALSE(harness.wait_closed(0ms));
+}
+
+// The bound counts frames not yet written: direct writes never count, the stalled rest does.
+TEST(WsClientRaw, QueueBoundHoldsWhileTheServerStopsReading) {
+  RawServer server;
+  ClientHarness harness;
+  auto options = quick_options();
+  options.max_queued_frames = 8;
+  auto client = harness.make(options);
+  client->connect(server.url());
+  ASSERT_TRUE(server.accept());
+  ASSERT_TRUE(harness.wait_open(5s));
+  std::string filler(50000, 'q');
+  int accepted = 0;
+  while (accepted < 5000 && client->send(std::to_string(accepted) + ":" + filler)) ++accepted;
+  ASSERT_LT(accepted, 5000) << "never refused";
+  EXPECT_EQ(client->queued(), 8u);
+  for (int i = 0; i < accepted; ++i) {
+    auto frame = server.next();
+    ASSERT_EQ(frame.kind, Kind::kMessage) << i;
+    ASSERT_EQ(frame.payload, std::to_string(i) + ":" + filler) << i;
+  }
+  EXPECT_TRUE(wait_until([&] { return client->queued() == 0; }));
+  EXPECT_TRUE(client->send("again"));
+  EXPECT_EQ(server.next().payload, "again");
+}
+
+TEST(WsClientRaw, SendingIntoAResetConnectionEndsTheClientQuietly) {
+  RawServer server;
+  ClientHarness harness;
+  auto client = harness.make(quick_options());
+  client->connect(server.url());
+  ASSERT_TRUE(server.accept());
+  ASSERT_TRUE(harness.wait_open(5s));
+  server.reset();
+  // EPIPE / ECONNRESET on the direct write must neither throw nor raise SIGPIPE.
+  for (int i = 0; i < 1000 && !harness.wait_closed(0ms); ++i) {
+    client->send(std::string(1000, 'x'));
+    std::this_thread::sleep_for(1ms);
+  }
+  auto reason = harness.wait_closed(2s);
+  ASSERT_TRUE(reason);
+  EXPECT_FALSE(reason->empty());
+  EXPECT_FALSE(client->send("late"));
 }
 
 }  // namespace
