@@ -8,16 +8,16 @@
 // strand swaps `pending` with `writing` (double buffering) each time the previous write completed.
 //
 // The exception, direct writes: when send() finds the connection open with nothing queued and no
-// write in flight, it writes the frame itself with one non-blocking ::send() while holding
-// `mutex`, instead of waking the I/O thread for it (a thread wake-up per frame dominated the
-// latency of a lone call). Whatever the kernel does not take (partial write, EAGAIN, an error)
-// stays first in `pending` and the strand's async_write carries on, as before. Why this is safe:
-//   - order: a direct write happens only when `pending` is empty and no write_next() chain is
-//     active, under the mutex every other frame (text or control) is queued under; a leftover
-//     sets write_active, so nothing else can be written before it.
+// write in flight, the calling thread becomes the writer: it takes the frame out of `pending` and
+// writes it with one non-blocking ::send() outside the mutex, instead of waking the I/O thread
+// for it (a thread wake-up per frame dominated the latency of a lone call). Frames other threads
+// send meanwhile queue in `pending` and leave together in one strand write afterwards, so
+// batching under load is kept. Whatever the kernel does not take goes back first in `pending`
+// and the strand's async_write carries on. Why this is safe:
+//   - order: a direct write starts only when `pending` is empty and no write is active, and it
+//     sets write_active for its duration, so nothing else is written before it or alongside it.
 //   - fd reuse: `direct_fd` is set under the mutex once open and reset under the mutex by
-//     finish() before the socket is closed, so the fd is never closed while a direct write is in
-//     progress, and never used after.
+//     finish(), which then waits for a direct write in progress before closing the socket.
 //   - errors: a failed direct write is treated as "nothing written"; the async_write of the
 //     leftover fails the same way and ends the connection through the existing path.
 #include "net/ws_client.h"
@@ -28,6 +28,7 @@
 #include <openssl/rand.h>
 
 #include <array>
+#include <condition_variable>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -157,6 +158,8 @@ struct WsClient::State : std::enable_shared_from_this<WsClient::State> {
   MaskKeys mask_keys;
   bool open = false;             // handshake done, writes may start
   int direct_fd = -1;            // the socket's fd while send() may write to it directly (open)
+  bool direct_in_progress = false;    // a send() is writing to direct_fd outside the mutex
+  std::condition_variable direct_done;  // signalled when that write is over
   bool write_active = false;     // a write_next() chain is active (posted or in flight)
   bool ended = false;            // on_close has fired (or is about to)
   bool close_requested = false;  // close() was called or a close frame is queued: no more frames
@@ -443,6 +446,11 @@ void WsClient::State::finish(std::string reason) {
     pending.clear();
     pending_frames = 0;
   }
+  {
+    // A direct write in progress still uses the fd: it must not be closed (and reused) under it.
+    std::unique_lock lock(mutex);
+    direct_done.wait(lock, [this] { return !direct_in_progress; });
+  }
   ErrorCode ignored;
   resolver.cancel();
   connect_deadline.cancel();
@@ -471,42 +479,69 @@ void WsClient::connect(std::string url) {
 
 // Encodes and masks the frame straight into the pending batch: one copy, no per-frame allocation.
 // When the connection is idle the frame is written from this thread (see the top of the file).
+namespace {
+// Sends all of `data` on a non-blocking fd; returns the bytes the kernel took (stops at EAGAIN
+// or an error, which the strand's async_write of the rest then meets and reports).
+std::size_t send_nonblocking(int fd, const std::string& data) {
+  std::size_t sent = 0;
+  while (sent < data.size()) {
+    ssize_t n = ::send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      sent += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      break;
+    }
+  }
+  return sent;
+}
+}  // namespace
+
 bool WsClient::send(std::string text) {
   auto& s = *state_;
   bool kick = false;
+  thread_local std::string batch;  // this thread's direct write (keeps its capacity)
+  int fd = -1;
   {
     std::lock_guard lock(s.mutex);
     if (s.ended || s.close_requested || s.pending_frames >= s.options.max_queued_frames) return false;
-    bool direct = s.open && !s.write_active && s.pending.empty() && s.direct_fd >= 0;
+    const bool direct = s.open && !s.write_active && s.pending.empty() && s.direct_fd >= 0;
     uint8_t key[4];
     s.mask_keys.next(key);
     ws::append_frame(s.pending, ws::Opcode::kText, text, key);
     ++s.pending_frames;
-    if (direct) {
-      std::size_t sent = 0;
-      while (sent < s.pending.size()) {
-        ssize_t n = ::send(s.direct_fd, s.pending.data() + sent, s.pending.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n > 0) {
-          sent += static_cast<std::size_t>(n);
-        } else if (n < 0 && errno == EINTR) {
-          continue;
-        } else {
-          break;  // EAGAIN (socket buffer full) or an error: the strand's async_write takes over
-        }
-      }
-      if (sent == s.pending.size()) {
-        s.pending_frames = 0;
-        if (s.pending.capacity() > kKeepBuffer) {
-          std::string().swap(s.pending);  // after a big message
-        } else {
-          s.pending.clear();
-        }
-        return true;
-      }
-      // The unsent rest stays first in `pending` (still one frame not fully written, for queued()).
-      s.pending.erase(0, sent);
+    if (!direct) {
+      if (s.open && !s.write_active) kick = s.write_active = true;
+    } else {
+      // This thread becomes the writer: it takes the frame and sends it outside the lock, so
+      // other senders queue behind it meanwhile instead of waiting for the syscall.
+      s.write_active = true;
+      s.direct_in_progress = true;
+      batch.clear();
+      batch.swap(s.pending);
+      s.pending_frames = 0;
+      fd = s.direct_fd;
     }
-    if (s.open && !s.write_active) kick = s.write_active = true;
+  }
+  if (fd >= 0) {
+    const std::size_t sent = send_nonblocking(fd, batch);
+    std::lock_guard lock(s.mutex);
+    s.direct_in_progress = false;
+    s.direct_done.notify_all();  // finish() may be waiting to close the socket
+    if (!s.ended) {
+      if (sent < batch.size()) {
+        // The unsent rest goes first, before what others queued meanwhile; it counts as a frame.
+        s.pending.insert(0, batch, sent, std::string::npos);
+        ++s.pending_frames;
+        kick = true;
+      } else if (!s.pending.empty()) {
+        kick = true;  // frames queued during our syscall leave together in the strand's write
+      } else {
+        s.write_active = false;
+      }
+    }
+    if (batch.capacity() > kKeepBuffer) std::string().swap(batch);  // after a big message
   }
   if (kick) asio::post(s.strand, [st = state_] { st->write_next(); });
   return true;
