@@ -5,7 +5,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <cstring>
@@ -110,7 +109,6 @@ class WorkerSession : public RemoteEndpoint, public std::enable_shared_from_this
       if (queued_bytes_ > options_->max_send_queue_bytes) {
         spdlog::warn("worker {} is not reading ({} bytes queued): disconnecting it", worker_id(), queued_bytes_);
         accepting_ = false;
-        pending_.clear();
         std::string().swap(pending_);
         asio::post(socket_.get_executor(), [self = shared_from_this()] { self->hard_close(); });
         return;
@@ -151,15 +149,15 @@ class WorkerSession : public RemoteEndpoint, public std::enable_shared_from_this
   // REQUIRES: mu_ held, no write in flight (so everything queued is in pending_).
   bool send_directly() {
     if (socket_closed_) return false;
-    const ssize_t n = ::send(socket_.native_handle(), pending_.data(), pending_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n == static_cast<ssize_t>(pending_.size())) {
+    const size_t sent = ws::send_now(socket_.native_handle(), pending_);
+    if (sent == pending_.size()) {
       pending_.clear();
       queued_bytes_ = 0;
       return true;
     }
     // EAGAIN or a partial write: the strand finishes the job. An error (peer gone) is left for
     // the strand's write and the read side to discover, as with any write.
-    if (n > 0) pending_.erase(0, static_cast<size_t>(n));
+    pending_.erase(0, sent);
     return false;
   }
 

@@ -22,9 +22,7 @@
 //     leftover fails the same way and ends the connection through the existing path.
 #include "net/ws_client.h"
 
-#include <errno.h>
 #include <openssl/evp.h>
-#include <sys/socket.h>
 #include <openssl/rand.h>
 
 #include <array>
@@ -479,25 +477,6 @@ void WsClient::connect(std::string url) {
 
 // Encodes and masks the frame straight into the pending batch: one copy, no per-frame allocation.
 // When the connection is idle the frame is written from this thread (see the top of the file).
-namespace {
-// Sends all of `data` on a non-blocking fd; returns the bytes the kernel took (stops at EAGAIN
-// or an error, which the strand's async_write of the rest then meets and reports).
-std::size_t send_nonblocking(int fd, const std::string& data) {
-  std::size_t sent = 0;
-  while (sent < data.size()) {
-    ssize_t n = ::send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n > 0) {
-      sent += static_cast<std::size_t>(n);
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else {
-      break;
-    }
-  }
-  return sent;
-}
-}  // namespace
-
 bool WsClient::send(std::string text) {
   auto& s = *state_;
   bool kick = false;
@@ -525,7 +504,7 @@ bool WsClient::send(std::string text) {
     }
   }
   if (fd >= 0) {
-    const std::size_t sent = send_nonblocking(fd, batch);
+    const std::size_t sent = ws::send_now(fd, batch);
     std::lock_guard lock(s.mutex);
     s.direct_in_progress = false;
     s.direct_done.notify_all();  // finish() may be waiting to close the socket

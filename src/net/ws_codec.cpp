@@ -1,9 +1,11 @@
 #include "net/ws_codec.h"
 
 #include <openssl/evp.h>
+#include <sys/socket.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 namespace iii::net::ws {
@@ -91,6 +93,21 @@ std::string accept_key(std::string_view client_key) {
   unsigned char encoded[4 * ((SHA_DIGEST_LENGTH + 2) / 3) + 1];
   int length = EVP_EncodeBlock(encoded, digest, SHA_DIGEST_LENGTH);
   return std::string(reinterpret_cast<char*>(encoded), static_cast<size_t>(length));
+}
+
+size_t send_now(int fd, std::string_view data) {
+  size_t sent = 0;
+  while (sent < data.size()) {
+    const ssize_t n = ::send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      break;
+    }
+  }
+  return sent;
 }
 
 FrameReader::FrameReader(bool expect_masked, size_t max_message_bytes)

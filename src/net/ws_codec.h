@@ -34,6 +34,11 @@ void apply_mask(char* data, size_t size, const uint8_t key[4], size_t offset = 0
 // Sec-WebSocket-Accept for a Sec-WebSocket-Key: base64(SHA-1(key + RFC GUID)).
 std::string accept_key(std::string_view client_key);
 
+// Writes as much of `data` as the kernel takes right now on socket `fd` (never blocks, never
+// raises SIGPIPE) and returns how many bytes went. Stops at EAGAIN or an error, which the caller's
+// asynchronous write of the rest then meets and reports. Used to send without waking an I/O thread.
+size_t send_now(int fd, std::string_view data);
+
 // Decodes frames from a growable buffer filled by the socket, reassembles fragmented messages
 // and surfaces control frames. Single-threaded.
 class FrameReader {

@@ -149,6 +149,23 @@ WsClientOptions quick_options() {
   return options;
 }
 
+// Makes a client, connects it to `server` and waits until the upgrade is done both ways; null
+// (with the failure recorded) when either side did not get there.
+std::shared_ptr<iii::net::WsClient> open_client(RawServer& server, ClientHarness& harness,
+                                                WsClientOptions options = quick_options()) {
+  auto client = harness.make(options);
+  client->connect(server.url());
+  if (!server.accept()) {
+    ADD_FAILURE() << "the raw server saw no upgrade request";
+    return nullptr;
+  }
+  if (!harness.wait_open(5s)) {
+    ADD_FAILURE() << "the client did not open";
+    return nullptr;
+  }
+  return client;
+}
+
 TEST(WsClientRaw, SendsAValidUpgradeAndMaskedFramesInOrder) {
   RawServer server;
   ClientHarness harness;
@@ -217,10 +234,8 @@ TEST(WsClientRaw, FramesGluedToThe101AndFragmentsAreDelivered) {
 TEST(WsClientRaw, AnswersPingsBetweenItsOwnFrames) {
   RawServer server;
   ClientHarness harness;
-  auto client = harness.make(quick_options());
-  client->connect(server.url());
-  ASSERT_TRUE(server.accept());
-  ASSERT_TRUE(harness.wait_open(5s));
+  auto client = open_client(server, harness);
+  ASSERT_TRUE(client);
   ASSERT_TRUE(client->send("before"));
   server.send_raw(RawServer::frame(ws::Opcode::kPing, "are you there"));
   std::vector<Received> got{server.next(), server.next()};
@@ -235,10 +250,8 @@ TEST(WsClientRaw, AnswersPingsBetweenItsOwnFrames) {
 TEST(WsClientRaw, ServerCloseIsEchoedAndEndsTheClient) {
   RawServer server;
   ClientHarness harness;
-  auto client = harness.make(quick_options());
-  client->connect(server.url());
-  ASSERT_TRUE(server.accept());
-  ASSERT_TRUE(harness.wait_open(5s));
+  auto client = open_client(server, harness);
+  ASSERT_TRUE(client);
   server.send_raw(RawServer::frame(ws::Opcode::kClose, ws::close_payload(4001, "going away now")));
   auto echo = server.next();
   ASSERT_EQ(echo.kind, Kind::kClose);
@@ -253,10 +266,8 @@ TEST(WsClientRaw, ServerCloseIsEchoedAndEndsTheClient) {
 TEST(WsClientRaw, ProtocolErrorSendsACloseWithItsCode) {
   RawServer server;
   ClientHarness harness;
-  auto client = harness.make(quick_options());
-  client->connect(server.url());
-  ASSERT_TRUE(server.accept());
-  ASSERT_TRUE(harness.wait_open(5s));
+  auto client = open_client(server, harness);
+  ASSERT_TRUE(client);
   std::string bad = RawServer::frame(ws::Opcode::kText, "rsv");
   bad[0] = static_cast<char>(bad[0] | 0x40);  // RSV1 without a negotiated extension
   server.send_raw(bad);
@@ -273,10 +284,8 @@ TEST(WsClientRaw, OversizedMessageClosesWith1009) {
   ClientHarness harness;
   auto options = quick_options();
   options.max_message_bytes = 1000;
-  auto client = harness.make(options);
-  client->connect(server.url());
-  ASSERT_TRUE(server.accept());
-  ASSERT_TRUE(harness.wait_open(5s));
+  auto client = open_client(server, harness, options);
+  ASSERT_TRUE(client);
   server.send_raw(RawServer::frame(ws::Opcode::kText, std::string(999, 'a')));
   server.send_raw(RawServer::frame(ws::Opcode::kText, std::string(600, 'b'), false) +
                   RawServer::frame(ws::Opcode::kContinuation, std::string(600, 'c')));
@@ -302,10 +311,8 @@ TEST(WsClientRaw, WrongAcceptKeyFailsTheHandshake) {
 TEST(WsClientRaw, CloseTimeoutWhenTheServerNeverAnswers) {
   RawServer server;
   ClientHarness harness;
-  auto client = harness.make(quick_options());
-  client->connect(server.url());
-  ASSERT_TRUE(server.accept());
-  ASSERT_TRUE(harness.wait_open(5s));
+  auto client = open_client(server, harness);
+  ASSERT_TRUE(client);
   ASSERT_TRUE(client->send("last words"));
   client->close();
   EXPECT_FALSE(client->send("too late"));
@@ -348,10 +355,8 @@ TEST(WsClientRaw, ConcurrentSendersKeepEachThreadsFramesWholeAndInOrder) {
   ClientHarness harness;
   auto options = quick_options();
   options.max_queued_frames = 1u << 20;  // no refusals: the test is about order, not the bound
-  auto client = harness.make(options);
-  client->connect(server.url());
-  ASSERT_TRUE(server.accept());
-  ASSERT_TRUE(harness.wait_open(5s));
+  auto client = open_client(server, harness, options);
+  ASSERT_TRUE(client);
 
   constexpr int kThreads = 8, kPerThread = 2000;
   std::atomic<int> refused{0};
@@ -377,10 +382,8 @@ TEST(WsClientRaw, FramesQueueWhileTheServerStopsReadingAndAllArriveOnceItResumes
   ClientHarness harness;
   auto options = quick_options();
   options.max_queued_frames = 1u << 20;
-  auto client = harness.make(options);
-  client->connect(server.url());
-  ASSERT_TRUE(server.accept());
-  ASSERT_TRUE(harness.wait_open(5s));
+  auto client = open_client(server, harness, options);
+  ASSERT_TRUE(client);
 
   // The server reads nothing while 4 threads send ~40 MB, far beyond what the kernel buffers on
   // loopback: direct writes go partial, then hit EAGAIN, and the rest waits in the queue.
@@ -429,10 +432,8 @@ TEST(WsClientRaw, QueueBoundHoldsWhileTheServerStopsReading) {
   ClientHarness harness;
   auto options = quick_options();
   options.max_queued_frames = 8;
-  auto client = harness.make(options);
-  client->connect(server.url());
-  ASSERT_TRUE(server.accept());
-  ASSERT_TRUE(harness.wait_open(5s));
+  auto client = open_client(server, harness, options);
+  ASSERT_TRUE(client);
   std::string filler(50000, 'q');
   int accepted = 0;
   while (accepted < 5000 && client->send(std::to_string(accepted) + ":" + filler)) ++accepted;
@@ -451,10 +452,8 @@ TEST(WsClientRaw, QueueBoundHoldsWhileTheServerStopsReading) {
 TEST(WsClientRaw, SendingIntoAResetConnectionEndsTheClientQuietly) {
   RawServer server;
   ClientHarness harness;
-  auto client = harness.make(quick_options());
-  client->connect(server.url());
-  ASSERT_TRUE(server.accept());
-  ASSERT_TRUE(harness.wait_open(5s));
+  auto client = open_client(server, harness);
+  ASSERT_TRUE(client);
   server.reset();
   // EPIPE / ECONNRESET on the direct write must neither throw nor raise SIGPIPE.
   for (int i = 0; i < 1000 && !harness.wait_closed(0ms); ++i) {
