@@ -7,7 +7,7 @@
 #include <cstring>
 #include <string>
 
-#include "net/ws_codec.h"
+#include "wire/ws_codec.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;

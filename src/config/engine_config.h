@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "engine/engine.h"
-#include "net/worker_listener.h"
+#include "net/listener_options.h"
 
 namespace iii::config {
 

@@ -3,15 +3,6 @@
 #include <spdlog/spdlog.h>
 
 namespace iii::config {
-namespace {
-
-bool same_options(const ListenerOptions& a, const ListenerOptions& b) {
-  return a.host == b.host && a.port == b.port && a.handshake_timeout == b.handshake_timeout &&
-         a.max_message_bytes == b.max_message_bytes && a.max_send_queue_bytes == b.max_send_queue_bytes;
-}
-
-}  // namespace
-
 ListenerSet::ListenerSet(boost::asio::io_context& io, Engine& engine, ChannelHub* channels)
     : io_(io), engine_(engine), channels_(channels) {}
 
@@ -24,7 +15,7 @@ std::vector<std::string> ListenerSet::reconcile(const std::vector<ListenerOption
   for (const ListenerOptions& w : wanted) {
     bool reused = false;
     for (size_t i = 0; i < running_.size() && !reused; ++i) {
-      if (kept[i] || !same_options(running_[i].options, w)) continue;
+      if (kept[i] || running_[i].options != w) continue;
       kept[i] = true;
       next.push_back(std::move(running_[i]));
       reused = true;

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <vector>
 
-#include "core/json_writer.h"
-#include "core/uuid.h"
+#include "wire/json_writer.h"
+#include "wire/uuid.h"
 
 namespace iii {
 

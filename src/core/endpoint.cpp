@@ -1,6 +1,6 @@
 #include "core/endpoint.h"
 
-#include "core/json_writer.h"
+#include "wire/json_writer.h"
 
 namespace iii {
 namespace {

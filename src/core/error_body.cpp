@@ -1,6 +1,6 @@
 #include "core/error_body.h"
 
-#include "core/json_writer.h"
+#include "wire/json_writer.h"
 
 namespace iii {
 

@@ -4,8 +4,8 @@
 
 #include <boost/json.hpp>
 
-#include "core/json_writer.h"
-#include "core/uuid.h"
+#include "wire/json_writer.h"
+#include "wire/uuid.h"
 #include "engine/in_process_worker.h"
 
 namespace iii {

@@ -1,8 +1,8 @@
 // Engine::on_frame and the handlers of the worker → engine messages (protocol.md §2).
 #include <spdlog/spdlog.h>
 
-#include "core/json_writer.h"
-#include "core/uuid.h"
+#include "wire/json_writer.h"
+#include "wire/uuid.h"
 #include "engine/engine.h"
 
 namespace iii {

@@ -2,7 +2,7 @@
 // rejections (protocol.md §2.5–§2.9, §3.9).
 #include <spdlog/spdlog.h>
 
-#include "core/json_writer.h"
+#include "wire/json_writer.h"
 #include "engine/engine.h"
 
 namespace iii {

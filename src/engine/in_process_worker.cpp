@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "core/uuid.h"
+#include "wire/uuid.h"
 #include "engine/engine.h"
 
 namespace iii {

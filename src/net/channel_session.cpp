@@ -3,7 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/channel_hub.h"
-#include "workers/http/http_request_mapping.h"  // query-string decoding
+#include "core/request_target.h"
 
 namespace iii {
 namespace {

@@ -1,16 +1,10 @@
 // Beast lives here and in the other net/ translation units only.
 #include "net/http_server.h"
 
-#include <spdlog/spdlog.h>
-
-#include <boost/json/value.hpp>
-
 #include <array>
 #include <optional>
 
 #include "net/beast_pch.h"
-#include "workers/http/http_exchange.h"
-#include "workers/http/http_worker.h"
 
 namespace iii {
 namespace {
@@ -30,7 +24,7 @@ using Strand = asio::strand<asio::io_context::executor_type>;
 using Clock = std::chrono::steady_clock;
 constexpr Clock::time_point kNever = Clock::time_point::max();
 
-// One client connection: reads requests one after the other and runs each as an HttpExchange.
+// One client connection: reads requests one after the other and has the service serve each.
 //
 // Why a plain socket and one lazily re-armed timer rather than beast::tcp_stream timeouts and a
 // timer per request: with several I/O threads every timer cancel and every posted handler wakes
@@ -40,8 +34,8 @@ constexpr Clock::time_point kNever = Clock::time_point::max();
 // earliest of them, and since deadlines only move later it is re-armed about once per timeout.
 class HttpConnection : public HttpTransport, public std::enable_shared_from_this<HttpConnection> {
  public:
-  HttpConnection(tcp::socket&& socket, Strand strand, std::shared_ptr<HttpTriggerWorker> worker)
-      : socket_(std::move(socket)), strand_(std::move(strand)), watchdog_(strand_), worker_(std::move(worker)) {}
+  HttpConnection(tcp::socket&& socket, Strand strand, std::shared_ptr<HttpService> service)
+      : socket_(std::move(socket)), strand_(std::move(strand)), watchdog_(strand_), service_(std::move(service)) {}
 
   void run() {
     beast::error_code ec;
@@ -146,7 +140,7 @@ class HttpConnection : public HttpTransport, public std::enable_shared_from_this
     if (!socket_.is_open()) return;
     parser_.emplace();
     parser_->header_limit(kHeaderLimit);
-    parser_->body_limit(worker_->settings()->config.body_limit_bytes);
+    parser_->body_limit(service_->body_limit());
     if (buffer_.capacity() > (1u << 20) && buffer_.size() == 0) buffer_ = beast::flat_buffer();
     set_io_deadline(kIdleTimeout);
     http::async_read_header(socket_, buffer_, *parser_,
@@ -220,18 +214,12 @@ class HttpConnection : public HttpTransport, public std::enable_shared_from_this
     for (const auto& field : request) headers_.push_back(HttpHeaderView{field.name_string(), field.value()});
     HttpRequestView view{request.method_string(), request.target(), &headers_, request.body()};
     HttpExchangeOptions options{request.keep_alive(), request.version() == 10};
-    exchange_ = std::make_shared<HttpExchange>(*worker_, shared_from_this(), view, options);
-    exchange_->start();
+    exchange_ = service_->start(shared_from_this(), view, options);
   }
 
   // A request the connection cannot carry on from: answer, then close without reading on.
   void reply_and_close(int status) {
-    HttpResponse response = status == 413 ? payload_too_large_response()
-                          : error_response(status, status == 431 ? "HEADERS_TOO_LARGE" : "BAD_REQUEST",
-                                           status == 431 ? "Request headers too large" : "Malformed request", false);
-    ResponseFraming framing;
-    framing.keep_alive = false;
-    write(serialize_response(response, framing), [self = shared_from_this()](bool) { self->linger(); });
+    write(service_->refusal(status), [self = shared_from_this()](bool) { self->linger(); });
   }
 
   // After an early answer the client may still be sending: drain a little before closing, so that
@@ -269,11 +257,11 @@ class HttpConnection : public HttpTransport, public std::enable_shared_from_this
   tcp::socket socket_;
   Strand strand_;
   asio::steady_timer watchdog_;
-  std::shared_ptr<HttpTriggerWorker> worker_;
+  std::shared_ptr<HttpService> service_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::vector<HttpHeaderView> headers_;
-  std::shared_ptr<HttpExchange> exchange_;
+  std::shared_ptr<HttpServerExchange> exchange_;
   std::string out_;  // the bytes of an asynchronous write in flight
 
   Clock::time_point io_deadline_ = kNever;        // the read or write in progress
@@ -287,60 +275,44 @@ class HttpConnection : public HttpTransport, public std::enable_shared_from_this
   int drained_reads_ = 0;
 };
 
-class HttpBuiltin : public BuiltinWorker {
- public:
-  HttpBuiltin(asio::io_context& io, Engine& engine, ChannelHub& hub, HttpConfig config)
-      : worker_(std::make_shared<HttpTriggerWorker>(engine, hub, std::move(config))), server_(io, worker_) {}
-
-  std::shared_ptr<InProcessWorker> endpoint() override { return worker_->endpoint(); }
-  void start() override { server_.start(); }
-  void stop() override { server_.stop(); }
-
- private:
-  std::shared_ptr<HttpTriggerWorker> worker_;
-  HttpServer server_;
-};
-
 }  // namespace
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
-  Impl(asio::io_context& io, std::shared_ptr<HttpTriggerWorker> worker)
-      : io(io), worker(std::move(worker)), acceptor(asio::make_strand(io)) {}
+  Impl(asio::io_context& io, std::shared_ptr<HttpService> service)
+      : io(io), service(std::move(service)), acceptor(asio::make_strand(io)) {}
 
   void accept_next() {
     Strand strand = asio::make_strand(io);
     acceptor.async_accept(strand, [self = shared_from_this(), strand](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
-      if (!ec) std::make_shared<HttpConnection>(std::move(socket), strand, self->worker)->run();
+      if (!ec) std::make_shared<HttpConnection>(std::move(socket), strand, self->service)->run();
       self->accept_next();
     });
   }
 
   asio::io_context& io;
-  std::shared_ptr<HttpTriggerWorker> worker;
+  std::shared_ptr<HttpService> service;
   tcp::acceptor acceptor;
 };
 
-HttpServer::HttpServer(asio::io_context& io, std::shared_ptr<HttpTriggerWorker> worker)
-    : impl_(std::make_shared<Impl>(io, std::move(worker))) {}
+HttpServer::HttpServer(asio::io_context& io, std::shared_ptr<HttpService> service)
+    : impl_(std::make_shared<Impl>(io, std::move(service))) {}
 
 HttpServer::~HttpServer() { stop(); }
 
-void HttpServer::start() {
-  const HttpConfig& config = impl_->worker->settings()->config;
+void HttpServer::listen(const std::string& host, uint16_t port) {
   beast::error_code ec;
-  asio::ip::address address = asio::ip::make_address(config.host, ec);
+  asio::ip::address address = asio::ip::make_address(host, ec);
   if (ec) {  // a host name such as "localhost"
     tcp::resolver resolver(impl_->io);
-    address = resolver.resolve(config.host, std::to_string(config.port)).begin()->endpoint().address();
+    address = resolver.resolve(host, std::to_string(port)).begin()->endpoint().address();
   }
-  tcp::endpoint endpoint(address, config.port);
+  tcp::endpoint endpoint(address, port);
   auto& acceptor = impl_->acceptor;
   acceptor.open(endpoint.protocol());
   acceptor.set_option(asio::socket_base::reuse_address(true));
   acceptor.bind(endpoint);
   acceptor.listen(asio::socket_base::max_listen_connections);
-  spdlog::info("iii-http listening on http://{}:{}", config.host, acceptor.local_endpoint().port());
   impl_->accept_next();
 }
 
@@ -354,15 +326,6 @@ void HttpServer::stop() {
 uint16_t HttpServer::port() const {
   beast::error_code ec;
   return impl_->acceptor.local_endpoint(ec).port();
-}
-
-BuiltinDescriptor http_builtin(asio::io_context& io, ChannelHub& hub) {
-  return BuiltinDescriptor{
-      kHttpWorkerName,
-      {"http"},
-      [&io, &hub](BuiltinContext& context, const boost::json::value& config) -> std::unique_ptr<BuiltinWorker> {
-        return std::make_unique<HttpBuiltin>(io, context.engine, hub, parse_http_config(config));
-      }};
 }
 
 }  // namespace iii

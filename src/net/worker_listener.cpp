@@ -6,7 +6,7 @@
 #include "net/beast_pch.h"
 #include "net/channel_session.h"
 #include "net/worker_session.h"
-#include "net/ws_codec.h"
+#include "wire/ws_codec.h"
 
 namespace iii {
 namespace {

@@ -7,6 +7,8 @@
 #include <memory>
 #include <string>
 
+#include "net/listener_options.h"
+
 namespace boost::asio {
 class io_context;
 }
@@ -15,18 +17,6 @@ namespace iii {
 
 class ChannelHub;
 class Engine;
-
-struct ListenerOptions {
-  std::string host = "0.0.0.0";
-  uint16_t port = 49134;
-  // A socket that does not finish the HTTP upgrade in time is closed.
-  std::chrono::milliseconds handshake_timeout{10000};
-  // Largest inbound WebSocket message; a bigger one closes that connection with code 1009.
-  size_t max_message_bytes = 64u << 20;
-  // Bytes queued to one worker that is not reading; beyond it the worker is disconnected
-  // (a slow consumer must not hold the engine's memory hostage).
-  size_t max_send_queue_bytes = 256u << 20;
-};
 
 class WorkerListener {
  public:

@@ -12,10 +12,10 @@
 #include <vector>
 
 #include "core/endpoint.h"
-#include "core/uuid.h"
+#include "wire/uuid.h"
 #include "engine/engine.h"
 #include "net/worker_listener.h"
-#include "net/ws_codec.h"
+#include "wire/ws_codec.h"
 
 namespace iii {
 namespace {

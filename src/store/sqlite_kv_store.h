@@ -7,7 +7,7 @@
 // crash or power cut can lose the last commits (never corrupt the database). synchronous=FULL
 // would add that fsync per commit, costing a disk flush (milliseconds) on every write.
 //
-// One connection guarded by a mutex; statements are prepared once and reused. Insertion order is
+// One connection (store/sqlite_db.h) guarded by a mutex; statements are prepared once and reused. Insertion order is
 // the table's autoincrement id, which an overwrite keeps. The file is meant for one engine
 // process at a time; another process on the same file waits on SQLite's lock (busy timeout).
 #pragma once
@@ -16,8 +16,7 @@
 #include <mutex>
 
 #include "store/kv_store.h"
-
-struct sqlite3;
+#include "store/sqlite_db.h"
 
 namespace iii {
 
@@ -28,7 +27,7 @@ class SqliteKvStore final : public KvStore {
   explicit SqliteKvStore(const std::filesystem::path& path);
   ~SqliteKvStore() override;
 
-  const std::filesystem::path& path() const { return path_; }
+  const std::filesystem::path& path() const { return db_->path(); }
 
   std::optional<std::string> get(std::string_view scope, std::string_view key) override;
   std::optional<std::string> set(std::string_view scope, std::string_view key, std::string_view value) override;
@@ -39,18 +38,12 @@ class SqliteKvStore final : public KvStore {
   std::vector<std::string> list_groups() override;
 
  private:
-  class Statement;
-  class Transaction;
   // REQUIRES: mu_ held.
   std::optional<std::string> get_locked(std::string_view scope, std::string_view key);
   void put_locked(std::string_view scope, std::string_view key, std::string_view value);
-  void exec(const char* sql);
-  [[noreturn]] void fail(std::string_view what, int rc);
 
-  const std::filesystem::path path_;
   std::mutex mu_;
-  sqlite3* db_ = nullptr;
-  std::unique_ptr<Statement> get_, put_, delete_, list_, groups_, begin_, commit_, rollback_;
+  std::unique_ptr<SqliteDb> db_;
 };
 
 }  // namespace iii

@@ -1,24 +1,41 @@
 #include "store/sqlite_queue_store.h"
 
 #include <fcntl.h>
-#include <sqlite3.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstring>
 #include <map>
-#include <set>
-#include <unordered_map>
 #include <unordered_set>
 
-#include "core/uuid.h"
+#include "wire/uuid.h"
 
 namespace iii {
 namespace {
 
-constexpr int kBusyTimeoutMs = 5000;
-enum State : int64_t { kReady = 0, kDelayed = 1, kLeased = 2, kDead = 3 };
+// A row's place in the life cycle of store/queue_store.h. The numbers are what the `state` column
+// holds on disk: never renumber them.
+enum class MessageState : int64_t { kReady = 0, kDelayed = 1, kLeased = 2, kDead = 3 };
+
+// SQL text with the state names {ready}, {delayed}, {leased} and {dead} replaced by their numbers,
+// so that every statement names states instead of repeating literals. Built once per statement
+// (function-local statics), then found in the prepared-statement cache by its text.
+std::string sql(std::string_view text) {
+  static constexpr std::pair<std::string_view, MessageState> kNames[] = {
+      {"{ready}", MessageState::kReady}, {"{delayed}", MessageState::kDelayed},
+      {"{leased}", MessageState::kLeased}, {"{dead}", MessageState::kDead}};
+  std::string out(text);
+  for (const auto& [name, state] : kNames) {
+    for (size_t at = out.find(name); at != std::string::npos; at = out.find(name, at))
+      out.replace(at, name.size(), std::to_string(static_cast<int64_t>(state)));
+  }
+  return out;
+}
+
+int64_t state_after_wait(int64_t retry_at_ms, int64_t now_ms) {
+  return static_cast<int64_t>(retry_at_ms <= now_ms ? MessageState::kReady : MessageState::kDelayed);
+}
 
 // `seq` never comes back after a delete (AUTOINCREMENT), so (seq, attempts) names one lease for
 // good: a late answer cannot complete a newer message that reused the number.
@@ -50,105 +67,6 @@ std::mutex g_holders_mu;
 std::unordered_set<std::string> g_live_holders;
 
 }  // namespace
-
-// A prepared statement, reused: every use binds, steps and resets (Use does the reset).
-class SqliteQueueStore::Statement {
- public:
-  Statement(SqliteQueueStore& store, const std::string& sql) : store_(store) {
-    int rc = sqlite3_prepare_v3(store.db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr);
-    if (rc != SQLITE_OK) store.fail("prepare `" + sql + "`", rc);
-  }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-
-  // One use. Bound text must outlive the Use (SQLITE_STATIC, no copy).
-  class Use {
-   public:
-    explicit Use(Statement& s) : s_(s) {}
-    ~Use() {
-      sqlite3_reset(s_.stmt_);
-      sqlite3_clear_bindings(s_.stmt_);
-    }
-    Use& text(int i, std::string_view v) {
-      check(sqlite3_bind_text(s_.stmt_, i, v.data() ? v.data() : "", static_cast<int>(v.size()), SQLITE_STATIC));
-      return *this;
-    }
-    Use& optional_text(int i, const std::optional<std::string>& v) {
-      if (!v) return null(i);
-      return text(i, std::string_view(*v));
-    }
-    Use& integer(int i, int64_t v) {
-      check(sqlite3_bind_int64(s_.stmt_, i, v));
-      return *this;
-    }
-    Use& null(int i) {
-      check(sqlite3_bind_null(s_.stmt_, i));
-      return *this;
-    }
-    bool step() {  // true: a row is available
-      int rc = sqlite3_step(s_.stmt_);
-      if (rc == SQLITE_ROW) return true;
-      if (rc == SQLITE_DONE) return false;
-      s_.store_.fail(sqlite3_sql(s_.stmt_), rc);
-    }
-    void run() {
-      while (step()) {
-      }
-    }
-    std::string str(int c) {
-      const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_.stmt_, c));
-      return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(s_.stmt_, c))) : std::string();
-    }
-    std::optional<std::string> opt_str(int c) {
-      if (sqlite3_column_type(s_.stmt_, c) == SQLITE_NULL) return std::nullopt;
-      return str(c);
-    }
-    int64_t integer(int c) { return sqlite3_column_int64(s_.stmt_, c); }
-    // A message row selected with kMessageColumns starting at column `c`.
-    QueueMessage message(int c = 0) {
-      QueueMessage m;
-      m.seq = integer(c);
-      m.queue = str(c + 1), m.topic = str(c + 2), m.message_id = str(c + 3), m.function_id = str(c + 4);
-      m.data = str(c + 5), m.group = opt_str(c + 6), m.traceparent = str(c + 7), m.baggage = str(c + 8);
-      m.attempt = static_cast<uint32_t>(integer(c + 9));
-      m.last_error = str(c + 10);
-      return m;
-    }
-
-   private:
-    void check(int rc) {
-      if (rc != SQLITE_OK) s_.store_.fail("bind", rc);
-    }
-    Statement& s_;
-  };
-
- private:
-  SqliteQueueStore& store_;
-  sqlite3_stmt* stmt_ = nullptr;
-};
-
-// Prepared statements by SQL text, built on first use.
-struct SqliteQueueStore::Statements {
-  std::unordered_map<std::string, std::unique_ptr<Statement>> by_sql;
-};
-
-// BEGIN IMMEDIATE … COMMIT; rolls back unless commit() was reached.
-class SqliteQueueStore::Transaction {
- public:
-  explicit Transaction(SqliteQueueStore& store) : store_(store) { store.exec("BEGIN IMMEDIATE"); }
-  ~Transaction() {
-    if (!committed_) sqlite3_exec(store_.db_, "ROLLBACK", nullptr, nullptr, nullptr);
-  }
-  void commit() {
-    store_.exec("COMMIT");
-    committed_ = true;
-  }
-
- private:
-  SqliteQueueStore& store_;
-  bool committed_ = false;
-};
 
 // flock() on `<db>.lock`, shared by every store of this process on the same path.
 class SqliteQueueStore::FileLock {
@@ -195,47 +113,12 @@ class SqliteQueueStore::FileLock {
   const std::string key_;
 };
 
-SqliteQueueStore::SqliteQueueStore(const std::filesystem::path& path)
-    : path_(path), holder_(new_holder_token()), st_(std::make_unique<Statements>()) {
-  const bool in_memory = path == ":memory:";
-  if (!in_memory) {
-    std::error_code ec;
-    if (path.has_parent_path()) {
-      std::filesystem::create_directories(path.parent_path(), ec);
-      if (ec)
-        throw QueueStoreError("cannot create directory " + path.parent_path().string() + " for the queue store " +
-                              path.string() + ": " + ec.message());
-    }
-    lock_ = std::make_unique<FileLock>(path);
-  }
-  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-  int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
-  if (rc != SQLITE_OK) {
-    std::string reason = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
-    if (db_ && sqlite3_system_errno(db_)) reason += std::string(" (") + std::strerror(sqlite3_system_errno(db_)) + ")";
-    sqlite3_close(db_);
-    db_ = nullptr;
-    throw QueueStoreError("cannot open the queue store " + path.string() + ": " + reason);
-  }
-  try {
-    sqlite3_extended_result_codes(db_, 1);
-    sqlite3_busy_timeout(db_, kBusyTimeoutMs);
-    if (!in_memory) {
-      Statement mode(*this, "PRAGMA journal_mode = WAL");
-      Statement::Use use(mode);
-      if (!use.step() || use.str(0) != "wal")
-        throw QueueStoreError("cannot open the queue store " + path.string() + ": WAL journal mode unavailable");
-    }
-    exec("PRAGMA synchronous = NORMAL");
-    exec(kSchema);
-    // SQLite falls back to read-only when the file cannot be written: refuse that up front.
-    if (sqlite3_db_readonly(db_, "main") == 1) throw QueueStoreError("the database file is read-only");
-  } catch (const QueueStoreError& e) {
-    close();
-    throw QueueStoreError(std::string(e.what()).find(path.string()) == std::string::npos
-                              ? "cannot open the queue store " + path.string() + ": " + e.what()
-                              : e.what());
-  }
+SqliteQueueStore::SqliteQueueStore(const std::filesystem::path& path) : holder_(new_holder_token()) {
+  // Opening first creates the directory and reports a bad path clearly; two engines opening the
+  // same file at once is safe for SQLite, and the lock then refuses the second.
+  db_ = std::make_unique<SqliteDb>(
+      path, SqliteDb::Options{"queue store", kSchema, [](const std::string& m) { throw QueueStoreError(m); }});
+  if (path != ":memory:") lock_ = std::make_unique<FileLock>(path);
   std::lock_guard lock(g_holders_mu);
   g_live_holders.insert(holder_);
 }
@@ -245,87 +128,102 @@ SqliteQueueStore::~SqliteQueueStore() {
     std::lock_guard lock(g_holders_mu);
     g_live_holders.erase(holder_);
   }
-  close();
-}
-
-void SqliteQueueStore::close() {
-  st_->by_sql.clear();
-  sqlite3_close(db_);  // checkpoints the WAL into the database file
-  db_ = nullptr;
-}
-
-void SqliteQueueStore::fail(std::string_view what, int rc) {
-  std::string reason = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
-  throw QueueStoreError("queue store " + path_.string() + ": " + std::string(what) + ": " + reason);
-}
-
-void SqliteQueueStore::exec(const char* sql) {
-  char* error = nullptr;
-  int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &error);
-  if (rc != SQLITE_OK) {
-    std::string reason = error ? error : sqlite3_errstr(rc);
-    sqlite3_free(error);
-    throw QueueStoreError("queue store " + path_.string() + ": " + reason);
-  }
+  db_.reset();  // closes the database before the file lock goes
 }
 
 namespace {
-// Scoped statements come in two flavours: by queue or by topic.
-std::string scoped(const char* before, const QueueScope& scope, const char* after) {
-  return std::string(before) + (scope.is_topic ? "topic" : "queue") + after;
+// A statement that exists in two flavours, by queue name or by topic: {scope} names the column.
+class ScopedSql {
+ public:
+  explicit ScopedSql(std::string_view text)
+      : by_queue_(sql(replace_scope(text, "queue"))), by_topic_(sql(replace_scope(text, "topic"))) {}
+  const std::string& of(const QueueScope& scope) const { return scope.is_topic ? by_topic_ : by_queue_; }
+
+ private:
+  static std::string replace_scope(std::string_view text, std::string_view column) {
+    std::string out(text);
+    const size_t at = out.find("{scope}");
+    if (at != std::string::npos) out.replace(at, 7, column);
+    return out;
+  }
+  const std::string by_queue_, by_topic_;
+};
+
+// A message row selected with kMessageColumns.
+QueueMessage read_message(SqliteDb::Use& row) {
+  QueueMessage m;
+  m.seq = row.integer(0);
+  m.queue = row.text(1), m.topic = row.text(2), m.message_id = row.text(3), m.function_id = row.text(4);
+  m.data = row.text(5), m.group = row.optional_text(6), m.traceparent = row.text(7), m.baggage = row.text(8);
+  m.attempt = static_cast<uint32_t>(row.integer(9));
+  m.last_error = row.text(10);
+  return m;
+}
+
+// Adds `n` rows of `state` to the counts.
+void count_state(QueueCounts& c, int64_t state, uint64_t n) {
+  switch (static_cast<MessageState>(state)) {
+    case MessageState::kReady: c.ready = n; break;
+    case MessageState::kDelayed: c.delayed = n; break;
+    case MessageState::kLeased: c.leased = n; break;
+    case MessageState::kDead: c.dead = n; break;
+  }
 }
 }  // namespace
 
-SqliteQueueStore::Statement& SqliteQueueStore::statement(const std::string& sql) {
-  auto it = st_->by_sql.find(sql);
-  if (it == st_->by_sql.end()) it = st_->by_sql.emplace(sql, std::make_unique<Statement>(*this, sql)).first;
-  return *it->second;
-}
-
 size_t SqliteQueueStore::enqueue(std::span<const NewQueueMessage> messages, int64_t now_ms) {
-  std::lock_guard lock(mu_);
-  Transaction tx(*this);
-  size_t added = 0;
-  auto& insert = statement(
+  static const std::string kInsert = sql(
       "INSERT OR IGNORE INTO messages (queue, topic, message_id, function_id, data, grp, traceparent, baggage, "
-      "state, available_at, attempts, enqueued_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, 0, ?9)");
+      "state, available_at, attempts, enqueued_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, {ready}, ?9, 0, ?9)");
+  std::lock_guard lock(mu_);
+  SqliteDb::Transaction tx(*db_);
+  size_t added = 0;
+  auto& insert = db_->statement(kInsert);
   for (const NewQueueMessage& m : messages) {
-    Statement::Use use(insert);
+    SqliteDb::Use use(insert);
     use.text(1, m.queue).text(2, m.topic).text(3, m.message_id).text(4, m.function_id).text(5, m.data);
     use.optional_text(6, m.group).text(7, m.traceparent).text(8, m.baggage).integer(9, now_ms);
     use.run();
-    added += static_cast<size_t>(sqlite3_changes(db_));
+    added += static_cast<size_t>(db_->changes());
   }
   tx.commit();
   return added;
 }
 
 size_t SqliteQueueStore::promote_due(int64_t now_ms) {
+  static const std::string kPromote =
+      sql("UPDATE messages SET state = {ready} WHERE state = {delayed} AND available_at <= ?1");
   std::lock_guard lock(mu_);
-  Statement::Use use(statement("UPDATE messages SET state = 0 WHERE state = 1 AND available_at <= ?1"));
-  use.integer(1, now_ms).run();
-  return static_cast<size_t>(sqlite3_changes(db_));
+  SqliteDb::Use(db_->statement(kPromote)).integer(1, now_ms).run();
+  return static_cast<size_t>(db_->changes());
 }
 
 bool SqliteQueueStore::take_lease(int64_t seq, int64_t lease_until_ms, QueueMessage& out) {
-  Statement::Use use(statement(
-      std::string("UPDATE messages SET state = 2, attempts = attempts + 1, available_at = ?2, owner = ?3 "
-                  "WHERE seq = ?1 AND state = 0 RETURNING ") +
-      kMessageColumns));
+  static const std::string kTake =
+      sql(std::string("UPDATE messages SET state = {leased}, attempts = attempts + 1, available_at = ?2, owner = ?3 "
+                      "WHERE seq = ?1 AND state = {ready} RETURNING ") +
+          kMessageColumns);
+  SqliteDb::Use use(db_->statement(kTake));
   use.integer(1, seq).integer(2, lease_until_ms).text(3, holder_);
   if (!use.step()) return false;
-  out = use.message();
+  out = read_message(use);
   use.run();
   return true;
 }
 
 std::vector<QueueMessage> SqliteQueueStore::lease(std::string_view queue, size_t max, bool fifo, int64_t lease_until_ms) {
+  static const std::string kReadyHeads =
+      sql("SELECT seq FROM messages WHERE queue = ?1 AND state = {ready} ORDER BY seq LIMIT ?2");
+  static const std::string kBlockedGroups =
+      sql("SELECT DISTINCT COALESCE(grp, '') FROM messages WHERE queue = ?1 AND state IN ({delayed}, {leased})");
+  static const std::string kReadyByGroup =
+      sql("SELECT seq, COALESCE(grp, '') FROM messages WHERE queue = ?1 AND state = {ready} ORDER BY seq");
   std::vector<QueueMessage> out;
   if (max == 0) return out;
   std::lock_guard lock(mu_);
   std::vector<int64_t> picked;
   if (!fifo) {
-    Statement::Use use(statement("SELECT seq FROM messages WHERE queue = ?1 AND state = 0 ORDER BY seq LIMIT ?2"));
+    SqliteDb::Use use(db_->statement(kReadyHeads));
     use.text(1, queue).integer(2, static_cast<int64_t>(max));
     while (use.step()) picked.push_back(use.integer(0));
   } else {
@@ -333,19 +231,18 @@ std::vector<QueueMessage> SqliteQueueStore::lease(std::string_view queue, size_t
     // head is its first READY message. Every other READY message of a seen group waits.
     std::unordered_set<std::string> seen;
     {
-      Statement::Use use(statement(
-          "SELECT DISTINCT COALESCE(grp, '') FROM messages WHERE queue = ?1 AND state IN (1, 2)"));
+      SqliteDb::Use use(db_->statement(kBlockedGroups));
       use.text(1, queue);
-      while (use.step()) seen.insert(use.str(0));
+      while (use.step()) seen.insert(use.text(0));
     }
-    Statement::Use use(statement("SELECT seq, COALESCE(grp, '') FROM messages WHERE queue = ?1 AND state = 0 ORDER BY seq"));
+    SqliteDb::Use use(db_->statement(kReadyByGroup));
     use.text(1, queue);
     for (size_t scanned = 0; picked.size() < max && scanned < kFifoScanLimit && use.step(); ++scanned) {
-      if (seen.insert(use.str(1)).second) picked.push_back(use.integer(0));
+      if (seen.insert(use.text(1)).second) picked.push_back(use.integer(0));
     }
   }
   if (picked.empty()) return out;
-  Transaction tx(*this);
+  SqliteDb::Transaction tx(*db_);
   for (int64_t seq : picked) {
     QueueMessage m;
     if (take_lease(seq, lease_until_ms, m)) out.push_back(std::move(m));
@@ -355,150 +252,144 @@ std::vector<QueueMessage> SqliteQueueStore::lease(std::string_view queue, size_t
 }
 
 bool SqliteQueueStore::ack(int64_t seq, uint32_t attempt) {
+  static const std::string kAck = sql("DELETE FROM messages WHERE seq = ?1 AND state = {leased} AND attempts = ?2");
   std::lock_guard lock(mu_);
-  Statement::Use use(statement("DELETE FROM messages WHERE seq = ?1 AND state = 2 AND attempts = ?2"));
-  use.integer(1, seq).integer(2, attempt).run();
-  return sqlite3_changes(db_) == 1;
+  SqliteDb::Use(db_->statement(kAck)).integer(1, seq).integer(2, attempt).run();
+  return db_->changes() == 1;
 }
 
 bool SqliteQueueStore::retry(int64_t seq, uint32_t attempt, std::string_view error, int64_t retry_at_ms, int64_t now_ms) {
+  static const std::string kRetry =
+      sql("UPDATE messages SET state = ?3, available_at = ?4, last_error = ?5, owner = NULL "
+          "WHERE seq = ?1 AND state = {leased} AND attempts = ?2");
   std::lock_guard lock(mu_);
-  Statement::Use use(statement(
-      "UPDATE messages SET state = ?3, available_at = ?4, last_error = ?5, owner = NULL "
-      "WHERE seq = ?1 AND state = 2 AND attempts = ?2"));
-  use.integer(1, seq).integer(2, attempt).integer(3, retry_at_ms <= now_ms ? kReady : kDelayed);
+  SqliteDb::Use use(db_->statement(kRetry));
+  use.integer(1, seq).integer(2, attempt).integer(3, state_after_wait(retry_at_ms, now_ms));
   use.integer(4, retry_at_ms).text(5, error).run();
-  return sqlite3_changes(db_) == 1;
+  return db_->changes() == 1;
 }
 
 bool SqliteQueueStore::bury(int64_t seq, uint32_t attempt, std::string_view error, int64_t now_ms) {
+  static const std::string kBury =
+      sql("UPDATE messages SET state = {dead}, available_at = ?3, last_error = ?4, owner = NULL "
+          "WHERE seq = ?1 AND state = {leased} AND attempts = ?2");
   std::lock_guard lock(mu_);
-  Statement::Use use(statement(
-      "UPDATE messages SET state = 3, available_at = ?3, last_error = ?4, owner = NULL "
-      "WHERE seq = ?1 AND state = 2 AND attempts = ?2"));
+  SqliteDb::Use use(db_->statement(kBury));
   use.integer(1, seq).integer(2, attempt).integer(3, now_ms).text(4, error).run();
-  return sqlite3_changes(db_) == 1;
+  return db_->changes() == 1;
 }
 
 bool SqliteQueueStore::release(int64_t seq, uint32_t attempt, int64_t retry_at_ms, int64_t now_ms) {
+  static const std::string kRelease =
+      sql("UPDATE messages SET state = ?3, available_at = ?4, attempts = attempts - 1, owner = NULL "
+          "WHERE seq = ?1 AND state = {leased} AND attempts = ?2");
   std::lock_guard lock(mu_);
-  Statement::Use use(statement(
-      "UPDATE messages SET state = ?3, available_at = ?4, attempts = attempts - 1, owner = NULL "
-      "WHERE seq = ?1 AND state = 2 AND attempts = ?2"));
-  use.integer(1, seq).integer(2, attempt).integer(3, retry_at_ms <= now_ms ? kReady : kDelayed).integer(4, retry_at_ms);
+  SqliteDb::Use use(db_->statement(kRelease));
+  use.integer(1, seq).integer(2, attempt).integer(3, state_after_wait(retry_at_ms, now_ms)).integer(4, retry_at_ms);
   use.run();
-  return sqlite3_changes(db_) == 1;
+  return db_->changes() == 1;
 }
 
 std::vector<QueueMessage> SqliteQueueStore::expired(int64_t now_ms, size_t max) {
+  static const std::string kExpired =
+      sql(std::string("SELECT ") + kMessageColumns +
+          " FROM messages WHERE state = {leased} AND available_at <= ?1 ORDER BY available_at LIMIT ?2");
   std::lock_guard lock(mu_);
   std::vector<QueueMessage> out;
-  Statement::Use use(statement(std::string("SELECT ") + kMessageColumns +
-                                   " FROM messages WHERE state = 2 AND available_at <= ?1 ORDER BY available_at LIMIT ?2"));
+  SqliteDb::Use use(db_->statement(kExpired));
   use.integer(1, now_ms).integer(2, static_cast<int64_t>(max));
-  while (use.step()) out.push_back(use.message());
+  while (use.step()) out.push_back(read_message(use));
   return out;
 }
 
 size_t SqliteQueueStore::recover(int64_t now_ms) {
+  static const std::string kOwners = sql("SELECT DISTINCT owner FROM messages WHERE state = {leased}");
+  static const std::string kRequeue =
+      sql("UPDATE messages SET state = {ready}, owner = NULL WHERE state = {leased} AND owner IS ?1");
   std::lock_guard lock(mu_);
   std::vector<std::optional<std::string>> gone;
   {
-    Statement::Use use(statement("SELECT DISTINCT owner FROM messages WHERE state = 2"));
+    SqliteDb::Use use(db_->statement(kOwners));
     std::lock_guard holders(g_holders_mu);
     while (use.step()) {
-      std::optional<std::string> owner = use.opt_str(0);
+      std::optional<std::string> owner = use.optional_text(0);
       if (!owner || !g_live_holders.count(*owner)) gone.push_back(std::move(owner));
     }
   }
   if (gone.empty()) return 0;
-  Transaction tx(*this);
+  SqliteDb::Transaction tx(*db_);
   size_t n = 0;
   for (const auto& owner : gone) {
-    Statement::Use use(statement("UPDATE messages SET state = 0, owner = NULL WHERE state = 2 AND owner IS ?1"));
-    use.optional_text(1, owner).run();
-    n += static_cast<size_t>(sqlite3_changes(db_));
+    SqliteDb::Use(db_->statement(kRequeue)).optional_text(1, owner).run();
+    n += static_cast<size_t>(db_->changes());
   }
   tx.commit();
   return n;
 }
 
 QueueCounts SqliteQueueStore::counts(const QueueScope& scope) {
+  static const ScopedSql kCounts("SELECT state, COUNT(*) FROM messages WHERE {scope} = ?1 GROUP BY state");
   std::lock_guard lock(mu_);
   QueueCounts c;
-  Statement::Use use(statement(scoped("SELECT state, COUNT(*) FROM messages WHERE ", scope, " = ?1 GROUP BY state")));
+  SqliteDb::Use use(db_->statement(kCounts.of(scope)));
   use.text(1, scope.name);
-  while (use.step()) {
-    const auto n = static_cast<uint64_t>(use.integer(1));
-    switch (use.integer(0)) {
-      case kReady: c.ready = n; break;
-      case kDelayed: c.delayed = n; break;
-      case kLeased: c.leased = n; break;
-      default: c.dead = n; break;
-    }
-  }
+  while (use.step()) count_state(c, use.integer(0), static_cast<uint64_t>(use.integer(1)));
   return c;
 }
 
 std::vector<QueueSummary> SqliteQueueStore::summaries() {
   std::lock_guard lock(mu_);
   std::vector<QueueSummary> out;
-  Statement::Use use(statement(
+  SqliteDb::Use use(db_->statement(
       "SELECT queue, topic, state, COUNT(*) FROM messages GROUP BY queue, topic, state ORDER BY queue, topic"));
   while (use.step()) {
-    std::string queue = use.str(0), topic = use.str(1);
+    std::string queue = use.text(0), topic = use.text(1);
     if (out.empty() || out.back().queue != queue || out.back().topic != topic)
       out.push_back(QueueSummary{std::move(queue), std::move(topic), {}});
-    const auto n = static_cast<uint64_t>(use.integer(3));
-    QueueCounts& c = out.back().counts;
-    switch (use.integer(2)) {
-      case kReady: c.ready = n; break;
-      case kDelayed: c.delayed = n; break;
-      case kLeased: c.leased = n; break;
-      default: c.dead = n; break;
-    }
+    count_state(out.back().counts, use.integer(2), static_cast<uint64_t>(use.integer(3)));
   }
   return out;
 }
 
 std::vector<DeadMessage> SqliteQueueStore::dead(const QueueScope& scope, size_t offset, size_t limit) {
+  static const ScopedSql kDead(
+      "SELECT queue, topic, message_id, function_id, data, last_error, available_at, attempts FROM messages "
+      "WHERE {scope} = ?1 AND state = {dead} ORDER BY seq LIMIT ?2 OFFSET ?3");
   std::lock_guard lock(mu_);
   std::vector<DeadMessage> out;
-  Statement::Use use(statement(scoped(
-      "SELECT queue, topic, message_id, function_id, data, last_error, available_at, attempts FROM messages WHERE ",
-      scope, " = ?1 AND state = 3 ORDER BY seq LIMIT ?2 OFFSET ?3")));
+  SqliteDb::Use use(db_->statement(kDead.of(scope)));
   use.text(1, scope.name).integer(2, static_cast<int64_t>(limit)).integer(3, static_cast<int64_t>(offset));
   while (use.step()) {
-    out.push_back(DeadMessage{use.str(0), use.str(1), use.str(2), use.str(3), use.str(4), use.str(5), use.integer(6),
-                              static_cast<uint32_t>(use.integer(7))});
+    out.push_back(DeadMessage{use.text(0), use.text(1), use.text(2), use.text(3), use.text(4), use.text(5),
+                              use.integer(6), static_cast<uint32_t>(use.integer(7))});
   }
   return out;
 }
 
 size_t SqliteQueueStore::redrive(const QueueScope& scope, int64_t now_ms) {
+  static const ScopedSql kRedrive(
+      "UPDATE messages SET state = {ready}, attempts = 0, available_at = ?2, last_error = '' "
+      "WHERE {scope} = ?1 AND state = {dead}");
   std::lock_guard lock(mu_);
-  Statement::Use use(statement(scoped(
-      "UPDATE messages SET state = 0, attempts = 0, available_at = ?2, last_error = '' WHERE ", scope,
-      " = ?1 AND state = 3")));
-  use.text(1, scope.name).integer(2, now_ms).run();
-  return static_cast<size_t>(sqlite3_changes(db_));
+  SqliteDb::Use(db_->statement(kRedrive.of(scope))).text(1, scope.name).integer(2, now_ms).run();
+  return static_cast<size_t>(db_->changes());
 }
 
 bool SqliteQueueStore::redrive_message(const QueueScope& scope, std::string_view message_id, int64_t now_ms) {
+  static const ScopedSql kRedriveOne(
+      "UPDATE messages SET state = {ready}, attempts = 0, available_at = ?3, last_error = '' "
+      "WHERE message_id = ?2 AND {scope} = ?1 AND state = {dead}");
   std::lock_guard lock(mu_);
-  Statement::Use use(statement(scoped(
-      "UPDATE messages SET state = 0, attempts = 0, available_at = ?3, last_error = '' WHERE message_id = ?2 AND ",
-      scope, " = ?1 AND state = 3")));
+  SqliteDb::Use use(db_->statement(kRedriveOne.of(scope)));
   use.text(1, scope.name).text(2, message_id).integer(3, now_ms).run();
-  return sqlite3_changes(db_) > 0;
+  return db_->changes() > 0;
 }
 
 bool SqliteQueueStore::discard(const QueueScope& scope, std::string_view message_id) {
+  static const ScopedSql kDiscard("DELETE FROM messages WHERE message_id = ?2 AND {scope} = ?1 AND state = {dead}");
   std::lock_guard lock(mu_);
-  Statement::Use use(
-      statement(scoped("DELETE FROM messages WHERE message_id = ?2 AND ", scope, " = ?1 AND state = 3")));
-  use.text(1, scope.name).text(2, message_id).run();
-  return sqlite3_changes(db_) > 0;
+  SqliteDb::Use(db_->statement(kDiscard.of(scope))).text(1, scope.name).text(2, message_id).run();
+  return db_->changes() > 0;
 }
 
 }  // namespace iii

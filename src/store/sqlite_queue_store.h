@@ -1,9 +1,8 @@
 // SqliteQueueStore: the QueueStore contract (store/queue_store.h) in one SQLite database file.
 //
-// Durability: WAL mode with synchronous=NORMAL, every call its own transaction committed before
-// it returns. A committed enqueue is in the WAL file (handed to the kernel with write()), which
-// survives `kill -9` of the engine; an OS crash or power cut can lose the last commits without
-// corrupting the database (synchronous=FULL would fsync each commit). See sqlite_kv_store.h.
+// Durability: every call is its own transaction committed before it returns, in a database opened
+// by store/sqlite_db.h (WAL, synchronous=NORMAL): a committed enqueue survives `kill -9` of the
+// engine; an OS crash or power cut can lose the last commits without corrupting the database.
 //
 // Lease holders: each open store is one holder with a random token, registered in a
 // process-wide table while the store is open. recover() requeues leases whose holder token is
@@ -23,8 +22,7 @@
 #include <mutex>
 
 #include "store/queue_store.h"
-
-struct sqlite3;
+#include "store/sqlite_db.h"
 
 namespace iii {
 
@@ -38,7 +36,7 @@ class SqliteQueueStore final : public QueueStore {
   explicit SqliteQueueStore(const std::filesystem::path& path);
   ~SqliteQueueStore() override;
 
-  const std::filesystem::path& path() const { return path_; }
+  const std::filesystem::path& path() const { return db_->path(); }
 
   size_t enqueue(std::span<const NewQueueMessage> messages, int64_t now_ms) override;
   size_t promote_due(int64_t now_ms) override;
@@ -57,23 +55,14 @@ class SqliteQueueStore final : public QueueStore {
   bool discard(const QueueScope& scope, std::string_view message_id) override;
 
  private:
-  class Statement;
-  class Transaction;
   class FileLock;
-  struct Statements;
   // REQUIRES: mu_ held.
-  Statement& statement(const std::string& sql);  // prepared once, then reused
   bool take_lease(int64_t seq, int64_t lease_until_ms, QueueMessage& out);
-  void exec(const char* sql);
-  void close();
-  [[noreturn]] void fail(std::string_view what, int rc);
 
-  const std::filesystem::path path_;
   const std::string holder_;  // this store's lease-holder token
   std::mutex mu_;
-  sqlite3* db_ = nullptr;
-  std::unique_ptr<FileLock> lock_;
-  std::unique_ptr<Statements> st_;
+  std::unique_ptr<FileLock> lock_;  // declared before db_: released after the database closes
+  std::unique_ptr<SqliteDb> db_;
 };
 
 }  // namespace iii

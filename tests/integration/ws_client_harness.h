@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "net/ws_client.h"
+#include "wire/ws_client.h"
 #include "test_workers.h"
 
 namespace iii::test {

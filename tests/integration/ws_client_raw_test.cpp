@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "net/ws_codec.h"
+#include "wire/ws_codec.h"
 #include "ws_client_harness.h"
 
 namespace {

@@ -1,5 +1,5 @@
 // net::WsClient on its own: URL parsing, deadlines, heartbeats, the bounded queue, close.
-#include "net/ws_client.h"
+#include "wire/ws_client.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

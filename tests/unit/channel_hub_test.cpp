@@ -6,7 +6,7 @@
 
 #include <boost/json.hpp>
 
-#include "core/uuid.h"
+#include "wire/uuid.h"
 #include "engine/engine.h"
 #include "recording_endpoint.h"
 #include "workers/channels/channel_functions.h"

@@ -11,7 +11,7 @@
 
 #include "engine/engine.h"
 #include "recording_endpoint.h"
-#include "workers/state/json_text.h"
+#include "core/json_text.h"
 
 namespace iii {
 namespace {

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "core/uuid.h"
+#include "wire/uuid.h"
 #include "engine/engine.h"
 #include "workers/engine/engine_functions.h"
 

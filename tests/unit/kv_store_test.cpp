@@ -12,7 +12,7 @@
 #include <fstream>
 #include <thread>
 
-#include "core/uuid.h"
+#include "wire/uuid.h"
 #include "store/memory_kv_store.h"
 #include "store/sqlite_kv_store.h"
 

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/endpoint.h"
-#include "core/json_writer.h"
+#include "wire/json_writer.h"
 
 namespace iii {
 namespace {

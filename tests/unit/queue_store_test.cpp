@@ -12,7 +12,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "core/uuid.h"
+#include "wire/uuid.h"
 
 namespace iii {
 namespace {

@@ -14,7 +14,7 @@
 #include <fstream>
 #include <set>
 
-#include "core/uuid.h"
+#include "wire/uuid.h"
 #include "engine/engine.h"
 #include "engine/in_process_worker.h"
 #include "recording_endpoint.h"

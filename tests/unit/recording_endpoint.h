@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "core/endpoint.h"
-#include "core/uuid.h"
+#include "wire/uuid.h"
 
 namespace iii::testing {
 

@@ -8,9 +8,9 @@
 
 #include <filesystem>
 
-#include "core/uuid.h"
+#include "wire/uuid.h"
 #include "workers/builtin.h"
-#include "workers/state/json_text.h"
+#include "core/json_text.h"
 #include "workers/state/state_worker.h"
 
 namespace iii {

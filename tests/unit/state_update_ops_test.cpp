@@ -1,12 +1,12 @@
 // The update-operations engine (builtins.md §0.4): every op, every path and value rule, every
 // error code, and the parse errors of a malformed op list.
-#include "workers/state/update_ops.h"
+#include "core/update_ops.h"
 
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
 
-#include "workers/state/json_text.h"
+#include "core/json_text.h"
 
 namespace iii::update_ops {
 namespace {

@@ -10,11 +10,11 @@
 #include <filesystem>
 #include <fstream>
 
-#include "core/uuid.h"
+#include "wire/uuid.h"
 #include "engine/engine.h"
 #include "recording_endpoint.h"
 #include "store/memory_kv_store.h"
-#include "workers/state/json_text.h"
+#include "core/json_text.h"
 
 namespace iii {
 namespace {

@@ -4,7 +4,7 @@
 #include <string>
 #include <system_error>
 
-#include "core/uuid.h"
+#include "wire/uuid.h"
 
 namespace iii::testing {
 

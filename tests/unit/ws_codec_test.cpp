@@ -1,4 +1,4 @@
-#include "net/ws_codec.h"
+#include "wire/ws_codec.h"
 
 #include <gtest/gtest.h>
 

@@ -10,7 +10,7 @@
 
 #include <boost/json.hpp>
 
-#include "core/json_writer.h"
+#include "wire/json_writer.h"
 
 #ifndef III_VERSION
 #define III_VERSION "0.22.1"

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "core/uuid.h"
+#include "wire/uuid.h"
 #include "worker_impl.h"
 
 namespace iii {

@@ -17,7 +17,7 @@
 #include "handler_pool.h"
 #include "inbound_frame.h"
 #include "iii/iii.h"
-#include "net/ws_client.h"
+#include "wire/ws_client.h"
 
 namespace iii {
 

@@ -6,7 +6,7 @@
 #include <stdexcept>
 
 #include "core/channel_hub.h"
-#include "core/json_writer.h"
+#include "wire/json_writer.h"
 #include "engine/engine.h"
 #include "engine/in_process_worker.h"
 

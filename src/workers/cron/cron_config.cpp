@@ -6,7 +6,7 @@
 #include <optional>
 
 #include "workers/builtin.h"
-#include "workers/state/json_text.h"
+#include "core/json_text.h"
 
 namespace iii {
 namespace {

@@ -5,7 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "core/uuid.h"
+#include "wire/uuid.h"
 #include "workers/engine/engine_functions_internal.h"
 
 namespace iii {

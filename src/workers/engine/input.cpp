@@ -1,9 +1,9 @@
 // Input decoding and JSON helpers of the iii-engine-functions worker.
 #include <limits>
 
-#include "core/json_writer.h"
+#include "wire/json_writer.h"
 #include "workers/engine/engine_functions_internal.h"
-#include "workers/state/json_text.h"
+#include "core/json_text.h"
 
 namespace iii::engine_fn {
 namespace {

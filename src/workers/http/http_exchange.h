@@ -6,7 +6,7 @@
 // The response is the handler's envelope, an error envelope, or — when the handler returns no
 // value — a stream read from the response channel (set_status / set_headers text frames, binary
 // body chunks, end of stream). A deadline of `default_timeout` covers everything until the response
-// starts (504). The exchange owns no I/O: an HttpTransport (net/http_server.cpp) gives it a serial
+// starts (504). The exchange owns no I/O: an HttpTransport (net/http_transport.h) gives it a serial
 // executor, a deadline timer and writes. Every method runs on that executor; completions from the
 // engine are dispatched to it (inline when the engine calls from another thread that may enter it),
 // wakes from channels are posted to it.
@@ -19,37 +19,14 @@
 
 #include "core/channel_hub.h"
 #include "core/error_body.h"
+#include "net/http_transport.h"
 #include "workers/http/http_request_mapping.h"
 #include "workers/http/http_response_mapping.h"
 #include "workers/http/http_worker.h"
 
 namespace iii {
 
-class HttpTransport {
- public:
-  virtual ~HttpTransport() = default;
-  // Runs `fn` later on the connection's serial executor (never inline).
-  virtual void post(std::function<void()> fn) = 0;
-  // Runs `fn` on the executor, inline when the caller is outside it and may enter it now (an engine
-  // completion arriving on another connection's thread), else like post(). Never inline when called
-  // from the executor itself. Saves the cross-thread hand-off that a post costs on every request.
-  virtual void dispatch(std::function<void()> fn) { post(std::move(fn)); }
-  // One deadline at a time: `on_expiry` runs on the executor unless disarmed first.
-  virtual void arm_deadline(std::chrono::milliseconds after, std::function<void()> on_expiry) = 0;
-  virtual void disarm_deadline() = 0;
-  // Writes `bytes`; `written(ok)` runs on the executor afterwards, possibly before write() returns
-  // (a small response usually goes out in one non-blocking send). One write at a time.
-  virtual void write(std::string bytes, std::function<void(bool ok)> written) = 0;
-  // The exchange is over. keep_alive: read the next request; otherwise close the connection.
-  virtual void finish(bool keep_alive) = 0;
-};
-
-struct HttpExchangeOptions {
-  bool keep_alive = true;  // what the request asked for
-  bool http10 = false;
-};
-
-class HttpExchange : public std::enable_shared_from_this<HttpExchange> {
+class HttpExchange final : public HttpServerExchange, public std::enable_shared_from_this<HttpExchange> {
  public:
   // `request` views must stay valid until the transport's finish() (the transport owns them).
   HttpExchange(HttpTriggerWorker& worker, std::shared_ptr<HttpTransport> transport, HttpRequestView request,
@@ -58,7 +35,7 @@ class HttpExchange : public std::enable_shared_from_this<HttpExchange> {
 
   void start();
   // The connection is gone: stop everything and release what is held. Idempotent.
-  void abort();
+  void abort() override;
 
  private:
   enum class Phase { kQueued, kMiddleware, kChannels, kCondition, kHandler, kStreaming, kDone };

@@ -1,6 +1,6 @@
 #include "workers/http/http_request_mapping.h"
 
-#include "core/json_writer.h"
+#include "wire/json_writer.h"
 #include "core/message.h"  // is_valid_json
 #include "core/string_map.h"
 
@@ -8,13 +8,6 @@ namespace iii {
 namespace {
 
 using Pairs = std::vector<std::pair<std::string_view, std::string_view>>;
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // HeaderValue::to_str of the reference: visible ASCII and tab only, else the value reads as "".
 bool visible_ascii(std::string_view v) {
@@ -90,30 +83,6 @@ void append_json_string_lossy(std::string& out, std::string_view text) {
     }
   }
   append_json_string(out, clean);
-}
-
-std::string_view target_path(std::string_view target) { return target.substr(0, target.find('?')); }
-
-std::string_view target_query(std::string_view target) {
-  size_t q = target.find('?');
-  return q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
-}
-
-std::string form_decode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (c == '+') {
-      out += ' ';
-    } else if (c == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 && hex_value(text[i + 2]) >= 0) {
-      out += static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2]));
-      i += 2;
-    } else {
-      out += c;
-    }
-  }
-  return out;
 }
 
 std::string_view find_header(const HttpRequestView& request, std::string_view lower_name) {

@@ -7,22 +7,11 @@
 #include <utility>
 #include <vector>
 
+#include "core/request_target.h"
+#include "net/http_transport.h"
 #include "workers/http/route_table.h"
 
 namespace iii {
-
-struct HttpHeaderView {
-  std::string_view name;  // as received (any case)
-  std::string_view value;
-};
-
-// The parts of a request the mapping reads. Views stay valid for the whole exchange.
-struct HttpRequestView {
-  std::string_view method;  // as received, e.g. "POST"
-  std::string_view target;  // origin-form: path[?query]
-  const std::vector<HttpHeaderView>* headers = nullptr;
-  std::string_view body;
-};
 
 // The JSON objects shared by the handler payload, the condition payload and middleware input.
 struct RequestFragments {
@@ -30,16 +19,6 @@ struct RequestFragments {
   std::string path_params;   // {"name":"raw segment"}
   std::string headers;       // {"lower-case-name":"value"}: last value wins
 };
-
-// The path part of a request target (before '?'); the query part (after '?', may be empty).
-std::string_view target_path(std::string_view target);
-std::string_view target_query(std::string_view target);
-
-// Calls `fn(key, value)` for each `k=v` pair of a query string, form-decoded ('+' is a space,
-// %XX sequences decoded, malformed escapes kept as is). Empty pairs are skipped.
-template <class Fn>
-void for_each_query_param(std::string_view query, Fn&& fn);
-std::string form_decode(std::string_view text);
 
 // The value of the first header named `name` (case-insensitive), or "".
 std::string_view find_header(const HttpRequestView& request, std::string_view lower_name);
@@ -64,24 +43,5 @@ std::string build_middleware_input(const HttpRequestView& request, const Request
 
 // Appends `text` as a JSON string, replacing invalid UTF-8 with U+FFFD.
 void append_json_string_lossy(std::string& out, std::string_view text);
-
-// --- template definition ---
-
-template <class Fn>
-void for_each_query_param(std::string_view query, Fn&& fn) {
-  size_t start = 0;
-  while (start <= query.size()) {
-    size_t amp = query.find('&', start);
-    if (amp == std::string_view::npos) amp = query.size();
-    std::string_view pair = query.substr(start, amp - start);
-    if (!pair.empty()) {
-      size_t eq = pair.find('=');
-      std::string_view key = pair.substr(0, eq);
-      std::string_view value = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
-      fn(form_decode(key), form_decode(value));
-    }
-    start = amp + 1;
-  }
-}
 
 }  // namespace iii

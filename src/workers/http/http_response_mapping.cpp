@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <optional>
 
-#include "core/json_writer.h"
+#include "wire/json_writer.h"
 
 namespace iii {
 namespace {

@@ -1,10 +1,15 @@
 #include "workers/http/http_worker.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <vector>
 
 #include "engine/engine.h"
 #include "engine/in_process_worker.h"
+#include "net/http_server.h"
+#include "workers/http/http_exchange.h"
+#include "workers/http/http_response_mapping.h"
 
 namespace iii {
 
@@ -94,6 +99,59 @@ void HttpTriggerWorker::apply(HttpConfig config) {
     settings_ = std::move(next);
   }
   limiter_.set_limit(limit);
+}
+
+size_t HttpTriggerWorker::body_limit() const { return settings()->config.body_limit_bytes; }
+
+std::shared_ptr<HttpServerExchange> HttpTriggerWorker::start(std::shared_ptr<HttpTransport> transport,
+                                                             const HttpRequestView& request,
+                                                             HttpExchangeOptions options) {
+  return start_http_exchange(*this, std::move(transport), request, options);
+}
+
+std::string HttpTriggerWorker::refusal(int status) const {
+  const HttpResponse response =
+      status == 413   ? payload_too_large_response()
+      : status == 431 ? error_response(431, "HEADERS_TOO_LARGE", "Request headers too large", false)
+                      : error_response(status, "BAD_REQUEST", "Malformed request", false);
+  ResponseFraming framing;
+  framing.keep_alive = false;
+  return serialize_response(response, framing);
+}
+
+// --- the built-in ---
+
+namespace {
+
+class HttpBuiltin final : public BuiltinWorker {
+ public:
+  HttpBuiltin(boost::asio::io_context& io, Engine& engine, ChannelHub& hub, HttpConfig config)
+      : worker_(std::make_shared<HttpTriggerWorker>(engine, hub, std::move(config))), server_(io, worker_) {}
+
+  std::shared_ptr<InProcessWorker> endpoint() override { return worker_->endpoint(); }
+
+  void start() override {
+    const HttpConfig& config = worker_->settings()->config;
+    server_.listen(config.host, config.port);
+    spdlog::info("iii-http listening on http://{}:{}", config.host, server_.port());
+  }
+
+  void stop() override { server_.stop(); }
+
+ private:
+  std::shared_ptr<HttpTriggerWorker> worker_;
+  HttpServer server_;
+};
+
+}  // namespace
+
+BuiltinDescriptor http_builtin(boost::asio::io_context& io, ChannelHub& hub) {
+  return BuiltinDescriptor{
+      kHttpWorkerName,
+      {"http"},
+      [&io, &hub](BuiltinContext& context, const boost::json::value& config) -> std::unique_ptr<BuiltinWorker> {
+        return std::make_unique<HttpBuiltin>(io, context.engine, hub, parse_http_config(config));
+      }};
 }
 
 }  // namespace iii

@@ -1,6 +1,7 @@
-// The in-engine side of the iii-http built-in (builtins.md §1): the `http` trigger type, its route
-// table, the live settings (config + CORS policy) and the request concurrency limit. The socket
-// side (net/http_server.cpp) feeds each parsed request to an HttpExchange, which uses this.
+// The iii-http built-in (builtins.md §1): the `http` trigger type, its route table, the live
+// settings (config + CORS policy) and the request concurrency limit. It is the HttpService of an
+// HttpServer (net/http_server.h, sockets only), which hands it each parsed request; it runs each
+// one as an HttpExchange (http_exchange.h).
 #pragma once
 #include <cstddef>
 #include <deque>
@@ -8,9 +9,15 @@
 #include <memory>
 #include <mutex>
 
+#include "net/http_transport.h"
+#include "workers/builtin.h"
 #include "workers/http/http_config.h"
 #include "workers/http/http_cors.h"
 #include "workers/http/route_table.h"
+
+namespace boost::asio {
+class io_context;
+}
 
 namespace iii {
 
@@ -47,7 +54,7 @@ struct HttpSettings {
   CorsPolicy cors;
 };
 
-class HttpTriggerWorker {
+class HttpTriggerWorker final : public HttpService {
  public:
   HttpTriggerWorker(Engine& engine, ChannelHub& hub, HttpConfig config);
   HttpTriggerWorker(const HttpTriggerWorker&) = delete;
@@ -67,6 +74,12 @@ class HttpTriggerWorker {
   // is the server's business (it rebinds or keeps the old one).
   void apply(HttpConfig config);
 
+  // HttpService
+  size_t body_limit() const override;
+  std::shared_ptr<HttpServerExchange> start(std::shared_ptr<HttpTransport> transport, const HttpRequestView& request,
+                                            HttpExchangeOptions options) override;
+  std::string refusal(int status) const override;
+
  private:
   Engine& engine_;
   ChannelHub& hub_;
@@ -77,5 +90,9 @@ class HttpTriggerWorker {
   std::shared_ptr<const HttpSettings> settings_;
   std::shared_ptr<InProcessWorker> endpoint_;
 };
+
+// The `iii-http` built-in (alias `http`): its factory parses the config block (BuiltinConfigError
+// on bad keys) and creates the trigger worker and its server; start() binds the port.
+BuiltinDescriptor http_builtin(boost::asio::io_context& io, ChannelHub& hub);
 
 }  // namespace iii

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "engine/engine.h"
-#include "workers/state/json_text.h"
+#include "core/json_text.h"
 
 namespace iii {
 namespace {

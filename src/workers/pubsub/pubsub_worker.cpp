@@ -3,7 +3,7 @@
 #include <boost/json.hpp>
 
 #include "workers/pubsub/pubsub_topics.h"
-#include "workers/state/json_text.h"
+#include "core/json_text.h"
 
 namespace iii {
 namespace {

@@ -6,9 +6,9 @@
 #include <cmath>
 #include <optional>
 
-#include "core/json_writer.h"
+#include "wire/json_writer.h"
 #include "workers/builtin.h"
-#include "workers/state/json_text.h"
+#include "core/json_text.h"
 
 namespace iii {
 namespace {

@@ -5,12 +5,12 @@
 
 #include <boost/json.hpp>
 
-#include "core/json_writer.h"
-#include "core/uuid.h"
+#include "wire/json_writer.h"
+#include "wire/uuid.h"
 #include "engine/in_process_worker.h"
 #include "workers/queue/queue_request.h"
 #include "workers/queue/queue_service.h"
-#include "workers/state/json_text.h"
+#include "core/json_text.h"
 
 namespace iii {
 namespace {

@@ -8,7 +8,7 @@
 #include <set>
 
 #include "engine/engine.h"
-#include "workers/state/json_text.h"
+#include "core/json_text.h"
 
 namespace iii {
 namespace {

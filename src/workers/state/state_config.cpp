@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "workers/builtin.h"
-#include "workers/state/json_text.h"
+#include "core/json_text.h"
 
 namespace iii {
 namespace {

@@ -4,10 +4,10 @@
 // triggers.
 #include <boost/json.hpp>
 
-#include "core/json_writer.h"
-#include "workers/state/json_text.h"
+#include "wire/json_writer.h"
+#include "core/json_text.h"
 #include "workers/state/state_service.h"
-#include "workers/state/update_ops.h"
+#include "core/update_ops.h"
 
 namespace iii {
 namespace {

@@ -7,9 +7,9 @@
 #include <algorithm>
 #include <memory>
 
-#include "core/json_writer.h"
+#include "wire/json_writer.h"
 #include "engine/engine.h"
-#include "workers/state/json_text.h"
+#include "core/json_text.h"
 
 namespace iii {
 namespace {

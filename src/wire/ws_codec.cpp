@@ -1,4 +1,4 @@
-#include "net/ws_codec.h"
+#include "wire/ws_codec.h"
 
 #include <openssl/evp.h>
 #include <sys/socket.h>

@@ -20,7 +20,7 @@
 //     finish(), which then waits for a direct write in progress before closing the socket.
 //   - errors: a failed direct write is treated as "nothing written"; the async_write of the
 //     leftover fails the same way and ends the connection through the existing path.
-#include "net/ws_client.h"
+#include "wire/ws_client.h"
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -35,7 +35,7 @@
 #include <mutex>
 #include <random>
 
-#include "net/ws_codec.h"
+#include "wire/ws_codec.h"
 
 namespace iii::net {
 namespace asio = boost::asio;

@@ -1,11 +1,11 @@
-#include "workers/state/update_ops.h"
+#include "core/update_ops.h"
 
 #include <boost/json/object.hpp>
 
 #include <cmath>
 #include <limits>
 
-#include "workers/state/json_text.h"
+#include "core/json_text.h"
 
 namespace iii::update_ops {
 namespace {

@@ -1,4 +1,4 @@
-#include "core/uuid.h"
+#include "wire/uuid.h"
 
 #include <array>
 #include <cstdint>

@@ -1,11 +1,11 @@
-#include "workers/state/json_text.h"
+#include "core/json_text.h"
 
 #include <boost/json/parse.hpp>
 
 #include <charconv>
 #include <cmath>
 
-#include "core/json_writer.h"
+#include "wire/json_writer.h"
 
 namespace iii::json_text {
 

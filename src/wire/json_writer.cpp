@@ -1,4 +1,4 @@
-#include "core/json_writer.h"
+#include "wire/json_writer.h"
 
 namespace iii {
 
