@@ -1,4 +1,4 @@
-// `iii`: with no subcommand, runs the engine; `iii trigger` calls a function (config-and-cli.md §10).
+// `iii`: with no subcommand, runs the engine; `iii trigger` calls a function (docs/config.md §10).
 #include <cstdio>
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -37,7 +37,7 @@ struct EngineFlags {
   unsigned threads = 0;
 };
 
-// Every built-in this engine can run, by name (config-and-cli.md §2.3).
+// Every built-in this engine can run, by name (docs/config.md §2.3).
 std::vector<iii::BuiltinDescriptor> builtin_catalog(boost::asio::io_context& io, iii::ChannelHub& channels) {
   std::vector<iii::BuiltinDescriptor> catalog;
   catalog.push_back(iii::http_builtin(io, channels));

@@ -1,5 +1,5 @@
 // `iii trigger <function_id> [key=value ...]` (alias `iii t`): call one function through a
-// running engine and print its result (config-and-cli.md §10.2).
+// running engine and print its result (docs/config.md §10.2).
 #pragma once
 #include <CLI/CLI.hpp>
 #include <memory>

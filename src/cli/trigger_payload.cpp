@@ -4,28 +4,29 @@
 #include <charconv>
 #include <cmath>
 
+#include "core/json_text.h"
+
 namespace iii::cli {
 namespace json = boost::json;
 
 TriggerPayload build_trigger_payload(const std::vector<std::string>& kv_tokens,
-                                     const std::optional<std::string>& json_text) {
+                                     const std::optional<std::string>& json_flag) {
   json::object from_tokens;
   for (const auto& token : kv_tokens) {
     auto equals = token.find('=');
     if (equals == std::string::npos) return {nullptr, "expected key=value, got `" + token + "`"};
     if (equals == 0) return {nullptr, "payload key must not be empty, got `" + token + "`"};
     std::string value_text = token.substr(equals + 1);
-    boost::system::error_code ec;
-    json::value value = json::parse(value_text, ec);
-    if (ec) value = json::string(value_text);  // not JSON (e.g. `alice`, `007`): a plain string
+    // Not JSON (e.g. `alice`, `007`): a plain string.
+    std::optional<json::value> parsed = json_text::parse(value_text);
+    json::value value = parsed ? std::move(*parsed) : json::value(json::string(value_text));
     from_tokens[token.substr(0, equals)] = std::move(value);
   }
 
   std::optional<json::value> from_flag;
-  if (json_text) {
-    boost::system::error_code ec;
-    from_flag = json::parse(*json_text, ec);
-    if (ec) return {nullptr, "--json: invalid JSON `" + *json_text + "`"};
+  if (json_flag) {
+    from_flag = json_text::parse(*json_flag);
+    if (!from_flag) return {nullptr, "--json: invalid JSON `" + *json_flag + "`"};
   }
 
   if (!from_flag) return {std::move(from_tokens), {}};  // rules 1 and 3

@@ -1,4 +1,4 @@
-// Pure helpers of `iii trigger` (config-and-cli.md §10.2): the payload built from `key=value`
+// Pure helpers of `iii trigger` (docs/config.md §10.2): the payload built from `key=value`
 // tokens and `--json`, and the pretty JSON the command prints. No I/O, so they unit-test alone.
 #pragma once
 #include <boost/json/value.hpp>
@@ -23,7 +23,7 @@ struct TriggerPayload {
 //                                  duplicates win; keys are literal (no nesting)
 //   4. both                      → --json must be an object; tokens overwrite/add top-level keys
 TriggerPayload build_trigger_payload(const std::vector<std::string>& kv_tokens,
-                                     const std::optional<std::string>& json_text);
+                                     const std::optional<std::string>& json_flag);
 
 // JSON with 2-space indentation, `"key": value`, and `{}` / `[]` for empty containers
 // (the layout serde_json's pretty printer uses, which the reference CLI prints).

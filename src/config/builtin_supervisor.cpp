@@ -60,7 +60,7 @@ void BuiltinSupervisor::start(const EngineConfig& config) {
       continue;
     }
     // Like the reference engine, a worker that cannot start (a port in use) is reported and the
-    // engine keeps running without it (config-and-cli.md §3.3).
+    // engine keeps running without it (docs/config.md §3.3).
     try {
       launch(entry.instance_id, entry, std::move(worker));
     } catch (const std::exception& e) {

@@ -1,5 +1,5 @@
 // Runs the built-in workers a config names, and applies a changed config to a running engine
-// (config-and-cli.md §3, §6) without touching connected workers.
+// (docs/config.md §3, §6) without touching connected workers.
 //
 // A reload is validated before anything changes: every new or changed built-in is created from
 // its block first; if any creation fails the running set stays as it was and the error (with

@@ -13,7 +13,7 @@
 namespace iii::config {
 namespace {
 
-// The five built-ins the official docs also name without the prefix (config-and-cli.md §2.2).
+// The five built-ins the official docs also name without the prefix (docs/config.md §2.2).
 constexpr std::pair<std::string_view, std::string_view> kAliases[] = {
     {"http", "iii-http"}, {"state", "iii-state"}, {"queue", "iii-queue"}, {"cron", "iii-cron"}, {"pubsub", "iii-pubsub"}};
 
@@ -185,7 +185,7 @@ EngineConfig parse_config(const std::string& text, const std::string& file) {
     read_workers(file, root["workers"], "workers", out, seen);
     read_workers(file, root["modules"], "modules", out, seen);
   }
-  // Listing both names of one built-in (`iii-http` and `http`) is ambiguous (config-and-cli.md §2.2).
+  // Listing both names of one built-in (`iii-http` and `http`) is ambiguous (docs/config.md §2.2).
   for (const auto& [alias, canonical] : kAliases) {
     bool has_alias = false, has_canonical = false;
     for (const auto& w : out.workers) {

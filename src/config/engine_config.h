@@ -1,4 +1,4 @@
-// The engine's YAML config file (config-and-cli.md §1–§4): parsing, `${VAR}` substitution,
+// The engine's YAML config file (docs/config.md §1–§4): parsing, `${VAR}` substitution,
 // strict validation with file and line, and the embedded default used when there is no file.
 //
 // The file is a mapping with a `workers:` list (and the legacy alias `modules:`). Each entry is

@@ -1,4 +1,4 @@
-// Channels (protocol.md §3.13): a bounded, ordered stream of text or binary items from one writer
+// Channels (docs/protocol.md §3.13): a bounded, ordered stream of text or binary items from one writer
 // to one reader, addressed by a channel id and an access key. Workers reach a side through
 // `/ws/channels/{id}?key=…&dir=read|write` (net/channel_session.cpp); built-in workers such as
 // the HTTP trigger hold a side directly, without a socket.

@@ -1,5 +1,5 @@
 // An Endpoint is one worker as the engine sees it: a remote WebSocket connection or an in-process
-// built-in. The router treats both the same (DESIGN.md "everything is a worker"): it delivers
+// built-in. The router treats both the same (docs/architecture.md "everything is a worker"): it delivers
 // calls to an endpoint and asks it to activate or deactivate trigger bindings of the types it
 // provides. Results come back through Engine::complete().
 #pragma once
@@ -77,7 +77,7 @@ class RemoteEndpoint : public Endpoint {
   void deactivate_trigger(const TriggerBinding& binding) override;
 };
 
-// The E→W invokefunction frame for `call` (protocol.md §2.11).
+// The E→W invokefunction frame for `call` (docs/protocol.md §2.11).
 std::string build_invoke_frame(const CallView& call);
 
 // Returns `data` with "_caller_worker_id" added as its last key when `data` is a JSON object

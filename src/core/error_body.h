@@ -1,4 +1,4 @@
-// The ErrorBody shape shared by every failed invocation (protocol.md §2.14) and the outcome
+// The ErrorBody shape shared by every failed invocation (docs/protocol.md §2.14) and the outcome
 // of an invocation: a raw JSON result or an error.
 #pragma once
 #include <optional>
@@ -15,7 +15,7 @@ struct ErrorBody {
   std::string to_json() const;
 };
 
-// Error codes the engine itself produces (protocol.md §5).
+// Error codes the engine itself produces (docs/protocol.md §5).
 namespace codes {
 inline constexpr const char* kFunctionNotFound = "function_not_found";
 inline constexpr const char* kInvocationStopped = "invocation_stopped";

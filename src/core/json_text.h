@@ -7,13 +7,12 @@
 #include <string>
 #include <string_view>
 
+#include "wire/json_limits.h"
+
 namespace iii::json_text {
 
-// Nesting depth accepted when parsing. Matches the engine's frame parser, so anything a worker
-// could send is accepted here too.
-inline constexpr size_t kMaxParseDepth = 1024;
-
-// Parses one JSON text. nullopt (with `error` set when given) if it is not valid JSON.
+// Parses one JSON text, nested at most kMaxJsonDepth (wire/json_limits.h) deep like every other
+// parser of the engine. nullopt (with `error` set when given) if it is not valid JSON.
 std::optional<boost::json::value> parse(std::string_view text, std::string* error = nullptr);
 
 // Compact JSON text. Doubles are written in their shortest round-trip form and keep a fraction

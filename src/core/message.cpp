@@ -5,8 +5,13 @@
 #include <array>
 #include <utility>
 
+#include "wire/json_limits.h"
+
 namespace iii {
 namespace {
+
+// simdjson's parsers below keep their default depth limit: the engine-wide one.
+static_assert(simdjson::DEFAULT_MAX_DEPTH == kMaxJsonDepth);
 
 using simdjson::ondemand::json_type;
 using simdjson::ondemand::value;
@@ -215,7 +220,7 @@ std::string read_field(simdjson::ondemand::document& doc, std::string_view key, 
     if (f.key == key) return read_raw(doc, v, key, out.*(f.member));
   if (key == "error") return read_error(doc, v, out.error);
   if (key == "action") return read_action(v, out);
-  // Unknown keys are ignored (protocol.md §1.3 rule 2), but must still be valid JSON.
+  // Unknown keys are ignored (docs/protocol.md §1.3 rule 2), but must still be valid JSON.
   return walk(v) ? field_error(key, "holds invalid JSON") : std::string();
 }
 

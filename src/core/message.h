@@ -1,4 +1,4 @@
-// Parsing of one worker → engine protocol frame (protocol.md §1.3, §2).
+// Parsing of one worker → engine protocol frame (docs/protocol.md §1.3, §2).
 //
 // The parser is lenient where the protocol asks for it: `type` may be anywhere, unknown keys are
 // ignored, absent and null optionals are the same, a missing `data`/`config` reads as null.

@@ -1,9 +1,9 @@
-// The live registry: workers, functions, trigger types and trigger bindings (protocol.md §8).
+// The live registry: workers, functions, trigger types and trigger bindings (docs/protocol.md §8).
 //
 // One place owns this state. Reads (routing lookups) take a shared lock; registrations and
 // teardowns take it exclusively and return what must be told to other workers, which the caller
 // does after the lock is released (a provider may call back into the registry).
-// Ownership rules (protocol.md §1.7, §1.9): last writer wins; removal is compare-and-delete on the
+// Ownership rules (docs/protocol.md §1.7, §1.9): last writer wins; removal is compare-and-delete on the
 // owner, so a stale connection never removes what a fresher one registered.
 #pragma once
 #include <cstdint>

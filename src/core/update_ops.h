@@ -1,4 +1,4 @@
-// Update operations (builtins.md §0.4), shared by state::update and stream::update: an ordered
+// Update operations (docs/builtins.md §0.4), shared by state::update and stream::update: an ordered
 // list of small edits applied to one JSON value. Pure functions on Boost.JSON values; the caller
 // makes the whole list atomic per key (KvStore::update).
 //

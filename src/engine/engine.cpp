@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include "core/json_text.h"
 #include "wire/json_writer.h"
 #include "wire/uuid.h"
 #include "engine/in_process_worker.h"
@@ -70,20 +71,18 @@ std::string rewrite_baggage(std::string_view baggage, std::string_view function_
 
 std::string condition_function_id_of(std::string_view config) {
   if (config.find("condition_function_id") == std::string_view::npos) return {};
-  boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(config, ec);
-  if (ec || !v.is_object()) return {};
-  const auto* cond = v.as_object().if_contains("condition_function_id");
+  const std::optional<boost::json::value> v = json_text::parse(config);
+  if (!v || !v->is_object()) return {};
+  const auto* cond = v->as_object().if_contains("condition_function_id");
   if (!cond || !cond->is_string()) return {};
   return std::string(cond->as_string());
 }
 
 bool metadata_marks_internal(std::string_view metadata) {
   if (metadata.find("internal") == std::string_view::npos) return false;
-  boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(metadata, ec);
-  if (ec || !v.is_object()) return false;
-  const auto* flag = v.as_object().if_contains("internal");
+  const std::optional<boost::json::value> v = json_text::parse(metadata);
+  if (!v || !v->is_object()) return false;
+  const auto* flag = v->as_object().if_contains("internal");
   return flag && flag->is_bool() && flag->as_bool();
 }
 

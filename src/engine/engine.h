@@ -1,6 +1,6 @@
 // The engine core: routes every invocation to the worker that provides the function, and keeps
 // the registry of workers, functions, trigger types and bindings consistent as workers come and
-// go (protocol.md §1–§6). It owns no sockets and no threads: net/ feeds it frames and a periodic
+// go (docs/protocol.md §1–§6). It owns no sockets and no threads: net/ feeds it frames and a periodic
 // tick(); built-in workers talk to it through InProcessWorker.
 #pragma once
 #include <chrono>
@@ -53,7 +53,7 @@ class Engine {
   void attach(const std::shared_ptr<Endpoint>& endpoint, std::string ip_address);
   // One text frame from `from`, processed to completion. Bad input is logged and dropped.
   void on_frame(const std::shared_ptr<Endpoint>& from, std::string_view frame);
-  // Tears the worker down (protocol.md §1.9). Idempotent.
+  // Tears the worker down (docs/protocol.md §1.9). Idempotent.
   void detach(const std::shared_ptr<Endpoint>& endpoint);
 
   // --- built-in workers ---
@@ -67,7 +67,7 @@ class Engine {
   void invoke(std::string_view function_id, std::string_view data, std::string_view metadata, Completion done);
   // Worker `from_worker_id` answers invocation `invocation_id`.
   void complete(std::string_view invocation_id, std::string_view from_worker_id, Outcome outcome);
-  // Fires a binding of a built-in trigger type: its condition function first (protocol.md §3.11),
+  // Fires a binding of a built-in trigger type: its condition function first (docs/protocol.md §3.11),
   // then the target with the binding's metadata.
   void fire(const TriggerBinding& binding, std::string_view condition_function_id, std::string payload,
             FireCompletion done);
@@ -127,7 +127,7 @@ class Engine {
 // The E→W invocationresult frame for one outcome.
 std::string build_result_frame(std::string_view invocation_id, std::string_view function_id, const Outcome& outcome);
 
-// Returns `baggage` with iii.function.id set to `function_id` (protocol.md §6): other entries are
+// Returns `baggage` with iii.function.id set to `function_id` (docs/protocol.md §6): other entries are
 // kept; an empty baggage stays empty.
 std::string rewrite_baggage(std::string_view baggage, std::string_view function_id);
 

@@ -1,4 +1,4 @@
-// Engine::on_frame and the handlers of the worker → engine messages (protocol.md §2).
+// Engine::on_frame and the handlers of the worker → engine messages (docs/protocol.md §2).
 #include <spdlog/spdlog.h>
 
 #include "wire/json_writer.h"
@@ -68,7 +68,7 @@ void Engine::handle_invoke(const std::shared_ptr<Endpoint>& from, const Message&
   r.traceparent = m.traceparent.value_or("");
   r.baggage = m.baggage.value_or("");
   r.caller = from.get();
-  // Void calls never answer, even with an invocation_id (protocol.md §3.3).
+  // Void calls never answer, even with an invocation_id (docs/protocol.md §3.3).
   if (m.action == ActionKind::kSync && m.invocation_id) {
     r.done = [caller = std::weak_ptr<Endpoint>(from), id = std::string(*m.invocation_id),
               fn = std::string(*m.function_id)](Outcome o) {

@@ -1,5 +1,5 @@
 // Trigger types and bindings: registration, activation on the provider, acknowledgements and
-// rejections (protocol.md §2.5–§2.9, §3.9).
+// rejections (docs/protocol.md §2.5–§2.9, §3.9).
 #include <spdlog/spdlog.h>
 
 #include "wire/json_writer.h"

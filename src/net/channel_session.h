@@ -1,5 +1,5 @@
 // The `/ws/channels/{channel_id}?key={access_key}&dir=read|write` endpoint of the worker listener
-// (protocol.md §3.13): a plain 400 for a bad `dir`, a plain 404 `Channel not found` for an unknown
+// (docs/protocol.md §3.13): a plain 400 for a bad `dir`, a plain 404 `Channel not found` for an unknown
 // id or a wrong key, otherwise a WebSocket that is the writer or the reader of that channel.
 //
 // Writer socket: each Text/Binary message becomes one queued item; while the channel is full the

@@ -1,4 +1,4 @@
-// The worker WebSocket listener (protocol.md §1.1): `/` is a worker connection, `/otel` a
+// The worker WebSocket listener (docs/protocol.md §1.1): `/` is a worker connection, `/otel` a
 // telemetry-only socket whose frames are drained, `/ws/channels/{id}?key=…&dir=…` one side of a
 // channel (net/channel_session.h). Other paths get a plain HTTP 404.
 #pragma once

@@ -1,4 +1,4 @@
-// The shape every built-in worker shares (DESIGN.md: one folder per built-in under src/workers/).
+// The shape every built-in worker shares (docs/architecture.md: one folder per built-in under src/workers/).
 //
 // A built-in is created from its `config:` block by a factory registered in the BuiltinCatalog,
 // exposes an InProcessWorker that the engine registers like any other worker, and may start and

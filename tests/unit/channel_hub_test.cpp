@@ -1,4 +1,4 @@
-// Channels (protocol.md §3.13): the hub, the bounded queue and its wakes, the sweep, and
+// Channels (docs/protocol.md §3.13): the hub, the bounded queue and its wakes, the sweep, and
 // engine::channels::create.
 #include "core/channel_hub.h"
 

@@ -1,4 +1,4 @@
-// The hand-written cron parser of iii-cron (builtins.md §4.3): a table of valid expressions with
+// The hand-written cron parser of iii-cron (docs/builtins.md §4.3): a table of valid expressions with
 // their next fire times from fixed UTC instants (month ends, leap years, weekdays in both
 // numberings, names, steps, years), a table of invalid expressions with the message each gets,
 // and a bound on the cost of next_after for expressions that rarely or never fire.

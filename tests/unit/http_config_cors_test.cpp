@@ -1,4 +1,4 @@
-// The iii-http config block (builtins.md §1.1) and its CORS policy (§1.6).
+// The iii-http config block (docs/builtins.md §1.1) and its CORS policy (§1.6).
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>

@@ -1,4 +1,4 @@
-// The iii-http pipeline (builtins.md §1.4–§1.5): routing, handler envelopes, request bodies,
+// The iii-http pipeline (docs/builtins.md §1.4–§1.5): routing, handler envelopes, request bodies,
 // conditions, middleware, deadlines, concurrency limits and routes coming and going.
 #include "http_exchange_fixture.h"
 

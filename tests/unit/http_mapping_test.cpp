@@ -1,5 +1,5 @@
-// Request → payload and result → response mappings of the http trigger (protocol.md §7,
-// builtins.md §1.4–§1.5), and the wire form of responses.
+// Request → payload and result → response mappings of the http trigger (docs/protocol.md §7,
+// docs/builtins.md §1.4–§1.5), and the wire form of responses.
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>

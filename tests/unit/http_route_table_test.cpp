@@ -1,4 +1,4 @@
-// The http trigger type's routes (protocol.md §7, builtins.md §1.3).
+// The http trigger type's routes (docs/protocol.md §7, docs/builtins.md §1.3).
 #include "workers/http/route_table.h"
 
 #include <gtest/gtest.h>

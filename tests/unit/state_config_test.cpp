@@ -1,4 +1,4 @@
-// The iii-state config block (builtins.md §2.1) and its descriptor.
+// The iii-state config block (docs/builtins.md §2.1) and its descriptor.
 #include "temp_dir.h"
 #include "workers/state/state_config.h"
 

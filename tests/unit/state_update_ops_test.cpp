@@ -1,4 +1,4 @@
-// The update-operations engine (builtins.md §0.4): every op, every path and value rule, every
+// The update-operations engine (docs/builtins.md §0.4): every op, every path and value rule, every
 // error code, and the parse errors of a malformed op list.
 #include "core/update_ops.h"
 

@@ -1,4 +1,4 @@
-// `iii trigger` payload rules and output format (config-and-cli.md §10.2).
+// `iii trigger` payload rules and output format (docs/config.md §10.2).
 #include "cli/trigger_payload.h"
 
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// The worker → engine frames the SDK sends, exactly as protocol.md §2 shapes them.
+// The worker → engine frames the SDK sends, exactly as docs/protocol.md §2 shapes them.
 // Optional fields are omitted when null/empty, except where the protocol wants an explicit null
 // (registertrigger.config, invokefunction.data). Written by hand, byte-identical to
 // json::serialize of the equivalent json::object (tests/unit/sdk_frames_test.cpp).

@@ -5,6 +5,8 @@
 #include <memory>
 #include <string>
 
+#include "wire/json_limits.h"
+
 namespace iii::detail {
 namespace {
 
@@ -113,7 +115,11 @@ bool parse_raw_value(std::optional<std::string_view> raw, json::value& out) {
   }
   // The parser's own stack is kept between payloads; the value itself uses the default
   // allocator because user code owns it afterwards.
-  thread_local json::parser parser;
+  thread_local json::parser parser(json::storage_ptr(), [] {
+    json::parse_options options;
+    options.max_depth = kMaxJsonDepth;  // as deep as the engine accepts (Boost's default is 32)
+    return options;
+  }());
   parser.reset();
   boost::system::error_code ec;
   parser.write(raw->data(), raw->size(), ec);

@@ -85,7 +85,7 @@ void Worker::Impl::connect() {
   client->connect(url_);
 }
 
-// Protocol order (protocol.md §1.5): reattach, registrations, queued frames, worker metadata.
+// Protocol order (docs/protocol.md §1.5): reattach, registrations, queued frames, worker metadata.
 void Worker::Impl::on_open(std::uint64_t generation) {
   std::lock_guard lock(mutex_);
   if (generation != generation_ || stopping_ || !client_) return;

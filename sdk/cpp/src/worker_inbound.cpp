@@ -51,7 +51,7 @@ void Worker::Impl::on_message(std::uint64_t generation, const std::string& text)
   } else if (type == "unregistertrigger") {
     handle_unregister_trigger(string_field(frame.id), string_field(frame.trigger_type));
   } else if (type == "triggerregistrationresult") {
-    // Only errors are ever sent to a binder (protocol.md §2.9); the SDK can only report them.
+    // Only errors are ever sent to a binder (docs/protocol.md §2.9); the SDK can only report them.
     if (frame.error) {
       json::value error;
       if (!detail::parse_raw_value(frame.error, error)) return report_bad_payload("error", text);

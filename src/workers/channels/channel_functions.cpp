@@ -6,9 +6,10 @@
 #include <stdexcept>
 
 #include "core/channel_hub.h"
-#include "wire/json_writer.h"
+#include "core/json_text.h"
 #include "engine/engine.h"
 #include "engine/in_process_worker.h"
+#include "wire/json_writer.h"
 
 namespace iii {
 namespace {
@@ -33,9 +34,9 @@ namespace json = boost::json;
 size_t buffer_size_of(std::string_view data) {
   size_t first = data.find_first_not_of(" \t\r\n");
   if (first == std::string_view::npos) return ChannelHub::kDefaultBufferSize;
-  json::error_code ec;
-  json::value v = json::parse(data, ec);
-  if (ec) throw std::invalid_argument("invalid JSON input");
+  std::optional<json::value> parsed = json_text::parse(data);
+  if (!parsed) throw std::invalid_argument("invalid JSON input");
+  const json::value& v = *parsed;
   if (v.is_null()) return ChannelHub::kDefaultBufferSize;
   if (!v.is_object()) throw std::invalid_argument("invalid type: " + std::string(v.is_array() ? "sequence" : "value") +
                                                   ", expected struct CreateChannelInput");

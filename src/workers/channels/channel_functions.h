@@ -1,4 +1,4 @@
-// engine::channels::create (protocol.md §3.13, §4.1): lets a worker open a channel and hand its
+// engine::channels::create (docs/protocol.md §3.13, §4.1): lets a worker open a channel and hand its
 // refs to another worker. The function lives on the iii-engine-functions worker (it is part of the
 // engine's own surface); the hub's sweep runs on the engine's ticker.
 #pragma once

@@ -1,4 +1,4 @@
-// The `config:` block of the iii-cron built-in (builtins.md §4.1):
+// The `config:` block of the iii-cron built-in (docs/builtins.md §4.1):
 //
 //   adapter:                   # default {name: kv}; the lock backend
 //     name: kv                 # kv only; redis is not supported yet

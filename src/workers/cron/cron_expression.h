@@ -1,4 +1,4 @@
-// A cron schedule as the `cron` trigger type takes it (builtins.md §4.3). Pure: no I/O, no clock.
+// A cron schedule as the `cron` trigger type takes it (docs/builtins.md §4.3). Pure: no I/O, no clock.
 //
 // Format: 6 or 7 whitespace-separated fields, seconds first, year optional, all in UTC:
 //
@@ -13,7 +13,7 @@
 // @weekly (Sunday 00:00), @daily (@midnight) and @hourly are accepted too.
 // Classic 5-field crontab lines are rejected with a hint to add the seconds field.
 //
-// Day-of-week numbering (builtins.md §4.3 and §14 flag it as ambiguous): we follow the
+// Day-of-week numbering (docs/builtins.md §4.3 and §14 flag it as ambiguous): we follow the
 // DOCUMENTED numbering, 0-7 with Sunday = 0 or 7, Monday = 1 ... Saturday = 6, as every iii
 // document and Unix crontab do ("0 0 9 * * 1" is Monday 09:00). The reference engine's parser
 // instead uses Quartz numbering (1-7, Sunday = 1, 0 rejected), which contradicts its own docs.

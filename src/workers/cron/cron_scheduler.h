@@ -1,4 +1,4 @@
-// The jobs of the `cron` trigger type (builtins.md §4.3, §4.4) and when each fires next.
+// The jobs of the `cron` trigger type (docs/builtins.md §4.3, §4.4) and when each fires next.
 //
 // One job per binding (job id = trigger id). The engine owns no threads, so the scheduler is
 // driven by tick(), which the worker hooks to the engine's ~100 ms ticker: every job whose next

@@ -1,4 +1,4 @@
-// The `iii-cron` built-in (alias `cron`; builtins.md §4): the `cron` trigger type, which fires a
+// The `iii-cron` built-in (alias `cron`; docs/builtins.md §4): the `cron` trigger type, which fires a
 // function on a schedule given as a cron expression with seconds (cron_expression.h), in UTC.
 // It has no public functions.
 //

@@ -1,4 +1,4 @@
-// The trigger types engine::workers-available and engine::functions-available (protocol.md §4.2).
+// The trigger types engine::workers-available and engine::functions-available (docs/protocol.md §4.2).
 // Their `config` is ignored (only condition_function_id is honoured, as for every built-in type).
 //
 // workers-available fires on every worker event the engine announces (connected, disconnected,

@@ -1,5 +1,5 @@
 // Catalog: a snapshot of the registry and the introspection shapes built from it
-// (protocol.md §4.1 "Shapes"). Optional fields are omitted when absent; no `namespace` keys
+// (docs/protocol.md §4.1 "Shapes"). Optional fields are omitted when absent; no `namespace` keys
 // (0.22.1 dialect).
 #include <algorithm>
 

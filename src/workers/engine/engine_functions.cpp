@@ -1,5 +1,5 @@
 // The iii-engine-functions worker: construction, engine::workers::register and
-// engine::register_trigger / engine::unregister_trigger (protocol.md §4.1). The introspection
+// engine::register_trigger / engine::unregister_trigger (docs/protocol.md §4.1). The introspection
 // functions and the two trigger types live in their own files.
 #include "workers/engine/engine_functions.h"
 

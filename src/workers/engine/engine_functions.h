@@ -1,4 +1,4 @@
-// The `iii-engine-functions` built-in worker (protocol.md §4, builtins.md §7.1): the engine::*
+// The `iii-engine-functions` built-in worker (docs/protocol.md §4, docs/builtins.md §7.1): the engine::*
 // functions that let a worker describe itself (engine::workers::register), look at everything
 // the engine knows (functions, workers, trigger types, bindings), bind triggers on the engine's
 // behalf, and the two trigger types engine::workers-available and engine::functions-available.

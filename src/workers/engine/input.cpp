@@ -38,9 +38,10 @@ size_t utf8_length(unsigned char lead) {
 Input::Input(std::string_view data) {
   size_t first = data.find_first_not_of(" \t\r\n");
   if (first == std::string_view::npos) return;  // absent ⇒ {}
-  boost::system::error_code ec;
-  json::value v = json::parse(data, ec);
-  if (ec) throw InputError("invalid JSON: " + ec.message());
+  std::string error;
+  std::optional<json::value> parsed = json_text::parse(data, &error);
+  if (!parsed) throw InputError("invalid JSON: " + error);
+  json::value& v = *parsed;
   if (v.is_null()) return;
   if (!v.is_object()) throw InputError("invalid type: " + describe(v) + ", expected a JSON object");
   object_ = std::move(v.get_object());
@@ -120,10 +121,8 @@ SyncFunctionHandler with_input(std::string function_id, InputBody body) {
 
 json::value parse_raw(std::string_view raw) {
   if (raw.empty()) return nullptr;
-  boost::system::error_code ec;
-  json::value v = json::parse(raw, ec);
-  if (ec) return nullptr;
-  return v;
+  std::optional<json::value> v = json_text::parse(raw);
+  return v ? std::move(*v) : json::value(nullptr);
 }
 
 std::string to_text(const json::value& v) { return json_text::serialize(v); }

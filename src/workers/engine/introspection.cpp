@@ -1,4 +1,4 @@
-// engine::functions::*, engine::triggers::* and engine::registered-triggers::* (protocol.md §4.1):
+// engine::functions::*, engine::triggers::* and engine::registered-triggers::* (docs/protocol.md §4.1):
 // read-only views of the registry with filters. Every list is sorted; hidden by default are the
 // engine's own entries (engine::*, except the public engine::queue::* functions) and functions
 // whose metadata says internal: true.

@@ -1,4 +1,4 @@
-// engine::workers::list and engine::workers::info (protocol.md §4.1). Remote workers appear in the
+// engine::workers::list and engine::workers::info (docs/protocol.md §4.1). Remote workers appear in the
 // list only once they reported a pid through engine::workers::register (as in the reference);
 // in-process built-ins are always listed, as runtime "engine", status "available".
 #include <algorithm>

@@ -1,4 +1,4 @@
-// The `config:` block of the iii-http built-in (builtins.md §1.1), validated strictly: unknown keys
+// The `config:` block of the iii-http built-in (docs/builtins.md §1.1), validated strictly: unknown keys
 // and wrongly typed values throw BuiltinConfigError naming the key.
 #pragma once
 #include <boost/json/value.hpp>

@@ -1,4 +1,4 @@
-// CORS for the iii-http server (builtins.md §1.6), with the reference's (tower-http CorsLayer)
+// CORS for the iii-http server (docs/builtins.md §1.6), with the reference's (tower-http CorsLayer)
 // header set. No `cors` block ⇒ fully permissive: every response carries
 // `access-control-allow-origin: *` and `access-control-expose-headers: *`. With a block: empty
 // `allowed_origins` or one containing "*" ⇒ any origin, else the request's Origin is echoed only

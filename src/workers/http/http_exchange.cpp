@@ -158,7 +158,7 @@ void HttpExchange::check_condition() {
   if (condition.empty()) return run_route_middleware(0);
   phase_ = Phase::kCondition;
   auto self = shared_from_this();
-  // The condition sees the request without its channel refs (protocol.md §3.11).
+  // The condition sees the request without its channel refs (docs/protocol.md §3.11).
   worker_.engine().invoke(condition, finish_condition_payload(payload_prefix_), {}, [self](Outcome outcome) mutable {
     self->transport_->dispatch([self, outcome = std::move(outcome)]() mutable {
       if (self->done_) return;

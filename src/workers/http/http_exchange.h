@@ -1,4 +1,4 @@
-// One HTTP request's trip through the iii-http pipeline (builtins.md §1.4–§1.5):
+// One HTTP request's trip through the iii-http pipeline (docs/builtins.md §1.4–§1.5):
 //
 //   route match → (wait for a concurrency permit) → global middleware → request/response channels
 //   created, body pushed → condition → route middleware → handler → response

@@ -1,4 +1,4 @@
-// HTTP request → function payload (protocol.md §7, builtins.md §1.4). Pure functions over a
+// HTTP request → function payload (docs/protocol.md §7, docs/builtins.md §1.4). Pure functions over a
 // parsed request; the JSON is written directly (no DOM), and the request body, when it is JSON, is
 // validated and spliced in verbatim.
 #pragma once

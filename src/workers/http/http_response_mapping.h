@@ -1,4 +1,4 @@
-// Function result → HTTP response (protocol.md §7, builtins.md §1.5), the server's error
+// Function result → HTTP response (docs/protocol.md §7, docs/builtins.md §1.5), the server's error
 // envelopes, middleware answers, and the HTTP/1.1 wire form of a response: one contiguous buffer
 // (status line, headers, body) so that each response is a single write.
 #pragma once

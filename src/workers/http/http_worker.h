@@ -1,4 +1,4 @@
-// The iii-http built-in (builtins.md §1): the `http` trigger type, its route table, the live
+// The iii-http built-in (docs/builtins.md §1): the `http` trigger type, its route table, the live
 // settings (config + CORS policy) and the request concurrency limit. It is the HttpService of an
 // HttpServer (net/http_server.h, sockets only), which hands it each parsed request; it runs each
 // one as an HttpExchange (http_exchange.h).

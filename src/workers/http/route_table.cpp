@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <mutex>
 
+#include "core/json_text.h"
+
 namespace iii {
 namespace {
 
@@ -83,9 +85,7 @@ const RouteTable::Node* RouteTable::root_for(std::string_view method) const {
 }
 
 std::optional<ErrorBody> RouteTable::add(const TriggerBinding& binding) {
-  json::error_code ec;
-  json::value config = json::parse(binding.config, ec);
-  if (ec) config = nullptr;
+  json::value config = json_text::parse(binding.config).value_or(nullptr);
   const json::object* o = config.if_object();
   const json::value* api_path = o ? o->if_contains("api_path") : nullptr;
   if (!api_path || !api_path->is_string()) return registration_error("api_path is required for http triggers");

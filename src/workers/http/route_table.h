@@ -1,4 +1,4 @@
-// The routes of the `http` trigger type (protocol.md §7, builtins.md §1.3).
+// The routes of the `http` trigger type (docs/protocol.md §7, docs/builtins.md §1.3).
 //
 // A binding's config {api_path, http_method?, condition_function_id?, middleware_function_ids?}
 // becomes a route keyed `METHOD:path-without-leading-slash`; the same key registered again

@@ -1,4 +1,4 @@
-// The `local` pub/sub adapter (builtins.md §5): topic → subscribers, in this process only.
+// The `local` pub/sub adapter (docs/builtins.md §5): topic → subscribers, in this process only.
 //
 // A subscriber is one `subscribe` binding: {topic, condition_function_id?}. publish() fans the
 // message out to every subscriber of the topic at once, each through Engine::fire (its condition
@@ -6,7 +6,7 @@
 // errors are logged and otherwise ignored: one failing subscriber never affects the others, and
 // nothing is retried or kept.
 //
-// Unlike upstream's local adapter (builtins.md §14.3), removing one binding removes only that
+// Unlike upstream's local adapter (docs/builtins.md §14.3), removing one binding removes only that
 // binding; the topic's other subscribers stay. Activating an id again replaces its subscription
 // (possibly moving it to another topic). Unlike upstream, condition_function_id is applied.
 //
@@ -42,7 +42,7 @@ class PubSubTopics {
 
  private:
   struct Subscriber {
-    TriggerBinding binding;  // metadata cleared: pub/sub does not forward it (builtins.md §0.2)
+    TriggerBinding binding;  // metadata cleared: pub/sub does not forward it (docs/builtins.md §0.2)
     std::string condition_function_id;
   };
   void remove_locked(const std::string& id);

@@ -1,4 +1,4 @@
-// The `iii-pubsub` built-in (alias `pubsub`; builtins.md §5): fire-and-forget broadcast with no
+// The `iii-pubsub` built-in (alias `pubsub`; docs/builtins.md §5): fire-and-forget broadcast with no
 // persistence and no retries.
 //
 //   function `publish` (no prefix)  {"topic": str, "data": any} → null

@@ -1,4 +1,4 @@
-// The `config:` block of the iii-queue built-in (builtins.md §3.2):
+// The `config:` block of the iii-queue built-in (docs/builtins.md §3.2):
 //
 //   adapter:                        # default {name: builtin}
 //     name: builtin                 # builtin only; redis, rabbitmq and bridge are not supported yet

@@ -1,4 +1,4 @@
-// The iii-queue functions (builtins.md §3.3). Each reads its request (bad input answers
+// The iii-queue functions (docs/builtins.md §3.3). Each reads its request (bad input answers
 // deserialization_error and changes nothing), works on the store, answers, and only then wakes
 // the consumers that have new work, so a caller holds its receipt before the job starts.
 #include <spdlog/spdlog.h>

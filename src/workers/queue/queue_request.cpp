@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include "core/json_text.h"
 #include "core/message.h"
 
 namespace iii {
@@ -71,19 +72,18 @@ std::optional<std::string_view> QueueRequest::raw(std::string_view key) const {
 std::optional<std::string> QueueRequest::string(std::string_view key) const {
   std::optional<std::string_view> raw = this->raw(key);
   if (!raw) return std::nullopt;
-  boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(*raw, ec);
-  if (ec || !v.is_string()) invalid("field `" + std::string(key) + "`: invalid type, expected a string");
+  const std::optional<boost::json::value> parsed = json_text::parse(*raw);
+  const boost::json::value v = parsed.value_or(nullptr);
+  if (!v.is_string()) invalid("field `" + std::string(key) + "`: invalid type, expected a string");
   return std::string(v.get_string());
 }
 
 std::optional<uint64_t> QueueRequest::integer(std::string_view key) const {
   std::optional<std::string_view> raw = this->raw(key);
   if (!raw) return std::nullopt;
-  boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(*raw, ec);
-  if (!ec && v.is_int64() && v.get_int64() >= 0) return static_cast<uint64_t>(v.get_int64());
-  if (!ec && v.is_uint64()) return v.get_uint64();
+  const boost::json::value v = json_text::parse(*raw).value_or(nullptr);
+  if (v.is_int64() && v.get_int64() >= 0) return static_cast<uint64_t>(v.get_int64());
+  if (v.is_uint64()) return v.get_uint64();
   invalid("field `" + std::string(key) + "`: invalid type, expected a non-negative integer");
 }
 

@@ -1,4 +1,4 @@
-// The `iii-queue` built-in (alias `queue`; builtins.md §3): durable named queues for
+// The `iii-queue` built-in (alias `queue`; docs/builtins.md §3): durable named queues for
 // TriggerAction.Enqueue (it registers engine::queue::enqueue itself), durable topics
 // (iii::durable::publish + the `durable:subscriber` trigger type), retries with exponential
 // backoff, a dead-letter queue per queue with redrive/discard, and introspection functions.

@@ -1,4 +1,4 @@
-// The `config:` block of the iii-state built-in (builtins.md §2.1):
+// The `config:` block of the iii-state built-in (docs/builtins.md §2.1):
 //
 //   adapter:                      # default {name: kv}
 //     name: kv                    # kv only; redis and bridge are not supported yet

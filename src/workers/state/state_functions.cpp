@@ -1,4 +1,4 @@
-// The state::* functions (builtins.md §2.2). Each decodes its input (bad input answers
+// The state::* functions (docs/builtins.md §2.2). Each decodes its input (bad input answers
 // deserialization_error and changes nothing), runs against the store, answers, and only then —
 // after the write succeeded and the caller has its answer — fans the change out to the `state`
 // triggers.

@@ -1,4 +1,4 @@
-// The `state` trigger type (builtins.md §2.3): bindings with optional exact `scope` / `key`
+// The `state` trigger type (docs/builtins.md §2.3): bindings with optional exact `scope` / `key`
 // filters and an optional `condition_function_id`, fired after a state write succeeded with
 //   {"type":"state","event_type":"state:created|state:updated|state:deleted",
 //    "scope":..,"key":..,"old_value":..|null,"new_value":..|null}

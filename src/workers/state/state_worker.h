@@ -1,4 +1,4 @@
-// The `iii-state` built-in (alias `state`; builtins.md §2): a key-value store addressed by
+// The `iii-state` built-in (alias `state`; docs/builtins.md §2): a key-value store addressed by
 // (scope, key) with the functions state::set / get / delete / update / list / list_groups (plus
 // state::list_keys from the standalone worker) and the `state` trigger type.
 //
