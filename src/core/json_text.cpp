@@ -74,6 +74,20 @@ std::string serialize(const boost::json::value& v) {
   return out;
 }
 
+std::string describe(const boost::json::value& v) {
+  switch (v.kind()) {
+    case boost::json::kind::null: return "null";
+    case boost::json::kind::bool_: return std::string("boolean `") + (v.get_bool() ? "true" : "false") + "`";
+    case boost::json::kind::int64: return "integer `" + std::to_string(v.get_int64()) + "`";
+    case boost::json::kind::uint64: return "integer `" + std::to_string(v.get_uint64()) + "`";
+    case boost::json::kind::double_: return "floating point `" + serialize(v) + "`";
+    case boost::json::kind::string: return "string " + serialize(v);
+    case boost::json::kind::array: return "sequence";
+    case boost::json::kind::object: return "map";
+  }
+  return "value";
+}
+
 const char* type_name(const boost::json::value& v) {
   switch (v.kind()) {
     case boost::json::kind::null: return "null";

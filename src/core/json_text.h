@@ -24,4 +24,9 @@ void append(std::string& out, const boost::json::value& v);
 // "null", "boolean", "number", "string", "array" or "object".
 const char* type_name(const boost::json::value& v);
 
+// An unexpected value in the words of serde (the official engine's JSON library), so that error
+// messages read alike: "null", "boolean `true`", "integer `5`", "floating point `1.5`",
+// "string \"x\"", "sequence", "map". Used as "invalid type: <describe>, expected …".
+std::string describe(const boost::json::value& v);
+
 }  // namespace iii::json_text

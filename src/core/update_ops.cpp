@@ -14,20 +14,7 @@ namespace json = boost::json;
 
 // --- parsing ---
 
-// serde's wording for an unexpected value, so messages read like the reference's.
-std::string describe(const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::null: return "null";
-    case json::kind::bool_: return std::string("boolean `") + (v.get_bool() ? "true" : "false") + "`";
-    case json::kind::int64: return "integer `" + std::to_string(v.get_int64()) + "`";
-    case json::kind::uint64: return "integer `" + std::to_string(v.get_uint64()) + "`";
-    case json::kind::double_: return "floating point `" + json_text::serialize(v) + "`";
-    case json::kind::string: return "string " + json_text::serialize(v);
-    case json::kind::array: return "sequence";
-    case json::kind::object: return "map";
-  }
-  return "value";
-}
+using json_text::describe;
 
 [[noreturn]] void fail(size_t index, std::string_view field, std::string_view message) {
   std::string where = "ops[" + std::to_string(index) + "]";

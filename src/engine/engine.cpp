@@ -142,12 +142,20 @@ void Engine::add_in_process_worker(const std::shared_ptr<InProcessWorker>& worke
   entry.meta.version = III_VERSION;
   entry.meta.isolation = "\"in-process\"";
   registry_.add_worker(std::move(entry));
-  for (const FunctionSpec& spec : worker->function_specs()) {
-    registry_.upsert_function(FunctionEntry{spec.id, spec.description, spec.request_format, spec.response_format,
-                                            spec.metadata, metadata_marks_internal(spec.metadata), worker});
-  }
+  for (const FunctionSpec& spec : worker->function_specs()) register_in_process_function(worker, spec);
   for (const TriggerTypeSpec& spec : worker->trigger_type_specs()) register_in_process_trigger_type(worker, spec);
   worker->set_attached();
+}
+
+void Engine::register_in_process_function(const std::shared_ptr<InProcessWorker>& worker, const FunctionSpec& spec) {
+  registry_.upsert_function(FunctionEntry{spec.id, spec.description, spec.request_format, spec.response_format,
+                                          spec.metadata, metadata_marks_internal(spec.metadata), worker});
+}
+
+bool Engine::update_worker_metadata(std::string_view worker_id, WorkerMetadata meta) {
+  if (!registry_.update_worker_metadata(worker_id, std::move(meta))) return false;
+  announce_worker_event("worker_metadata_updated", worker_id);
+  return true;
 }
 
 void Engine::register_in_process_trigger_type(const std::shared_ptr<InProcessWorker>& worker, const TriggerTypeSpec& spec) {
@@ -278,9 +286,16 @@ void Engine::announce_worker_event(std::string_view event, std::string_view work
   for (auto& l : listeners) l(event, worker_id);
 }
 
-void Engine::add_ticker(std::function<void(Clock::time_point)> ticker) {
+TickerId Engine::add_ticker(Ticker ticker) {
   std::lock_guard lock(mu_);
-  tickers_.push_back(std::move(ticker));
+  const TickerId id = ++last_ticker_id_;
+  tickers_.emplace_back(id, std::make_shared<const Ticker>(std::move(ticker)));
+  return id;
+}
+
+void Engine::remove_ticker(TickerId id) {
+  std::lock_guard lock(mu_);
+  std::erase_if(tickers_, [id](const auto& entry) { return entry.first == id; });
 }
 
 void Engine::tick(Clock::time_point now) {
@@ -293,12 +308,14 @@ void Engine::tick(Clock::time_point now) {
     }
   }
   expire_acks(now);
-  std::vector<std::function<void(Clock::time_point)>> tickers;
+  // Run outside the lock (a ticker may call back into the engine), on a snapshot of pointers.
+  std::vector<std::shared_ptr<const Ticker>> tickers;
   {
     std::lock_guard lock(mu_);
-    tickers = tickers_;
+    tickers.reserve(tickers_.size());
+    for (const auto& entry : tickers_) tickers.push_back(entry.second);
   }
-  for (auto& t : tickers) t(now);
+  for (const auto& t : tickers) (*t)(now);
 }
 
 }  // namespace iii

@@ -2,6 +2,26 @@
 // the registry of workers, functions, trigger types and bindings consistent as workers come and
 // go (docs/protocol.md §1–§6). It owns no sockets and no threads: net/ feeds it frames and a periodic
 // tick(); built-in workers talk to it through InProcessWorker.
+//
+// Threading contract (docs/architecture.md, "Threads"):
+//  * Every public method may be called from any thread, concurrently with any other, except
+//    that the constructor and destructor run alone (main.cpp creates the engine before the I/O
+//    threads start and destroys it after they stop). Frames of one connection arrive in order
+//    (net/ calls on_frame from that connection's strand); frames of different connections are
+//    processed in parallel.
+//  * Nothing waits: no method blocks on I/O or on another worker. Routing takes the registry's
+//    shared (read) lock and one shard of the invocation table; registrations take the registry's
+//    exclusive lock briefly. The engine's own mutex guards only rarely touched lists (in-process
+//    workers, listeners, tickers, awaiting acknowledgements) and is never held while calling out.
+//  * Completions and callbacks run on the thread that causes them, never under an engine lock:
+//    a result's Completion on the thread that read the callee's invocationresult (or the one
+//    running tick() for a timeout, or detach() for invocation_stopped); an in-process handler on
+//    the thread that routed the call to it; worker-event listeners and tickers on the thread that
+//    announces or ticks. So a completion may call back into the engine, and must be quick or hand
+//    its work off.
+//  * The engine owns the Registry and the InvocationTable. Others read the registry through the
+//    const registry() accessor; every change goes through an Engine method, which keeps the
+//    registry, the providers' activations and the worker events consistent.
 #pragma once
 #include <chrono>
 #include <functional>
@@ -21,6 +41,7 @@
 namespace iii {
 
 class InProcessWorker;
+struct FunctionSpec;
 struct TriggerTypeSpec;
 
 struct EngineOptions {
@@ -36,6 +57,9 @@ struct EngineOptions {
 enum class FireStatus { kRan, kSkipped, kConditionFailed };
 using FireCompletion = std::function<void(FireStatus, Outcome)>;
 
+using Ticker = std::function<void(Clock::time_point)>;
+using TickerId = uint64_t;
+
 // "worker_connected" | "worker_disconnected" | "worker_metadata_updated"
 using WorkerEventListener = std::function<void(std::string_view event, std::string_view worker_id)>;
 
@@ -44,7 +68,7 @@ class Engine {
   explicit Engine(EngineOptions options = {});
   ~Engine();
 
-  Registry& registry() { return registry_; }
+  const Registry& registry() const { return registry_; }
   const InvocationTable& invocations() const { return invocations_; }
   const EngineOptions& options() const { return options_; }
 
@@ -59,8 +83,13 @@ class Engine {
   // --- built-in workers ---
   void add_in_process_worker(const std::shared_ptr<InProcessWorker>& worker);
   std::shared_ptr<InProcessWorker> in_process_worker(std::string_view name) const;
+  // Registers one function of an in-process worker (InProcessWorker::add_function after attach).
+  void register_in_process_function(const std::shared_ptr<InProcessWorker>& worker, const FunctionSpec& spec);
   // Registers one trigger type of an attached in-process worker and activates its parked bindings.
   void register_in_process_trigger_type(const std::shared_ptr<InProcessWorker>& worker, const TriggerTypeSpec& spec);
+  // engine::workers::register: stores a worker's self-description and announces
+  // worker_metadata_updated. False (nothing announced) for an unknown worker.
+  bool update_worker_metadata(std::string_view worker_id, WorkerMetadata meta);
 
   // --- invocations ---
   // An engine-originated call (no _caller_worker_id). `done` may be empty (nobody waits).
@@ -82,9 +111,12 @@ class Engine {
   // --- events and time ---
   void subscribe_worker_events(WorkerEventListener listener);
   void announce_worker_event(std::string_view event, std::string_view worker_id);
-  // Runs every ~100 ms from net/: expires deadlines and runs the registered tickers.
+  // Runs every ~100 ms (main.cpp's timer): expires deadlines and runs the registered tickers.
   void tick(Clock::time_point now);
-  void add_ticker(std::function<void(Clock::time_point)> ticker);
+  // Periodic work of a built-in, run by every tick() until removed. A ticker removed while tick()
+  // runs on another thread may run once more: tickers hold what they touch weakly.
+  TickerId add_ticker(Ticker ticker);
+  void remove_ticker(TickerId id);
 
   std::shared_ptr<Endpoint> find_endpoint(std::string_view worker_id) const;
 
@@ -116,7 +148,8 @@ class Engine {
   mutable std::mutex mu_;  // guards the members below (rarely touched)
   std::vector<std::shared_ptr<InProcessWorker>> in_process_workers_;
   std::vector<WorkerEventListener> worker_listeners_;
-  std::vector<std::function<void(Clock::time_point)>> tickers_;
+  std::vector<std::pair<TickerId, std::shared_ptr<const Ticker>>> tickers_;
+  TickerId last_ticker_id_ = 0;
   struct AwaitingAck {
     Clock::time_point deadline;
     std::function<void(std::optional<ErrorBody>)> done;

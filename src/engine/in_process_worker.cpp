@@ -16,11 +16,7 @@ void InProcessWorker::add_function(FunctionSpec spec, AsyncFunctionHandler handl
     functions_.insert_or_assign(spec.id, std::make_shared<const AsyncFunctionHandler>(std::move(handler)));
     function_specs_.push_back(spec);
   }
-  if (attached_) {
-    engine_.registry().upsert_function(FunctionEntry{spec.id, spec.description, spec.request_format,
-                                                     spec.response_format, spec.metadata,
-                                                     metadata_marks_internal(spec.metadata), shared_from_this()});
-  }
+  if (attached_) engine_.register_in_process_function(shared_from_this(), spec);
 }
 
 void InProcessWorker::add_function(FunctionSpec spec, SyncFunctionHandler handler) {

@@ -9,6 +9,14 @@
 
 namespace iii {
 
+void WorkerTicker::start(Ticker fn) {
+  if (!id_) id_ = engine_.add_ticker(std::move(fn));
+}
+
+void WorkerTicker::stop() {
+  if (id_) engine_.remove_ticker(*std::exchange(id_, std::nullopt));
+}
+
 void require_known_keys(const boost::json::value& config, std::string_view worker,
                         std::initializer_list<std::string_view> known) {
   if (config.is_null()) return;

@@ -1,4 +1,5 @@
-// The shape every built-in worker shares (docs/architecture.md: one folder per built-in under src/workers/).
+// The shape every built-in worker shares (docs/architecture.md: one folder per built-in under
+// src/workers/, each with a README.md).
 //
 // A built-in is created from its `config:` block by a factory registered in the BuiltinCatalog,
 // exposes an InProcessWorker that the engine registers like any other worker, and may start and
@@ -15,11 +16,12 @@
 #include <string>
 #include <vector>
 
+#include <optional>
+
+#include "engine/engine.h"
 #include "engine/in_process_worker.h"
 
 namespace iii {
-
-class Engine;
 
 struct BuiltinConfigError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -50,6 +52,44 @@ struct BuiltinDescriptor {
   std::vector<std::string> aliases;  // e.g. {"state"}
   BuiltinFactory factory;
 };
+
+// A built-in's periodic work, registered with the engine at most once: start() while running is
+// ignored; stop() and destruction remove it. `fn` should hold what it touches weakly: it may run
+// once more while a stop() races with a tick on another thread.
+class WorkerTicker {
+ public:
+  explicit WorkerTicker(Engine& engine) : engine_(engine) {}
+  ~WorkerTicker() { stop(); }
+  WorkerTicker(const WorkerTicker&) = delete;
+  WorkerTicker& operator=(const WorkerTicker&) = delete;
+
+  void start(Ticker fn);
+  void stop();
+  bool running() const { return id_.has_value(); }
+
+ private:
+  Engine& engine_;
+  std::optional<TickerId> id_;
+};
+
+// The handler of a trigger type served by `provider` (anything with
+// `std::optional<ErrorBody> activate(const TriggerBinding&)` and `void deactivate(const TriggerBinding&)`).
+// The provider is held weakly, because the engine may still call the handler after the built-in
+// owning it has been retired by a reload: activations are then refused with "<worker> is shutting
+// down" and deactivations ignored.
+template <class Provider>
+TriggerTypeHandler weakly_served(const std::shared_ptr<Provider>& provider, std::string worker_name) {
+  std::weak_ptr<Provider> weak = provider;
+  return TriggerTypeHandler{
+      [weak, name = std::move(worker_name)](const TriggerBinding& binding) -> std::optional<ErrorBody> {
+        if (auto p = weak.lock()) return p->activate(binding);
+        return ErrorBody{codes::kTriggerRegistrationFailed, name + " is shutting down", std::nullopt};
+      },
+      [weak](const TriggerBinding& binding) {
+        if (auto p = weak.lock()) p->deactivate(binding);
+      },
+  };
+}
 
 // Helpers for strict config parsing: every key must be known.
 // REQUIRES: `config` is null or an object; throws BuiltinConfigError otherwise.

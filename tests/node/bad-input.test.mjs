@@ -1,7 +1,7 @@
 // Robustness: junk from one raw client is logged and dropped; the engine keeps routing between
 // other workers and (where the protocol allows) the offending connection keeps working.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import {
   connectRaw, engineCall, engineLifecycle, sdkSync, sdkWorker, sleep, waitFor, withTimeout,
 } from './harness.mjs';
@@ -27,7 +27,9 @@ async function assertSameConnectionWorks(c = X) {
   assert.deepEqual(r.result, { c: 4 });
 }
 
-test('setup: two SDK workers and a raw troublemaker', async () => {
+// Two SDK workers and a raw troublemaker, shared by every test of this file.
+before(async () => {
+  await ctx.ready;
   A = sdkWorker(ctx.engine.url, 'bad-a');
   B = sdkWorker(ctx.engine.url, 'bad-b');
   A.registerFunction('bi::add', async (d) => ({ c: d.a + d.b }));
@@ -161,7 +163,7 @@ test('invocationresult from a worker that was not the callee does not complete t
   await callee.close();
 });
 
-test('[REC] a malformed error body from the callee still completes the call (coerced, not dropped)', async () => {
+test('a malformed error body from the callee still completes the call (coerced, not dropped)', async () => {
   const callee = await connectRaw(ctx.engine.url);
   callee.serve('bi::badbody', () => ({ error: 'just a string' }));
   await callee.sync();

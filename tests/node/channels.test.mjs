@@ -1,8 +1,8 @@
-// Channels (protocol.md §3.13): engine::channels::create, the raw /ws/channels endpoints, and
+// Channels (docs/protocol.md §3.13): engine::channels::create, the raw /ws/channels endpoints, and
 // worker-to-worker streaming with the SDK's createChannel / ChannelReader / ChannelWriter.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import WebSocket from 'ws';
 import { createChannel } from 'iii-sdk/helpers';
 import { connectRaw, engineCall, engineCallError, engineLifecycle, sdkSync, sdkWorker, sleep, UUID_RE, waitFor, withTimeout } from './harness.mjs';
@@ -35,7 +35,9 @@ async function create(data) {
   return engineCall(q, 'engine::channels::create', data);
 }
 
-test('setup: a raw client', async () => {
+// A raw client for engine::* calls, shared by every test of this file.
+before(async () => {
+  await ctx.ready;
   q = await connectRaw(ctx.engine.url);
 });
 

@@ -1,8 +1,8 @@
-// builtins.md §4 (iii-cron) through the official SDK: a live `* * * * * *` schedule, the payload,
+// docs/builtins.md §4 (iii-cron) through the official SDK: a live `* * * * * *` schedule, the payload,
 // a bad expression rejected at registration (SDK logs it, binding not listed), conditions,
 // no overlapping runs with a slow handler, and config blocks the engine refuses.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -35,7 +35,9 @@ async function cronBindings(functionId) {
   return r.registered_triggers;
 }
 
-test('setup: the cron trigger type is offered', async () => {
+// The cron trigger type is offered before any test binds to it.
+before(async () => {
+  await ctx.ready;
   q = await connectRaw(ctx.engine.url);
   await waitFor(async () => (await engineCall(q, 'engine::triggers::list', {})).triggers.some((t) => t.id === 'cron'),
     5000, 'cron trigger type registered');

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
   connectRaw, engineLifecycle, sdkCallError, sdkSync, sdkWorker, waitFor, withTimeout,
@@ -31,7 +31,9 @@ function spawnHangWorker(url, functionId) {
   return { child, events, exited, stderr: () => stderr };
 }
 
-test('setup', async () => {
+// B: the SDK caller every test uses.
+before(async () => {
+  await ctx.ready;
   B = sdkWorker(ctx.engine.url, 'disconnect-b');
   await sdkSync(B);
 });

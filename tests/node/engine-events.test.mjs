@@ -1,7 +1,7 @@
 // §4.2: engine::workers-available and engine::functions-available trigger types; §3.4 enqueue
 // without a queue provider.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import { TriggerAction } from 'iii-sdk';
 import {
   connectRaw, engineLifecycle, sdkCallError, sdkSync, sdkWorker, sdkWorkerId, UUID_RE, waitFor,
@@ -12,7 +12,9 @@ let watcher;
 const workerEvents = []; // invokefunction messages delivered to watch::workers
 const functionEvents = [];
 
-test('setup: a raw watcher bound to both engine trigger types', async () => {
+// A raw watcher bound to both engine trigger types, recording every event it is sent.
+before(async () => {
+  await ctx.ready;
   watcher = await connectRaw(ctx.engine.url);
   watcher.serve('watch::workers', (m) => { workerEvents.push(m); return { result: null }; });
   watcher.serve('watch::functions', (m) => { functionEvents.push(m); return { result: null }; });
@@ -72,6 +74,14 @@ test('engine::functions-available fires functions_changed within ~6 s after a fu
 });
 
 test('functions-available does not fire when nothing changed', async () => {
+  // Start from a known point whatever ran before (the watcher's own functions registered in
+  // before() are a change too): register a marker and wait for the poll that reports it, so
+  // every earlier change has been reported. The marker stays registered.
+  const w = sdkWorker(ctx.engine.url, 'evt-quiet');
+  w.registerFunction('fa::quiet_marker', async () => 1);
+  await sdkSync(w);
+  await waitFor(() => functionEvents.some((m) => m.data && Array.isArray(m.data.functions)
+    && m.data.functions.some((f) => f.function_id === 'fa::quiet_marker')), 7000, 'functions_changed listing fa::quiet_marker');
   const before = functionEvents.length;
   await new Promise((r) => setTimeout(r, 5600));
   assert.equal(functionEvents.length, before, `spurious events: ${JSON.stringify(functionEvents.slice(before).map((m) => m.data.event))}`);

@@ -1,6 +1,6 @@
 // §3.3/§3.5/§3.6: fire-and-forget, unknown functions, throwing handlers, payload-less calls.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import { TriggerAction, InvocationError } from 'iii-sdk';
 import {
   connectRaw, engineLifecycle, sdkCallError, sdkSync, sdkWorker, UUID_RE, waitFor,
@@ -10,7 +10,9 @@ const ctx = engineLifecycle();
 let A; let B;
 const sink = [];
 
-test('setup', async () => {
+// A serves the functions below; B is the SDK caller.
+before(async () => {
+  await ctx.ready;
   A = sdkWorker(ctx.engine.url, 'errors-a');
   B = sdkWorker(ctx.engine.url, 'errors-b');
   A.registerFunction('sink::collect', async (data, metadata) => { sink.push({ data, metadata }); return { stored: true }; });

@@ -1,6 +1,15 @@
 // Shared helpers for the Node integration tests: start/stop the engine binary, pick free ports,
 // raw `ws` clients that record every frame, official-SDK workers with test-friendly options, and
 // bounded waits. Every wait in here has a deadline; nothing polls forever.
+//
+// Running: `III_BINARY=/path/to/iii node --test --test-concurrency=1 tests/node/` runs every file
+// (III_BINARY defaults to build/iii). One test alone, by a regular expression on its name:
+//   III_BINARY=/path/to/iii node --test --test-name-pattern='state::set / state::get' tests/node/state.test.mjs
+// Each file's shared setup (engine, SDK workers, raw clients) lives in before() hooks and its
+// teardown in after() hooks, never in a test (engineLifecycle()/httpLifecycle() register both for
+// the engine), so any single test can run alone. A test that needs more than that (an engine
+// restart, its own subscribers, a provider with a binding) sets it up itself, so the order of the
+// tests does not matter either. A file's own before() starts with `await ctx.ready` (see lifecycle()).
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -377,18 +386,49 @@ export async function engineCallError(client, functionId, data, timeoutMs = 5000
   return r.error;
 }
 
-/** Standard setup/teardown hooks for a test file that uses one engine. */
-export function engineLifecycle(options = {}) {
-  const state = { engine: null };
-  before(async () => { state.engine = await startEngine(options); });
+/**
+ * before/after hooks for a test file that runs one engine started by `start()` (a promise of an
+ * engine). Returns `ctx`: `ctx.engine` (the running engine) and `ctx.ready` (resolves with it).
+ *
+ * A file's own before() must begin with `await ctx.ready`: in Node 20 a top-level before() starts
+ * as soon as it is registered, so a file's before() hooks run side by side, not one after the
+ * other (every test still waits for all of them). Reading `ctx.engine` before the engine is up
+ * throws and says so.
+ */
+export function lifecycle(start) {
+  let engine = null;
+  let settle;
+  const ready = new Promise((resolve, reject) => { settle = { resolve, reject }; });
+  ready.catch(() => {}); // a failed start is reported by the hook below (and by whoever awaits it)
+  const state = {
+    ready,
+    get engine() {
+      if (!engine) throw new Error('the engine is not started yet: a before() hook must `await ctx.ready` first');
+      return engine;
+    },
+  };
+  before(async () => {
+    try {
+      engine = await start();
+      settle.resolve(engine);
+    } catch (e) {
+      settle.reject(e);
+      throw e;
+    }
+  });
   after(async () => {
     await closeAll();
-    if (!state.engine) return;
-    const crashed = !state.engine.alive();
-    const info = state.engine.exitInfo();
-    const tail = state.engine.logs().slice(-4000);
-    await state.engine.stop();
+    if (!engine) return;
+    const crashed = !engine.alive();
+    const info = engine.exitInfo();
+    const tail = engine.logs().slice(-4000);
+    await engine.stop();
     if (crashed) throw new Error(`engine died during this file: ${JSON.stringify(info)}\n${tail}`);
   });
   return state;
+}
+
+/** Standard setup/teardown hooks for a test file that uses one engine (see lifecycle()). */
+export function engineLifecycle(options = {}) {
+  return lifecycle(() => startEngine(options));
 }

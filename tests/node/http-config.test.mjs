@@ -1,7 +1,7 @@
-// iii-http with a config block (builtins.md §1.1): default_timeout (504), body_limit_bytes (413),
+// iii-http with a config block (docs/builtins.md §1.1): default_timeout (504), body_limit_bytes (413),
 // restricted CORS (§1.6) and global middleware sorted by priority (§1.4).
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import { sdkSync, sdkWorker, sleep } from './harness.mjs';
 import { bindHttp, call, httpLifecycle, parseRaw, rawExchange } from './http-support.mjs';
 
@@ -19,7 +19,9 @@ const ctx = httpLifecycle({
 let W;
 const order = [];
 
-test('setup', async () => {
+// The middleware functions named in the config and the routes, shared by every test of this file.
+before(async () => {
+  await ctx.ready;
   W = sdkWorker(ctx.engine.url, 'http-config');
   W.registerFunction('g::first', async (input) => {
     order.push('first');

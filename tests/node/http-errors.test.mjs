@@ -1,7 +1,7 @@
 // iii-http: error envelopes, conditions, per-route middleware and permissive CORS
-// (protocol.md §3.11, §5, §7; builtins.md §1.4–§1.6).
+// (docs/protocol.md §3.11, §5, §7; docs/builtins.md §1.4–§1.6).
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import { sdkSync, sdkWorker } from './harness.mjs';
 import { bindHttp, call, httpLifecycle } from './http-support.mjs';
 
@@ -11,7 +11,9 @@ const conditionInputs = [];
 const order = [];
 const middlewareInputs = [];
 
-test('setup: handlers, conditions and middleware', async () => {
+// Handlers, conditions and middleware, and the routes bound to them.
+before(async () => {
+  await ctx.ready;
   W = sdkWorker(ctx.engine.url, 'http-errors');
   W.registerFunction('e::ok', async (req) => { order.push('handler'); return { body: { ok: true, q: req.query_params } }; });
   W.registerFunction('e::throws', async () => { throw new Error('boom'); });

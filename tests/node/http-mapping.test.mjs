@@ -1,8 +1,8 @@
-// iii-http, request → payload and result → response (protocol.md §7, builtins.md §1.3–§1.5),
+// iii-http, request → payload and result → response (docs/protocol.md §7, docs/builtins.md §1.3–§1.5),
 // driven by real HTTP clients against handlers written with the official iii-sdk@0.22.1.
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import { connectRaw, engineCall, sdkSync, sdkWorker, waitFor } from './harness.mjs';
 import { bindHttp, call, fetchWithin, httpLifecycle, parseRaw, rawExchange } from './http-support.mjs';
 
@@ -28,7 +28,9 @@ function summarize(req, metadata) {
   };
 }
 
-test('setup: a worker with echo-style handlers', async () => {
+// A worker with echo-style handlers and the routes bound to them.
+before(async () => {
+  await ctx.ready;
   W = sdkWorker(ctx.engine.url, 'http-mapping');
   W.registerFunction('t::echo', async (req, metadata) => {
     const s = summarize(req, metadata);
@@ -263,5 +265,9 @@ test('a binding without api_path is rejected and not listed', async () => {
     const list = await engineCall(q, 'engine::registered-triggers::list', { trigger_type: 'http' });
     return !list.registered_triggers.some((t) => t.function_id === 't::nopath');
   }, 3000, 'rejected binding removed');
-  assert.ok(seen.length >= 2, 'the echo handler ran');
+  // The routes bound in before() still serve: the echo handler runs for both of its routes.
+  const seenBefore = seen.length;
+  assert.equal((await call(`${ctx.engine.httpUrl}/plain`)).status, 200);
+  assert.equal((await call(`${ctx.engine.httpUrl}/echo/1/items/x`, { method: 'POST' })).status, 200);
+  assert.ok(seen.length >= 2 && seen.length - seenBefore === 2, 'the echo handler ran');
 });

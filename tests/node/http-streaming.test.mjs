@@ -1,10 +1,10 @@
-// iii-http streaming through channels (protocol.md §3.13, §7; builtins.md §1.4–§1.5): request
+// iii-http streaming through channels (docs/protocol.md §3.13, §7; docs/builtins.md §1.4–§1.5): request
 // bodies read from `request_body`, responses written to `response` with the SDK's http() helper
 // (set_status / set_headers text frames, binary body chunks, chunked transfer encoding).
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import { http } from '@iii-dev/helpers/http';
 import { sdkSync, sdkWorker, sleep } from './harness.mjs';
 import { bindHttp, call, fetchWithin, httpLifecycle, parseRaw, rawExchange } from './http-support.mjs';
@@ -15,7 +15,9 @@ const BIG = Buffer.alloc(3 * 1024 * 1024 + 123);
 for (let i = 0; i < BIG.length; i++) BIG[i] = (i * 31 + (i >> 8)) & 0xff;
 const sha = (b) => createHash('sha256').update(b).digest('hex');
 
-test('setup: streaming handlers', async () => {
+// Streaming handlers and the routes bound to them.
+before(async () => {
+  await ctx.ready;
   W = sdkWorker(ctx.engine.url, 'http-streaming');
   W.registerFunction('s::hello', http(async (req, res) => {
     res.status(201);

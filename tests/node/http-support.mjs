@@ -4,8 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before } from 'node:test';
-import { closeAll, freePort, sdkSync, startEngine, waitFor } from './harness.mjs';
+import { freePort, lifecycle, sdkSync, startEngine, waitFor } from './harness.mjs';
 
 /** Start the engine with `iii-http` configured by `httpConfig` (port/host filled in). */
 export async function startHttpEngine(httpConfig = {}, options = {}) {
@@ -37,20 +36,9 @@ function tcpConnects(port) {
   });
 }
 
-/** before/after hooks for a file that uses one engine with iii-http. */
+/** before/after hooks for a file that uses one engine with iii-http (see lifecycle() in harness.mjs). */
 export function httpLifecycle(httpConfig = {}, options = {}) {
-  const state = { engine: null };
-  before(async () => { state.engine = await startHttpEngine(httpConfig, options); });
-  after(async () => {
-    await closeAll();
-    if (!state.engine) return;
-    const crashed = !state.engine.alive();
-    const info = state.engine.exitInfo();
-    const tail = state.engine.logs().slice(-4000);
-    await state.engine.stop();
-    if (crashed) throw new Error(`engine died during this file: ${JSON.stringify(info)}\n${tail}`);
-  });
-  return state;
+  return lifecycle(() => startHttpEngine(httpConfig, options));
 }
 
 /** fetch with a deadline. */

@@ -1,7 +1,7 @@
 // §4.1: engine::functions::*, engine::workers::*, engine::triggers::*, engine::registered-triggers::*,
 // engine::register_trigger / engine::unregister_trigger.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import {
   connectRaw, engineCall, engineCallError, engineLifecycle, sdkSync, sdkWorker, sdkWorkerId, UUID_RE, waitFor,
 } from './harness.mjs';
@@ -15,7 +15,9 @@ const provider = {
 };
 const REQ = { type: 'object', properties: { a: { type: 'number' } } };
 
-test('setup: SDK worker "ef-worker" with three functions and a trigger type', async () => {
+// SDK worker "ef-worker" with three functions and a trigger type, and a raw query client.
+before(async () => {
+  await ctx.ready;
   A = sdkWorker(ctx.engine.url, 'ef-worker', { workerDescription: 'engine fn tests' });
   A.registerFunction('ef::alpha', async () => 'a', { description: 'Alpha fn', request_format: REQ, response_format: { type: 'string' }, metadata: { owner: 'ef' } });
   A.registerFunction('ef::beta', async () => 'b');

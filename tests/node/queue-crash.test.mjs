@@ -3,7 +3,7 @@
 // flight, a restart on the same data directory, and every acknowledged message delivered at
 // least once (duplicates are counted and printed: at-least-once allows them).
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -47,7 +47,8 @@ function spawnHangWorker(url, functionId) {
   return { child, events };
 }
 
-test('setup: engine with a file-based queue', async () => {
+// The engine with a file-based queue; the kill -9 test restarts it on the same data directory.
+before(async () => {
   engine = await startEngine({ config, cwd: dataDir });
 });
 

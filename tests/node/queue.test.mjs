@@ -1,9 +1,9 @@
-// builtins.md §3 (iii-queue) through the official SDK: TriggerAction.Enqueue delivery, retries
+// docs/builtins.md §3 (iii-queue) through the official SDK: TriggerAction.Enqueue delivery, retries
 // with exponential backoff (timing asserted with tolerances), the dead-letter queue with redrive
 // and discard, FIFO order per message group, the concurrency limit, bad enqueues, durable topics
 // (durable:subscriber + iii::durable::publish), introspection, and an unwritable data directory.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,7 +32,9 @@ const enqueue = (queue, function_id, payload) =>
   C.trigger({ function_id, payload, action: TriggerAction.Enqueue({ queue }), timeoutMs: 5000 });
 const call = async (function_id, payload = {}) => (await C.trigger({ function_id, payload, timeoutMs: 5000 })) ?? null;
 
-test('setup: workers connect and the queue worker answers', async () => {
+// The workers connect and the queue worker answers.
+before(async () => {
+  await ctx.ready;
   W = sdkWorker(ctx.engine.url, 'queue-test-worker');
   C = sdkWorker(ctx.engine.url, 'queue-test-caller');
   await waitFor(async () => {

@@ -1,6 +1,6 @@
 // §1.7/§2.2: reattach with the token, ownership-aware cleanup, SDK reconnect after an engine restart.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import {
   connectRaw, engineCall, engineLifecycle, sdkSync, sdkWorker, sdkWorkerId, sleep, startEngine, waitFor, withTimeout,
 } from './harness.mjs';
@@ -13,7 +13,9 @@ async function listedWorkerIds() {
   return r.workers.map((w) => w.id);
 }
 
-test('setup', async () => {
+// A raw client for engine::* calls, shared by every test of this file.
+before(async () => {
+  await ctx.ready;
   q = await connectRaw(ctx.engine.url);
 });
 

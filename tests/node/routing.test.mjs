@@ -1,6 +1,6 @@
 // §2.11/§3.2: SDK worker → engine → SDK worker routing, _caller_worker_id, metadata, payload fidelity.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import {
   connectRaw, engineLifecycle, sdkSync, sdkWorker, sdkWorkerId, UUID_RE, waitFor,
 } from './harness.mjs';
@@ -9,7 +9,9 @@ const ctx = engineLifecycle();
 let A; let B;
 const seen = []; // every (data, metadata) the callee saw
 
-test('setup: worker A registers math::add and echo functions, worker B connects', async () => {
+// Worker A registers math::add and echo functions, worker B connects.
+before(async () => {
+  await ctx.ready;
   A = sdkWorker(ctx.engine.url, 'routing-a');
   B = sdkWorker(ctx.engine.url, 'routing-b');
   A.registerFunction('math::add', async (data, metadata) => {
@@ -23,6 +25,11 @@ test('setup: worker A registers math::add and echo functions, worker B connects'
   A.registerFunction('echo::undef', async () => undefined);
   await sdkSync(A);
   await sdkSync(B);
+  await sdkWorkerId(A);
+  await sdkWorkerId(B);
+});
+
+test('the worker ids the SDK learnt from workerregistered are UUIDs and match engine::workers::list', async () => {
   assert.match(await sdkWorkerId(A), UUID_RE);
   assert.match(await sdkWorkerId(B), UUID_RE);
   // The id the SDK learnt from workerregistered is the one the engine lists for that worker.
@@ -185,10 +192,14 @@ test('a handler that calls another function (nested invocation) works', async ()
 });
 
 test('re-registering a function id from another worker replaces the owner (last writer wins)', async () => {
+  // A function of its own (not math::add, which the other tests call on A), first owned by A.
+  A.registerFunction('math::add_owned', async (data) => ({ c: data.a + data.b, by: 'A' }));
+  await sdkSync(A);
+  assert.deepEqual(await B.trigger({ function_id: 'math::add_owned', payload: { a: 1, b: 1 } }), { c: 2, by: 'A' });
   const C = sdkWorker(ctx.engine.url, 'routing-c');
-  C.registerFunction('math::add', async (data) => ({ c: data.a + data.b, by: 'C' }));
+  C.registerFunction('math::add_owned', async (data) => ({ c: data.a + data.b, by: 'C' }));
   await sdkSync(C);
-  const r = await B.trigger({ function_id: 'math::add', payload: { a: 1, b: 1 } });
+  const r = await B.trigger({ function_id: 'math::add_owned', payload: { a: 1, b: 1 } });
   assert.deepEqual(r, { c: 2, by: 'C' });
 });
 
@@ -209,7 +220,7 @@ test('unregisterFunction removes the function; unregisterfunction from a non-own
   await assert.rejects(B.trigger({ function_id: 'tmp::fn', payload: {} }), (e) => e.code === 'function_not_found');
 });
 
-test('[REC §10.3] a non-UUID caller invocation_id still works: callee sees a UUID, caller gets its own id back', async () => {
+test('(docs/protocol.md §10.3) a non-UUID caller invocation_id still works: callee sees a UUID, caller gets its own id back', async () => {
   const callee = await connectRaw(ctx.engine.url);
   const frames = [];
   callee.serve('raw::anyid', (m) => { frames.push(m); return { result: 'ok' }; });

@@ -1,8 +1,8 @@
-// builtins.md §2 (iii-state) and §0.4 (update ops) through the official SDK: every state::*
+// docs/builtins.md §2 (iii-state) and §0.4 (update ops) through the official SDK: every state::*
 // function, every update op, `state` triggers with scope/key filters and conditions, and
 // persistence of the file_based store across an engine restart and across kill -9.
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -56,7 +56,7 @@ async function shutdownEngine({ kill = false } = {}) {
   engine = null;
 }
 
-// The engine leaves `result` out of a frame when it is null (protocol.md §2.12), so the SDK resolves
+// The engine leaves `result` out of a frame when it is null (docs/protocol.md §2.12), so the SDK resolves
 // with undefined where the function answered null.
 const call = async (function_id, payload) => (await W.trigger({ function_id, payload, timeoutMs: 5000 })) ?? null;
 
@@ -66,10 +66,18 @@ after(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-test('setup: engine with iii-state on a file_based store', async () => {
+// The engine with iii-state on a file_based store. The persistence tests restart it (boot/
+// shutdownEngine) on the same directory; the others only need it running.
+before(async () => {
   await boot('iii-state');
   assert.ok(existsSync(dbFile), `no database at ${dbFile}`);
 });
+
+/** Writes scope `items` so that it lists as [{i:30},{i:1},{i:2}]; gives the same result when run again. */
+async function seedItems() {
+  for (const i of [3, 1, 2]) await call('state::set', { scope: 'items', key: `item-${i}`, value: { i } });
+  await call('state::set', { scope: 'items', key: 'item-3', value: { i: 30 } }); // keeps its place
+}
 
 test('state::set / state::get: result shapes, `data` alias, missing keys', async () => {
   assert.deepEqual(await call('state::set', { scope: 'users', key: 'u1', value: { name: 'Alice', tags: ['a'] } }),
@@ -96,8 +104,12 @@ test('state::delete returns the removed value, or null', async () => {
 
 test('state::list (insertion order) and state::list_groups (sorted)', async () => {
   assert.deepEqual(await call('state::list', { scope: 'empty-scope' }), []);
-  for (const i of [3, 1, 2]) await call('state::set', { scope: 'items', key: `item-${i}`, value: { i } });
-  await call('state::set', { scope: 'items', key: 'item-3', value: { i: 30 } }); // keeps its place
+  await seedItems();
+  // Two more groups, and a scope that had a key and was emptied again.
+  await call('state::set', { scope: 'users', key: 'list-probe', value: 1 });
+  await call('state::set', { scope: 'values', key: 'list-probe', value: 1 });
+  await call('state::set', { scope: 'del', key: 'list-probe', value: 1 });
+  await call('state::delete', { scope: 'del', key: 'list-probe' });
   assert.deepEqual(await call('state::list', { scope: 'items' }), [{ i: 30 }, { i: 1 }, { i: 2 }]);
   assert.deepEqual(await call('state::list_keys', { scope: 'items' }), { keys: ['item-3', 'item-1', 'item-2'] });
   const { groups } = await call('state::list_groups', {});
@@ -294,7 +306,9 @@ test('a malformed state trigger config is rejected to the binder', async () => {
 
 test('persistence: data survives an engine restart', async () => {
   await call('state::set', { scope: 'persist', key: 'graceful', value: { n: 1 } });
+  await call('state::delete', { scope: 'persist', key: 'counter' }); // the update below creates it
   await call('state::update', { scope: 'persist', key: 'counter', ops: [{ type: 'increment', path: 'n', by: 41 }] });
+  await seedItems();
   await shutdownEngine();
   await boot('iii-state');
   assert.deepEqual(await call('state::get', { scope: 'persist', key: 'graceful' }), { n: 1 });
@@ -305,6 +319,11 @@ test('persistence: data survives an engine restart', async () => {
 
 test('persistence: a write that returned survives kill -9 (alias `state`)', async () => {
   await call('state::set', { scope: 'persist', key: 'before-kill', value: 'written' });
+  // An update and a delete that returned must survive too (whether or not the restart test ran).
+  await call('state::set', { scope: 'persist', key: 'counter', value: { n: 41 } });
+  assert.deepEqual(await call('state::update', { scope: 'persist', key: 'counter', ops: [{ type: 'increment', path: 'n', by: 1 }] }),
+    { old_value: { n: 41 }, new_value: { n: 42 } });
+  await call('state::set', { scope: 'persist', key: 'graceful', value: { n: 1 } });
   await call('state::delete', { scope: 'persist', key: 'graceful' });
   await shutdownEngine({ kill: true });
   await boot('state');

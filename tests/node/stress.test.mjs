@@ -1,7 +1,7 @@
 // Concurrency: many callers, many in-flight calls, connection churn, mass invocation_stopped.
 // Every call must be answered with the right result (or a legitimate error), never lost or crossed.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import { connectRaw, engineLifecycle, sdkSync, sdkWorker, waitFor } from './harness.mjs';
 
 const ctx = engineLifecycle();
@@ -9,7 +9,9 @@ const CALLEES = 3;
 const CALLERS = 10;
 const CALLS_PER_CALLER = 300;
 
-test('setup: three raw callees', async () => {
+// Three raw callees serving st::f0..st::f2.
+before(async () => {
+  await ctx.ready;
   for (let i = 0; i < CALLEES; i++) {
     const c = await connectRaw(ctx.engine.url);
     c.serve(`st::f${i}`, (m) => ({ result: { n: m.data.n, by: i, caller: m.data._caller_worker_id } }));

@@ -1,7 +1,7 @@
 // Engine-side invocation deadline: `--invocation-timeout-ms 1500` ⇒ a waiting caller gets an
 // invocationresult error with code `timeout`; the callee's late result is dropped harmlessly.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import { connectRaw, engineLifecycle, sdkCallError, sdkSync, sdkWorker, sleep, waitFor } from './harness.mjs';
 
 const TIMEOUT_MS = 1500;
@@ -9,7 +9,9 @@ const ctx = engineLifecycle({ invocationTimeoutMs: TIMEOUT_MS });
 let B; let callee;
 const held = []; // {msg, reply(out)} for calls the callee has not answered
 
-test('setup: raw callee with a function that answers only when told to', async () => {
+// A raw callee with a function that answers only when told to, and the SDK caller B.
+before(async () => {
+  await ctx.ready;
   B = sdkWorker(ctx.engine.url, 'timeout-b', { invocationTimeoutMs: 10_000 });
   callee = await connectRaw(ctx.engine.url);
   callee.serve('slow::never', (m) => {

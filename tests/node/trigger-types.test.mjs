@@ -1,13 +1,13 @@
 // §2.5–§2.9, §3.9: worker-provided trigger types, bindings from other workers, parking.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import { TriggerAction } from 'iii-sdk';
 import {
   connectRaw, engineCall, engineLifecycle, sdkSync, sdkWorker, shutdownSdk, UUID_RE, waitFor,
 } from './harness.mjs';
 
 const ctx = engineLifecycle();
-let B; let q; let A;
+let B; let q;
 const targetCalls = [];
 
 /** A TriggerHandler that records what the engine asked of it. */
@@ -30,23 +30,35 @@ async function liveTriggers(filter) {
   return r.registered_triggers;
 }
 
-test('setup: binder worker B and a raw query client', async () => {
+// The binder worker B (serving hooks::target) and a raw query client, shared by every test.
+before(async () => {
+  await ctx.ready;
   B = sdkWorker(ctx.engine.url, 'trig-binder');
   B.registerFunction('hooks::target', async (data, metadata) => { targetCalls.push({ data, metadata }); return null; });
   q = await connectRaw(ctx.engine.url);
   await sdkSync(B);
 });
 
-let webhookTrigger; let webhookId; const webhook = recordingHandler();
+/**
+ * A provider worker registers trigger type `typeId` (a recording handler), then B binds
+ * hooks::target to it with config {path:'/x'} and metadata {tag:1}; waits until the provider got
+ * that binding. Each test uses its own type id, so no test depends on another's bindings.
+ * Returns {provider (the SDK worker), handler, trigger (B's binding), id (the binding id)}.
+ */
+async function providerAndBinding(typeId, providerName) {
+  const handler = recordingHandler();
+  const provider = sdkWorker(ctx.engine.url, providerName);
+  provider.registerTriggerType({ id: typeId, description: 'Webhook trigger' }, handler);
+  await sdkSync(provider);
+  const trigger = B.registerTrigger({ type: typeId, function_id: 'hooks::target', config: { path: '/x' }, metadata: { tag: 1 } });
+  await waitFor(() => handler.registered.length === 1, 3000, 'provider got registerTrigger');
+  return { provider, handler, trigger, id: handler.registered[0].id };
+}
+
 test('provider first: A registers type "webhook", B binds → A receives the binding with config', async () => {
-  A = sdkWorker(ctx.engine.url, 'trig-provider');
-  A.registerTriggerType({ id: 'webhook', description: 'Webhook trigger' }, webhook);
-  await sdkSync(A);
-  webhookTrigger = B.registerTrigger({ type: 'webhook', function_id: 'hooks::target', config: { path: '/x' }, metadata: { tag: 1 } });
-  await waitFor(() => webhook.registered.length === 1, 3000, 'provider got registerTrigger');
+  const { handler: webhook, id: webhookId } = await providerAndBinding('webhook', 'trig-provider');
   const b = webhook.registered[0];
   assert.match(b.id, UUID_RE);
-  webhookId = b.id;
   assert.equal(b.function_id, 'hooks::target');
   assert.deepEqual(b.config, { path: '/x' });
   assert.deepEqual(b.metadata, { tag: 1 });
@@ -60,6 +72,7 @@ test('provider first: A registers type "webhook", B binds → A receives the bin
 });
 
 test('the provider fires by calling the bound function with an ordinary invocation', async () => {
+  const { provider: A } = await providerAndBinding('webhook-fire', 'trig-provider-fire');
   targetCalls.length = 0;
   await A.trigger({ function_id: 'hooks::target', payload: { event: 'push' }, action: TriggerAction.Void(), metadata: { tag: 1 } });
   await waitFor(() => targetCalls.length === 1, 3000, 'bound function invoked');
@@ -196,20 +209,23 @@ test('a second provider of the same type replaces the first and receives the exi
 });
 
 test('B unregisters → A\'s unregisterTrigger is called and the binding disappears', async () => {
-  assert.ok(webhookTrigger, 'depends on the provider-first test');
+  const { handler: webhook, trigger: webhookTrigger, id: webhookId } = await providerAndBinding('webhook-unreg', 'trig-provider-unreg');
+  assert.ok(webhookTrigger, 'B got a trigger handle for its binding');
   webhookTrigger.unregister();
   await waitFor(() => webhook.unregistered.length === 1, 3000, 'provider got unregisterTrigger');
   assert.equal(webhook.unregistered[0].id, webhookId);
-  await waitFor(async () => !(await liveTriggers({ trigger_type: 'webhook' })).some((t) => t.id === webhookId), 3000,
+  await waitFor(async () => !(await liveTriggers({ trigger_type: 'webhook-unreg' })).some((t) => t.id === webhookId), 3000,
     'binding removed');
 });
 
 test('B disconnects → providers are told to unregister all of B\'s bindings', async () => {
+  const { handler: webhook, id: bId } = await providerAndBinding('webhook-disc', 'trig-provider-disc');
   const binder = sdkWorker(ctx.engine.url, 'trig-binder-2');
-  binder.registerTrigger({ type: 'webhook', function_id: 'hooks::target', config: { who: 2 } });
+  binder.registerTrigger({ type: 'webhook-disc', function_id: 'hooks::target', config: { who: 2 } });
   await waitFor(() => webhook.registered.length === 2, 3000, 'second webhook binding delivered');
   const id = webhook.registered[1].id;
   await shutdownSdk(binder);
   await waitFor(() => webhook.unregistered.some((u) => u.id === id), 3000, 'unregisterTrigger after binder left');
+  assert.ok(!webhook.unregistered.some((u) => u.id === bId), 'the binding of B, which stays connected, was unregistered');
   ctx.engine.assertAlive();
 });

@@ -16,19 +16,11 @@ namespace {
 
 namespace json = boost::json;
 
-// serde's wording for a value that is not a usize.
+// serde's wording for a value that is not a usize: a negative integer is a wrong value, anything
+// else a wrong type.
 [[noreturn]] void reject_buffer_size(const json::value& v) {
-  std::string what;
-  switch (v.kind()) {
-    case json::kind::int64: throw std::invalid_argument("invalid value: integer `" + std::to_string(v.get_int64()) + "`, expected usize");
-    case json::kind::double_: what = "floating point `" + json::serialize(v) + "`"; break;
-    case json::kind::bool_: what = std::string("boolean `") + (v.get_bool() ? "true" : "false") + "`"; break;
-    case json::kind::string: what = "string " + json::serialize(v); break;
-    case json::kind::array: what = "sequence"; break;
-    case json::kind::object: what = "map"; break;
-    default: what = "value"; break;
-  }
-  throw std::invalid_argument("invalid type: " + what + ", expected usize");
+  throw std::invalid_argument((v.is_int64() ? "invalid value: " : "invalid type: ") + json_text::describe(v) +
+                              ", expected usize");
 }
 
 size_t buffer_size_of(std::string_view data) {
@@ -38,8 +30,8 @@ size_t buffer_size_of(std::string_view data) {
   if (!parsed) throw std::invalid_argument("invalid JSON input");
   const json::value& v = *parsed;
   if (v.is_null()) return ChannelHub::kDefaultBufferSize;
-  if (!v.is_object()) throw std::invalid_argument("invalid type: " + std::string(v.is_array() ? "sequence" : "value") +
-                                                  ", expected struct CreateChannelInput");
+  if (!v.is_object())
+    throw std::invalid_argument("invalid type: " + json_text::describe(v) + ", expected struct CreateChannelInput");
   const json::value* size = v.get_object().if_contains("buffer_size");
   if (!size || size->is_null()) return ChannelHub::kDefaultBufferSize;
   if (size->is_uint64()) return static_cast<size_t>(std::min<uint64_t>(size->get_uint64(), ChannelHub::kMaxBufferSize));
@@ -75,7 +67,7 @@ void add_channel_functions(Engine& engine, ChannelHub& hub) {
                                                                kChannelsCreateFunction + ": " + e.what());
         }
       }));
-  engine.add_ticker([&hub](Clock::time_point now) { hub.tick(now); });
+  engine.add_ticker([&hub](Clock::time_point now) { hub.tick(now); });  // for the engine's lifetime
 }
 
 }  // namespace iii

@@ -19,47 +19,35 @@ constexpr const char* kTriggerCallFormat =
 class CronWorker final : public BuiltinWorker {
  public:
   CronWorker(Engine& engine, CronConfig config, WallClock wall_clock)
-      : engine_(engine),
-        config_(std::move(config)),
+      : config_(std::move(config)),
         scheduler_(std::make_shared<CronScheduler>(engine, std::move(wall_clock))),
-        endpoint_(std::make_shared<InProcessWorker>(engine, kCronWorkerName)) {
-    std::weak_ptr<CronScheduler> weak = scheduler_;
+        endpoint_(std::make_shared<InProcessWorker>(engine, kCronWorkerName)),
+        ticker_(engine) {
     endpoint_->add_trigger_type(
         TriggerTypeSpec{"cron", "Cron-based scheduled triggers", kTriggerConfigFormat, kTriggerCallFormat},
-        TriggerTypeHandler{
-            [weak](const TriggerBinding& b) -> std::optional<ErrorBody> {
-              if (auto s = weak.lock()) return s->activate(b);
-              return ErrorBody{codes::kTriggerRegistrationFailed, "iii-cron is shutting down", std::nullopt};
-            },
-            [weak](const TriggerBinding& b) {
-              if (auto s = weak.lock()) s->deactivate(b);
-            },
-        });
+        weakly_served(scheduler_, kCronWorkerName));
   }
 
   std::shared_ptr<InProcessWorker> endpoint() override { return endpoint_; }
 
   void start() override {
-    if (!ticker_added_) {
-      // The engine keeps tickers for its lifetime; a weak reference lets a retired worker go.
-      std::weak_ptr<CronScheduler> weak = scheduler_;
-      engine_.add_ticker([weak](Clock::time_point) {
-        if (auto s = weak.lock()) s->tick();
-      });
-      ticker_added_ = true;
-    }
+    ticker_.start([weak = std::weak_ptr<CronScheduler>(scheduler_)](Clock::time_point) {
+      if (auto s = weak.lock()) s->tick();
+    });
     scheduler_->set_running(true);
     spdlog::info("iii-cron: scheduling in UTC ({} job(s) active)", scheduler_->size());
   }
 
-  void stop() override { scheduler_->set_running(false); }
+  void stop() override {
+    scheduler_->set_running(false);
+    ticker_.stop();
+  }
 
  private:
-  Engine& engine_;
   const CronConfig config_;
   std::shared_ptr<CronScheduler> scheduler_;
   std::shared_ptr<InProcessWorker> endpoint_;
-  bool ticker_added_ = false;
+  WorkerTicker ticker_;
 };
 
 }  // namespace

@@ -125,7 +125,7 @@ void add_availability_trigger_types(InProcessWorker& worker, Engine& engine) {
       handler_for(state, &Availability::functions_available));
   engine.subscribe_worker_events(
       [state](std::string_view event, std::string_view worker_id) { state->on_worker_event(event, worker_id); });
-  engine.add_ticker([state](Clock::time_point now) { state->poll(now); });
+  engine.add_ticker([state](Clock::time_point now) { state->poll(now); });  // for the engine's lifetime
 }
 
 }  // namespace iii::engine_fn

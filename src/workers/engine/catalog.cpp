@@ -23,7 +23,7 @@ void put_raw_if_present(json::object& out, std::string_view key, std::string_vie
 }  // namespace
 
 Catalog::Catalog(Engine& engine) {
-  Registry& registry = engine.registry();
+  const Registry& registry = engine.registry();
   workers = registry.workers();
   functions = registry.functions();
   trigger_types = registry.trigger_types();

@@ -110,9 +110,7 @@ Outcome register_worker(Engine& engine, const Input& in, const InProcessCall& ca
   if (auto isolation = in.string("isolation")) meta.isolation = to_text(json::value(*isolation));
   meta.telemetry = telemetry_of(in);
 
-  if (engine.registry().update_worker_metadata(worker_id, std::move(meta))) {
-    engine.announce_worker_event("worker_metadata_updated", worker_id);
-  } else {
+  if (!engine.update_worker_metadata(worker_id, std::move(meta))) {
     spdlog::debug("engine::workers::register for unknown worker {} ignored", worker_id);
   }
   return Outcome::success(R"({"success":true})");

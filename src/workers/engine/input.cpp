@@ -8,20 +8,7 @@
 namespace iii::engine_fn {
 namespace {
 
-// serde's description of an unexpected value: "integer `5`", "string \"x\"", "sequence", …
-std::string describe(const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::null: return "null";
-    case json::kind::bool_: return std::string("boolean `") + (v.get_bool() ? "true" : "false") + "`";
-    case json::kind::int64: return "integer `" + std::to_string(v.get_int64()) + "`";
-    case json::kind::uint64: return "integer `" + std::to_string(v.get_uint64()) + "`";
-    case json::kind::double_: return "floating point `" + to_text(v) + "`";
-    case json::kind::string: return "string " + to_text(v);
-    case json::kind::array: return "sequence";
-    case json::kind::object: return "map";
-  }
-  return "value";
-}
+using json_text::describe;
 
 // Byte length of the UTF-8 sequence starting with `lead` (1 for stray continuation bytes).
 size_t utf8_length(unsigned char lead) {

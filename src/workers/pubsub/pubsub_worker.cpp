@@ -57,17 +57,8 @@ class PubSubWorker final : public BuiltinWorker {
                               if (auto t = weak.lock()) return publish(*t, call, done);
                               done(Outcome::failure("pubsub_unavailable", "iii-pubsub is shutting down"));
                             }));
-    endpoint_->add_trigger_type(
-        TriggerTypeSpec{"subscribe", "Subscribe to a topic", kTriggerConfigFormat, {}},
-        TriggerTypeHandler{
-            [weak](const TriggerBinding& b) -> std::optional<ErrorBody> {
-              if (auto t = weak.lock()) return t->activate(b);
-              return ErrorBody{codes::kTriggerRegistrationFailed, "iii-pubsub is shutting down", std::nullopt};
-            },
-            [weak](const TriggerBinding& b) {
-              if (auto t = weak.lock()) t->deactivate(b);
-            },
-        });
+    endpoint_->add_trigger_type(TriggerTypeSpec{"subscribe", "Subscribe to a topic", kTriggerConfigFormat, {}},
+                                weakly_served(topics_, kPubSubWorkerName));
   }
 
   std::shared_ptr<InProcessWorker> endpoint() override { return endpoint_; }

@@ -19,23 +19,14 @@ constexpr const char* kTriggerConfigFormat =
 class QueueWorker final : public BuiltinWorker {
  public:
   QueueWorker(Engine& engine, QueueWorkerConfig config, std::shared_ptr<QueueStore> store, QueueClock clock)
-      : engine_(engine),
-        service_(std::make_shared<QueueService>(engine, std::move(config), std::move(clock))),
+      : service_(std::make_shared<QueueService>(engine, std::move(config), std::move(clock))),
         endpoint_(std::make_shared<InProcessWorker>(engine, kQueueWorkerName)),
-        given_store_(std::move(store)) {
+        given_store_(std::move(store)),
+        ticker_(engine) {
     add_queue_functions(*endpoint_, service_);
-    std::weak_ptr<QueueService> weak = service_;
     endpoint_->add_trigger_type(
         TriggerTypeSpec{"durable:subscriber", "Durable topic subscriber (iii::durable::publish)", kTriggerConfigFormat, {}},
-        TriggerTypeHandler{
-            [weak](const TriggerBinding& b) -> std::optional<ErrorBody> {
-              if (auto s = weak.lock()) return s->activate(b);
-              return ErrorBody{codes::kTriggerRegistrationFailed, "iii-queue is shutting down", std::nullopt};
-            },
-            [weak](const TriggerBinding& b) {
-              if (auto s = weak.lock()) s->deactivate(b);
-            },
-        });
+        weakly_served(service_, kQueueWorkerName));
   }
 
   std::shared_ptr<InProcessWorker> endpoint() override { return endpoint_; }
@@ -50,20 +41,21 @@ class QueueWorker final : public BuiltinWorker {
       else spdlog::info("iii-queue: durable store {}", config.file_path.string());
     }
     service_->open(std::move(store));  // throws QueueStoreError, a runtime_error
-    // Tickers cannot be removed: hold the dispatcher weakly, so a stopped worker's ticker idles.
-    std::weak_ptr<QueueDispatcher> weak = service_->dispatcher();
-    engine_.add_ticker([weak](Clock::time_point) {
+    ticker_.start([weak = std::weak_ptr<QueueDispatcher>(service_->dispatcher())](Clock::time_point) {
       if (auto d = weak.lock()) d->tick();
     });
   }
 
-  void stop() override { service_->close(); }
+  void stop() override {
+    ticker_.stop();
+    service_->close();
+  }
 
  private:
-  Engine& engine_;
   std::shared_ptr<QueueService> service_;
   std::shared_ptr<InProcessWorker> endpoint_;
   std::shared_ptr<QueueStore> given_store_;
+  WorkerTicker ticker_;
 };
 
 }  // namespace

@@ -25,18 +25,10 @@ class StateWorker final : public BuiltinWorker {
         endpoint_(std::make_shared<InProcessWorker>(engine, kStateWorkerName)),
         given_store_(std::move(store)) {
     add_state_functions(*endpoint_, service_);
-    std::weak_ptr<StateService> weak = service_;
-    endpoint_->add_trigger_type(
-        TriggerTypeSpec{"state", "State trigger", kTriggerConfigFormat, kTriggerCallFormat},
-        TriggerTypeHandler{
-            [weak](const TriggerBinding& b) -> std::optional<ErrorBody> {
-              if (auto s = weak.lock()) return s->triggers().activate(b);
-              return ErrorBody{codes::kTriggerRegistrationFailed, "iii-state is shutting down", std::nullopt};
-            },
-            [weak](const TriggerBinding& b) {
-              if (auto s = weak.lock()) s->triggers().deactivate(b);
-            },
-        });
+    // The service's trigger table, kept alive (and held weakly) through the service itself.
+    const std::shared_ptr<StateTriggers> triggers(service_, &service_->triggers());
+    endpoint_->add_trigger_type(TriggerTypeSpec{"state", "State trigger", kTriggerConfigFormat, kTriggerCallFormat},
+                                weakly_served(triggers, kStateWorkerName));
   }
 
   std::shared_ptr<InProcessWorker> endpoint() override { return endpoint_; }
