@@ -51,48 +51,38 @@ void append_number(std::string& out, double number) {
   if (text.find_first_of(".eE") == std::string_view::npos) out += ".0";  // keep it a float: 5.0
 }
 
-void append_pretty(std::string& out, const json::value& value, int depth) {
-  auto newline = [&](int level) {
+void append_pretty(std::string& out, const json::value& value, int depth);
+
+// A container: `{}`/`[]` when empty, else each item on its own line, one level deeper.
+template <class Container, class WriteItem>
+void append_container(std::string& out, const Container& items, int depth, char open, char close,
+                      WriteItem write_item) {
+  out += open;
+  bool first = true;
+  for (const auto& item : items) {
+    out += first ? "\n" : ",\n";
+    first = false;
+    out.append(static_cast<std::size_t>(depth + 1) * 2, ' ');
+    write_item(item);
+  }
+  if (!first) {
     out += '\n';
-    out.append(static_cast<std::size_t>(level) * 2, ' ');
-  };
+    out.append(static_cast<std::size_t>(depth) * 2, ' ');
+  }
+  out += close;
+}
+
+void append_pretty(std::string& out, const json::value& value, int depth) {
   switch (value.kind()) {
-    case json::kind::object: {
-      const auto& object = value.get_object();
-      if (object.empty()) {
-        out += "{}";
-        return;
-      }
-      out += '{';
-      bool first = true;
-      for (const auto& field : object) {
-        if (!first) out += ',';
-        first = false;
-        newline(depth + 1);
+    case json::kind::object:
+      return append_container(out, value.get_object(), depth, '{', '}', [&](const json::key_value_pair& field) {
         out += json::serialize(field.key());
         out += ": ";
         append_pretty(out, field.value(), depth + 1);
-      }
-      newline(depth);
-      out += '}';
-      return;
-    }
-    case json::kind::array: {
-      const auto& array = value.get_array();
-      if (array.empty()) {
-        out += "[]";
-        return;
-      }
-      out += '[';
-      for (std::size_t i = 0; i < array.size(); ++i) {
-        if (i) out += ',';
-        newline(depth + 1);
-        append_pretty(out, array[i], depth + 1);
-      }
-      newline(depth);
-      out += ']';
-      return;
-    }
+      });
+    case json::kind::array:
+      return append_container(out, value.get_array(), depth, '[', ']',
+                              [&](const json::value& item) { append_pretty(out, item, depth + 1); });
     case json::kind::double_:
       append_number(out, value.get_double());
       return;

@@ -7,9 +7,7 @@
 #include <functional>
 #include <memory>
 
-namespace boost::asio {
-class io_context;
-}
+#include "wire/asio_fwd.h"
 
 namespace iii::config {
 

@@ -8,10 +8,7 @@
 #include <vector>
 
 #include "net/worker_listener.h"
-
-namespace boost::asio {
-class io_context;
-}
+#include "wire/asio_fwd.h"
 
 namespace iii {
 class Engine;

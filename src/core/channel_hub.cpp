@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "wire/json_writer.h"
@@ -97,23 +98,24 @@ Channel::ReadState Channel::pop(ChannelItem& out, std::function<void()> wake) {
   return ReadState::kItem;
 }
 
+Channel::Wakeups Channel::end_locked(std::deque<ChannelItem>& dropped) {
+  dropped.swap(queue_);
+  queued_bytes_ = 0;
+  return Wakeups{std::exchange(writer_wake_, nullptr), std::exchange(reader_wake_, nullptr),
+                 std::exchange(reader_gone_watch_, nullptr)};
+}
+
 void Channel::abandon() {
-  std::function<void()> wake, gone;
+  Wakeups wake;
   std::deque<ChannelItem> dropped;
   {
     std::lock_guard lock(mu_);
     if (reader_gone_) return;
     reader_gone_ = true;
-    dropped.swap(queue_);
-    queued_bytes_ = 0;
-    wake = std::move(writer_wake_);
-    gone = std::move(reader_gone_watch_);
-    writer_wake_ = nullptr;
-    reader_wake_ = nullptr;
-    reader_gone_watch_ = nullptr;
+    wake = end_locked(dropped);
   }
-  if (wake) wake();
-  if (gone) gone();
+  if (wake.writer) wake.writer();  // the reader itself is the one going away: not woken
+  if (wake.reader_gone) wake.reader_gone();
 }
 
 bool Channel::reader_gone() const {
@@ -122,24 +124,17 @@ bool Channel::reader_gone() const {
 }
 
 void Channel::close() {
-  std::function<void()> wake_writer, wake_reader, gone;
+  Wakeups wake;
   std::deque<ChannelItem> dropped;
   {
     std::lock_guard lock(mu_);
     if (closed_) return;
     closed_ = true;
-    dropped.swap(queue_);
-    queued_bytes_ = 0;
-    wake_writer = std::move(writer_wake_);
-    wake_reader = std::move(reader_wake_);
-    gone = std::move(reader_gone_watch_);
-    writer_wake_ = nullptr;
-    reader_wake_ = nullptr;
-    reader_gone_watch_ = nullptr;
+    wake = end_locked(dropped);
   }
-  if (wake_writer) wake_writer();
-  if (wake_reader) wake_reader();
-  if (gone) gone();
+  if (wake.writer) wake.writer();
+  if (wake.reader) wake.reader();
+  if (wake.reader_gone) wake.reader_gone();
 }
 
 bool Channel::closed() const {

@@ -83,7 +83,14 @@ class Channel {
   static constexpr size_t kMaxQueuedBytes = 16u << 20;
 
  private:
+  // The registered callbacks, taken out to run once the lock is released.
+  struct Wakeups {
+    std::function<void()> writer, reader, reader_gone;
+  };
   bool full_locked() const { return queue_.size() >= capacity_ || queued_bytes_ >= kMaxQueuedBytes; }
+  // REQUIRES: mu_ held. Empties the queue into `dropped` (freed after unlocking) and takes every
+  // callback, which nobody may call again.
+  Wakeups end_locked(std::deque<ChannelItem>& dropped);
 
   const std::string id_;
   const std::string access_key_;

@@ -8,11 +8,7 @@
 namespace iii {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace websocket = beast::websocket;
-using tcp = asio::ip::tcp;
+using namespace net;  // asio, beast, http, websocket, tcp (net/beast_pch.h)
 
 constexpr std::string_view kPrefix = "/ws/channels/";
 

@@ -9,10 +9,7 @@
 namespace iii {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
+using namespace net;  // asio, beast, http, tcp (net/beast_pch.h)
 
 constexpr auto kIdleTimeout = std::chrono::seconds(60);     // keep-alive connection waiting for a request
 constexpr auto kBodyTimeout = std::chrono::seconds(120);    // reading one request body
@@ -301,18 +298,7 @@ HttpServer::HttpServer(asio::io_context& io, std::shared_ptr<HttpService> servic
 HttpServer::~HttpServer() { stop(); }
 
 void HttpServer::listen(const std::string& host, uint16_t port) {
-  beast::error_code ec;
-  asio::ip::address address = asio::ip::make_address(host, ec);
-  if (ec) {  // a host name such as "localhost"
-    tcp::resolver resolver(impl_->io);
-    address = resolver.resolve(host, std::to_string(port)).begin()->endpoint().address();
-  }
-  tcp::endpoint endpoint(address, port);
-  auto& acceptor = impl_->acceptor;
-  acceptor.open(endpoint.protocol());
-  acceptor.set_option(asio::socket_base::reuse_address(true));
-  acceptor.bind(endpoint);
-  acceptor.listen(asio::socket_base::max_listen_connections);
+  net::open_acceptor(impl_->acceptor, host, port);
   impl_->accept_next();
 }
 

@@ -9,10 +9,7 @@
 #include <string>
 
 #include "net/http_transport.h"
-
-namespace boost::asio {
-class io_context;
-}
+#include "wire/asio_fwd.h"
 
 namespace iii {
 

@@ -11,11 +11,7 @@
 namespace iii {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace websocket = beast::websocket;
-using tcp = asio::ip::tcp;
+using namespace net;  // asio, beast, http, websocket, tcp (net/beast_pch.h)
 
 // Reads the HTTP upgrade request and hands the socket to the right session.
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
@@ -115,13 +111,7 @@ WorkerListener::~WorkerListener() {
 }
 
 void WorkerListener::start() {
-  auto address = asio::ip::make_address(impl_->options->host);
-  tcp::endpoint endpoint(address, impl_->options->port);
-  auto& acceptor = impl_->acceptor;
-  acceptor.open(endpoint.protocol());
-  acceptor.set_option(asio::socket_base::reuse_address(true));
-  acceptor.bind(endpoint);
-  acceptor.listen(asio::socket_base::max_listen_connections);
+  open_acceptor(impl_->acceptor, impl_->options->host, impl_->options->port);
   impl_->accept_next();
 }
 

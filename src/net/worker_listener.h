@@ -8,10 +8,7 @@
 #include <string>
 
 #include "net/listener_options.h"
-
-namespace boost::asio {
-class io_context;
-}
+#include "wire/asio_fwd.h"
 
 namespace iii {
 

@@ -22,9 +22,7 @@
 #include <string>
 #include <string_view>
 
-namespace boost::asio {
-class io_context;
-}
+#include "wire/asio_fwd.h"
 
 namespace iii::net {
 

@@ -32,30 +32,41 @@ void require_known_keys(const boost::json::value& config, std::string_view worke
   }
 }
 
-void config_error(std::string_view worker, const std::string& key, const std::string& why) {
-  throw BuiltinConfigError(std::string(worker) + ": `" + key + "` " + why);
+void ConfigReader::fail(const std::string& key, const std::string& why) const {
+  throw BuiltinConfigError(std::string(worker_) + ": `" + key + "` " + why);
 }
 
-uint64_t config_integer(std::string_view worker, const boost::json::value& v, const std::string& key, uint64_t min,
-                        uint64_t max) {
+uint64_t ConfigReader::integer(const boost::json::value& v, const std::string& key, uint64_t min, uint64_t max) const {
   std::optional<uint64_t> n;
   if (v.is_int64() && v.get_int64() >= 0) n = static_cast<uint64_t>(v.get_int64());
   if (v.is_uint64()) n = v.get_uint64();
   if (v.is_double() && v.get_double() >= 0 && v.get_double() < 1.8e19 && std::floor(v.get_double()) == v.get_double())
     n = static_cast<uint64_t>(v.get_double());
   const std::string range = std::to_string(min) + " and " + std::to_string(max);
-  if (!n && v.is_number()) config_error(worker, key, "must be a whole number between " + range);
-  if (!n) config_error(worker, key, std::string("must be a number, got ") + json_text::type_name(v));
-  if (*n < min || *n > max) config_error(worker, key, "must be between " + range + ", got " + std::to_string(*n));
+  if (!n && v.is_number()) fail(key, "must be a whole number between " + range);
+  if (!n) fail(key, std::string("must be a number, got ") + json_text::type_name(v));
+  if (*n < min || *n > max) fail(key, "must be between " + range + ", got " + std::to_string(*n));
   return *n;
 }
 
-std::string config_string(std::string_view worker, const boost::json::value& v, const std::string& key) {
-  if (!v.is_string()) config_error(worker, key, std::string("must be a string, got ") + json_text::type_name(v));
+std::string ConfigReader::string(const boost::json::value& v, const std::string& key) const {
+  if (!v.is_string()) fail(key, std::string("must be a string, got ") + json_text::type_name(v));
   return std::string(v.get_string());
 }
 
-const boost::json::value* config_field(const boost::json::object& o, std::string_view key) {
+ConfigReader::Adapter ConfigReader::adapter(const boost::json::value& block, std::string_view supported) const {
+  static const boost::json::value kNull;
+  if (!block.is_object())
+    fail("adapter", std::string("must be a mapping {name, config}, got ") + json_text::type_name(block));
+  require_known_keys(block, std::string(worker_) + " adapter", {"name", "config"});
+  const boost::json::object& o = block.get_object();
+  const boost::json::value* name = field(o, "name");
+  if (!name) fail("adapter.name", "is required (supported: " + std::string(supported) + ")");
+  const boost::json::value* config = o.if_contains("config");
+  return Adapter{string(*name, "adapter.name"), config ? *config : kNull};
+}
+
+const boost::json::value* ConfigReader::field(const boost::json::object& o, std::string_view key) {
   const boost::json::value* v = o.if_contains(key);
   return v && !v->is_null() ? v : nullptr;
 }

@@ -96,13 +96,31 @@ TriggerTypeHandler weakly_served(const std::shared_ptr<Provider>& provider, std:
 void require_known_keys(const boost::json::value& config, std::string_view worker,
                         std::initializer_list<std::string_view> known);
 
-// Strict readers for values inside a config block; errors read "<worker>: `<key>` <why>".
-[[noreturn]] void config_error(std::string_view worker, const std::string& key, const std::string& why);
-// A whole number in [min, max]; integral doubles (as some YAML loaders produce) are accepted.
-uint64_t config_integer(std::string_view worker, const boost::json::value& v, const std::string& key, uint64_t min,
-                        uint64_t max);
-std::string config_string(std::string_view worker, const boost::json::value& v, const std::string& key);
-// The value of `key` in `o`, or null when absent or JSON null.
-const boost::json::value* config_field(const boost::json::object& o, std::string_view key);
+// Strict readers for the values of one built-in's config block. Every error is a
+// BuiltinConfigError reading "<worker>: `<key>` <why>", `key` being the path in the block
+// ("adapter.config.file_path").
+class ConfigReader {
+ public:
+  constexpr explicit ConfigReader(std::string_view worker) : worker_(worker) {}
+
+  [[noreturn]] void fail(const std::string& key, const std::string& why) const;
+  // A whole number in [min, max]; integral doubles (as some YAML loaders produce) are accepted.
+  uint64_t integer(const boost::json::value& v, const std::string& key, uint64_t min, uint64_t max) const;
+  std::string string(const boost::json::value& v, const std::string& key) const;
+  // The value of `key` in `o`, or null when absent or JSON null.
+  static const boost::json::value* field(const boost::json::object& o, std::string_view key);
+
+  // An `adapter: {name, config}` block: a mapping with only those keys and a string `name`
+  // (`supported` lists the adapters in the error when it is missing). `config` is JSON null when
+  // absent; choosing and reading the adapter is the caller's.
+  struct Adapter {
+    std::string name;
+    const boost::json::value& config;
+  };
+  Adapter adapter(const boost::json::value& block, std::string_view supported) const;
+
+ private:
+  std::string_view worker_;
+};
 
 }  // namespace iii

@@ -1,6 +1,7 @@
 // The iii-pubsub built-in driven through a real Engine: its config block, `publish` with its
 // errors, and `subscribe` bindings — fan-out, unsubscribing one binding keeping the others (the
 // upstream bug of docs/builtins.md §14.3 not copied), failing subscribers, conditions, replacement.
+#include "workers/pubsub/pubsub_config.h"
 #include "workers/pubsub/pubsub_worker.h"
 
 #include <gtest/gtest.h>

@@ -53,14 +53,9 @@ class CronWorker final : public BuiltinWorker {
 }  // namespace
 
 BuiltinDescriptor cron_builtin() {
-  return BuiltinDescriptor{
-      kCronWorkerName,
-      {"cron"},
-      [](BuiltinContext& context, const boost::json::value& config) -> std::unique_ptr<BuiltinWorker> {
-        return std::make_unique<CronWorker>(context.engine, parse_cron_config(config),
-                                            [] { return std::chrono::system_clock::now(); });
-      },
-  };
+  return {kCronWorkerName, {"cron"}, [](BuiltinContext& context, const boost::json::value& config) {
+            return make_cron_worker(context.engine, parse_cron_config(config), std::chrono::system_clock::now);
+          }};
 }
 
 std::unique_ptr<BuiltinWorker> make_cron_worker(Engine& engine, CronConfig config, WallClock wall_clock) {

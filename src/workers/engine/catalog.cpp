@@ -73,20 +73,22 @@ std::string Catalog::trigger_type_worker_name(const TriggerTypeEntry& type) cons
   return std::string(first_segment(type.id));
 }
 
-json::object Catalog::function_summary(const FunctionEntry& f) const {
+json::object Catalog::function_fields(const FunctionEntry& f) const {
   json::object out;
   out["function_id"] = f.id;
   out["worker_name"] = function_worker_name(f.id);
   if (!f.description.empty()) out["description"] = f.description;
+  return out;
+}
+
+json::object Catalog::function_summary(const FunctionEntry& f) const {
+  json::object out = function_fields(f);
   put_raw_if_present(out, "metadata", f.metadata);
   return out;
 }
 
 json::object Catalog::function_detail(const FunctionEntry& f) const {
-  json::object out;
-  out["function_id"] = f.id;
-  out["worker_name"] = function_worker_name(f.id);
-  if (!f.description.empty()) out["description"] = f.description;
+  json::object out = function_fields(f);
   put_raw_if_present(out, "request_schema", f.request_format);
   put_raw_if_present(out, "response_schema", f.response_format);
   put_raw_if_present(out, "metadata", f.metadata);
@@ -120,24 +122,24 @@ json::object Catalog::trigger_type_detail(const TriggerTypeEntry& t) const {
   return out;
 }
 
-json::object Catalog::registered_trigger_summary(const TriggerBinding& b) const {
+json::object Catalog::registered_trigger_fields(const TriggerBinding& b) const {
   json::object out;
   out["id"] = b.id;
   out["trigger_type"] = b.trigger_type;
   out["function_id"] = b.function_id;
   out["worker_name"] = function_worker_name(b.function_id);
   out["config"] = parse_raw(b.config);
+  return out;
+}
+
+json::object Catalog::registered_trigger_summary(const TriggerBinding& b) const {
+  json::object out = registered_trigger_fields(b);
   out["config_summary"] = config_summary(b.config);
   return out;
 }
 
 json::object Catalog::registered_trigger_detail(const TriggerBinding& b) const {
-  json::object out;
-  out["id"] = b.id;
-  out["trigger_type"] = b.trigger_type;
-  out["function_id"] = b.function_id;
-  out["worker_name"] = function_worker_name(b.function_id);
-  out["config"] = parse_raw(b.config);
+  json::object out = registered_trigger_fields(b);
   put_raw_if_present(out, "metadata", b.metadata);
   const TriggerTypeEntry* type = find_trigger_type(b.trigger_type);
   out["trigger"] = type ? json::value(trigger_type_detail(*type)) : json::value(nullptr);

@@ -104,6 +104,10 @@ class Catalog {
   json::object registered_trigger_detail(const TriggerBinding& b) const;
 
  private:
+  // What a summary and a detail both show first.
+  json::object function_fields(const FunctionEntry& f) const;             // id, worker, description
+  json::object registered_trigger_fields(const TriggerBinding& b) const;  // id, type, function, worker, config
+
   StringMap<std::string> names_;  // worker id → display name, for named workers
 };
 

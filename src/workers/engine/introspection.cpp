@@ -39,6 +39,39 @@ int search_rank(std::string_view function_id, std::string_view needle_lower) {
 Outcome not_found(std::string message) { return Outcome::failure(codes::kNotFound, std::move(message)); }
 Outcome invalid_arguments(std::string message) { return Outcome::failure(codes::kInvalidArguments, std::move(message)); }
 
+// The filters the list functions share: `search` (case-insensitive, in the texts a list names),
+// `prefix` of the id, owning `worker`, and `include_internal`.
+struct ListFilter {
+  explicit ListFilter(const Input& in)
+      : search(in.string("search")),
+        prefix(in.string("prefix")),
+        worker(in.string("worker")),
+        include_internal(in.boolean("include_internal").value_or(false)),
+        needle(search ? lowercase(*search) : std::string()) {}
+
+  // True without a search, or when one of `texts` contains it.
+  bool found_in(std::initializer_list<std::string_view> texts) const {
+    if (needle.empty()) return true;
+    for (std::string_view text : texts)
+      if (contains_folded(text, needle)) return true;
+    return false;
+  }
+
+  const std::optional<std::string> search, prefix, worker;
+  const bool include_internal;
+  const std::string needle;  // the search, lower case
+};
+
+// The `*::info` shape: the detail of the entry named by the required `id`, or not_found.
+template <class Find, class Detail, class Missing>
+Outcome info_by_id(Engine& engine, const Input& in, Find find, Detail detail, Missing missing) {
+  const std::string id = in.required_string("id");
+  Catalog catalog(engine);
+  const auto* entry = (catalog.*find)(id);
+  if (!entry) return not_found(missing(id));
+  return Outcome::success(to_text((catalog.*detail)(*entry)));
+}
+
 json::object wrap(std::string_view key, json::array items) {
   json::object out;
   out[key] = std::move(items);
@@ -48,12 +81,8 @@ json::object wrap(std::string_view key, json::array items) {
 // --- engine::functions::* ---
 
 Outcome functions_list(Engine& engine, const Input& in) {
-  const std::optional<std::string> search = in.string("search");
-  const std::optional<std::string> prefix = in.string("prefix");
-  const std::optional<std::string> worker = in.string("worker");
+  const ListFilter filter(in);
   const std::vector<std::string> workers = in.strings("workers").value_or(std::vector<std::string>{});
-  const bool include_internal = in.boolean("include_internal").value_or(false);
-  const std::string needle = search ? lowercase(*search) : std::string();
 
   Catalog catalog(engine);
   struct Row {
@@ -62,18 +91,14 @@ Outcome functions_list(Engine& engine, const Input& in) {
   };
   std::vector<Row> rows;
   for (const auto& f : catalog.functions) {
-    if (!include_internal && function_is_internal(*f)) continue;
-    if (prefix && !starts_with(f->id, *prefix)) continue;
-    if (worker || !workers.empty()) {
+    if (!filter.include_internal && function_is_internal(*f)) continue;
+    if (filter.prefix && !starts_with(f->id, *filter.prefix)) continue;
+    if (filter.worker || !workers.empty()) {
       const std::string owner = catalog.function_worker_name(f->id);
-      if (owner != worker && std::find(workers.begin(), workers.end(), owner) == workers.end()) continue;
+      if (owner != filter.worker && std::find(workers.begin(), workers.end(), owner) == workers.end()) continue;
     }
-    int rank = 0;
-    if (!needle.empty()) {
-      if (!contains_folded(f->id, needle) && !contains_folded(f->description, needle)) continue;
-      rank = search_rank(f->id, needle);
-    }
-    rows.push_back({rank, f.get()});
+    if (!filter.found_in({f->id, f->description})) continue;
+    rows.push_back({filter.needle.empty() ? 0 : search_rank(f->id, filter.needle), f.get()});
   }
   // catalog.functions is sorted by id, so a stable sort on the rank keeps ids in order per tier.
   std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.rank < b.rank; });
@@ -118,63 +143,46 @@ Outcome functions_info(Engine& engine, const Input& in) {
 // --- engine::triggers::* (trigger types) ---
 
 Outcome triggers_list(Engine& engine, const Input& in) {
-  const std::optional<std::string> search = in.string("search");
-  const std::optional<std::string> prefix = in.string("prefix");
-  const std::optional<std::string> worker = in.string("worker");
-  const bool include_internal = in.boolean("include_internal").value_or(false);
-  const std::string needle = search ? lowercase(*search) : std::string();
-
+  const ListFilter filter(in);
   Catalog catalog(engine);
   json::array out;
   for (const auto& t : catalog.trigger_types) {
-    if (!include_internal && starts_with(t->id, "engine::")) continue;
-    if (prefix && !starts_with(t->id, *prefix)) continue;
-    if (worker && catalog.trigger_type_worker_name(*t) != *worker) continue;
-    if (!needle.empty() && !contains_folded(t->id, needle) && !contains_folded(t->description, needle)) continue;
+    if (!filter.include_internal && starts_with(t->id, "engine::")) continue;
+    if (filter.prefix && !starts_with(t->id, *filter.prefix)) continue;
+    if (filter.worker && catalog.trigger_type_worker_name(*t) != *filter.worker) continue;
+    if (!filter.found_in({t->id, t->description})) continue;
     out.push_back(catalog.trigger_type_summary(*t));
   }
   return Outcome::success(to_text(wrap("triggers", std::move(out))));
 }
 
 Outcome triggers_info(Engine& engine, const Input& in) {
-  const std::string id = in.required_string("id");
-  Catalog catalog(engine);
-  const TriggerTypeEntry* t = catalog.find_trigger_type(id);
-  if (!t) return not_found("Trigger type '" + id + "' is not registered.");
-  return Outcome::success(to_text(catalog.trigger_type_detail(*t)));
+  return info_by_id(engine, in, &Catalog::find_trigger_type, &Catalog::trigger_type_detail,
+                    [](const std::string& id) { return "Trigger type '" + id + "' is not registered."; });
 }
 
 // --- engine::registered-triggers::* (live bindings) ---
 
 Outcome registered_triggers_list(Engine& engine, const Input& in) {
-  const std::optional<std::string> search = in.string("search");
+  const ListFilter filter(in);  // its `prefix` does not apply to bindings
   const std::optional<std::string> trigger_type = in.string("trigger_type");
   const std::optional<std::string> function_id = in.string("function_id");
-  const std::optional<std::string> worker = in.string("worker");
-  const bool include_internal = in.boolean("include_internal").value_or(false);
-  const std::string needle = search ? lowercase(*search) : std::string();
-
   Catalog catalog(engine);
   json::array out;
   for (const TriggerBinding& b : catalog.triggers) {
-    if (!include_internal && starts_with(b.function_id, "engine::")) continue;
+    if (!filter.include_internal && starts_with(b.function_id, "engine::")) continue;
     if (trigger_type && b.trigger_type != *trigger_type) continue;
     if (function_id && b.function_id != *function_id) continue;
-    if (worker && catalog.function_worker_name(b.function_id) != *worker) continue;
-    if (!needle.empty() && !contains_folded(b.id, needle) && !contains_folded(b.trigger_type, needle) &&
-        !contains_folded(b.function_id, needle))
-      continue;
+    if (filter.worker && catalog.function_worker_name(b.function_id) != *filter.worker) continue;
+    if (!filter.found_in({b.id, b.trigger_type, b.function_id})) continue;
     out.push_back(catalog.registered_trigger_summary(b));
   }
   return Outcome::success(to_text(wrap("registered_triggers", std::move(out))));
 }
 
 Outcome registered_triggers_info(Engine& engine, const Input& in) {
-  const std::string id = in.required_string("id");
-  Catalog catalog(engine);
-  const TriggerBinding* b = catalog.find_trigger(id);
-  if (!b) return not_found("Registered trigger '" + id + "' was not found.");
-  return Outcome::success(to_text(catalog.registered_trigger_detail(*b)));
+  return info_by_id(engine, in, &Catalog::find_trigger, &Catalog::registered_trigger_detail,
+                    [](const std::string& id) { return "Registered trigger '" + id + "' was not found."; });
 }
 
 using Handler = Outcome (*)(Engine&, const Input&);

@@ -9,6 +9,21 @@ namespace {
 
 using Pairs = std::vector<std::pair<std::string_view, std::string_view>>;
 
+// Appends `"key":value` pairs, values being JSON text: `first` ('{' to open an object, ',' to
+// continue one) before the first pair, commas between the others.
+void append_fields(std::string& out, char first,
+                   std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
+  char separator = first;
+  for (const auto& [key, value] : fields) {
+    out += separator;
+    out += '"';
+    out += key;  // keys here are plain ASCII names
+    out += "\":";
+    out += value;
+    separator = ',';
+  }
+}
+
 // HeaderValue::to_str of the reference: visible ASCII and tab only, else the value reads as "".
 bool visible_ascii(std::string_view v) {
   for (char ch : v) {
@@ -158,25 +173,15 @@ std::string body_json(const HttpRequestView& request) {
 
 std::string build_payload_prefix(const HttpRequestView& request, const HttpRoute& route, const RequestFragments& f,
                                  std::string_view body) {
+  std::string path, method;
+  append_json_string_lossy(path, route.api_path);
+  append_json_string_lossy(method, request.method);
   std::string out;
-  out.reserve(160 + f.query_params.size() + f.path_params.size() + f.headers.size() + body.size() +
-              2 * route.api_path.size());
-  out += R"({"query_params":)";
-  out += f.query_params;
-  out += R"(,"path_params":)";
-  out += f.path_params;
-  out += R"(,"headers":)";
-  out += f.headers;
-  out += R"(,"path":)";
-  append_json_string_lossy(out, route.api_path);
-  out += R"(,"method":)";
-  append_json_string_lossy(out, request.method);
-  out += R"(,"body":)";
-  out += body;
-  out += R"(,"trigger":{"type":"http","path":)";
-  append_json_string_lossy(out, route.api_path);
-  out += R"(,"method":)";
-  append_json_string_lossy(out, request.method);
+  out.reserve(160 + f.query_params.size() + f.path_params.size() + f.headers.size() + body.size() + 2 * path.size());
+  append_fields(out, '{', {{"query_params", f.query_params}, {"path_params", f.path_params}, {"headers", f.headers},
+                           {"path", path}, {"method", method}, {"body", body}});
+  out += R"(,"trigger":{"type":"http")";
+  append_fields(out, ',', {{"path", path}, {"method", method}});
   out += '}';
   return out;
 }
@@ -200,16 +205,13 @@ std::string finish_condition_payload(std::string_view prefix) {
 }
 
 std::string build_middleware_input(const HttpRequestView& request, const RequestFragments& f) {
+  std::string method;
+  append_json_string_lossy(method, request.method);
   std::string out;
   out.reserve(96 + f.path_params.size() + f.query_params.size() + f.headers.size());
-  out += R"({"phase":"preHandler","request":{"path_params":)";
-  out += f.path_params;
-  out += R"(,"query_params":)";
-  out += f.query_params;
-  out += R"(,"headers":)";
-  out += f.headers;
-  out += R"(,"method":)";
-  append_json_string_lossy(out, request.method);
+  out += R"({"phase":"preHandler","request":)";
+  append_fields(out, '{', {{"path_params", f.path_params}, {"query_params", f.query_params}, {"headers", f.headers},
+                           {"method", method}});
   out += R"(},"context":{}})";
   return out;
 }

@@ -146,12 +146,10 @@ class HttpBuiltin final : public BuiltinWorker {
 }  // namespace
 
 BuiltinDescriptor http_builtin(boost::asio::io_context& io, ChannelHub& hub) {
-  return BuiltinDescriptor{
-      kHttpWorkerName,
-      {"http"},
-      [&io, &hub](BuiltinContext& context, const boost::json::value& config) -> std::unique_ptr<BuiltinWorker> {
-        return std::make_unique<HttpBuiltin>(io, context.engine, hub, parse_http_config(config));
-      }};
+  return {kHttpWorkerName, {"http"},
+          [&io, &hub](BuiltinContext& context, const boost::json::value& config) -> std::unique_ptr<BuiltinWorker> {
+            return std::make_unique<HttpBuiltin>(io, context.engine, hub, parse_http_config(config));
+          }};
 }
 
 }  // namespace iii

@@ -10,14 +10,11 @@
 #include <mutex>
 
 #include "net/http_transport.h"
+#include "wire/asio_fwd.h"
 #include "workers/builtin.h"
 #include "workers/http/http_config.h"
 #include "workers/http/http_cors.h"
 #include "workers/http/route_table.h"
-
-namespace boost::asio {
-class io_context;
-}
 
 namespace iii {
 

@@ -9,11 +9,8 @@
 //
 // The caller of `publish` gets its answer before the fan-out starts (pubsub_topics.h).
 //
-// Config block:
-//   adapter:          # default {name: local}
-//     name: local     # in-process topics; `redis` is not supported yet
-//
-// Usage: the config loader creates it from pubsub_builtin() like every built-in.
+// Config block: pubsub_config.h. Usage: the config loader creates it from pubsub_builtin() like
+// every built-in.
 #pragma once
 #include <boost/json/value.hpp>
 
@@ -25,8 +22,10 @@ namespace iii {
 
 inline constexpr const char* kPubSubWorkerName = "iii-pubsub";
 
-// Validates a config block (null = defaults); throws BuiltinConfigError naming the key.
-void parse_pubsub_config(const boost::json::value& config);
+class PubSubTopics;
+
+// Adds `publish` (pubsub_functions.cpp) to the worker; `topics` is held weakly.
+void add_pubsub_functions(InProcessWorker& worker, const std::shared_ptr<PubSubTopics>& topics);
 
 // name "iii-pubsub", alias "pubsub".
 BuiltinDescriptor pubsub_builtin();

@@ -16,18 +16,12 @@ namespace {
 namespace json = boost::json;
 constexpr const char* kWorker = "iii-queue";
 
-// This worker's names for the shared strict readers of workers/builtin.h.
-[[noreturn]] void bad(const std::string& key, const std::string& why) { config_error(kWorker, key, why); }
-uint64_t read_integer(const json::value& v, const std::string& key, uint64_t min, uint64_t max) {
-  return config_integer(kWorker, v, key, min, max);
-}
-std::string read_string(const json::value& v, const std::string& key) { return config_string(kWorker, v, key); }
-const json::value* field(const json::object& o, std::string_view key) { return config_field(o, key); }
+constexpr ConfigReader reader{kWorker};
 
 NamedQueueConfig parse_named_queue(const std::string& name, const json::value& block) {
   const std::string prefix = "queue_configs." + name;
   if (!block.is_null() && !block.is_object())
-    bad(prefix, std::string("must be a mapping, got ") + json_text::type_name(block));
+    reader.fail(prefix, std::string("must be a mapping, got ") + json_text::type_name(block));
   require_known_keys(block, std::string(kWorker) + " " + prefix,
                      {"max_retries", "concurrency", "type", "message_group_field", "backoff_ms", "poll_interval_ms",
                       "max_priority", "priority_field"});
@@ -35,43 +29,54 @@ NamedQueueConfig parse_named_queue(const std::string& name, const json::value& b
   if (block.is_null()) return out;
   const json::object& o = block.get_object();
   QueueSettings& s = out.settings;
-  if (auto* v = field(o, "max_retries")) out.max_retries = static_cast<uint32_t>(read_integer(*v, prefix + ".max_retries", 0, 1000));
+  if (auto* v = reader.field(o, "max_retries"))
+    out.max_retries = static_cast<uint32_t>(reader.integer(*v, prefix + ".max_retries", 0, 1000));
   s.max_attempts = std::max<uint32_t>(1, out.max_retries);
-  if (auto* v = field(o, "concurrency")) s.concurrency = static_cast<uint32_t>(read_integer(*v, prefix + ".concurrency", 1, 10000));
-  if (auto* v = field(o, "backoff_ms")) s.backoff_ms = read_integer(*v, prefix + ".backoff_ms", 0, 86'400'000);
-  if (auto* v = field(o, "poll_interval_ms")) s.poll_interval_ms = read_integer(*v, prefix + ".poll_interval_ms", 1, 3'600'000);
-  if (auto* v = field(o, "max_priority")) read_integer(*v, prefix + ".max_priority", 1, 255);
-  if (auto* v = field(o, "priority_field")) read_string(*v, prefix + ".priority_field");
-  if (auto* v = field(o, "type")) {
-    const std::string type = read_string(*v, prefix + ".type");
-    if (type == "fifo") s.fifo = true;
-    else if (type != "standard") bad(prefix + ".type", "must be `standard` or `fifo`, got `" + type + "`");
+  if (auto* v = reader.field(o, "concurrency"))
+    s.concurrency = static_cast<uint32_t>(reader.integer(*v, prefix + ".concurrency", 1, 10000));
+  if (auto* v = reader.field(o, "backoff_ms")) s.backoff_ms = reader.integer(*v, prefix + ".backoff_ms", 0, 86'400'000);
+  if (auto* v = reader.field(o, "poll_interval_ms"))
+    s.poll_interval_ms = reader.integer(*v, prefix + ".poll_interval_ms", 1, 3'600'000);
+  if (auto* v = reader.field(o, "max_priority")) reader.integer(*v, prefix + ".max_priority", 1, 255);
+  if (auto* v = reader.field(o, "priority_field")) reader.string(*v, prefix + ".priority_field");
+  if (auto* v = reader.field(o, "type")) {
+    const std::string type = reader.string(*v, prefix + ".type");
+    if (type == "fifo")
+      s.fifo = true;
+    else if (type != "standard")
+      reader.fail(prefix + ".type", "must be `standard` or `fifo`, got `" + type + "`");
   }
-  if (auto* v = field(o, "message_group_field")) {
-    s.message_group_field = read_string(*v, prefix + ".message_group_field");
-    if (s.message_group_field.empty()) bad(prefix + ".message_group_field", "must not be empty");
+  if (auto* v = reader.field(o, "message_group_field")) {
+    s.message_group_field = reader.string(*v, prefix + ".message_group_field");
+    if (s.message_group_field.empty()) reader.fail(prefix + ".message_group_field", "must not be empty");
   }
   if (s.fifo && s.message_group_field.empty())
-    bad(prefix + ".message_group_field", "is required for a fifo queue (the `data` field that names the message group)");
+    reader.fail(prefix + ".message_group_field",
+                "is required for a fifo queue (the `data` field that names the message group)");
   return out;
 }
 
-void parse_builtin_adapter(const json::value& config, QueueWorkerConfig& out, const std::filesystem::path& working_dir) {
+void parse_builtin_adapter(const json::value& config, QueueWorkerConfig& out,
+                           const std::filesystem::path& working_dir) {
   require_known_keys(config, "iii-queue adapter `builtin`", {"store_method", "file_path", "save_interval_ms"});
   std::string file_path = kDefaultQueueStorePath;
   if (config.is_object()) {
     const json::object& o = config.get_object();
-    if (auto* m = field(o, "store_method")) {
-      const std::string method = read_string(*m, "adapter.config.store_method");
-      if (method == "in_memory") out.storage = QueueWorkerConfig::Storage::kInMemory;
-      else if (method == "file_based") out.storage = QueueWorkerConfig::Storage::kFileBased;
-      else bad("adapter.config.store_method", "must be `in_memory` or `file_based`, got `" + method + "`");
+    if (auto* m = reader.field(o, "store_method")) {
+      const std::string method = reader.string(*m, "adapter.config.store_method");
+      if (method == "in_memory")
+        out.storage = QueueWorkerConfig::Storage::kInMemory;
+      else if (method == "file_based")
+        out.storage = QueueWorkerConfig::Storage::kFileBased;
+      else
+        reader.fail("adapter.config.store_method", "must be `in_memory` or `file_based`, got `" + method + "`");
     }
-    if (auto* p = field(o, "file_path")) {
-      file_path = read_string(*p, "adapter.config.file_path");
-      if (file_path.empty()) bad("adapter.config.file_path", "must not be empty");
+    if (auto* p = reader.field(o, "file_path")) {
+      file_path = reader.string(*p, "adapter.config.file_path");
+      if (file_path.empty()) reader.fail("adapter.config.file_path", "must not be empty");
     }
-    if (auto* s = field(o, "save_interval_ms")) read_integer(*s, "adapter.config.save_interval_ms", 100, 3'600'000);
+    if (auto* s = reader.field(o, "save_interval_ms"))
+      reader.integer(*s, "adapter.config.save_interval_ms", 100, 3'600'000);
   }
   std::filesystem::path path = (working_dir / file_path).lexically_normal();
   const std::string ext = path.extension().string();
@@ -80,19 +85,11 @@ void parse_builtin_adapter(const json::value& config, QueueWorkerConfig& out, co
 }
 
 void parse_adapter(const json::value& adapter, QueueWorkerConfig& out, const std::filesystem::path& working_dir) {
-  if (!adapter.is_object())
-    bad("adapter", std::string("must be a mapping {name, config}, got ") + json_text::type_name(adapter));
-  require_known_keys(adapter, "iii-queue adapter", {"name", "config"});
-  const json::object& o = adapter.get_object();
-  const json::value* name = field(o, "name");
-  if (!name) bad("adapter.name", "is required (supported: builtin)");
-  const std::string adapter_name = read_string(*name, "adapter.name");
-  static const json::value kNull;
-  const json::value* config = o.if_contains("config");
-  if (adapter_name == "builtin") return parse_builtin_adapter(config ? *config : kNull, out, working_dir);
+  const auto [adapter_name, config] = reader.adapter(adapter, "builtin");
+  if (adapter_name == "builtin") return parse_builtin_adapter(config, out, working_dir);
   if (adapter_name == "redis" || adapter_name == "rabbitmq" || adapter_name == "bridge")
-    bad("adapter.name", "`" + adapter_name + "` is not supported yet (supported: builtin)");
-  bad("adapter.name", "`" + adapter_name + "` is not a queue adapter (supported: builtin)");
+    reader.fail("adapter.name", "`" + adapter_name + "` is not supported yet (supported: builtin)");
+  reader.fail("adapter.name", "`" + adapter_name + "` is not a queue adapter (supported: builtin)");
 }
 
 }  // namespace
@@ -104,12 +101,14 @@ QueueWorkerConfig parse_queue_config(const json::value& config, const std::files
   out.queues["default"] = NamedQueueConfig{};
   if (config.is_null()) return out;
   const json::object& o = config.get_object();
-  if (auto* a = field(o, "adapter")) parse_adapter(*a, out, working_dir);
-  if (auto* m = field(o, "max_message_bytes")) out.max_message_bytes = read_integer(*m, "max_message_bytes", 1, 64ull << 20);
-  if (auto* q = field(o, "queue_configs")) {
-    if (!q->is_object()) bad("queue_configs", std::string("must be a mapping of queue names, got ") + json_text::type_name(*q));
+  if (auto* a = reader.field(o, "adapter")) parse_adapter(*a, out, working_dir);
+  if (auto* m = reader.field(o, "max_message_bytes"))
+    out.max_message_bytes = reader.integer(*m, "max_message_bytes", 1, 64ull << 20);
+  if (auto* q = reader.field(o, "queue_configs")) {
+    if (!q->is_object())
+      reader.fail("queue_configs", std::string("must be a mapping of queue names, got ") + json_text::type_name(*q));
     for (const auto& [name, block] : q->get_object()) {
-      if (name.empty()) bad("queue_configs", "has an empty queue name");
+      if (name.empty()) reader.fail("queue_configs", "has an empty queue name");
       out.queues[std::string(name)] = parse_named_queue(std::string(name), block);
     }
   }

@@ -244,23 +244,28 @@ void add(InProcessWorker& worker, const std::shared_ptr<QueueService>& service, 
 }  // namespace
 
 void add_queue_functions(InProcessWorker& worker, const std::shared_ptr<QueueService>& service) {
-  add(worker, service, "engine::queue::enqueue", "Durably enqueue a job for a named queue (TriggerAction.Enqueue)",
-      "enqueue_failed", enqueue);
-  add(worker, service, "iii::durable::publish", "Publish a message to every durable:subscriber of a topic",
-      "publish_failed", publish);
-  add(worker, service, "iii::queue::redrive", "Move every dead-lettered message of a queue back to it",
-      "redrive_failed", redrive);
-  add(worker, service, "iii::queue::redrive_message", "Move one dead-lettered message back to its queue",
-      "redrive_message_failed", one_message(true));
-  add(worker, service, "iii::queue::discard_message", "Delete one dead-lettered message", "discard_message_failed",
-      one_message(false));
-  add(worker, service, "engine::queue::list_topics", "Named queues and topics", "list_topics_failed", list_topics);
-  add(worker, service, "engine::queue::topic_stats", "Depth, consumers and dead-letter depth of a queue or topic",
-      "topic_stats_failed", topic_stats);
-  add(worker, service, "engine::queue::dlq_topics", "Queues and topics with dead-lettered messages",
-      "dlq_topics_failed", dlq_topics);
-  add(worker, service, "engine::queue::dlq_messages", "Dead-lettered messages of a queue or topic",
-      "dlq_messages_failed", dlq_messages);
+  struct Entry {
+    const char* id;
+    const char* description;
+    const char* failure_code;  // the error code when the store fails
+    Body body;
+  };
+  const Entry entries[] = {
+      {"engine::queue::enqueue", "Durably enqueue a job for a named queue (TriggerAction.Enqueue)", "enqueue_failed",
+       enqueue},
+      {"iii::durable::publish", "Publish a message to every durable:subscriber of a topic", "publish_failed", publish},
+      {"iii::queue::redrive", "Move every dead-lettered message of a queue back to it", "redrive_failed", redrive},
+      {"iii::queue::redrive_message", "Move one dead-lettered message back to its queue", "redrive_message_failed",
+       one_message(true)},
+      {"iii::queue::discard_message", "Delete one dead-lettered message", "discard_message_failed", one_message(false)},
+      {"engine::queue::list_topics", "Named queues and topics", "list_topics_failed", list_topics},
+      {"engine::queue::topic_stats", "Depth, consumers and dead-letter depth of a queue or topic", "topic_stats_failed",
+       topic_stats},
+      {"engine::queue::dlq_topics", "Queues and topics with dead-lettered messages", "dlq_topics_failed", dlq_topics},
+      {"engine::queue::dlq_messages", "Dead-lettered messages of a queue or topic", "dlq_messages_failed",
+       dlq_messages},
+  };
+  for (const Entry& e : entries) add(worker, service, e.id, e.description, e.failure_code, e.body);
 }
 
 }  // namespace iii

@@ -61,14 +61,10 @@ class QueueWorker final : public BuiltinWorker {
 }  // namespace
 
 BuiltinDescriptor queue_builtin() {
-  return BuiltinDescriptor{
-      kQueueWorkerName,
-      {"queue"},
-      [](BuiltinContext& context, const boost::json::value& config) -> std::unique_ptr<BuiltinWorker> {
-        return std::make_unique<QueueWorker>(context.engine, parse_queue_config(config, context.working_dir), nullptr,
-                                             queue_wall_clock_ms);
-      },
-  };
+  return {kQueueWorkerName, {"queue"}, [](BuiltinContext& context, const boost::json::value& config) {
+            return make_queue_worker(context.engine, parse_queue_config(config, context.working_dir), nullptr,
+                                     queue_wall_clock_ms);
+          }};
 }
 
 std::unique_ptr<BuiltinWorker> make_queue_worker(Engine& engine, QueueWorkerConfig config,

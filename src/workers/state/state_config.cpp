@@ -13,15 +13,10 @@ namespace {
 namespace json = boost::json;
 constexpr const char* kWorker = "iii-state";
 
-// This worker's names for the shared strict readers of workers/builtin.h.
-[[noreturn]] void bad(const std::string& key, const std::string& why) { config_error(kWorker, key, why); }
-uint64_t read_integer(const json::value& v, const std::string& key, uint64_t min, uint64_t max) {
-  return config_integer(kWorker, v, key, min, max);
-}
-std::string read_string(const json::value& v, const std::string& key) { return config_string(kWorker, v, key); }
+constexpr ConfigReader reader{kWorker};
 
 void check_save_interval(const json::value* v, const std::string& key) {
-  if (v && !v->is_null()) read_integer(*v, key, 100, 3'600'000);
+  if (v && !v->is_null()) reader.integer(*v, key, 100, 3'600'000);
 }
 
 void parse_kv_adapter(const json::value& config, StateConfig& out, const std::filesystem::path& working_dir) {
@@ -30,18 +25,18 @@ void parse_kv_adapter(const json::value& config, StateConfig& out, const std::fi
   if (config.is_object()) {
     const json::object& o = config.get_object();
     if (const json::value* m = o.if_contains("store_method"); m && !m->is_null()) {
-      const std::string method = read_string(*m, "adapter.config.store_method");
+      const std::string method = reader.string(*m, "adapter.config.store_method");
       if (method == "in_memory") {
         out.storage = StateConfig::Storage::kInMemory;
       } else if (method == "file_based") {
         out.storage = StateConfig::Storage::kFileBased;
       } else {
-        bad("adapter.config.store_method", "must be `in_memory` or `file_based`, got `" + method + "`");
+        reader.fail("adapter.config.store_method", "must be `in_memory` or `file_based`, got `" + method + "`");
       }
     }
     if (const json::value* p = o.if_contains("file_path"); p && !p->is_null()) {
-      file_path = read_string(*p, "adapter.config.file_path");
-      if (file_path.empty()) bad("adapter.config.file_path", "must not be empty");
+      file_path = reader.string(*p, "adapter.config.file_path");
+      if (file_path.empty()) reader.fail("adapter.config.file_path", "must not be empty");
     }
     check_save_interval(o.if_contains("save_interval_ms"), "adapter.config.save_interval_ms");
   }
@@ -49,18 +44,12 @@ void parse_kv_adapter(const json::value& config, StateConfig& out, const std::fi
 }
 
 void parse_adapter(const json::value& adapter, StateConfig& out, const std::filesystem::path& working_dir) {
-  if (!adapter.is_object()) bad("adapter", std::string("must be a mapping {name, config}, got ") + json_text::type_name(adapter));
-  require_known_keys(adapter, "iii-state adapter", {"name", "config"});
-  const json::object& o = adapter.get_object();
-  const json::value* name = o.if_contains("name");
-  if (!name || name->is_null()) bad("adapter.name", "is required (supported: kv)");
-  const std::string adapter_name = read_string(*name, "adapter.name");
-  static const json::value kNull;
-  const json::value* config = o.if_contains("config");
-  if (adapter_name == "kv") return parse_kv_adapter(config ? *config : kNull, out, working_dir);
+  const auto [adapter_name, config] = reader.adapter(adapter, "kv");
+  if (adapter_name == "kv") return parse_kv_adapter(config, out, working_dir);
   if (adapter_name == "redis" || adapter_name == "bridge")
-    bad("adapter.name", "`" + adapter_name + "` is not supported yet (supported: kv)");
-  bad("adapter.name", "`" + adapter_name + "` is not a state adapter (supported: kv; redis and bridge are not supported yet)");
+    reader.fail("adapter.name", "`" + adapter_name + "` is not supported yet (supported: kv)");
+  reader.fail("adapter.name",
+              "`" + adapter_name + "` is not a state adapter (supported: kv; redis and bridge are not supported yet)");
 }
 
 }  // namespace
@@ -73,11 +62,12 @@ StateConfig parse_state_config(const json::value& config, const std::filesystem:
   const json::object& o = config.get_object();
   if (const json::value* a = o.if_contains("adapter"); a && !a->is_null()) parse_adapter(*a, out, working_dir);
   if (const json::value* t = o.if_contains("triggers_enabled"); t && !t->is_null()) {
-    if (!t->is_bool()) bad("triggers_enabled", std::string("must be true or false, got ") + json_text::type_name(*t));
+    if (!t->is_bool())
+      reader.fail("triggers_enabled", std::string("must be true or false, got ") + json_text::type_name(*t));
     out.triggers_enabled = t->get_bool();
   }
   if (const json::value* m = o.if_contains("max_value_bytes"); m && !m->is_null())
-    out.max_value_bytes = read_integer(*m, "max_value_bytes", 1, UINT64_MAX);
+    out.max_value_bytes = reader.integer(*m, "max_value_bytes", 1, UINT64_MAX);
   check_save_interval(o.if_contains("save_interval_ms"), "save_interval_ms");
   return out;
 }

@@ -57,13 +57,9 @@ class StateWorker final : public BuiltinWorker {
 }  // namespace
 
 BuiltinDescriptor state_builtin() {
-  return BuiltinDescriptor{
-      kStateWorkerName,
-      {"state"},
-      [](BuiltinContext& context, const boost::json::value& config) -> std::unique_ptr<BuiltinWorker> {
-        return std::make_unique<StateWorker>(context.engine, parse_state_config(config, context.working_dir), nullptr);
-      },
-  };
+  return {kStateWorkerName, {"state"}, [](BuiltinContext& context, const boost::json::value& config) {
+            return make_state_worker(context.engine, parse_state_config(config, context.working_dir), nullptr);
+          }};
 }
 
 std::unique_ptr<BuiltinWorker> make_state_worker(Engine& engine, StateConfig config, std::shared_ptr<KvStore> store) {
