@@ -33,10 +33,11 @@ if ((missing_node)); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
 fi
 
-# The official Node SDK, pinned, for the integration tests and the examples' Node workers.
+# The official Node SDK, pinned, for the integration tests and the examples' Node workers
+# (node_modules/ is not in git).
 for dir in tests/node examples/hello examples/quickstart/caller-worker; do
   if [ ! -f "$dir/node_modules/iii-sdk/package.json" ]; then
-    echo "install-deps: npm install in $dir"
-    (cd "$dir" && npm install --no-audit --no-fund --loglevel=error)
+    echo "install-deps: npm ci in $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)  # exactly what package-lock.json pins
   fi
 done
