@@ -63,6 +63,8 @@ SqliteDb::SqliteDb(const std::filesystem::path& path, Options options) : path_(p
       if (!options_.schema.empty()) exec(options_.schema.c_str());
       // SQLite falls back to read-only when the file cannot be written: refuse that up front.
       if (sqlite3_db_readonly(db_, "main") == 1) failure = "the database file is read-only";
+      begin_ = &statement("BEGIN IMMEDIATE");
+      commit_ = &statement("COMMIT");
     }
   } catch (const std::exception& e) {
     failure = e.what();
@@ -167,7 +169,7 @@ int64_t SqliteDb::Use::integer(int column) { return sqlite3_column_int64(stmt_, 
 
 // --- Transaction ---
 
-SqliteDb::Transaction::Transaction(SqliteDb& db) : db_(db) { Use(db.statement("BEGIN IMMEDIATE")).run(); }
+SqliteDb::Transaction::Transaction(SqliteDb& db) : db_(db) { Use(*db.begin_).run(); }
 
 SqliteDb::Transaction::~Transaction() {
   // SQLite has already rolled back when a statement failed hard; a second ROLLBACK then fails
@@ -176,7 +178,7 @@ SqliteDb::Transaction::~Transaction() {
 }
 
 void SqliteDb::Transaction::commit() {
-  Use(db_.statement("COMMIT")).run();
+  Use(*db_.commit_).run();
   committed_ = true;
 }
 

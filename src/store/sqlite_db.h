@@ -66,7 +66,8 @@ class SqliteDb {
     sqlite3_stmt* stmt_;
   };
 
-  // The prepared statement for `sql`, prepared on first use and kept until the database closes.
+  // The prepared statement for `sql`, prepared on first use and kept until the database closes
+  // (the reference stays valid: a store on a hot path keeps it instead of looking it up).
   Statement& statement(const std::string& sql);
   // Runs SQL without results (DDL, PRAGMA).
   void exec(const char* sql);
@@ -96,6 +97,8 @@ class SqliteDb {
   Options options_;
   sqlite3* db_ = nullptr;
   std::unordered_map<std::string, std::unique_ptr<Statement>> statements_;
+  Statement* begin_ = nullptr;   // BEGIN IMMEDIATE and COMMIT, prepared at open: every write
+  Statement* commit_ = nullptr;  // transaction uses them
 };
 
 }  // namespace iii

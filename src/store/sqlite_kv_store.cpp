@@ -13,32 +13,31 @@ constexpr const char* kSchema =
     "CREATE INDEX IF NOT EXISTS kv_scope_order ON kv (scope, id);"
     "PRAGMA user_version = 1;";
 
-// Statement texts (the prepared-statement cache is keyed by them).
-const std::string kGet = "SELECT value FROM kv WHERE scope = ?1 AND key = ?2";
-const std::string kPut =
-    "INSERT INTO kv (scope, key, value) VALUES (?1, ?2, ?3) "
-    "ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value";
-const std::string kDelete = "DELETE FROM kv WHERE scope = ?1 AND key = ?2";
-const std::string kList = "SELECT key, value FROM kv WHERE scope = ?1 ORDER BY id";
-const std::string kGroups = "SELECT DISTINCT scope FROM kv ORDER BY scope";
-
 }  // namespace
 
+// Every statement is prepared at open (a bad one fails there, not on the first call) and kept:
+// a call uses it directly, without looking its text up.
 SqliteKvStore::SqliteKvStore(const std::filesystem::path& path)
     : db_(std::make_unique<SqliteDb>(
-          path, SqliteDb::Options{"store", kSchema, [](const std::string& m) { throw KvStoreError(m); }})) {}
+          path, SqliteDb::Options{"store", kSchema, [](const std::string& m) { throw KvStoreError(m); }})),
+      get_(db_->statement("SELECT value FROM kv WHERE scope = ?1 AND key = ?2")),
+      put_(db_->statement("INSERT INTO kv (scope, key, value) VALUES (?1, ?2, ?3) "
+                          "ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value")),
+      delete_(db_->statement("DELETE FROM kv WHERE scope = ?1 AND key = ?2")),
+      list_(db_->statement("SELECT key, value FROM kv WHERE scope = ?1 ORDER BY id")),
+      groups_(db_->statement("SELECT DISTINCT scope FROM kv ORDER BY scope")) {}
 
 SqliteKvStore::~SqliteKvStore() = default;
 
 std::optional<std::string> SqliteKvStore::get_locked(std::string_view scope, std::string_view key) {
-  SqliteDb::Use use(db_->statement(kGet));
+  SqliteDb::Use use(get_);
   use.text(1, scope).text(2, key);
   if (!use.step()) return std::nullopt;
   return use.text(0);
 }
 
 void SqliteKvStore::put_locked(std::string_view scope, std::string_view key, std::string_view value) {
-  SqliteDb::Use use(db_->statement(kPut));
+  SqliteDb::Use use(put_);
   use.text(1, scope).text(2, key).text(3, value).run();
 }
 
@@ -62,7 +61,7 @@ std::optional<std::string> SqliteKvStore::remove(std::string_view scope, std::st
   std::optional<std::string> previous = get_locked(scope, key);
   if (!previous) return std::nullopt;  // nothing to delete; the transaction rolls back
   {
-    SqliteDb::Use use(db_->statement(kDelete));
+    SqliteDb::Use use(delete_);
     use.text(1, scope).text(2, key).run();
   }
   tx.commit();
@@ -88,7 +87,7 @@ KvUpdate SqliteKvStore::update(std::string_view scope, std::string_view key, con
 std::vector<std::string> SqliteKvStore::list(std::string_view scope) {
   std::lock_guard lock(mu_);
   std::vector<std::string> out;
-  SqliteDb::Use use(db_->statement(kList));
+  SqliteDb::Use use(list_);
   use.text(1, scope);
   while (use.step()) out.push_back(use.text(1));
   return out;
@@ -97,7 +96,7 @@ std::vector<std::string> SqliteKvStore::list(std::string_view scope) {
 std::vector<KvEntry> SqliteKvStore::entries(std::string_view scope) {
   std::lock_guard lock(mu_);
   std::vector<KvEntry> out;
-  SqliteDb::Use use(db_->statement(kList));
+  SqliteDb::Use use(list_);
   use.text(1, scope);
   while (use.step()) out.push_back(KvEntry{use.text(0), use.text(1)});
   return out;
@@ -106,7 +105,7 @@ std::vector<KvEntry> SqliteKvStore::entries(std::string_view scope) {
 std::vector<std::string> SqliteKvStore::list_groups() {
   std::lock_guard lock(mu_);
   std::vector<std::string> out;
-  SqliteDb::Use use(db_->statement(kGroups));
+  SqliteDb::Use use(groups_);
   while (use.step()) out.push_back(use.text(0));
   return out;
 }

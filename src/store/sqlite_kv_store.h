@@ -44,6 +44,11 @@ class SqliteKvStore final : public KvStore {
 
   std::mutex mu_;
   std::unique_ptr<SqliteDb> db_;
+  SqliteDb::Statement& get_;
+  SqliteDb::Statement& put_;
+  SqliteDb::Statement& delete_;
+  SqliteDb::Statement& list_;
+  SqliteDb::Statement& groups_;
 };
 
 }  // namespace iii
