@@ -35,7 +35,7 @@ fi
 
 # The official Node SDK, pinned, for the integration tests and the examples' Node workers
 # (node_modules/ is not in git).
-for dir in tests/node examples/hello examples/quickstart/caller-worker; do
+for dir in tests/node examples/hello examples/quickstart/caller-worker examples/streams; do
   if [ ! -f "$dir/node_modules/iii-sdk/package.json" ]; then
     echo "install-deps: npm ci in $dir"
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)  # exactly what package-lock.json pins

@@ -24,6 +24,7 @@
 #include "workers/state/state_worker.h"
 #include "workers/cron/cron_worker.h"
 #include "workers/pubsub/pubsub_worker.h"
+#include "workers/stream/stream_worker.h"
 
 namespace {
 
@@ -45,6 +46,7 @@ std::vector<iii::BuiltinDescriptor> builtin_catalog(boost::asio::io_context& io,
   catalog.push_back(iii::queue_builtin());
   catalog.push_back(iii::cron_builtin());
   catalog.push_back(iii::pubsub_builtin());
+  catalog.push_back(iii::stream_builtin(io));
   return catalog;
 }
 

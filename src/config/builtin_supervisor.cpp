@@ -87,20 +87,38 @@ std::string BuiltinSupervisor::apply(const EngineConfig& config) {
     }
     fresh[entry.instance_id] = {&entry, std::move(worker)};
   }
-  // 2. Retire what changed or disappeared.
+  // 2. Reconfigure in place what can be (same worker, changed block); retire the rest of what
+  // changed, and what disappeared.
   std::vector<std::string> changed, removed, added;
+  std::string failures;
   for (auto it = running_.begin(); it != running_.end();) {
     const bool keep = std::find(unchanged.begin(), unchanged.end(), it->first) != unchanged.end();
     if (keep) {
       ++it;
       continue;
     }
+    if (auto f = fresh.find(it->first); f != fresh.end() && f->second.first->name == it->second.name) {
+      try {
+        if (it->second.worker->reconfigure(*f->second.second)) {
+          it->second.config = f->second.first->config;
+          changed.push_back(it->first + " (in place)");
+          fresh.erase(f);
+          ++it;
+          continue;
+        }
+      } catch (const std::exception& e) {
+        spdlog::error("{}: {}", it->first, e.what());
+        failures += std::string(failures.empty() ? "" : "; ") + it->first + ": " + e.what();
+        fresh.erase(f);  // keeps running as it was
+        ++it;
+        continue;
+      }
+    }
     (fresh.count(it->first) ? changed : removed).push_back(it->first);
     retire(it->second);
     it = running_.erase(it);
   }
   // 3. Launch the new ones.
-  std::string failures;
   for (auto& [id, pair] : fresh) {
     if (std::find(changed.begin(), changed.end(), id) == changed.end()) added.push_back(id);
     try {

@@ -231,6 +231,15 @@ workers:
           file_path: ./data/queue_store
   - name: iii-cron
   - name: iii-pubsub
+  - name: iii-stream
+    config:
+      port: 3112
+      host: 0.0.0.0
+      adapter:
+        name: kv
+        config:
+          store_method: file_based
+          file_path: ./data/stream_store.db
 )",
                                   "<embedded default>");
   out.source = "<embedded default>";

@@ -6,6 +6,7 @@
 #include "net/beast_pch.h"
 #include "net/channel_session.h"
 #include "net/worker_session.h"
+#include "net/ws_handshake.h"
 #include "wire/ws_codec.h"
 
 namespace iii {
@@ -20,8 +21,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       : stream_(std::move(socket)), engine_(engine), options_(std::move(options)), channels_(channels) {}
 
   void run() {
-    parser_.header_limit(16 * 1024);
-    parser_.body_limit(64 * 1024);
+    limit_upgrade_request(parser_);
     stream_.expires_after(options_->handshake_timeout);
     http::async_read(stream_, buffer_, parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) { self->on_request(ec); });
@@ -42,12 +42,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                      path == "/" ? "This is the iii worker WebSocket endpoint.\n" : "Not Found\n");
     }
     if (path == "/" || path.empty() || path == "/otel") {
-      // The handshake checks Beast's websocket::stream would make (RFC 6455 §4.2.1).
+      if (auto refusal = upgrade_refusal(request)) return respond(request, refusal->first, std::move(refusal->second));
       auto key = request[http::field::sec_websocket_key];
-      if (request.method() != http::verb::get || key.empty() || key.size() > 64)
-        return respond(request, http::status::bad_request, "Bad WebSocket upgrade request\n");
-      if (request[http::field::sec_websocket_version] != "13")
-        return respond(request, http::status::upgrade_required, "Unsupported WebSocket version (13 is)\n");
       auto early = buffer_.cdata();
       return start_worker_session(stream_.release_socket(), engine_, options_, path != "/otel", net::ws::accept_key(key),
                                   std::string_view(static_cast<const char*>(early.data()), early.size()));
@@ -56,18 +52,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     respond(request, http::status::not_found, "Not Found\n");
   }
 
-  void respond(const http::request<http::string_body>& request, http::status status, std::string body) {
-    auto response = std::make_shared<http::response<http::string_body>>(status, request.version());
-    response->set(http::field::content_type, "text/plain");
-    if (status == http::status::upgrade_required && websocket::is_upgrade(request))
-      response->set(http::field::sec_websocket_version, "13");
-    response->keep_alive(false);
-    response->body() = std::move(body);
-    response->prepare_payload();
-    http::async_write(stream_, *response, [self = shared_from_this(), response](beast::error_code, size_t) {
-      beast::error_code ignored;
-      self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    });
+  void respond(const UpgradeRequest& request, http::status status, std::string body) {
+    respond_and_close(stream_, request, status, std::move(body), shared_from_this());
   }
 
   beast::tcp_stream stream_;

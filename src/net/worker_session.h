@@ -1,9 +1,6 @@
-// One accepted worker WebSocket (`/`) or telemetry socket (`/otel`), after the HTTP upgrade.
-//
-// Framing is done by hand (net/ws_codec.h) rather than with Beast's websocket stream so that
-// every frame queued while a write is in flight leaves in the next single write: under load a
-// connection costs one syscall per batch instead of one per frame. Reads wait for readability
-// first and only then take a buffer, so an idle connection holds no read memory.
+// One accepted worker WebSocket (`/`) or telemetry socket (`/otel`), after the HTTP upgrade: the
+// engine endpoint on top of a WsConnection (net/ws_connection.h), which does the framing, the
+// batched writes and the bounds.
 #pragma once
 #include <boost/asio/ip/tcp.hpp>
 #include <memory>

@@ -37,6 +37,15 @@ class BuiltinWorker {
   virtual void start() {}
   // Stops background work. Called at shutdown and before a hot reload replaces the worker.
   virtual void stop() {}
+  // Hot reload of a changed block: applies the config of `fresh` (a worker the same factory
+  // just created from the new block, never started) to this running worker in place, keeping
+  // what it can (connected clients). False: not supported, and the supervisor replaces the
+  // worker instead. Throws std::runtime_error when the change cannot be applied; the worker then
+  // keeps running as it was.
+  virtual bool reconfigure(BuiltinWorker& fresh) {
+    (void)fresh;
+    return false;
+  }
 };
 
 // What a factory may use besides its config block.

@@ -6,6 +6,7 @@
 
 #include "wire/json_writer.h"
 #include "core/json_text.h"
+#include "workers/function_input.h"
 #include "workers/state/state_service.h"
 #include "core/update_ops.h"
 
@@ -13,43 +14,6 @@ namespace iii {
 namespace {
 
 namespace json = boost::json;
-
-struct InputError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-// The request object. Absent or null data reads as {} (and then misses its required fields).
-class Input {
- public:
-  explicit Input(std::string_view data) {
-    if (data.find_first_not_of(" \t\r\n") == std::string_view::npos) return;
-    std::string error;
-    std::optional<json::value> v = json_text::parse(data, &error);
-    if (!v) throw InputError("invalid JSON: " + error);
-    if (v->is_null()) return;
-    if (!v->is_object()) throw InputError(std::string("invalid type: ") + json_text::type_name(*v) + ", expected a JSON object");
-    object_ = std::move(v->get_object());
-  }
-
-  // The field as given (null included), or null when absent.
-  const json::value* find(std::string_view key) const { return object_.if_contains(key); }
-
-  const json::value& required(std::string_view key) const {
-    const json::value* v = find(key);
-    if (!v) throw InputError("missing field `" + std::string(key) + "`");
-    return *v;
-  }
-
-  std::string required_string(std::string_view key) const {
-    const json::value& v = required(key);
-    if (!v.is_string())
-      throw InputError("field `" + std::string(key) + "`: invalid type: " + json_text::type_name(v) + ", expected a string");
-    return std::string(v.get_string());
-  }
-
- private:
-  json::object object_;
-};
 
 // A change to announce to the `state` triggers once the caller has its answer.
 struct StateEvent {
@@ -63,7 +27,7 @@ struct Reply {
   std::optional<StateEvent> event;
 };
 
-using Body = std::function<Reply(const Input&, KvStore&)>;
+using Body = std::function<Reply(const FunctionInput&, KvStore&)>;
 
 struct FunctionDef {
   const char* id;
@@ -78,7 +42,7 @@ AsyncFunctionHandler make_handler(const std::shared_ptr<StateService>& service, 
           prefix = std::string(def.failure_prefix), body = def.body](const InProcessCall& call, Completion done) {
     Reply reply;
     try {
-      Input input(call.data);
+      FunctionInput input(call.data);
       if (std::shared_ptr<KvStore> store = service->store()) {
         reply = body(input, *store);
       } else {
@@ -111,7 +75,7 @@ std::string or_null(const std::optional<std::string>& raw) { return raw ? *raw :
 // --- the functions ---
 
 Body set_body(const std::shared_ptr<StateService>& service) {
-  return [service](const Input& in, KvStore& store) -> Reply {
+  return [service](const FunctionInput& in, KvStore& store) -> Reply {
     std::string scope = in.required_string("scope"), key = in.required_string("key");
     const json::value* value = in.find("value");
     const json::value* data = in.find("data");
@@ -134,12 +98,12 @@ Body set_body(const std::shared_ptr<StateService>& service) {
   };
 }
 
-Reply get_body(const Input& in, KvStore& store) {
+Reply get_body(const FunctionInput& in, KvStore& store) {
   std::string scope = in.required_string("scope"), key = in.required_string("key");
   return Reply{Outcome::success(or_null(store.get(scope, key))), std::nullopt};
 }
 
-Reply delete_body(const Input& in, KvStore& store) {
+Reply delete_body(const FunctionInput& in, KvStore& store) {
   std::string scope = in.required_string("scope"), key = in.required_string("key");
   std::optional<std::string> removed = store.remove(scope, key);
   std::string result = or_null(removed);
@@ -148,7 +112,7 @@ Reply delete_body(const Input& in, KvStore& store) {
                StateEvent{"state:deleted", std::move(scope), std::move(key), std::move(removed), std::nullopt}};
 }
 
-Reply update_body(const Input& in, KvStore& store) {
+Reply update_body(const FunctionInput& in, KvStore& store) {
   std::string scope = in.required_string("scope"), key = in.required_string("key");
   const std::vector<update_ops::Op> ops = update_ops::parse(in.required("ops"));
   std::vector<update_ops::OpError> errors;
@@ -172,7 +136,7 @@ Reply update_body(const Input& in, KvStore& store) {
                                                         std::move(u.new_value)}};
 }
 
-Reply list_body(const Input& in, KvStore& store) {
+Reply list_body(const FunctionInput& in, KvStore& store) {
   std::string out = "[";
   for (const std::string& value : store.list(in.required_string("scope"))) {
     if (out.size() > 1) out += ',';
@@ -191,11 +155,11 @@ std::string string_array(const std::vector<std::string>& items) {
   return out + "]";
 }
 
-Reply list_groups_body(const Input&, KvStore& store) {
+Reply list_groups_body(const FunctionInput&, KvStore& store) {
   return Reply{Outcome::success(FrameWriter().raw("groups", string_array(store.list_groups())).finish()), std::nullopt};
 }
 
-Reply list_keys_body(const Input& in, KvStore& store) {
+Reply list_keys_body(const FunctionInput& in, KvStore& store) {
   std::vector<std::string> keys;
   for (KvEntry& e : store.entries(in.required_string("scope"))) keys.push_back(std::move(e.key));
   return Reply{Outcome::success(FrameWriter().raw("keys", string_array(keys)).finish()), std::nullopt};

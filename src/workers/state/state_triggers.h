@@ -6,7 +6,6 @@
 // to answer), in the order they were activated; a failing handler is logged and never undoes the
 // write. Activating an id again replaces its binding (and keeps its place).
 #pragma once
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,6 +13,7 @@
 
 #include "core/endpoint.h"
 #include "core/error_body.h"
+#include "workers/trigger_bindings.h"
 
 namespace iii {
 
@@ -41,8 +41,7 @@ class StateTriggers {
   };
 
   Engine& engine_;
-  mutable std::mutex mu_;
-  std::vector<Binding> bindings_;  // activation order
+  BindingList<Binding> bindings_;
 };
 
 // The trigger payload of one state event. `old_value` / `new_value` are raw JSON or nullopt (null).

@@ -1,0 +1,97 @@
+#include "store/kv_stream_store.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "store/memory_kv_store.h"
+#include "store/sqlite_kv_store.h"
+
+namespace iii {
+namespace {
+
+// Throws when `name` would break the scope encoding (a NUL would be read as the separator).
+void check_name(std::string_view what, std::string_view name) {
+  if (name.find('\0') != std::string_view::npos)
+    throw std::invalid_argument("stream store: the " + std::string(what) + " name may not contain a NUL byte");
+}
+
+std::string scope_of(std::string_view stream, std::string_view group) {
+  check_name("stream", stream);
+  check_name("group", group);
+  std::string scope;
+  scope.reserve(stream.size() + 1 + group.size());
+  scope.append(stream).push_back('\0');
+  scope.append(group);
+  return scope;
+}
+
+// The KvStore promises sorted and unique already; this keeps the promise even if one slips.
+void sort_unique(std::vector<std::string>& names) {
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+}
+
+}  // namespace
+
+KvStreamStore::KvStreamStore(std::shared_ptr<KvStore> kv) : kv_(std::move(kv)) {
+  if (!kv_) throw std::invalid_argument("KvStreamStore: null KvStore");
+}
+
+std::optional<std::string> KvStreamStore::get(std::string_view stream, std::string_view group,
+                                              std::string_view item) {
+  return kv_->get(scope_of(stream, group), item);
+}
+
+std::optional<std::string> KvStreamStore::set(std::string_view stream, std::string_view group, std::string_view item,
+                                              std::string_view value) {
+  return kv_->set(scope_of(stream, group), item, value);
+}
+
+std::optional<std::string> KvStreamStore::remove(std::string_view stream, std::string_view group,
+                                                 std::string_view item) {
+  return kv_->remove(scope_of(stream, group), item);
+}
+
+KvUpdate KvStreamStore::update(std::string_view stream, std::string_view group, std::string_view item,
+                               const KvUpdateFn& fn) {
+  return kv_->update(scope_of(stream, group), item, fn);
+}
+
+std::vector<std::string> KvStreamStore::list(std::string_view stream, std::string_view group) {
+  return kv_->list(scope_of(stream, group));
+}
+
+std::vector<std::string> KvStreamStore::list_groups(std::string_view stream) {
+  check_name("stream", stream);
+  std::string prefix(stream);
+  prefix.push_back('\0');
+  std::vector<std::string> groups;
+  for (std::string& scope : kv_->list_groups()) {
+    if (scope.size() >= prefix.size() && scope.compare(0, prefix.size(), prefix) == 0)
+      groups.push_back(scope.substr(prefix.size()));
+  }
+  sort_unique(groups);
+  return groups;
+}
+
+std::vector<std::string> KvStreamStore::list_streams() {
+  std::vector<std::string> streams;
+  for (std::string& scope : kv_->list_groups()) {
+    const size_t nul = scope.find('\0');
+    if (nul == std::string::npos) continue;  // not written by a KvStreamStore: not a stream
+    scope.resize(nul);
+    if (streams.empty() || streams.back() != scope) streams.push_back(std::move(scope));
+  }
+  sort_unique(streams);
+  return streams;
+}
+
+std::shared_ptr<StreamStore> open_memory_stream_store() {
+  return std::make_shared<KvStreamStore>(std::make_shared<MemoryKvStore>());
+}
+
+std::shared_ptr<StreamStore> open_sqlite_stream_store(const std::filesystem::path& file) {
+  return std::make_shared<KvStreamStore>(std::make_shared<SqliteKvStore>(file));
+}
+
+}  // namespace iii

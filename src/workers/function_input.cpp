@@ -1,0 +1,40 @@
+#include "workers/function_input.h"
+
+#include "core/json_text.h"
+
+namespace iii {
+
+namespace json = boost::json;
+
+FunctionInput::FunctionInput(std::string_view data) {
+  if (data.find_first_not_of(" \t\r\n") == std::string_view::npos) return;
+  std::string error;
+  std::optional<json::value> v = json_text::parse(data, &error);
+  if (!v) throw InputError("invalid JSON: " + error);
+  if (v->is_null()) return;
+  if (!v->is_object()) throw InputError(std::string("invalid type: ") + json_text::type_name(*v) + ", expected a JSON object");
+  object_ = std::move(v->get_object());
+}
+
+const json::value& FunctionInput::required(std::string_view key) const {
+  const json::value* v = find(key);
+  if (!v) throw InputError("missing field `" + std::string(key) + "`");
+  return *v;
+}
+
+std::string FunctionInput::required_string(std::string_view key) const {
+  const json::value& v = required(key);
+  if (!v.is_string())
+    throw InputError("field `" + std::string(key) + "`: invalid type: " + json_text::type_name(v) + ", expected a string");
+  return std::string(v.get_string());
+}
+
+std::optional<std::string> FunctionInput::optional_string(std::string_view key) const {
+  const json::value* v = find(key);
+  if (!v || v->is_null()) return std::nullopt;
+  if (!v->is_string())
+    throw InputError("field `" + std::string(key) + "`: invalid type: " + json_text::type_name(*v) + ", expected a string");
+  return std::string(v->get_string());
+}
+
+}  // namespace iii

@@ -1,0 +1,35 @@
+// The request object of a built-in function, read strictly: what state::* and stream::* share.
+// A bad request throws InputError, which the function answers as deserialization_error.
+#pragma once
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace iii {
+
+struct InputError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class FunctionInput {
+ public:
+  // Parses raw JSON. Absent (blank) or null data reads as {} (and then misses its required
+  // fields); anything but an object throws.
+  explicit FunctionInput(std::string_view data);
+
+  // The field as given (JSON null included), or null when absent.
+  const boost::json::value* find(std::string_view key) const { return object_.if_contains(key); }
+  const boost::json::value& required(std::string_view key) const;
+  std::string required_string(std::string_view key) const;
+  // A string field that may be absent or null.
+  std::optional<std::string> optional_string(std::string_view key) const;
+
+ private:
+  boost::json::object object_;
+};
+
+}  // namespace iii

@@ -1,0 +1,270 @@
+// The stream::* functions (docs/builtins.md §6.2). Each decodes its input (bad input answers
+// deserialization_error and changes nothing), runs against the backend (a custom
+// `stream::<op>(<stream>)` function when one is registered, else the store), answers, and only
+// then announces the change to the subscribed sockets and the `stream` triggers.
+#include <boost/json.hpp>
+
+#include <memory>
+
+#include "core/json_text.h"
+#include "core/update_ops.h"
+#include "wire/json_writer.h"
+#include "workers/function_input.h"
+#include "workers/stream/stream_service.h"
+
+namespace iii {
+namespace {
+
+namespace json = boost::json;
+using ServicePtr = std::shared_ptr<StreamService>;
+
+constexpr const char* kTooLarge = "ITEM_TOO_LARGE";
+
+// An item over max_item_bytes, found inside an update (which then changes nothing).
+struct ItemTooLarge : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// The three names that address an item. Stream and group names may not hold NUL (the stores and
+// the subscription table use it as a separator).
+struct Address {
+  std::string stream, group, item;
+};
+
+std::string name_field(const FunctionInput& in, std::string_view key) {
+  std::string value = in.required_string(key);
+  if (value.find('\0') != std::string::npos)
+    throw InputError("field `" + std::string(key) + "` must not contain a NUL character");
+  return value;
+}
+
+Address group_address(const FunctionInput& in) { return Address{name_field(in, "stream_name"), name_field(in, "group_id"), {}}; }
+Address item_address(const FunctionInput& in) {
+  Address a = group_address(in);
+  a.item = in.required_string("item_id");
+  return a;
+}
+
+std::string or_null(const std::optional<std::string>& raw) { return raw ? *raw : "null"; }
+
+std::string too_large_message(size_t size, size_t limit) {
+  return "Item of " + std::to_string(size) + " bytes exceeds max_item_bytes (" + std::to_string(limit) + ")";
+}
+
+// The change one call made, to publish once the caller has its answer. Filled by the store path
+// directly, or read back from a custom backend's result.
+struct Change {
+  const char* type = nullptr;  // "create" | "update" | "delete"; null: nothing to announce
+  std::string data;            // raw JSON
+  bool from_store = false;     // the store path filled it (else read the custom result)
+};
+
+// From a custom backend's {"old_value", "new_value"} (set, update) or {"old_value"} (delete).
+void read_custom_change(std::string_view op, const std::string& result, Change& change) {
+  std::optional<json::value> v = json_text::parse(result);
+  if (!v || !v->is_object()) return;
+  const json::object& o = v->get_object();
+  const json::value* old_value = o.if_contains("old_value");
+  const bool existed = old_value && !old_value->is_null();
+  if (op == "delete") {
+    if (existed) change = Change{"delete", json_text::serialize(*old_value)};
+    return;
+  }
+  const json::value* new_value = o.if_contains("new_value");
+  change = Change{existed ? "update" : "create", new_value ? json_text::serialize(*new_value) : "null"};
+}
+
+using Body = std::function<void(const ServicePtr&, const InProcessCall&, const FunctionInput&, Completion)>;
+
+struct FunctionDef {
+  const char* id;
+  const char* description;
+  const char* error_code;  // store failures, e.g. STREAM_SET_ERROR
+  Body body;
+};
+
+AsyncFunctionHandler make_handler(const ServicePtr& service, const FunctionDef& def) {
+  return [service, id = std::string(def.id), code = std::string(def.error_code), body = def.body](
+             const InProcessCall& call, Completion done) {
+    auto answered = std::make_shared<bool>(false);
+    Completion once = [done, answered](Outcome o) {
+      *answered = true;
+      done(std::move(o));
+    };
+    std::optional<Outcome> failure;
+    try {
+      FunctionInput input(call.data);
+      body(service, call, input, once);
+    } catch (const InputError& e) {
+      failure = Outcome::failure(codes::kDeserializationError, "Failed to deserialize input for " + id + ": " + e.what());
+    } catch (const update_ops::ParseError& e) {
+      failure = Outcome::failure(codes::kDeserializationError, "Failed to deserialize input for " + id + ": " + e.what());
+    } catch (const ItemTooLarge& e) {
+      failure = Outcome::failure(kTooLarge, e.what());
+    } catch (const std::exception& e) {  // KvStoreError and the like: the store failed
+      failure = Outcome::failure(code, std::string("Failed to run ") + id + ": " + e.what());
+    }
+    if (failure && !*answered) done(std::move(*failure));
+  };
+}
+
+// Runs a writing op through the backend, answers, then publishes what changed.
+void write_through(const ServicePtr& service, std::string_view op, const Address& a, const InProcessCall& call,
+                   const char* error_code, std::function<Outcome(StreamStore&, Change&)> builtin, Completion done) {
+  auto change = std::make_shared<Change>();
+  service->run_backend(
+      op, a.stream, call.data, error_code,
+      [&](StreamStore& store) {
+        change->from_store = true;
+        return builtin(store, *change);
+      },
+      [service, op = std::string(op), a, change, done = std::move(done)](Outcome outcome) {
+        if (outcome.ok() && !change->from_store) read_custom_change(op, outcome.result, *change);
+        const bool ok = outcome.ok();
+        done(std::move(outcome));
+        if (ok && change->type) service->publish(a.stream, a.group, a.item, stream_event(change->type, change->data));
+      });
+}
+
+void set_body(const ServicePtr& service, const InProcessCall& call, const FunctionInput& in, Completion done) {
+  const Address a = item_address(in);
+  const json::value* data = in.find("data");
+  std::string text = data ? json_text::serialize(*data) : "null";
+  const size_t limit = service->config()->max_item_bytes;
+  if (text.size() > limit) throw ItemTooLarge(too_large_message(text.size(), limit));
+  write_through(service, "set", a, call, "STREAM_SET_ERROR",
+                [&](StreamStore& store, Change& change) {
+                  std::optional<std::string> previous = store.set(a.stream, a.group, a.item, text);
+                  FrameWriter w(32 + text.size() + (previous ? previous->size() : 0));
+                  w.raw("old_value", or_null(previous)).raw("new_value", text);
+                  change = Change{previous ? "update" : "create", text, true};
+                  return Outcome::success(w.finish());
+                },
+                std::move(done));
+}
+
+void update_body(const ServicePtr& service, const InProcessCall& call, const FunctionInput& in, Completion done) {
+  const Address a = item_address(in);
+  auto ops = std::make_shared<const std::vector<update_ops::Op>>(update_ops::parse(in.required("ops")));
+  const size_t limit = service->config()->max_item_bytes;
+  write_through(service, "update", a, call, "STREAM_UPDATE_ERROR",
+                [&](StreamStore& store, Change& change) {
+                  std::vector<update_ops::OpError> errors;
+                  KvUpdate u = store.update(a.stream, a.group, a.item,
+                                            [&](const std::optional<std::string>& current) -> std::optional<std::string> {
+                                              std::optional<json::value> value;
+                                              if (current) {
+                                                value = json_text::parse(*current);
+                                                if (!value) throw KvStoreError("the stored item is not valid JSON");
+                                              }
+                                              update_ops::Result r = update_ops::apply(std::move(value), *ops);
+                                              errors = std::move(r.errors);  // the last run is the one stored
+                                              std::string text = json_text::serialize(r.value);
+                                              if (text.size() > limit) throw ItemTooLarge(too_large_message(text.size(), limit));
+                                              return text;
+                                            });
+                  FrameWriter w;
+                  w.raw("old_value", or_null(u.old_value)).raw("new_value", or_null(u.new_value));
+                  if (!errors.empty()) w.raw("errors", json_text::serialize(update_ops::errors_to_json(errors)));
+                  // Announced even when some ops failed: the ops that applied were written.
+                  change = Change{u.old_value ? "update" : "create", or_null(u.new_value), true};
+                  return Outcome::success(w.finish());
+                },
+                std::move(done));
+}
+
+void delete_body(const ServicePtr& service, const InProcessCall& call, const FunctionInput& in, Completion done) {
+  const Address a = item_address(in);
+  write_through(service, "delete", a, call, "STREAM_DELETE_ERROR",
+                [&](StreamStore& store, Change& change) {
+                  std::optional<std::string> removed = store.remove(a.stream, a.group, a.item);
+                  if (removed) change = Change{"delete", *removed, true};  // announced only if it existed
+                  return Outcome::success(FrameWriter().raw("old_value", or_null(removed)).finish());
+                },
+                std::move(done));
+}
+
+std::string json_array(const std::vector<std::string>& raw_items) {
+  std::string out = "[";
+  for (const std::string& item : raw_items) {
+    if (out.size() > 1) out += ',';
+    out += item;
+  }
+  return out + "]";
+}
+
+std::string string_array(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (const std::string& s : items) {
+    if (out.size() > 1) out += ',';
+    append_json_string(out, s);
+  }
+  return out + "]";
+}
+
+void get_body(const ServicePtr& service, const InProcessCall& call, const FunctionInput& in, Completion done) {
+  const Address a = item_address(in);
+  service->run_backend(
+      "get", a.stream, call.data, "STREAM_GET_ERROR",
+      [&](StreamStore& store) { return Outcome::success(or_null(store.get(a.stream, a.group, a.item))); },
+      std::move(done));
+}
+
+void list_body(const ServicePtr& service, const InProcessCall& call, const FunctionInput& in, Completion done) {
+  const Address a = group_address(in);
+  service->run_backend(
+      "list", a.stream, call.data, "STREAM_GET_GROUP_ERROR",
+      [&](StreamStore& store) { return Outcome::success(json_array(store.list(a.stream, a.group))); }, std::move(done));
+}
+
+void list_groups_body(const ServicePtr& service, const InProcessCall& call, const FunctionInput& in, Completion done) {
+  const std::string stream = name_field(in, "stream_name");
+  service->run_backend(
+      "list_groups", stream, call.data, "STREAM_LIST_GROUPS_ERROR",
+      [&](StreamStore& store) { return Outcome::success(string_array(store.list_groups(stream))); }, std::move(done));
+}
+
+void list_all_body(const ServicePtr& service, const InProcessCall&, const FunctionInput&, Completion done) {
+  std::shared_ptr<StreamStore> store = service->store();
+  if (!store) return done(Outcome::failure("STREAM_LIST_ALL_ERROR", "the stream store is not open"));
+  std::string streams = "[";
+  const std::vector<std::string> names = store->list_streams();
+  for (const std::string& name : names) {
+    if (streams.size() > 1) streams += ',';
+    streams += FrameWriter().string("id", name).raw("groups", string_array(store->list_groups(name))).finish();
+  }
+  streams += ']';
+  done(Outcome::success(FrameWriter().raw("stream", streams).number("count", static_cast<long long>(names.size())).finish()));
+}
+
+void send_body(const ServicePtr& service, const InProcessCall&, const FunctionInput& in, Completion done) {
+  const Address a = group_address(in);
+  const std::optional<std::string> id = in.optional_string("id");
+  const std::string type = in.required_string("type");
+  const json::value* data = in.find("data");
+  const std::string text = data ? json_text::serialize(*data) : "null";
+  const size_t limit = service->config()->max_item_bytes;
+  if (text.size() > limit) throw ItemTooLarge(too_large_message(text.size(), limit));
+  done(Outcome::success("null"));
+  // Nothing is stored: the custom event only goes out.
+  service->publish(a.stream, a.group, id, FrameWriter().string("type", "event").raw("event", stream_event(type, text)).finish());
+}
+
+}  // namespace
+
+void add_stream_functions(InProcessWorker& worker, const std::shared_ptr<StreamService>& service) {
+  const FunctionDef defs[] = {
+      {"stream::set", "Set an item of a stream group", "STREAM_SET_ERROR", set_body},
+      {"stream::get", "Get an item of a stream group", "STREAM_GET_ERROR", get_body},
+      {"stream::delete", "Delete an item of a stream group", "STREAM_DELETE_ERROR", delete_body},
+      {"stream::list", "List the items of a stream group", "STREAM_GET_GROUP_ERROR", list_body},
+      {"stream::list_groups", "List the groups of a stream", "STREAM_LIST_GROUPS_ERROR", list_groups_body},
+      {"stream::list_all", "List every stream and its groups", "STREAM_LIST_ALL_ERROR", list_all_body},
+      {"stream::send", "Send a custom event to a stream group", "STREAM_SEND_ERROR", send_body},
+      {"stream::update", "Apply update operations to an item", "STREAM_UPDATE_ERROR", update_body},
+  };
+  for (const FunctionDef& def : defs)
+    worker.add_function(FunctionSpec{def.id, def.description, {}, {}, {}}, make_handler(service, def));
+}
+
+}  // namespace iii

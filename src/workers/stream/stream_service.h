@@ -1,0 +1,86 @@
+// What the iii-stream functions, its trigger types and its client socket share: the config (hot
+// reload swaps it), the store (open between start() and stop(), swapped when the adapter
+// changes), the subscriptions, the trigger bindings, and the two things every change goes
+// through: the backend (a custom `stream::<op>(<stream>)` function or the store) and publish().
+// Internal to src/workers/stream/.
+#pragma once
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "engine/engine.h"
+#include "engine/in_process_worker.h"
+#include "store/stream_store.h"
+#include "workers/stream/stream_config.h"
+#include "workers/stream/stream_hub.h"
+#include "workers/stream/stream_triggers.h"
+
+namespace iii {
+
+class StreamService {
+ public:
+  StreamService(Engine& engine, StreamConfig config)
+      : engine_(engine), config_(std::make_shared<const StreamConfig>(std::move(config))), triggers_(engine) {}
+
+  Engine& engine() { return engine_; }
+  StreamHub& hub() { return hub_; }
+  StreamTriggers& triggers() { return triggers_; }
+
+  std::shared_ptr<const StreamConfig> config() const {
+    std::lock_guard lock(mu_);
+    return config_;
+  }
+  void set_config(StreamConfig config) {
+    auto fresh = std::make_shared<const StreamConfig>(std::move(config));
+    std::lock_guard lock(mu_);
+    config_ = std::move(fresh);
+  }
+
+  // The open store, or null when the worker is not running. Callers keep the pointer for one
+  // call, so a swap never pulls a store out from under a call.
+  std::shared_ptr<StreamStore> store() const {
+    std::lock_guard lock(mu_);
+    return store_;
+  }
+  void open(std::shared_ptr<StreamStore> store) {
+    std::lock_guard lock(mu_);
+    store_ = std::move(store);
+  }
+  void close() { open(nullptr); }
+
+  // Runs operation `op` ("get", "set", …) of `stream`: the function `stream::<op>(<stream>)` with
+  // `request` when one is registered (a custom backend, docs/builtins.md §6.2), else
+  // `builtin(store)`. `done` gets the outcome, now or later, on any thread. A closed store
+  // answers `error_code`.
+  void run_backend(std::string_view op, std::string_view stream, std::string_view request, const char* error_code,
+                   const std::function<Outcome(StreamStore&)>& builtin, Completion done);
+
+  // Announces a change to the subscribed sockets and the `stream` triggers. `event` is the raw
+  // JSON of the inner event ({"type":"create","data":…}).
+  void publish(std::string_view stream, std::string_view group, const std::optional<std::string>& id,
+               std::string_view event);
+
+ private:
+  Engine& engine_;
+  mutable std::mutex mu_;  // guards config_ and store_
+  std::shared_ptr<const StreamConfig> config_;
+  std::shared_ptr<StreamStore> store_;
+  StreamHub hub_;
+  StreamTriggers triggers_;
+};
+
+// The change message of docs/builtins.md §6.3:
+// {"type":"stream","timestamp":<unix ms>,"streamName":…,"groupId":…,"id":…|null,"event":<event>}
+std::string stream_message(std::string_view stream, std::string_view group, const std::optional<std::string>& id,
+                           std::string_view event);
+
+// {"type":<type>,"data":<data>} (data raw JSON).
+std::string stream_event(std::string_view type, std::string_view data);
+
+// Registers the stream::* functions on `worker`.
+void add_stream_functions(InProcessWorker& worker, const std::shared_ptr<StreamService>& service);
+
+}  // namespace iii
