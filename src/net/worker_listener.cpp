@@ -15,22 +15,17 @@ namespace {
 using namespace net;  // asio, beast, http, websocket, tcp (net/beast_pch.h)
 
 // Reads the HTTP upgrade request and hands the socket to the right session.
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
+class HttpSession : public UpgradeReader<HttpSession> {
  public:
   HttpSession(tcp::socket&& socket, Engine& engine, std::shared_ptr<const ListenerOptions> options, ChannelHub* channels)
-      : stream_(std::move(socket)), engine_(engine), options_(std::move(options)), channels_(channels) {}
+      : UpgradeReader(std::move(socket)), engine_(engine), options_(std::move(options)), channels_(channels) {}
 
-  void run() {
-    limit_upgrade_request(parser_);
-    stream_.expires_after(options_->handshake_timeout);
-    http::async_read(stream_, buffer_, parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) { self->on_request(ec); });
-  }
+  void run() { read_request(options_->handshake_timeout); }
 
  private:
-  void on_request(beast::error_code ec) {
-    if (ec) return;  // timeout or garbage before the upgrade: just close
-    auto request = parser_.release();
+  friend class UpgradeReader<HttpSession>;
+
+  void on_request(UpgradeRequest request) {
     std::string_view target = request.target();
     std::string_view path = target.substr(0, target.find('?'));
     if (channels_ && path.starts_with("/ws/channels/")) {
@@ -44,24 +39,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (path == "/" || path.empty() || path == "/otel") {
       if (auto refusal = upgrade_refusal(request)) return respond(request, refusal->first, std::move(refusal->second));
       auto key = request[http::field::sec_websocket_key];
-      auto early = buffer_.cdata();
       return start_worker_session(stream_.release_socket(), engine_, options_, path != "/otel", net::ws::accept_key(key),
-                                  std::string_view(static_cast<const char*>(early.data()), early.size()));
+                                  early_bytes());
     }
     if (path.starts_with("/ws/channels/")) return respond(request, http::status::not_found, "Channel not found");
     respond(request, http::status::not_found, "Not Found\n");
   }
 
-  void respond(const UpgradeRequest& request, http::status status, std::string body) {
-    respond_and_close(stream_, request, status, std::move(body), shared_from_this());
-  }
-
-  beast::tcp_stream stream_;
   Engine& engine_;
   const std::shared_ptr<const ListenerOptions> options_;
   ChannelHub* const channels_;
-  beast::flat_buffer buffer_;
-  http::request_parser<http::string_body> parser_;
 };
 
 }  // namespace

@@ -2,9 +2,11 @@
 // listener and the WebSocket server: reading the upgrade request with its limits, the checks
 // Beast's websocket::stream would make, and the plain HTTP answer to a refused one. net/ only.
 #pragma once
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "net/beast_pch.h"
@@ -46,5 +48,37 @@ void respond_and_close(beast::tcp_stream& stream, const UpgradeRequest& request,
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
   });
 }
+
+// The first step of a session that accepts upgrades: reads one request (limits above, a deadline)
+// and hands it to Derived::on_request(UpgradeRequest), which answers with respond() or takes the
+// socket (stream_.release_socket(), plus early_bytes(): what the client sent after the request).
+template <class Derived>
+class UpgradeReader : public std::enable_shared_from_this<Derived> {
+ protected:
+  explicit UpgradeReader(tcp::socket&& socket) : stream_(std::move(socket)) {}
+
+  void read_request(std::chrono::milliseconds timeout) {
+    limit_upgrade_request(parser_);
+    stream_.expires_after(timeout);
+    http::async_read(stream_, buffer_, parser_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return;  // timeout or garbage before the upgrade: just close
+      self->stream_.expires_never();
+      self->on_request(self->parser_.release());
+    });
+  }
+
+  void respond(const UpgradeRequest& request, http::status status, std::string body) {
+    respond_and_close(stream_, request, status, std::move(body), this->shared_from_this());
+  }
+
+  std::string_view early_bytes() const {
+    const auto data = buffer_.cdata();
+    return std::string_view(static_cast<const char*>(data.data()), data.size());
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  http::request_parser<http::string_body> parser_;
+};
 
 }  // namespace iii::net

@@ -39,23 +39,18 @@ struct WsServer::Impl : std::enable_shared_from_this<WsServer::Impl> {
 namespace {
 
 // Reads one upgrade request, asks the service, and hands the socket over or refuses it.
-class UpgradeSession : public std::enable_shared_from_this<UpgradeSession> {
+class UpgradeSession : public UpgradeReader<UpgradeSession> {
  public:
   UpgradeSession(tcp::socket&& socket, std::shared_ptr<WsServer::Impl> server)
-      : stream_(std::move(socket)), server_(std::move(server)), deadline_(stream_.get_executor()) {}
+      : UpgradeReader(std::move(socket)), server_(std::move(server)), deadline_(stream_.get_executor()) {}
 
-  void run() {
-    limit_upgrade_request(parser_);
-    stream_.expires_after(server_->handshake_timeout);
-    http::async_read(stream_, buffer_, parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) { self->on_request(ec); });
-  }
+  void run() { read_request(server_->handshake_timeout); }
 
  private:
-  void on_request(beast::error_code ec) {
-    if (ec) return;  // timeout or garbage before the upgrade: just close
-    stream_.expires_never();
-    request_ = parser_.release();
+  friend class UpgradeReader<UpgradeSession>;
+
+  void on_request(UpgradeRequest request) {
+    request_ = std::move(request);
     const std::string_view target = request_.target();
     const size_t q = target.find('?');
     const std::string_view path = target.substr(0, q);
@@ -100,12 +95,10 @@ class UpgradeSession : public std::enable_shared_from_this<UpgradeSession> {
       return respond(static_cast<http::status>(decision.handler ? 503 : decision.status),
                      decision.handler ? "Shutting down\n" : std::move(decision.body));
     }
-    const auto early = buffer_.cdata();
     const std::string accept = ws::accept_key(request_[http::field::sec_websocket_key]);
     auto connection = std::make_shared<WsConnection>(stream_.release_socket(), std::move(decision.options));
     server_->track(connection);
-    connection->start(std::move(decision.handler), accept,
-                      std::string_view(static_cast<const char*>(early.data()), early.size()));
+    connection->start(std::move(decision.handler), accept, early_bytes());
   }
 
   std::string remote_address() {
@@ -114,15 +107,10 @@ class UpgradeSession : public std::enable_shared_from_this<UpgradeSession> {
     return remote.address().to_string() + ":" + std::to_string(remote.port());
   }
 
-  void respond(http::status status, std::string body) {
-    respond_and_close(stream_, request_, status, std::move(body), shared_from_this());
-  }
+  void respond(http::status status, std::string body) { UpgradeReader::respond(request_, status, std::move(body)); }
 
-  beast::tcp_stream stream_;
   const std::shared_ptr<WsServer::Impl> server_;
   asio::steady_timer deadline_;
-  beast::flat_buffer buffer_;
-  http::request_parser<http::string_body> parser_;
   UpgradeRequest request_;
   std::atomic<bool> decided_{false};
 };

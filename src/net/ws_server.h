@@ -26,7 +26,7 @@ class WsServer {
   WsServer& operator=(const WsServer&) = delete;
 
   // Binds host:port (a name such as "localhost" is resolved) and starts accepting. Throws
-  // std::system_error when the address cannot be bound.
+  // boost::system::system_error (a std::runtime_error) when the address cannot be bound.
   void listen(const std::string& host, uint16_t port);
   // Stops accepting and drops every open connection (their handlers see on_closed()).
   void stop();

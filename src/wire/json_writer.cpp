@@ -30,4 +30,26 @@ void append_json_string(std::string& out, std::string_view text) {
   out += '"';
 }
 
+std::string json_string_array(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (const std::string& s : items) {
+    if (out.size() > 1) out += ',';
+    append_json_string(out, s);
+  }
+  return out + "]";
+}
+
+std::string json_raw_array(const std::vector<std::string>& items) {
+  size_t size = 2;
+  for (const std::string& s : items) size += s.size() + 1;
+  std::string out;
+  out.reserve(size);
+  out += '[';
+  for (const std::string& s : items) {
+    if (out.size() > 1) out += ',';
+    out += s;
+  }
+  return out + "]";
+}
+
 }  // namespace iii

@@ -3,11 +3,17 @@
 #pragma once
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace iii {
 
 // Appends `text` as a quoted, escaped JSON string.
 void append_json_string(std::string& out, std::string_view text);
+
+// A JSON array of `items` as JSON strings: ["a","b"].
+std::string json_string_array(const std::vector<std::string>& items);
+// A JSON array of `items`, each already one JSON text: [1,{"a":2}].
+std::string json_raw_array(const std::vector<std::string>& items);
 
 // Builds one JSON object field by field:
 //   FrameWriter w; w.string("type", "pong"); std::string frame = w.finish();

@@ -66,6 +66,44 @@ ConfigReader::Adapter ConfigReader::adapter(const boost::json::value& block, std
   return Adapter{string(*name, "adapter.name"), config ? *config : kNull};
 }
 
+ConfigReader::KvAdapter ConfigReader::kv_adapter(const boost::json::value& adapter_block, std::string_view what,
+                                                 std::initializer_list<std::string_view> known,
+                                                 std::string_view default_path,
+                                                 const std::filesystem::path& working_dir) const {
+  const auto [name, config] = adapter(adapter_block, "kv");
+  if (name == "redis" || name == "bridge") fail("adapter.name", "`" + name + "` is not supported yet (supported: kv)");
+  if (name != "kv")
+    fail("adapter.name", "`" + name + "` is not a " + std::string(what) +
+                             " adapter (supported: kv; redis and bridge are not supported yet)");
+  require_known_keys(config, std::string(worker_) + " adapter `kv`", known);
+  KvAdapter out;
+  out.config = &config;
+  std::string file_path(default_path);
+  if (config.is_object()) {
+    const boost::json::object& o = config.get_object();
+    if (const boost::json::value* m = field(o, "store_method")) {
+      const std::string method = string(*m, "adapter.config.store_method");
+      if (method != "in_memory" && method != "file_based")
+        fail("adapter.config.store_method", "must be `in_memory` or `file_based`, got `" + method + "`");
+      out.file_based = method == "file_based";
+    }
+    if (const boost::json::value* p = field(o, "file_path")) {
+      file_path = string(*p, "adapter.config.file_path");
+      if (file_path.empty()) fail("adapter.config.file_path", "must not be empty");
+    }
+    if (const boost::json::value* s = field(o, "save_interval_ms"))
+      integer(*s, "adapter.config.save_interval_ms", 100, 3'600'000);
+  }
+  out.file_path = (working_dir / file_path).lexically_normal();
+  return out;
+}
+
+std::filesystem::path database_file_at(const std::filesystem::path& file_path, std::string_view name) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(file_path, ec)) return file_path / name;
+  return file_path;
+}
+
 const boost::json::value* ConfigReader::field(const boost::json::object& o, std::string_view key) {
   const boost::json::value* v = o.if_contains(key);
   return v && !v->is_null() ? v : nullptr;

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -100,6 +101,32 @@ TriggerTypeHandler weakly_served(const std::shared_ptr<Provider>& provider, std:
   };
 }
 
+// A shared_ptr that one thread may replace while others read it: what a built-in swaps at start,
+// stop or reload (its store, its config). Readers keep what get() returned for the duration of
+// one call, so a swap never pulls an object out from under a call.
+template <class T>
+class SharedSlot {
+ public:
+  explicit SharedSlot(std::shared_ptr<T> value = nullptr) : value_(std::move(value)) {}
+  std::shared_ptr<T> get() const {
+    std::lock_guard lock(mu_);
+    return value_;
+  }
+  void set(std::shared_ptr<T> value) {
+    std::lock_guard lock(mu_);
+    value_.swap(value);  // the old one is released outside the lock
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<T> value_;
+};
+
+// Where a file_based store keeps its SQLite database: `file_path` itself, or `name` inside it when
+// it names an existing directory (the official engine's kv layout is one file per scope in a
+// directory).
+std::filesystem::path database_file_at(const std::filesystem::path& file_path, std::string_view name);
+
 // Helpers for strict config parsing: every key must be known.
 // REQUIRES: `config` is null or an object; throws BuiltinConfigError otherwise.
 void require_known_keys(const boost::json::value& config, std::string_view worker,
@@ -127,6 +154,21 @@ class ConfigReader {
     const boost::json::value& config;
   };
   Adapter adapter(const boost::json::value& block, std::string_view supported) const;
+
+  // The `adapter` block of state and stream, where only `kv` is supported (yet: redis and bridge
+  // are named as such in the error). Its config: `store_method` in_memory (default) or
+  // file_based, `file_path` (relative to `working_dir`; `default_path` when absent) and
+  // `save_interval_ms` (range-checked, unused: writes are on disk before they return). `known`
+  // lists every key the config may have; the caller reads the ones beyond these three from
+  // `config`. `what` names the worker's kind in errors ("state").
+  struct KvAdapter {
+    bool file_based = false;
+    std::filesystem::path file_path;  // absolute
+    const boost::json::value* config = nullptr;  // the adapter's config (JSON null when absent)
+  };
+  KvAdapter kv_adapter(const boost::json::value& adapter_block, std::string_view what,
+                       std::initializer_list<std::string_view> known, std::string_view default_path,
+                       const std::filesystem::path& working_dir) const;
 
  private:
   std::string_view worker_;

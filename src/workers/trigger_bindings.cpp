@@ -31,4 +31,11 @@ std::optional<ErrorBody> TriggerConfigReader::optional_string(const json::object
   return std::nullopt;
 }
 
+std::optional<ErrorBody> TriggerConfigReader::condition(const json::object& config, std::string& out) const {
+  std::optional<std::string> id;
+  if (auto e = optional_string(config, "condition_function_id", id)) return e;
+  out = id.value_or("");
+  return std::nullopt;
+}
+
 }  // namespace iii

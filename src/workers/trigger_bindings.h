@@ -29,6 +29,8 @@ class TriggerConfigReader {
   // Reads an optional string field; a rejection when it has another type.
   std::optional<ErrorBody> optional_string(const boost::json::object& config, std::string_view name,
                                            std::optional<std::string>& out) const;
+  // Reads `condition_function_id` ("" when absent).
+  std::optional<ErrorBody> condition(const boost::json::object& config, std::string& out) const;
 
  private:
   std::string prefix_;

@@ -60,7 +60,7 @@ TEST(Config, EmptyAndDefaults) {
   EXPECT_EQ(c.listeners[0].port, 49134);
   EXPECT_TRUE(c.workers.empty());
   auto d = embedded_default();
-  ASSERT_EQ(d.workers.size(), 5u);
+  ASSERT_EQ(d.workers.size(), 6u);
   EXPECT_EQ(d.workers[0].name, "iii-http");
   EXPECT_EQ(d.workers[1].name, "iii-state");
   EXPECT_EQ(d.workers[2].name, "iii-queue");

@@ -3,16 +3,16 @@
 #pragma once
 #include <map>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 
+#include "workers/function_input.h"
+
 namespace iii {
 
-// Bad input: the function answers deserialization_error with this message and changes nothing.
-struct RequestError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+// Bad input: the function answers deserialization_error with this message and changes nothing
+// (the same error as the other built-ins' FunctionInput).
+using RequestError = InputError;
 
 class QueueRequest {
  public:

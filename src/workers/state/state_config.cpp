@@ -19,37 +19,11 @@ void check_save_interval(const json::value* v, const std::string& key) {
   if (v && !v->is_null()) reader.integer(*v, key, 100, 3'600'000);
 }
 
-void parse_kv_adapter(const json::value& config, StateConfig& out, const std::filesystem::path& working_dir) {
-  require_known_keys(config, "iii-state adapter `kv`", {"store_method", "file_path", "save_interval_ms"});
-  std::string file_path = kDefaultStateFilePath;
-  if (config.is_object()) {
-    const json::object& o = config.get_object();
-    if (const json::value* m = o.if_contains("store_method"); m && !m->is_null()) {
-      const std::string method = reader.string(*m, "adapter.config.store_method");
-      if (method == "in_memory") {
-        out.storage = StateConfig::Storage::kInMemory;
-      } else if (method == "file_based") {
-        out.storage = StateConfig::Storage::kFileBased;
-      } else {
-        reader.fail("adapter.config.store_method", "must be `in_memory` or `file_based`, got `" + method + "`");
-      }
-    }
-    if (const json::value* p = o.if_contains("file_path"); p && !p->is_null()) {
-      file_path = reader.string(*p, "adapter.config.file_path");
-      if (file_path.empty()) reader.fail("adapter.config.file_path", "must not be empty");
-    }
-    check_save_interval(o.if_contains("save_interval_ms"), "adapter.config.save_interval_ms");
-  }
-  out.file_path = (working_dir / file_path).lexically_normal();
-}
-
 void parse_adapter(const json::value& adapter, StateConfig& out, const std::filesystem::path& working_dir) {
-  const auto [adapter_name, config] = reader.adapter(adapter, "kv");
-  if (adapter_name == "kv") return parse_kv_adapter(config, out, working_dir);
-  if (adapter_name == "redis" || adapter_name == "bridge")
-    reader.fail("adapter.name", "`" + adapter_name + "` is not supported yet (supported: kv)");
-  reader.fail("adapter.name",
-              "`" + adapter_name + "` is not a state adapter (supported: kv; redis and bridge are not supported yet)");
+  const auto kv = reader.kv_adapter(adapter, "state", {"store_method", "file_path", "save_interval_ms"},
+                                    kDefaultStateFilePath, working_dir);
+  out.storage = kv.file_based ? StateConfig::Storage::kFileBased : StateConfig::Storage::kInMemory;
+  out.file_path = kv.file_path;
 }
 
 }  // namespace
@@ -73,9 +47,7 @@ StateConfig parse_state_config(const json::value& config, const std::filesystem:
 }
 
 std::filesystem::path state_database_file(const StateConfig& config) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(config.file_path, ec)) return config.file_path / "state.sqlite3";
-  return config.file_path;
+  return database_file_at(config.file_path, "state.sqlite3");
 }
 
 }  // namespace iii

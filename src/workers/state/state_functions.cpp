@@ -137,32 +137,17 @@ Reply update_body(const FunctionInput& in, KvStore& store) {
 }
 
 Reply list_body(const FunctionInput& in, KvStore& store) {
-  std::string out = "[";
-  for (const std::string& value : store.list(in.required_string("scope"))) {
-    if (out.size() > 1) out += ',';
-    out += value;
-  }
-  out += ']';
-  return Reply{Outcome::success(std::move(out)), std::nullopt};
-}
-
-std::string string_array(const std::vector<std::string>& items) {
-  std::string out = "[";
-  for (const std::string& s : items) {
-    if (out.size() > 1) out += ',';
-    append_json_string(out, s);
-  }
-  return out + "]";
+  return Reply{Outcome::success(json_raw_array(store.list(in.required_string("scope")))), std::nullopt};
 }
 
 Reply list_groups_body(const FunctionInput&, KvStore& store) {
-  return Reply{Outcome::success(FrameWriter().raw("groups", string_array(store.list_groups())).finish()), std::nullopt};
+  return Reply{Outcome::success(FrameWriter().raw("groups", json_string_array(store.list_groups())).finish()), std::nullopt};
 }
 
 Reply list_keys_body(const FunctionInput& in, KvStore& store) {
   std::vector<std::string> keys;
   for (KvEntry& e : store.entries(in.required_string("scope"))) keys.push_back(std::move(e.key));
-  return Reply{Outcome::success(FrameWriter().raw("keys", string_array(keys)).finish()), std::nullopt};
+  return Reply{Outcome::success(FrameWriter().raw("keys", json_string_array(keys)).finish()), std::nullopt};
 }
 
 }  // namespace

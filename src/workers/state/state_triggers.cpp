@@ -13,16 +13,10 @@ std::optional<ErrorBody> StateTriggers::activate(const TriggerBinding& binding) 
   if (auto e = reader.parse(binding.config, config)) return e;
   if (auto e = reader.optional_string(config, "scope", b.scope)) return e;
   if (auto e = reader.optional_string(config, "key", b.key)) return e;
-  std::optional<std::string> condition;
-  if (auto e = reader.optional_string(config, "condition_function_id", condition)) return e;
-  b.condition_function_id = condition.value_or("");
+  if (auto e = reader.condition(config, b.condition_function_id)) return e;
   bindings_.upsert(std::move(b));
   return std::nullopt;
 }
-
-void StateTriggers::deactivate(const TriggerBinding& binding) { bindings_.remove(binding.id); }
-
-size_t StateTriggers::size() const { return bindings_.size(); }
 
 void StateTriggers::fire(std::string_view scope, std::string_view key, std::string payload) {
   std::vector<FireTarget> targets = bindings_.select([&](const Binding& b) {

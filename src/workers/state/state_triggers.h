@@ -25,13 +25,13 @@ class StateTriggers {
 
   // Validates the binding's config and stores it. Returns the rejection for a malformed config.
   std::optional<ErrorBody> activate(const TriggerBinding& binding);
-  void deactivate(const TriggerBinding& binding);
+  void deactivate(const TriggerBinding& binding) { bindings_.remove(binding.id); }
 
   // Fires every binding matching (scope, key) with `payload`. Returns at once: the handlers run
   // as the engine delivers them. Never call with a lock held (it calls into the engine).
   void fire(std::string_view scope, std::string_view key, std::string payload);
 
-  size_t size() const;
+  size_t size() const { return bindings_.size(); }
 
  private:
   struct Binding {

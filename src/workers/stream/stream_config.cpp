@@ -11,40 +11,14 @@ namespace json = boost::json;
 constexpr const char* kWorker = "iii-stream";
 constexpr ConfigReader reader{kWorker};
 
-void parse_kv_adapter(const json::value& config, StreamConfig& out, const std::filesystem::path& working_dir) {
-  require_known_keys(config, "iii-stream adapter `kv`", {"store_method", "file_path", "save_interval_ms", "channel_size"});
-  std::string file_path = kDefaultStreamFilePath;
-  if (config.is_object()) {
-    const json::object& o = config.get_object();
-    if (const json::value* m = ConfigReader::field(o, "store_method")) {
-      const std::string method = reader.string(*m, "adapter.config.store_method");
-      if (method == "in_memory") {
-        out.storage = StreamConfig::Storage::kInMemory;
-      } else if (method == "file_based") {
-        out.storage = StreamConfig::Storage::kFileBased;
-      } else {
-        reader.fail("adapter.config.store_method", "must be `in_memory` or `file_based`, got `" + method + "`");
-      }
-    }
-    if (const json::value* p = ConfigReader::field(o, "file_path")) {
-      file_path = reader.string(*p, "adapter.config.file_path");
-      if (file_path.empty()) reader.fail("adapter.config.file_path", "must not be empty");
-    }
-    if (const json::value* s = ConfigReader::field(o, "save_interval_ms"))
-      reader.integer(*s, "adapter.config.save_interval_ms", 100, 3'600'000);
-    if (const json::value* c = ConfigReader::field(o, "channel_size"))
-      reader.integer(*c, "adapter.config.channel_size", 1, 1'048'576);
-  }
-  out.file_path = (working_dir / file_path).lexically_normal();
-}
-
 void parse_adapter(const json::value& adapter, StreamConfig& out, const std::filesystem::path& working_dir) {
-  const auto [adapter_name, config] = reader.adapter(adapter, "kv");
-  if (adapter_name == "kv") return parse_kv_adapter(config, out, working_dir);
-  if (adapter_name == "redis" || adapter_name == "bridge")
-    reader.fail("adapter.name", "`" + adapter_name + "` is not supported yet (supported: kv)");
-  reader.fail("adapter.name",
-              "`" + adapter_name + "` is not a stream adapter (supported: kv; redis and bridge are not supported yet)");
+  const auto kv = reader.kv_adapter(adapter, "stream", {"store_method", "file_path", "save_interval_ms", "channel_size"},
+                                    kDefaultStreamFilePath, working_dir);
+  out.storage = kv.file_based ? StreamConfig::Storage::kFileBased : StreamConfig::Storage::kInMemory;
+  out.file_path = kv.file_path;
+  if (kv.config->is_object())  // accepted for the official configs; sockets have byte bounds instead
+    if (const json::value* c = ConfigReader::field(kv.config->get_object(), "channel_size"))
+      reader.integer(*c, "adapter.config.channel_size", 1, 1'048'576);
 }
 
 }  // namespace
@@ -81,9 +55,7 @@ StreamConfig parse_stream_config(const json::value& config, const std::filesyste
 }
 
 std::filesystem::path stream_database_file(const StreamConfig& config) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(config.file_path, ec)) return config.file_path / "stream.sqlite3";
-  return config.file_path;
+  return database_file_at(config.file_path, "stream.sqlite3");
 }
 
 }  // namespace iii

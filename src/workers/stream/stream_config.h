@@ -45,7 +45,9 @@ struct StreamConfig {
   std::chrono::milliseconds auth_timeout{5000};
 
   // The storage part (what a change of needs a new store).
-  bool same_store(const StreamConfig& o) const { return storage == o.storage && file_path == o.file_path; }
+  bool same_store(const StreamConfig& o) const {
+    return storage == o.storage && (storage == Storage::kInMemory || file_path == o.file_path);
+  }
   bool operator==(const StreamConfig&) const = default;
 };
 

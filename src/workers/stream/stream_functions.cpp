@@ -128,8 +128,7 @@ void write_through(const ServicePtr& service, std::string_view op, const Address
 
 void set_body(const ServicePtr& service, const InProcessCall& call, const FunctionInput& in, Completion done) {
   const Address a = item_address(in);
-  const json::value* data = in.find("data");
-  std::string text = data ? json_text::serialize(*data) : "null";
+  std::string text = json_text::serialize(in.required("data"));
   const size_t limit = service->config()->max_item_bytes;
   if (text.size() > limit) throw ItemTooLarge(too_large_message(text.size(), limit));
   write_through(service, "set", a, call, "STREAM_SET_ERROR",
@@ -184,24 +183,6 @@ void delete_body(const ServicePtr& service, const InProcessCall& call, const Fun
                 std::move(done));
 }
 
-std::string json_array(const std::vector<std::string>& raw_items) {
-  std::string out = "[";
-  for (const std::string& item : raw_items) {
-    if (out.size() > 1) out += ',';
-    out += item;
-  }
-  return out + "]";
-}
-
-std::string string_array(const std::vector<std::string>& items) {
-  std::string out = "[";
-  for (const std::string& s : items) {
-    if (out.size() > 1) out += ',';
-    append_json_string(out, s);
-  }
-  return out + "]";
-}
-
 void get_body(const ServicePtr& service, const InProcessCall& call, const FunctionInput& in, Completion done) {
   const Address a = item_address(in);
   service->run_backend(
@@ -214,14 +195,14 @@ void list_body(const ServicePtr& service, const InProcessCall& call, const Funct
   const Address a = group_address(in);
   service->run_backend(
       "list", a.stream, call.data, "STREAM_GET_GROUP_ERROR",
-      [&](StreamStore& store) { return Outcome::success(json_array(store.list(a.stream, a.group))); }, std::move(done));
+      [&](StreamStore& store) { return Outcome::success(json_raw_array(store.list(a.stream, a.group))); }, std::move(done));
 }
 
 void list_groups_body(const ServicePtr& service, const InProcessCall& call, const FunctionInput& in, Completion done) {
   const std::string stream = name_field(in, "stream_name");
   service->run_backend(
       "list_groups", stream, call.data, "STREAM_LIST_GROUPS_ERROR",
-      [&](StreamStore& store) { return Outcome::success(string_array(store.list_groups(stream))); }, std::move(done));
+      [&](StreamStore& store) { return Outcome::success(json_string_array(store.list_groups(stream))); }, std::move(done));
 }
 
 void list_all_body(const ServicePtr& service, const InProcessCall&, const FunctionInput&, Completion done) {
@@ -231,7 +212,7 @@ void list_all_body(const ServicePtr& service, const InProcessCall&, const Functi
   const std::vector<std::string> names = store->list_streams();
   for (const std::string& name : names) {
     if (streams.size() > 1) streams += ',';
-    streams += FrameWriter().string("id", name).raw("groups", string_array(store->list_groups(name))).finish();
+    streams += FrameWriter().string("id", name).raw("groups", json_string_array(store->list_groups(name))).finish();
   }
   streams += ']';
   done(Outcome::success(FrameWriter().raw("stream", streams).number("count", static_cast<long long>(names.size())).finish()));
@@ -241,8 +222,7 @@ void send_body(const ServicePtr& service, const InProcessCall&, const FunctionIn
   const Address a = group_address(in);
   const std::optional<std::string> id = in.optional_string("id");
   const std::string type = in.required_string("type");
-  const json::value* data = in.find("data");
-  const std::string text = data ? json_text::serialize(*data) : "null";
+  const std::string text = json_text::serialize(in.required("data"));
   const size_t limit = service->config()->max_item_bytes;
   if (text.size() > limit) throw ItemTooLarge(too_large_message(text.size(), limit));
   done(Outcome::success("null"));

@@ -6,7 +6,6 @@
 #pragma once
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,6 +13,7 @@
 #include "engine/engine.h"
 #include "engine/in_process_worker.h"
 #include "store/stream_store.h"
+#include "workers/builtin.h"
 #include "workers/stream/stream_config.h"
 #include "workers/stream/stream_hub.h"
 #include "workers/stream/stream_triggers.h"
@@ -29,26 +29,12 @@ class StreamService {
   StreamHub& hub() { return hub_; }
   StreamTriggers& triggers() { return triggers_; }
 
-  std::shared_ptr<const StreamConfig> config() const {
-    std::lock_guard lock(mu_);
-    return config_;
-  }
-  void set_config(StreamConfig config) {
-    auto fresh = std::make_shared<const StreamConfig>(std::move(config));
-    std::lock_guard lock(mu_);
-    config_ = std::move(fresh);
-  }
+  std::shared_ptr<const StreamConfig> config() const { return config_.get(); }
+  void set_config(StreamConfig config) { config_.set(std::make_shared<const StreamConfig>(std::move(config))); }
 
-  // The open store, or null when the worker is not running. Callers keep the pointer for one
-  // call, so a swap never pulls a store out from under a call.
-  std::shared_ptr<StreamStore> store() const {
-    std::lock_guard lock(mu_);
-    return store_;
-  }
-  void open(std::shared_ptr<StreamStore> store) {
-    std::lock_guard lock(mu_);
-    store_ = std::move(store);
-  }
+  // The open store, or null when the worker is not running (see SharedSlot).
+  std::shared_ptr<StreamStore> store() const { return store_.get(); }
+  void open(std::shared_ptr<StreamStore> store) { store_.set(std::move(store)); }
   void close() { open(nullptr); }
 
   // Runs operation `op` ("get", "set", …) of `stream`: the function `stream::<op>(<stream>)` with
@@ -65,9 +51,8 @@ class StreamService {
 
  private:
   Engine& engine_;
-  mutable std::mutex mu_;  // guards config_ and store_
-  std::shared_ptr<const StreamConfig> config_;
-  std::shared_ptr<StreamStore> store_;
+  SharedSlot<const StreamConfig> config_;
+  SharedSlot<StreamStore> store_;
   StreamHub hub_;
   StreamTriggers triggers_;
 };

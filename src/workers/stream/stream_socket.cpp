@@ -220,14 +220,7 @@ class StreamSocket final : public WsConnectionHandler, public std::enable_shared
                               after);
       } else {
         service_->run_backend("list", s.stream, request.finish(), "STREAM_GET_GROUP_ERROR",
-                              [&](StreamStore& store) {
-                                std::string out = "[";
-                                for (const std::string& v : store.list(s.stream, s.group)) {
-                                  if (out.size() > 1) out += ',';
-                                  out += v;
-                                }
-                                return Outcome::success(out + "]");
-                              },
+                              [&](StreamStore& store) { return Outcome::success(json_raw_array(store.list(s.stream, s.group))); },
                               after);
       }
     } catch (const std::exception& e) {

@@ -31,17 +31,11 @@ std::optional<ErrorBody> StreamTriggers::activate(Kind kind, const TriggerBindin
     if (!b.stream) return reader.reject("`stream_name` is required");
     if (auto e = reader.optional_string(config, "group_id", b.group)) return e;
     if (auto e = reader.optional_string(config, "item_id", b.item)) return e;
-    std::optional<std::string> condition;
-    if (auto e = reader.optional_string(config, "condition_function_id", condition)) return e;
-    b.condition_function_id = condition.value_or("");
+    if (auto e = reader.condition(config, b.condition_function_id)) return e;
   }
   bindings_.upsert(std::move(b));
   return std::nullopt;
 }
-
-void StreamTriggers::deactivate(const TriggerBinding& binding) { bindings_.remove(binding.id); }
-
-size_t StreamTriggers::size() const { return bindings_.size(); }
 
 void StreamTriggers::fire_change(std::string_view stream, std::string_view group, const std::optional<std::string>& id,
                                  std::string message) {

@@ -33,7 +33,7 @@ class StreamTriggers {
   explicit StreamTriggers(Engine& engine) : engine_(engine) {}
 
   std::optional<ErrorBody> activate(Kind kind, const TriggerBinding& binding);
-  void deactivate(const TriggerBinding& binding);
+  void deactivate(const TriggerBinding& binding) { bindings_.remove(binding.id); }
 
   // Fires the `stream` bindings matching (stream, group, id) with `message` (the change event).
   void fire_change(std::string_view stream, std::string_view group, const std::optional<std::string>& id,
@@ -43,7 +43,7 @@ class StreamTriggers {
   void fire_join(std::string payload, std::function<void(bool unauthorized)> done);
   void fire_leave(std::string payload);
 
-  size_t size() const;
+  size_t size() const { return bindings_.size(); }
 
  private:
   struct Binding {
