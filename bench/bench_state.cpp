@@ -9,74 +9,15 @@
 #include <hiredis/hiredis.h>
 #include <iii/iii.h>
 
-#include <atomic>
 #include <csignal>
 #include <iostream>
-#include <thread>
 
 #include "common.h"
 
 namespace json = boost::json;
-using bench::Clock;
 
 namespace {
 constexpr int kKeys = 1000;
-
-struct PhaseResult {
-  uint64_t ops = 0;
-  bench::Latencies lat;
-  std::string error;
-};
-
-// Runs op(thread, i) on `threads` threads for `seconds` (after a short warm-up).
-template <class Op>
-double run_phase(int threads, double seconds, Op op, std::vector<PhaseResult>& out) {
-  std::atomic<int> phase{0};
-  out.assign(threads, {});
-  std::vector<std::thread> ts;
-  for (int t = 0; t < threads; ++t)
-    ts.emplace_back([&, t] {
-      try {
-        for (uint64_t i = t;; i += threads) {
-          int p = phase.load(std::memory_order_relaxed);
-          if (p == 2) break;
-          auto t0 = Clock::now();
-          op(t, i);
-          if (p == 1) {
-            out[t].lat.add(Clock::now() - t0);
-            ++out[t].ops;
-          }
-        }
-      } catch (const std::exception& e) {
-        out[t].error = e.what();
-      }
-    });
-  std::this_thread::sleep_for(std::chrono::duration<double>(std::min(0.5, seconds * 0.1)));
-  auto t0 = Clock::now();
-  phase = 1;
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  double elapsed = bench::seconds_since(t0);
-  phase = 2;
-  for (auto& t : ts) t.join();
-  return elapsed;
-}
-
-bool report(const std::string& name, const std::string& system, int conc, double elapsed,
-            std::vector<PhaseResult>& rs) {
-  bench::Latencies all;
-  uint64_t ops = 0;
-  for (auto& r : rs) {
-    if (!r.error.empty()) {
-      std::cerr << system << " " << name << ": " << r.error << "\n";
-      return false;
-    }
-    ops += r.ops;
-    all.merge(r.lat);
-  }
-  bench::Line().s("bench", name).s("system", system).n("concurrency", conc).n("ops", ops)
-      .n("ops_per_s", ops / elapsed).n("p50_us", all.pct_us(0.5)).n("p99_us", all.pct_us(0.99)).print();
-  return true;
-}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -88,7 +29,7 @@ int main(int argc, char** argv) {
   const std::string payload_text = bench::make_payload(200);
   std::vector<std::string> keys;
   for (int k = 0; k < kKeys; ++k) keys.push_back("key-" + std::to_string(k));
-  std::vector<PhaseResult> rs;
+  std::vector<bench::PhaseResult> rs;
   bool ok = true;
 
   if (system == "iii") {
@@ -103,10 +44,10 @@ int main(int argc, char** argv) {
       if (!v.is_object()) throw std::runtime_error("state::get returned no object");
     };
     for (int k = 0; k < kKeys; ++k) set(0, k);  // every key exists before the get phase
-    double e = run_phase(conc, half, set, rs);
-    ok = report("state_set", "iii", conc, e, rs) && ok;
-    e = run_phase(conc, half, get, rs);
-    ok = report("state_get", "iii", conc, e, rs) && ok;
+    double e = bench::run_phase(conc, half, set, rs);
+    ok = bench::report("state_set", "iii", conc, e, rs) && ok;
+    e = bench::run_phase(conc, half, get, rs);
+    ok = bench::report("state_get", "iii", conc, e, rs) && ok;
   } else {
     std::string addr = args.str("redis", "127.0.0.1:6379");
     std::string host = addr.substr(0, addr.rfind(':'));
@@ -128,10 +69,10 @@ int main(int argc, char** argv) {
     auto set = [&](int t, uint64_t i) { cmd(t, "SET bench:%b %b", keys[i % kKeys], true); };
     auto get = [&](int t, uint64_t i) { cmd(t, "GET bench:%b", keys[i % kKeys], false); };
     for (int k = 0; k < kKeys; ++k) set(0, k);
-    double e = run_phase(conc, half, set, rs);
-    ok = report("state_set", "redis", conc, e, rs) && ok;
-    e = run_phase(conc, half, get, rs);
-    ok = report("state_get", "redis", conc, e, rs) && ok;
+    double e = bench::run_phase(conc, half, set, rs);
+    ok = bench::report("state_set", "redis", conc, e, rs) && ok;
+    e = bench::run_phase(conc, half, get, rs);
+    ok = bench::report("state_get", "redis", conc, e, rs) && ok;
   }
   std::quick_exit(ok ? 0 : 1);
 }

@@ -1,19 +1,24 @@
 // Shared helpers for the benchmark programs: option parsing, a latency recorder with
-// percentiles, payload builders, /proc readers and one-JSON-line output.
+// percentiles, payload builders, /proc readers, one-JSON-line output and a timed phase of
+// closed-loop operations on N threads (run_phase + report).
 //
 // Every program prints one JSON object per measurement on stdout, e.g.
 //   {"bench":"call_rtt","system":"iii","calls_per_s":12345.6,"p50_us":70.1,...}
 // and logs progress on stderr only, so bench/run.sh can collect stdout as JSON lines.
 #pragma once
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -124,5 +129,66 @@ class Line {
   std::ostringstream out_;
   bool first_ = true;
 };
+
+// One thread's share of a phase run by run_phase.
+struct PhaseResult {
+  uint64_t ops = 0;
+  Latencies lat;
+  std::string error;
+};
+
+// Runs op(thread, i) on `threads` threads for `seconds` (after a short warm-up), each thread one
+// operation at a time; only the operations started during the measurement are counted. Returns the
+// measured seconds; an exception in a thread ends that thread and is kept in out[thread].error.
+template <class Op>
+double run_phase(int threads, double seconds, Op op, std::vector<PhaseResult>& out) {
+  std::atomic<int> phase{0};  // 0 warm-up, 1 measurement, 2 stop
+  out.assign(threads, {});
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t)
+    ts.emplace_back([&, t] {
+      try {
+        for (uint64_t i = t;; i += threads) {
+          int p = phase.load(std::memory_order_relaxed);
+          if (p == 2) break;
+          auto t0 = Clock::now();
+          op(t, i);
+          if (p == 1) {
+            out[t].lat.add(Clock::now() - t0);
+            ++out[t].ops;
+          }
+        }
+      } catch (const std::exception& e) {
+        out[t].error = e.what();
+      }
+    });
+  std::this_thread::sleep_for(std::chrono::duration<double>(std::min(0.5, seconds * 0.1)));
+  auto t0 = Clock::now();
+  phase = 1;
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  double elapsed = seconds_since(t0);
+  phase = 2;
+  for (auto& t : ts) t.join();
+  return elapsed;
+}
+
+// Prints the line of one phase ({"bench":name,"system":..,"concurrency":..,"ops":..,"ops_per_s":..,
+// "p50_us":..,"p99_us":..}), or the first thread's error on stderr and false.
+inline bool report(const std::string& name, const std::string& system, int conc, double elapsed,
+                   std::vector<PhaseResult>& rs) {
+  Latencies all;
+  uint64_t ops = 0;
+  for (auto& r : rs) {
+    if (!r.error.empty()) {
+      std::cerr << system << " " << name << ": " << r.error << "\n";
+      return false;
+    }
+    ops += r.ops;
+    all.merge(r.lat);
+  }
+  Line().s("bench", name).s("system", system).n("concurrency", conc).n("ops", ops)
+      .n("ops_per_s", ops / elapsed).n("p50_us", all.pct_us(0.5)).n("p99_us", all.pct_us(0.99)).print();
+  return true;
+}
 
 }  // namespace bench

@@ -71,6 +71,20 @@ for op in ("set", "get"):
     row(f"state::{op} (16 in flight)", f"state_{op}", "iii", "redis", R, "ops_per_s", "ops/s", "higher",
         target=("ratio", 1 / 1.5, ">= 0.67 x Redis"))
     row(f"state::{op} p99 (16 in flight)", f"state_{op}", "iii", "redis", R, "p99_us", "us", "lower")
+# Streams: A fan-out (one writer, N sockets on one group, window 64; deliveries summed over the
+# sockets), B stream::set throughput against Redis HSET + PUBLISH pipelined.
+fo = find("stream_fanout", "iii") or find("stream_fanout", "nats")
+subs = int(fo["subscribers"]) if fo and fo.get("subscribers") else 1000
+NS = f"nats ({subs} subscriptions)"
+row(f"stream fan-out events/s ({subs} subscribers)", "stream_fanout", "iii", "nats", NS, "deliveries_per_s",
+    "events/s", "higher", target=("ratio", 1.0, ">= NATS"))
+row("stream fan-out write -> receive p50", "stream_fanout", "iii", "nats", NS, "p50_us", "us", "lower")
+row("stream fan-out write -> receive p99", "stream_fanout", "iii", "nats", NS, "p99_us", "us", "lower",
+    target=("ratio", 2.0, "<= 2 x NATS"))
+RS = "redis (HSET+PUBLISH x16)"
+row("stream::set (16 in flight)", "stream_set", "iii", "redis", RS, "ops_per_s", "ops/s", "higher")
+row("stream::set p50 (16 in flight)", "stream_set", "iii", "redis", RS, "p50_us", "us", "lower")
+row("stream::set p99 (16 in flight)", "stream_set", "iii", "redis", RS, "p99_us", "us", "lower")
 row("queue: durable enqueue -> delivered+acked", "queue", "iii", None, "(none)", "msgs_per_s", "msgs/s", "higher")
 row("queue: enqueue -> delivered p50", "queue", "iii", None, "(none)", "p50_us", "us", "lower")
 row("queue: enqueue -> delivered p99", "queue", "iii", None, "(none)", "p99_us", "us", "lower")
@@ -132,8 +146,8 @@ print(f"\nwritten: {out_path}")
 
 # A smoke run checks that every benchmark of the families it ran produced its figures (ours, and
 # the peer's where there is one).
-FAMILY = (("call_", "call"), ("payload_", "payload"), ("http_", "http"), ("state_", "state"), ("queue", "queue"),
-          ("scale_", "scale"))
+FAMILY = (("call_", "call"), ("payload_", "payload"), ("http_", "http"), ("state_", "state"),
+          ("stream_", "stream"), ("queue", "queue"), ("scale_", "scale"))
 if smoke:
     ran = os.environ.get("BENCH_FAMILIES", "").split()
     missing = []

@@ -5,7 +5,7 @@
 #   bash bench/run.sh            # full run (BENCH_SECONDS per measurement, default 5; < 10 min)
 #   bash bench/run.sh --smoke    # every benchmark for ~1 s (checks that they work)
 #   BENCH_BUILD_DIR=build bash bench/run.sh   # use another build directory
-#   BENCH_ONLY="call http" bash bench/run.sh   # only some families: call payload http state queue scale
+#   BENCH_ONLY="call http" bash bench/run.sh   # only some families: call payload http state stream queue scale
 #   BENCH_ENGINE=/path/to/iii bash bench/run.sh  # measure another engine binary
 #
 # Ratio convention (every row): ratio = ours / peer. The "better" column says whether a higher or
@@ -17,7 +17,7 @@ SMOKE=0
 [[ "${1:-}" == "--smoke" ]] && SMOKE=1
 SECONDS_EACH=${BENCH_SECONDS:-5}
 ((SMOKE)) && SECONDS_EACH=1
-ONLY=${BENCH_ONLY:-"call payload http state queue scale"}
+ONLY=${BENCH_ONLY:-"call payload http state stream queue scale"}
 BUILD=${BENCH_BUILD_DIR:-build-release}
 [[ $BUILD == /* ]] && BIN=$BUILD || BIN=$ROOT/$BUILD
 OUT=$ROOT/bench/results
@@ -28,12 +28,19 @@ RAW=$WORK/raw.jsonl
 
 ENGINE_BIN=${BENCH_ENGINE:-$BIN/iii}
 [[ -x $ENGINE_BIN ]] || { echo "bench: engine $ENGINE_BIN missing; run 'make bench'" >&2; exit 1; }
-for b in bench_call bench_http bench_state bench_queue bench_scale; do
+for b in bench_call bench_http bench_state bench_stream bench_queue bench_scale; do
   [[ -x $BIN/$b ]] || { echo "bench: $BIN/$b missing; run 'make bench' (Release build into build-release/)" >&2; exit 1; }
 done
 for t in nats-server redis-server wrk; do
   command -v $t >/dev/null || { echo "bench: $t not found; run scripts/install-deps.sh" >&2; exit 1; }
 done
+
+# The stream fan-out opens 1,000 subscriber sockets: the engine, nats-server and the bench programs
+# (which inherit this limit) need more file descriptors than a default soft limit of 1024.
+FD_HARD=$(ulimit -Hn); [[ $FD_HARD == unlimited ]] && FD_HARD=1048576
+ulimit -n "$FD_HARD" 2>/dev/null || ulimit -n 65536 2>/dev/null || true
+[[ $(ulimit -n) == unlimited ]] || (( $(ulimit -n) >= 4096 )) ||
+  echo "bench: warning: only $(ulimit -n) file descriptors (ulimit -n); the stream fan-out needs ~1,100" >&2
 
 PIDS=()
 cleanup() {
@@ -53,13 +60,17 @@ wait_port() {  # port, name
   echo "bench: $2 did not listen on port $1" >&2; exit 1
 }
 
-# ---- servers: our engine (worker port + HTTP worker + in-memory state), nats-server, redis-server
+# ---- servers: our engine (worker port + HTTP worker + in-memory state + streams), nats-server,
+# redis-server
 ENGINE_PORT=$(free_port); HTTP_PORT=$(free_port); NATS_PORT=$(free_port); REDIS_PORT=$(free_port)
+STREAM_PORT=$(free_port)
 cat >"$WORK/engine.yaml" <<YAML
 workers:
   - name: http
     config: {port: $HTTP_PORT, host: 127.0.0.1}
   - name: state
+  - name: iii-stream
+    config: { host: 127.0.0.1, port: $STREAM_PORT, adapter: { name: kv, config: { store_method: in_memory } } }
 YAML
 (cd "$WORK" && exec "$ENGINE_BIN" --port "$ENGINE_PORT" --host 127.0.0.1 --config "$WORK/engine.yaml" --log-level warn \
   >"$WORK/engine.log" 2>&1) &
@@ -109,6 +120,26 @@ fi
 if has state; then
   run "state iii" "$BIN/bench_state" --system iii --url $ENGINE_URL --concurrency 16 --seconds $((S * 2))
   run "state redis" "$BIN/bench_state" --system redis --redis 127.0.0.1:$REDIS_PORT --concurrency 16 --seconds $((S * 2))
+fi
+if has stream; then
+  # A: one writer, N subscriber sockets on one group (1,000; 100 in a smoke run), window 64; the
+  # same epoll receiver harness reads our WebSocket frames and NATS MSG lines. B: stream::set from
+  # 16 threads on one SDK connection vs Redis HSET + PUBLISH pipelined on 16 hiredis connections.
+  SUBS=1000; ((SMOKE)) && SUBS=100
+  STREAM_OK=1
+  if grep -q "iii-stream\` is not supported" "$WORK/engine.log"; then
+    echo "bench: stream (ours) skipped: this engine has no iii-stream worker yet" >&2; STREAM_OK=0
+  elif ! (wait_port "$STREAM_PORT" "engine stream port"); then  # a subshell: its exit only fails this family
+    FAILED=1; STREAM_OK=0
+  fi
+  ((STREAM_OK)) && run "stream fan-out iii" "$BIN/bench_stream" --mode fanout --system iii --url $ENGINE_URL \
+    --stream-url ws://127.0.0.1:$STREAM_PORT --subscribers $SUBS --window 64 --inflight 64 --seconds $S
+  run "stream fan-out nats" "$BIN/bench_stream" --mode fanout --system nats --url $NATS_URL --subscribers $SUBS \
+    --window 64 --seconds $S
+  ((STREAM_OK)) && run "stream set iii" "$BIN/bench_stream" --mode set --system iii --url $ENGINE_URL \
+    --concurrency 16 --seconds $S
+  run "stream set redis" "$BIN/bench_stream" --mode set --system redis --redis 127.0.0.1:$REDIS_PORT \
+    --concurrency 16 --seconds $S
 fi
 if has queue; then
   # A separate engine with only the built-in queue (file-based, durable), so the queue worker, which

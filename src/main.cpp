@@ -6,6 +6,8 @@
 
 #include <boost/asio.hpp>
 
+#include <sys/resource.h>
+
 #include <filesystem>
 #include <thread>
 
@@ -59,10 +61,22 @@ void apply_flags(const EngineFlags& flags, iii::config::EngineConfig& config) {
   if (flags.invocation_timeout_ms) config.engine.invocation_timeout = std::chrono::milliseconds(*flags.invocation_timeout_ms);
 }
 
+// Every worker and stream client is a socket: take the open-file limit the system allows (the
+// soft limit is often 1,024, the hard one much higher), as servers of many connections do.
+void raise_open_file_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  const rlim_t before = limit.rlim_cur;
+  limit.rlim_cur = limit.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &limit) == 0)
+    spdlog::debug("open-file limit raised from {} to {}", before, limit.rlim_cur);
+}
+
 int run_engine(const EngineFlags& flags) {
   auto logger = spdlog::stderr_color_mt("iii");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(flags.log_level));
+  raise_open_file_limit();
 
   namespace config = iii::config;
   const bool from_file = std::filesystem::exists(flags.config_path);

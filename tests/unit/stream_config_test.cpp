@@ -62,7 +62,9 @@ TEST(StreamConfig, Defaults) {
     EXPECT_EQ(c.max_send_queue_bytes, 16u << 20) << block;
     EXPECT_EQ(c.max_message_bytes, 64u << 10) << block;
     EXPECT_EQ(c.auth_timeout, 5000ms) << block;
-    EXPECT_EQ(c, StreamConfig{.file_path = "/work/data/stream_store.db"}) << block;
+    StreamConfig expected;
+    expected.file_path = "/work/data/stream_store.db";
+    EXPECT_EQ(c, expected) << block;
   }
 }
 
