@@ -36,6 +36,7 @@ struct EngineFlags {
   std::optional<std::string> host;
   std::optional<uint32_t> invocation_timeout_ms;
   std::optional<size_t> max_frame_bytes;
+  std::optional<size_t> max_json_depth;
   std::string log_level = "info";
   unsigned threads = 0;
 };
@@ -59,6 +60,7 @@ void apply_flags(const EngineFlags& flags, iii::config::EngineConfig& config) {
   if (flags.max_frame_bytes)
     for (auto& l : config.listeners) l.max_message_bytes = *flags.max_frame_bytes;
   if (flags.invocation_timeout_ms) config.engine.invocation_timeout = std::chrono::milliseconds(*flags.invocation_timeout_ms);
+  if (flags.max_json_depth) config.max_json_depth = *flags.max_json_depth;
 }
 
 // Every worker and stream client is a socket: take the open-file limit the system allows (the
@@ -93,6 +95,7 @@ int run_engine(const EngineFlags& flags) {
   const unsigned threads = flags.threads ? flags.threads : std::max(1u, std::thread::hardware_concurrency());
   boost::asio::io_context io(static_cast<int>(threads));
   iii::ChannelHub channels;  // outlives the engine, whose ticker sweeps it
+  iii::set_json_depth_limit(cfg.max_json_depth);
   iii::Engine engine(cfg.engine);
   engine.add_in_process_worker(iii::make_engine_functions_worker(engine));
   iii::add_channel_functions(engine, channels);
@@ -121,6 +124,8 @@ int run_engine(const EngineFlags& flags) {
         listeners.reconcile(next.listeners);
         if (next.engine.invocation_timeout != cfg.engine.invocation_timeout)
           spdlog::warn("invocation_timeout_ms changes take effect at the next engine start");
+        if (next.max_json_depth != cfg.max_json_depth)
+          spdlog::warn("max_json_depth changes take effect at the next engine start");
       } catch (const std::exception& e) {
         spdlog::error("config reload rejected, the running config stays: {}", e.what());
       }
@@ -177,6 +182,8 @@ int main(int argc, char** argv) {
   app.add_option("--host", flags.host, "Worker WebSocket bind address (overrides the config)");
   app.add_option("--invocation-timeout-ms", flags.invocation_timeout_ms, "Engine-side deadline for every call (default 30000)");
   app.add_option("--max-frame-bytes", flags.max_frame_bytes, "Largest inbound WebSocket message (default 67108864)");
+  app.add_option("--max-json-depth", flags.max_json_depth, "Deepest JSON nesting accepted in frames and values (default 128)")
+      ->check(CLI::Range(size_t{1}, iii::kMaxJsonDepth));
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   app.add_option("--threads", flags.threads, "I/O threads (default: one per core)");

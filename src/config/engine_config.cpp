@@ -69,7 +69,8 @@ boost::json::value yaml_to_json(const YAML::Node& node) {
   return nullptr;
 }
 
-ListenerOptions read_worker_manager(const std::string& file, const YAML::Node& config, EngineOptions& engine) {
+ListenerOptions read_worker_manager(const std::string& file, const YAML::Node& config, EngineConfig& cfg) {
+  EngineOptions& engine = cfg.engine;
   ListenerOptions out;
   if (!config || config.IsNull()) return out;
   if (!config.IsMap()) fail(file, config, "the iii-worker-manager `config` must be a mapping");
@@ -82,8 +83,14 @@ ListenerOptions read_worker_manager(const std::string& file, const YAML::Node& c
     else if (key == "max_message_bytes") out.max_message_bytes = read_scalar<size_t>(file, v, key);
     else if (key == "max_send_queue_bytes") out.max_send_queue_bytes = read_scalar<size_t>(file, v, key);
     else if (key == "invocation_timeout_ms") engine.invocation_timeout = std::chrono::milliseconds(read_scalar<uint32_t>(file, v, key));
+    else if (key == "max_json_depth") {
+      const auto depth = read_scalar<uint32_t>(file, v, key);
+      if (depth < 1 || depth > kMaxJsonDepth)
+        fail(file, v, "`max_json_depth` must be between 1 and " + std::to_string(kMaxJsonDepth) + ", got " + std::to_string(depth));
+      cfg.max_json_depth = depth;
+    }
     else if (key == "middleware_function_id" || key == "rbac") continue;  // accepted, not enforced yet (README)
-    else fail(file, kv.first, "unknown key `" + key + "` in the iii-worker-manager config (known: port, host, handshake_timeout_ms, max_message_bytes, max_send_queue_bytes, invocation_timeout_ms, middleware_function_id, rbac)");
+    else fail(file, kv.first, "unknown key `" + key + "` in the iii-worker-manager config (known: port, host, handshake_timeout_ms, max_message_bytes, max_send_queue_bytes, invocation_timeout_ms, max_json_depth, middleware_function_id, rbac)");
   }
   if (out.max_message_bytes < 1024) fail(file, config, "`max_message_bytes` must be at least 1024");
   return out;
@@ -107,7 +114,7 @@ void read_workers(const std::string& file, const YAML::Node& list, const char* k
     const bool is_builtin_name = name.starts_with("iii-") || name == "configuration";
     if (entry["image"] && is_builtin_name) fail(file, entry["image"], "`image` is not allowed for the built-in worker `" + written + "`");
     if (name == "iii-worker-manager") {
-      out.listeners.push_back(read_worker_manager(file, entry["config"], out.engine));
+      out.listeners.push_back(read_worker_manager(file, entry["config"], out));
       continue;
     }
     int& count = seen[name];

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "wire/json_limits.h"
 #include "net/listener_options.h"
 
 namespace iii::config {
@@ -35,6 +36,9 @@ struct EngineConfig {
   std::string source;  // the file, or "<embedded default>"
   std::vector<ListenerOptions> listeners;  // at least one
   EngineOptions engine;
+  // Deepest JSON nesting the engine accepts in frames and values (wire/json_limits.h):
+  // `max_json_depth` of an iii-worker-manager entry, 1..1024, default 128.
+  size_t max_json_depth = kDefaultJsonDepth;
   std::vector<WorkerEntry> workers;  // built-ins and unknown names, without iii-worker-manager
 };
 

@@ -11,7 +11,7 @@ namespace iii::json_text {
 
 std::optional<boost::json::value> parse(std::string_view text, std::string* error) {
   boost::json::parse_options options;
-  options.max_depth = kMaxJsonDepth;
+  options.max_depth = json_depth_limit();
   boost::system::error_code ec;
   boost::json::value v = boost::json::parse(text, ec, {}, options);
   if (ec) {

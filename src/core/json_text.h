@@ -11,8 +11,8 @@
 
 namespace iii::json_text {
 
-// Parses one JSON text, nested at most kMaxJsonDepth (wire/json_limits.h) deep like every other
-// parser of the engine. nullopt (with `error` set when given) if it is not valid JSON.
+// Parses one JSON text, nested at most json_depth_limit() (wire/json_limits.h) deep like every
+// other parser of the engine. nullopt (with `error` set when given) if it is not valid JSON.
 std::optional<boost::json::value> parse(std::string_view text, std::string* error = nullptr);
 
 // Compact JSON text. Doubles are written in their shortest round-trip form and keep a fraction

@@ -10,7 +10,8 @@
 namespace iii {
 namespace {
 
-// simdjson's parsers below keep their default depth limit: the engine-wide one.
+// simdjson's parsers below keep their default depth limit, the ceiling; the configured limit
+// (json_depth_limit()) is checked while walking.
 static_assert(simdjson::DEFAULT_MAX_DEPTH == kMaxJsonDepth);
 
 using simdjson::ondemand::json_type;
@@ -46,11 +47,14 @@ std::string_view trim_right(std::string_view s) {
 // (On-Demand alone only checks what it is asked for, and a payload spliced into another worker's
 // frame must be valid JSON). Strings are unescaped to check their escapes; integers beyond 64
 // bits are valid JSON and pass.
-simdjson::error_code walk(value v) {
+// `depth` is the nesting level of `v` itself (a top-level field's value is at 2: inside the frame);
+// an object or array deeper than json_depth_limit() is a DEPTH_ERROR.
+simdjson::error_code walk(value v, size_t depth) {
   json_type type;
   if (auto err = v.type().get(type)) return err;
   switch (type) {
     case json_type::object: {
+      if (depth > json_depth_limit()) return simdjson::DEPTH_ERROR;
       simdjson::ondemand::object o;
       if (auto err = v.get_object().get(o)) return err;
       for (auto f : o) {
@@ -58,17 +62,18 @@ simdjson::error_code walk(value v) {
         std::string_view key;
         if (auto err = std::move(f).get(field)) return err;
         if (auto err = field.unescaped_key().get(key)) return err;
-        if (auto err = walk(field.value())) return err;
+        if (auto err = walk(field.value(), depth + 1)) return err;
       }
       return simdjson::SUCCESS;
     }
     case json_type::array: {
+      if (depth > json_depth_limit()) return simdjson::DEPTH_ERROR;
       simdjson::ondemand::array a;
       if (auto err = v.get_array().get(a)) return err;
       for (auto e : a) {
         value element;
         if (auto err = std::move(e).get(element)) return err;
-        if (auto err = walk(element)) return err;
+        if (auto err = walk(element, depth + 1)) return err;
       }
       return simdjson::SUCCESS;
     }
@@ -94,13 +99,24 @@ simdjson::error_code walk(value v) {
   return simdjson::INCORRECT_TYPE;
 }
 
+// Walks `v` (at nesting level `depth`): "" when it is valid JSON within the depth limit, else the
+// error for field `key`.
+std::string check_value(value v, size_t depth, std::string_view key) {
+  const auto err = walk(v, depth);
+  if (!err) return {};
+  if (err == simdjson::DEPTH_ERROR)
+    return field_error(key, "is nested deeper than " + std::to_string(json_depth_limit()) + " levels");
+  return field_error(key, "holds invalid JSON");
+}
+
 // Checks `v` and returns its raw JSON text (null ⇒ nullopt). A scalar is its token; an object
 // or array ends where the iterator stands once it is walked: at the `,` or `}` after it.
 std::string read_raw(simdjson::ondemand::document& doc, value v, std::string_view key,
                      std::optional<std::string_view>& dst) {
   const std::string_view token = v.raw_json_token();
   json_type type;
-  if (v.type().get(type) || walk(v)) return field_error(key, "holds invalid JSON");
+  if (v.type().get(type)) return field_error(key, "holds invalid JSON");
+  if (std::string err = check_value(v, 2, key); !err.empty()) return err;
   if (type == json_type::null) {
     dst.reset();
   } else if (type != json_type::object && type != json_type::array) {
@@ -160,7 +176,7 @@ std::string read_action(value v, Message& out) {
     if (v.is_null().get(is_null) || !is_null) return field_error("action", "holds invalid JSON");
     return {};
   }
-  if (type != json_type::object) return walk(v) ? field_error("action", "holds invalid JSON") : field_error("action", "must be an object");
+  if (type != json_type::object) return walk(v, 2) ? field_error("action", "holds invalid JSON") : field_error("action", "must be an object");
   simdjson::ondemand::object o;
   if (v.get_object().get(o)) return field_error("action", "holds invalid JSON");
   std::optional<std::string_view> action_type;
@@ -171,7 +187,7 @@ std::string read_action(value v, Message& out) {
     std::string err;
     if (key == "type") err = read_string(field.value(), "action.type", action_type);
     else if (key == "queue") err = read_string(field.value(), "action.queue", out.action_queue);
-    else if (walk(field.value())) err = field_error("action", "holds invalid JSON");
+    else if (walk(field.value(), 3)) err = field_error("action", "holds invalid JSON");
     if (!err.empty()) return err;
   }
   if (!action_type) return field_error("action", "needs a \"type\"");
@@ -221,7 +237,7 @@ std::string read_field(simdjson::ondemand::document& doc, std::string_view key, 
   if (key == "error") return read_error(doc, v, out.error);
   if (key == "action") return read_action(v, out);
   // Unknown keys are ignored (docs/protocol.md §1.3 rule 2), but must still be valid JSON.
-  return walk(v) ? field_error(key, "holds invalid JSON") : std::string();
+  return check_value(v, 2, key);
 }
 
 }  // namespace

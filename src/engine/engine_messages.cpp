@@ -3,6 +3,7 @@
 
 #include "wire/json_writer.h"
 #include "wire/uuid.h"
+#include "core/frame_peek.h"
 #include "engine/engine.h"
 
 namespace iii {
@@ -25,6 +26,9 @@ void Engine::on_frame(const std::shared_ptr<Endpoint>& from, std::string_view fr
   Message m;
   if (std::string err = parse_message(frame, m); !err.empty()) {
     spdlog::warn("worker {}: dropped frame: {} (frame starts: {})", from->worker_id(), err, limit(frame));
+    // A caller that waits for an answer gets one, even when the frame could not be parsed.
+    if (auto call = peek_sync_call(frame))
+      from->send(build_result_frame(call->invocation_id, call->function_id, Outcome::failure("invalid_message", err)));
     return;
   }
   if (std::string err = validate_required(m); !err.empty()) {

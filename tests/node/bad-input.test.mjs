@@ -201,3 +201,24 @@ test('engine is still alive and accepts new workers at the end', async () => {
   await c.jsonPing();
   await c.close();
 });
+
+test('a payload nested deeper than 128 levels never reaches the worker: the caller gets invalid_message', async () => {
+  // Nested thousands deep, such a payload kills an official Node SDK worker (stack overflow).
+  const nested = (n) => '['.repeat(n) + '1' + ']'.repeat(n);
+  for (const depth of [128, 5000]) {
+    const id = crypto.randomUUID();
+    const mark = X.mark();
+    // The data first, as a hostile client may order it.
+    X.sendText(`{"data":${nested(depth)},"type":"invokefunction","invocation_id":"${id}","function_id":"bi::echo"}`);
+    const r = await X.waitFrame((m) => m && m.type === 'invocationresult' && m.invocation_id === id, 3000,
+      { since: mark, label: `answer at depth ${depth}` });
+    assert.equal(r.error.code, 'invalid_message');
+    assert.match(r.error.message, depth === 128 ? /field "data" is nested deeper than 128 levels/ : /./);
+  }
+  // 127 levels of data (128 with the frame) pass through and come back.
+  const r = await X.call('bi::echo', JSON.parse('['.repeat(127) + '1' + ']'.repeat(127)), { timeoutMs: 3000 });
+  assert.ok(Array.isArray(r.result));
+  await waitFor(() => /worker [0-9a-f-]+: dropped frame: field "data" is nested deeper than 128 levels/.test(ctx.engine.logs()), 2000, 'logged with the sender');
+  await assertSameConnectionWorks();
+  await assertRouting();
+});

@@ -25,7 +25,7 @@ TEST(Config, ListenersAndBuiltinsWithAliases) {
   auto c = parse_config(R"(
 workers:
   - name: iii-worker-manager
-    config: { port: 5000, host: 127.0.0.1, invocation_timeout_ms: 1500 }
+    config: { port: 5000, host: 127.0.0.1, invocation_timeout_ms: 1500, max_json_depth: 64 }
   - name: iii-worker-manager
     config: { port: 5001 }
   - name: state
@@ -43,6 +43,7 @@ modules:
   EXPECT_EQ(c.listeners[0].host, "127.0.0.1");
   EXPECT_EQ(c.listeners[1].port, 5001);
   EXPECT_EQ(c.engine.invocation_timeout.count(), 1500);
+  EXPECT_EQ(c.max_json_depth, 64u);
   ASSERT_EQ(c.workers.size(), 4u);
   EXPECT_EQ(c.workers[0].name, "iii-state");
   EXPECT_EQ(c.workers[0].config.at("triggers_enabled"), true);
@@ -80,7 +81,10 @@ TEST(Config, ScalarsAreTypedAndQuotedStringsStayStrings) {
 TEST(Config, ErrorsNameTheLineAndTheReason) {
   EXPECT_EQ(error_of("workers:\n  - name: iii-worker-manager\n    config:\n      prot: 1\n"),
             "config.yaml:4: unknown key `prot` in the iii-worker-manager config (known: port, host, handshake_timeout_ms, "
-            "max_message_bytes, max_send_queue_bytes, invocation_timeout_ms, middleware_function_id, rbac)");
+            "max_message_bytes, max_send_queue_bytes, invocation_timeout_ms, max_json_depth, middleware_function_id, rbac)");
+  EXPECT_NE(error_of("workers:\n  - name: iii-worker-manager\n    config:\n      max_json_depth: 2000\n")
+                .find("config.yaml:4: `max_json_depth` must be between 1 and 1024, got 2000"),
+            std::string::npos);
   EXPECT_NE(error_of("workers:\n  - name: iii-worker-manager\n    config:\n      port: abc\n").find("config.yaml:4: `port` has an invalid value `abc`"), std::string::npos);
   EXPECT_NE(error_of("wrokers: []\n").find("config.yaml:1: unknown top-level key `wrokers`"), std::string::npos);
   EXPECT_NE(error_of("workers:\n  - nmae: x\n").find("config.yaml:2: unknown key `nmae`"), std::string::npos);
