@@ -185,17 +185,12 @@ void delete_body(const ServicePtr& service, const InProcessCall& call, const Fun
 
 void get_body(const ServicePtr& service, const InProcessCall& call, const FunctionInput& in, Completion done) {
   const Address a = item_address(in);
-  service->run_backend(
-      "get", a.stream, call.data, "STREAM_GET_ERROR",
-      [&](StreamStore& store) { return Outcome::success(or_null(store.get(a.stream, a.group, a.item))); },
-      std::move(done));
+  service->read_item(a.stream, a.group, a.item, call.data, std::move(done));
 }
 
 void list_body(const ServicePtr& service, const InProcessCall& call, const FunctionInput& in, Completion done) {
   const Address a = group_address(in);
-  service->run_backend(
-      "list", a.stream, call.data, "STREAM_GET_GROUP_ERROR",
-      [&](StreamStore& store) { return Outcome::success(json_raw_array(store.list(a.stream, a.group))); }, std::move(done));
+  service->read_group(a.stream, a.group, call.data, std::move(done));
 }
 
 void list_groups_body(const ServicePtr& service, const InProcessCall& call, const FunctionInput& in, Completion done) {

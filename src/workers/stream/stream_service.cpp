@@ -38,6 +38,24 @@ void StreamService::run_backend(std::string_view op, std::string_view stream, st
   done(builtin(*s));
 }
 
+void StreamService::read_item(const std::string& stream, const std::string& group, const std::string& item,
+                              std::string_view request, Completion done) {
+  run_backend(
+      "get", stream, request, "STREAM_GET_ERROR",
+      [&](StreamStore& store) {
+        std::optional<std::string> value = store.get(stream, group, item);
+        return Outcome::success(value ? std::move(*value) : std::string("null"));
+      },
+      std::move(done));
+}
+
+void StreamService::read_group(const std::string& stream, const std::string& group, std::string_view request,
+                               Completion done) {
+  run_backend(
+      "list", stream, request, "STREAM_GET_GROUP_ERROR",
+      [&](StreamStore& store) { return Outcome::success(json_raw_array(store.list(stream, group))); }, std::move(done));
+}
+
 void StreamService::publish(std::string_view stream, std::string_view group, const std::optional<std::string>& id,
                             std::string_view event) {
   std::string message = stream_message(stream, group, id, event);

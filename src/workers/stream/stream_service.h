@@ -44,6 +44,13 @@ class StreamService {
   void run_backend(std::string_view op, std::string_view stream, std::string_view request, const char* error_code,
                    const std::function<Outcome(StreamStore&)>& builtin, Completion done);
 
+  // What stream::get and stream::list answer (the item or null; the group's values as one JSON
+  // array), through the backend; `request` is what a custom backend receives. Used by those
+  // functions and by the sync message of a client join. Store failures throw (KvStoreError).
+  void read_item(const std::string& stream, const std::string& group, const std::string& item,
+                 std::string_view request, Completion done);
+  void read_group(const std::string& stream, const std::string& group, std::string_view request, Completion done);
+
   // Announces a change to the subscribed sockets and the `stream` triggers. `event` is the raw
   // JSON of the inner event ({"type":"create","data":…}).
   void publish(std::string_view stream, std::string_view group, const std::optional<std::string>& id,

@@ -212,16 +212,9 @@ class StreamSocket final : public WsConnectionHandler, public std::enable_shared
     };
     try {
       if (s.item) {
-        service_->run_backend("get", s.stream, request.finish(), "STREAM_GET_ERROR",
-                              [&](StreamStore& store) {
-                                std::optional<std::string> v = store.get(s.stream, s.group, *s.item);
-                                return Outcome::success(v ? *v : "null");
-                              },
-                              after);
+        service_->read_item(s.stream, s.group, *s.item, request.finish(), after);
       } else {
-        service_->run_backend("list", s.stream, request.finish(), "STREAM_GET_GROUP_ERROR",
-                              [&](StreamStore& store) { return Outcome::success(json_raw_array(store.list(s.stream, s.group))); },
-                              after);
+        service_->read_group(s.stream, s.group, request.finish(), after);
       }
     } catch (const std::exception& e) {
       after(Outcome::failure("STREAM_GET_ERROR", e.what()));
