@@ -1,5 +1,6 @@
 // Conformance tests of the KvStore contract (store/kv_store.h), run against every implementation,
 // plus what only the SQLite store promises: persistence across reopen and across kill -9.
+#include "store_test_support.h"
 #include "temp_dir.h"
 #include "store/kv_store.h"
 
@@ -47,12 +48,6 @@ class KvStoreConformance : public ::testing::Test {
 };
 
 using Implementations = ::testing::Types<MemoryFactory, SqliteFactory>;
-struct ImplementationNames {
-  template <class T>
-  static std::string GetName(int) {
-    return T::kName;
-  }
-};
 TYPED_TEST_SUITE(KvStoreConformance, Implementations, ImplementationNames);
 
 TYPED_TEST(KvStoreConformance, GetOfMissingKeyOrScopeIsEmpty) {
@@ -284,21 +279,13 @@ TEST(SqliteKvStore, WriteThatReturnedSurvivesKill9) {
   {
     SqliteKvStore store(file);  // create the schema in the parent first
   }
-  pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
+  ASSERT_NO_FATAL_FAILURE(run_then_kill9([&] {
     auto* store = new SqliteKvStore(file);  // leaked on purpose: killed before any cleanup
     store->set("s", "k1", R"({"n":1})");
     store->update("s", "k2", [](const auto&) { return std::optional<std::string>("2"); });
     store->remove("s", "k1");
     store->set("s", "k3", "3");
-    raise(SIGKILL);
-    _exit(0);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFSIGNALED(status));
-  ASSERT_EQ(WTERMSIG(status), SIGKILL);
+  }));
   SqliteKvStore store(file);
   EXPECT_EQ(store.get("s", "k1"), std::nullopt);
   EXPECT_EQ(store.get("s", "k2"), "2");

@@ -1,6 +1,7 @@
 // The QueueStore contract (store/queue_store.h) on SqliteQueueStore: enqueue, lease, ack, retry,
 // bury, lease expiry and fencing, the dead-letter queue (redrive, discard), FIFO groups, restart
 // recovery (including after kill -9) and the one-process-per-file lock.
+#include "store_test_support.h"
 #include "temp_dir.h"
 #include "store/sqlite_queue_store.h"
 
@@ -59,12 +60,6 @@ class QueueStoreTest : public ::testing::Test {
 };
 
 using Implementations = ::testing::Types<SqliteFileFactory, SqliteMemoryFactory>;
-struct ImplementationNames {
-  template <class T>
-  static std::string GetName(int) {
-    return T::kName;
-  }
-};
 TYPED_TEST_SUITE(QueueStoreTest, Implementations, ImplementationNames);
 
 TYPED_TEST(QueueStoreTest, EnqueueLeaseAckInOrder) {
@@ -245,19 +240,11 @@ TEST(SqliteQueueStore, RecoverLeavesLiveHoldersAlone) {
 TEST(SqliteQueueStore, EnqueueThatReturnedSurvivesKill9) {
   TempDir dir;
   const fs::path file = dir.path() / "queue.sqlite3";
-  pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
+  ASSERT_NO_FATAL_FAILURE(run_then_kill9([&] {
     auto* store = new SqliteQueueStore(file);  // leaked on purpose: killed before any cleanup
     for (int i = 0; i < 200; ++i) store->enqueue(std::vector<NewQueueMessage>{msg("a", "m" + std::to_string(i))}, kNow);
     store->lease("a", 50, false, kNow + 60'000);
-    raise(SIGKILL);
-    _exit(0);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFSIGNALED(status));
-  ASSERT_EQ(WTERMSIG(status), SIGKILL);
+  }));
   SqliteQueueStore store(file);
   EXPECT_EQ(store.recover(kNow), 50u);
   EXPECT_EQ(store.counts({"a", false}).ready, 200u);

@@ -3,6 +3,7 @@
 // groups, lost deliveries (disconnect, engine timeout, expired lease), restart recovery, the
 // durable:subscriber trigger type with iii::durable::publish, and the introspection functions.
 // Time is driven by hand: a manual wall clock for the queue and engine.tick() for the engine.
+#include "config_error.h"
 #include "temp_dir.h"
 #include "workers/queue/queue_worker.h"
 
@@ -40,12 +41,7 @@ QueueWorkerConfig config_of(std::string_view block, const fs::path& dir = "/work
 }
 
 std::string config_error(std::string_view block) {
-  try {
-    config_of(block);
-  } catch (const BuiltinConfigError& e) {
-    return e.what();
-  }
-  return "(accepted)";
+  return config_error_of([&] { config_of(block); });
 }
 
 TEST(QueueConfig, Defaults) {

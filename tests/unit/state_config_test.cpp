@@ -1,4 +1,5 @@
 // The iii-state config block (docs/builtins.md §2.1) and its descriptor.
+#include "config_error.h"
 #include "temp_dir.h"
 #include "workers/state/state_config.h"
 
@@ -36,12 +37,7 @@ StateConfig config_of(std::string_view block, const fs::path& dir = "/work") {
 }
 
 std::string config_error(std::string_view block) {
-  try {
-    config_of(block);
-  } catch (const BuiltinConfigError& e) {
-    return e.what();
-  }
-  return "(accepted)";
+  return config_error_of([&] { config_of(block); });
 }
 
 TEST(StateConfig, Defaults) {

@@ -1,5 +1,6 @@
 // The iii-state built-in driven through a real Engine: every state::* function with its
 // request/response shapes and error codes, the store's lifecycle, and the `state` trigger type.
+#include "builtin_worker_fixture.h"
 #include "temp_dir.h"
 #include "workers/state/state_worker.h"
 
@@ -49,7 +50,7 @@ class FailingStore : public KvStore {
   std::vector<std::string> list_groups() override { boom(); }
 };
 
-class StateWorkerTest : public ::testing::Test {
+class StateWorkerTest : public BuiltinWorkerFixture {
  protected:
   ~StateWorkerTest() override {
     if (worker) worker->stop();
@@ -63,33 +64,6 @@ class StateWorkerTest : public ::testing::Test {
     worker->start();
   }
 
-  Outcome call(const std::string& function_id, const std::string& data) {
-    std::optional<Outcome> out;
-    engine.invoke(function_id, data, {}, [&](Outcome o) { out = std::move(o); });
-    EXPECT_TRUE(out) << function_id << " did not answer synchronously";
-    return out ? *out : Outcome::failure("no_answer", "");
-  }
-  json::value ok(const std::string& function_id, const std::string& data) {
-    Outcome o = call(function_id, data);
-    EXPECT_TRUE(o.ok()) << function_id << " " << data << " → " << o.error->code << ": " << o.error->message;
-    return parse(o.result);
-  }
-  ErrorBody error(const std::string& function_id, const std::string& data) {
-    Outcome o = call(function_id, data);
-    EXPECT_FALSE(o.ok()) << function_id << " " << data << " succeeded: " << o.result;
-    return o.error.value_or(ErrorBody{});
-  }
-
-  // An in-process worker whose function `id` records what it is called with and returns `result`.
-  std::shared_ptr<InProcessWorker> recorder(const std::string& id, std::string result = "null") {
-    auto w = std::make_shared<InProcessWorker>(engine, "recorder-" + id);
-    w->add_function(FunctionSpec{id, "", {}, {}, {}}, SyncFunctionHandler([this, id, result](const InProcessCall& c) {
-                      calls.push_back({id, parse(c.data), c.metadata});
-                      return Outcome::success(result);
-                    }));
-    engine.add_in_process_worker(w);
-    return w;
-  }
   std::optional<ErrorBody> bind(const std::string& id, const std::string& function_id, const std::string& config,
                                 const std::string& metadata = "") {
     std::optional<ErrorBody> out;
@@ -98,16 +72,8 @@ class StateWorkerTest : public ::testing::Test {
     return out;
   }
 
-  struct Call {
-    std::string function_id;
-    json::value data;
-    std::string metadata;
-  };
-
-  Engine engine{EngineOptions{std::chrono::milliseconds(2000), std::chrono::milliseconds(500), 1000}};
   TempDir dir;
   std::unique_ptr<BuiltinWorker> worker;
-  std::vector<Call> calls;
 };
 
 TEST_F(StateWorkerTest, SetGetAndTheSetResultShape) {

@@ -1,6 +1,7 @@
 // The iii-stream config block (src/workers/stream/stream_config.h) and its descriptor: defaults,
 // every key, strictness (unknown keys, wrong types, ranges, unsupported adapters) and the
 // file_path directory rule.
+#include "config_error.h"
 #include "temp_dir.h"
 #include "workers/stream/stream_config.h"
 
@@ -40,12 +41,7 @@ StreamConfig config_of(std::string_view block, const fs::path& dir = "/work") {
 }
 
 std::string config_error(std::string_view block) {
-  try {
-    config_of(block);
-  } catch (const BuiltinConfigError& e) {
-    return e.what();
-  }
-  return "(accepted)";
+  return config_error_of([&] { config_of(block); });
 }
 
 TEST(StreamConfig, Defaults) {

@@ -1,6 +1,7 @@
 // Conformance tests of the StreamStore contract (store/stream_store.h), run against every
 // implementation, plus what only the SQLite-backed store promises: persistence across reopen and
 // across kill -9.
+#include "store_test_support.h"
 #include "temp_dir.h"
 #include "store/stream_store.h"
 
@@ -50,12 +51,6 @@ class StreamStoreConformance : public ::testing::Test {
 };
 
 using Implementations = ::testing::Types<MemoryFactory, SqliteFactory>;
-struct ImplementationNames {
-  template <class T>
-  static std::string GetName(int) {
-    return T::kName;
-  }
-};
 TYPED_TEST_SUITE(StreamStoreConformance, Implementations, ImplementationNames);
 
 // Not derived from std::runtime_error, so a store that wrapped it (say into KvStoreError) fails.
@@ -375,21 +370,13 @@ TEST(StreamStoreSqlite, WriteThatReturnedSurvivesKill9) {
   TempDir dir;
   const fs::path file = dir.path() / "streams.db";
   open_sqlite_stream_store(file);  // create the schema in the parent first
-  pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
+  ASSERT_NO_FATAL_FAILURE(run_then_kill9([&] {
     auto* store = new std::shared_ptr<StreamStore>(open_sqlite_stream_store(file));  // leaked on purpose
     (*store)->set("s", "g", "i1", R"({"n":1})");
     (*store)->update("s", "g", "i2", [](const Opt&) { return Opt("2"); });
     (*store)->remove("s", "g", "i1");
     (*store)->set("s", "h", "i3", "3");
-    raise(SIGKILL);
-    _exit(0);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFSIGNALED(status));
-  ASSERT_EQ(WTERMSIG(status), SIGKILL);
+  }));
   auto store = open_sqlite_stream_store(file);
   EXPECT_EQ(store->get("s", "g", "i1"), std::nullopt);
   EXPECT_EQ(store->get("s", "g", "i2"), "2");

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "builtin_worker_fixture.h"
 #include "core/json_text.h"
 #include "engine/engine.h"
 #include "recording_endpoint.h"
@@ -47,13 +48,7 @@ StreamConfig loopback_config() {
   return c;
 }
 
-struct Call {
-  std::string function_id;
-  json::value data;
-  std::string metadata;
-};
-
-class StreamWorkerTest : public ::testing::Test {
+class StreamWorkerTest : public BuiltinWorkerFixture {
  protected:
   ~StreamWorkerTest() override {
     if (worker) worker->stop();
@@ -66,34 +61,6 @@ class StreamWorkerTest : public ::testing::Test {
     worker->start();
   }
 
-  Outcome call(const std::string& function_id, const std::string& data) {
-    std::optional<Outcome> out;
-    engine.invoke(function_id, data, {}, [&](Outcome o) { out = std::move(o); });
-    EXPECT_TRUE(out) << function_id << " did not answer synchronously";
-    return out ? *out : Outcome::failure("no_answer", "");
-  }
-  json::value ok(const std::string& function_id, const std::string& data) {
-    Outcome o = call(function_id, data);
-    EXPECT_TRUE(o.ok()) << function_id << " " << data << " → " << o.error->code << ": " << o.error->message;
-    return parse(o.result);
-  }
-  ErrorBody error(const std::string& function_id, const std::string& data) {
-    Outcome o = call(function_id, data);
-    EXPECT_FALSE(o.ok()) << function_id << " " << data << " succeeded: " << o.result;
-    return o.error.value_or(ErrorBody{});
-  }
-
-  // An in-process worker whose function `id` records its calls in `calls` and answers `result`.
-  std::shared_ptr<InProcessWorker> recorder(const std::string& id, std::string result = "null") {
-    auto w = std::make_shared<InProcessWorker>(engine, "recorder-" + id);
-    w->add_function(FunctionSpec{id, "", {}, {}, {}}, SyncFunctionHandler([this, id, result](const InProcessCall& c) {
-                      calls.push_back({id, parse(c.data), c.metadata});
-                      return Outcome::success(result);
-                    }));
-    engine.add_in_process_worker(w);
-    keep.push_back(w);
-    return w;
-  }
   std::optional<ErrorBody> bind(const std::string& id, const std::string& function_id, const std::string& config,
                                 const std::string& type = "stream", const std::string& metadata = "") {
     std::optional<ErrorBody> out;
@@ -106,18 +73,10 @@ class StreamWorkerTest : public ::testing::Test {
     EXPECT_TRUE(answered) << "register_trigger did not answer synchronously";
     return out;
   }
-  std::vector<std::string> fired() const {
-    std::vector<std::string> out;
-    for (const Call& c : calls) out.push_back(c.function_id);
-    return out;
-  }
 
   asio::io_context io;  // first: outlives the worker's listener
-  Engine engine{EngineOptions{std::chrono::milliseconds(2000), std::chrono::milliseconds(500), 1000}};
   std::shared_ptr<StreamStore> store = open_memory_stream_store();
-  std::vector<std::shared_ptr<InProcessWorker>> keep;
   std::unique_ptr<BuiltinWorker> worker;
-  std::vector<Call> calls;
 };
 
 // --- life cycle ---
@@ -732,7 +691,7 @@ TEST_F(StreamWorkerTest, OversizedSetNeverReachesACustomBackend) {
 
 // --- stream:join / stream:leave (StreamTriggers, fired directly) ---
 
-class StreamTriggersTest : public ::testing::Test {
+class StreamTriggersTest : public BuiltinWorkerFixture {
  protected:
   StreamTriggersTest() {
     auto w = std::make_shared<InProcessWorker>(engine, "handlers");
@@ -768,15 +727,8 @@ class StreamTriggersTest : public ::testing::Test {
     EXPECT_EQ(runs, 1);
     return verdict;
   }
-  std::vector<std::string> fired() const {
-    std::vector<std::string> out;
-    for (const Call& c : calls) out.push_back(c.function_id);
-    return out;
-  }
 
-  Engine engine{EngineOptions{std::chrono::milliseconds(2000), std::chrono::milliseconds(500), 1000}};
   StreamTriggers triggers{engine};
-  std::vector<Call> calls;
 };
 
 TEST_F(StreamTriggersTest, JoinWithoutBindingsIsAllowedAtOnce) {
