@@ -209,8 +209,8 @@ TEST_F(StreamWorkerReloadTest, AFailedHotReloadChangesNothing) {
 }
 
 // file_path means nothing to an in-memory store; a reload that only edits it (say, to prepare a
-// later switch to file_based) must keep the items. Today StreamConfig::same_store compares
-// file_path whatever the storage, so reconfigure() opens a fresh, empty in-memory store.
+// later switch to file_based) must keep the items: StreamConfig::same_store ignores file_path for
+// an in-memory store, so reconfigure() keeps the store it has.
 TEST_F(StreamWorkerReloadTest, EditingFilePathOfAnInMemoryStoreKeepsTheItems) {
   start_from(R"({"host":"127.0.0.1","port":0})");
   ok("stream::set", R"({"stream_name":"s","group_id":"g","item_id":"a","data":1})");

@@ -589,9 +589,9 @@ TEST_F(StreamSocketTest, ClosingTheSocketLeavesEverySubscription) {
 }
 
 // A client joining again with a subscription id it already uses, on another group: the socket
-// keeps one subscription per id (the newest), so the hub must not keep the old group's. Today the
-// old hub entry survives: the client goes on receiving the old group's changes, and neither a
-// leave nor closing the socket removes it (the hub keeps the closed connection alive for ever).
+// keeps one subscription per id (the newest), so the hub must not keep the old group's (else the
+// client would go on receiving the old group's changes, and the hub would keep the closed
+// connection alive for ever).
 TEST_F(StreamSocketTest, RejoiningASubscriptionIdOnAnotherGroupDropsTheOldGroup) {
   start();
   {
@@ -613,8 +613,8 @@ TEST_F(StreamSocketTest, RejoiningASubscriptionIdOnAnotherGroupDropsTheOldGroup)
 }
 
 // A leave carries streamName/groupId beside the subscription id. The socket forgets the
-// subscription by id, so the hub entry must go with it even when the leave names another group;
-// today it stays: changes keep arriving after the leave, and the entry outlives the socket.
+// subscription by id, so the hub entry must go with it even when the leave names another group
+// (else changes would keep arriving after the leave, and the entry would outlive the socket).
 TEST_F(StreamSocketTest, LeaveRemovesTheSubscriptionItNames) {
   start();
   {
