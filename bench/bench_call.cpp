@@ -178,11 +178,12 @@ natsConnection* nats_connect(const std::string& url, bool send_asap) {
   natsOptions_Create(&opts);
   natsOptions_SetURL(opts, url.c_str());
   natsOptions_SetSendAsap(opts, send_asap);
+  natsOptions_SetTimeout(opts, 5000);  // a loaded CI machine may take more than the default 2 s
   natsConnection* nc = nullptr;
   natsStatus s = natsConnection_Connect(&nc, opts);
   natsOptions_Destroy(opts);
   if (s != NATS_OK) {
-    std::cerr << "nats connect: " << natsStatus_GetText(s) << "\n";
+    std::cerr << "nats connect: " << natsStatus_GetText(s) << " (" << nats_GetLastError(nullptr) << ")\n";
     return nullptr;
   }
   return nc;

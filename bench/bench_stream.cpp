@@ -190,7 +190,10 @@ int run_fanout(const bench::Args& args, const std::string& system) {
     natsOptions_SetTimeout(opts, 5000);
     natsStatus st = natsConnection_Connect(&nc, opts);
     natsOptions_Destroy(opts);
-    if (st != NATS_OK) { std::cerr << "nats connect: " << natsStatus_GetText(st) << "\n"; return 1; }
+    if (st != NATS_OK) {
+      std::cerr << "nats connect: " << natsStatus_GetText(st) << " (" << nats_GetLastError(nullptr) << ")\n";
+      return 1;
+    }
     target.websocket = false;
     target.port = port_of(args.str("url"));
     target.subject = "bench.fanout";
