@@ -8,6 +8,8 @@
 //            --callers C (calling connections, default 4; 1 when inflight is 1)
 //            --threads T (calling threads per caller connection, default 2)
 //            --cpu-pid PID (report that process's CPU time per 100k calls)  --name NAME
+//            --caller-url URL (iii: callers connect there, e.g. a listener with RBAC; workers stay on --url)
+//            --label L (the `system` of the output line; default the --system)
 //
 // In-flight N is split into C*T calling threads, each keeping N/(C*T) calls outstanding in a
 // window. Latency is measured per call from send to answer. For iii the window is a FIFO of
@@ -90,9 +92,10 @@ bool iii_run(const bench::Args& args, const Shape& shape, const std::string& pay
                               [](json::value p) -> std::optional<json::value> { return p; });
     workers.push_back(std::move(worker));
   }
+  const std::string caller_url = args.str("caller-url", url);
   for (int c = 0; c < shape.callers; ++c)
     callers.push_back(std::make_unique<iii::Worker>(
-        iii::WorkerOptions{.url = url, .name = "bench-caller-" + std::to_string(c), .max_queued_messages = 65536,
+        iii::WorkerOptions{.url = caller_url, .name = "bench-caller-" + std::to_string(c), .max_queued_messages = 65536,
                            .quiet = true}));
   for (auto& w : workers)
     if (!w->wait_connected(std::chrono::seconds(10))) { std::cerr << "worker did not connect\n"; return false; }
@@ -291,7 +294,7 @@ int main(int argc, char** argv) {
   }
   const double elapsed = std::chrono::duration<double>(g_measure_end - g_measure_start).count();
   bench::Line line;
-  line.s("bench", args.str("name", "call")).s("system", system).n("inflight", shape.inflight)
+  line.s("bench", args.str("name", "call")).s("system", args.str("label", system)).n("inflight", shape.inflight)
       .n("workers", shape.workers).n("callers", shape.callers).n("threads", shape.callers * shape.threads)
       .n("payload_bytes", payload_bytes).n("calls", calls).n("seconds", elapsed)
       .n("calls_per_s", calls / elapsed).n("bytes_per_s", calls * double(payload_bytes) / elapsed)

@@ -55,6 +55,11 @@ for n in (64, 1024):
     row(f"call throughput ({n} in flight)", f"call_{n}", "iii", "nats", N, "calls_per_s", "calls/s", "higher",
         target=("ratio", 1.0, ">= NATS") if n == 64 else None)
     row(f"call p99 ({n} in flight)", f"call_{n}", "iii", "nats", N, "p99_us", "us", "lower")
+P = "plain listener"
+row("RBAC listener: round trip p50 (1 in flight)", "call_rtt", "iii-rbac", "iii", P, "p50_us", "us", "lower",
+    target=("ratio", 1.1, "<= 1.1 x plain"))
+row("RBAC listener: calls/s (64 in flight)", "call_64", "iii-rbac", "iii", P, "calls_per_s", "calls/s", "higher",
+    target=("ratio", 0.9, ">= 0.9 x plain"))
 row("server CPU per 100k calls (64 in flight)", "call_64", "iii", "nats", N, "server_cpu_ms_per_100k", "ms CPU",
     "lower")
 for size, label in ((1024, "1 KB"), (65536, "64 KB"), (1000000, "1 MB")):

@@ -66,9 +66,18 @@ wait_port() {  # port, name
 # ---- servers: our engine (worker port + HTTP worker + in-memory state + streams), nats-server,
 # redis-server
 ENGINE_PORT=$(free_port); HTTP_PORT=$(free_port); NATS_PORT=$(free_port); REDIS_PORT=$(free_port)
-STREAM_PORT=$(free_port)
+STREAM_PORT=$(free_port); RBAC_PORT=$(free_port)
+# The second worker listener checks every call against RBAC rules (docs/security.md), for the
+# RBAC-vs-plain rows: same engine, same workers, only the callers connect through it.
 cat >"$WORK/engine.yaml" <<YAML
 workers:
+  - name: iii-worker-manager
+  - name: iii-worker-manager
+    config:
+      port: $RBAC_PORT
+      host: 127.0.0.1
+      rbac:
+        expose_functions: ['match("admin::public::*")', 'match("bench::*")']
   - name: http
     config: {port: $HTTP_PORT, host: 127.0.0.1}
   - name: state
@@ -82,7 +91,7 @@ nats-server -a 127.0.0.1 -p "$NATS_PORT" >"$WORK/nats.log" 2>&1 &
 NATS_PID=$!; PIDS+=($NATS_PID)
 redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no --daemonize no >"$WORK/redis.log" 2>&1 &
 REDIS_PID=$!; PIDS+=($REDIS_PID)
-wait_port "$ENGINE_PORT" engine; wait_port "$HTTP_PORT" "engine http"; wait_port "$NATS_PORT" nats-server
+wait_port "$ENGINE_PORT" engine; wait_port "$RBAC_PORT" "engine rbac listener"; wait_port "$HTTP_PORT" "engine http"; wait_port "$NATS_PORT" nats-server
 wait_port "$REDIS_PORT" redis-server
 ENGINE_URL=ws://127.0.0.1:$ENGINE_PORT
 NATS_URL=nats://127.0.0.1:$NATS_PORT
@@ -102,8 +111,16 @@ S=$SECONDS_EACH
 if has call; then  # ours and the peer back to back for each shape, so both see the same machine load
   for shape in "rtt 1" "64 64" "1024 1024"; do
     set -- $shape
-    for sys in iii nats; do
+    for sys in iii iii-rbac nats; do
       url=$ENGINE_URL pid=$ENGINE_PID; [[ $sys == nats ]] && url=$NATS_URL pid=$NATS_PID
+      if [[ $sys == iii-rbac ]]; then
+        # The same calls from callers on the RBAC listener (workers on the plain one), right after
+        # the plain run so that both see the same machine.
+        [[ $1 == 1024 ]] && continue
+        run "call $1 iii-rbac" "$BIN/bench_call" --system iii --label iii-rbac --url $ENGINE_URL \
+          --caller-url ws://127.0.0.1:$RBAC_PORT --inflight $2 --seconds $S --name call_$1
+        continue
+      fi
       run "call $1 $sys" "$BIN/bench_call" --system $sys --url $url --inflight $2 --seconds $S --name call_$1 --cpu-pid $pid
     done
   done

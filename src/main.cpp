@@ -61,6 +61,13 @@ void apply_flags(const EngineFlags& flags, iii::config::EngineConfig& config) {
     for (auto& l : config.listeners) l.max_message_bytes = *flags.max_frame_bytes;
   if (flags.invocation_timeout_ms) config.engine.invocation_timeout = std::chrono::milliseconds(*flags.invocation_timeout_ms);
   if (flags.max_json_depth) config.max_json_depth = *flags.max_json_depth;
+  // Access rules name their listener in log lines: by its address after the overrides.
+  for (auto& l : config.listeners) {
+    if (!l.access) continue;
+    auto rules = std::make_shared<iii::AccessRules>(*l.access);
+    rules->listener = l.host + ":" + std::to_string(l.port);
+    l.access = std::move(rules);
+  }
 }
 
 // Every worker and stream client is a socket: take the open-file limit the system allows (the

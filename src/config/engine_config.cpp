@@ -74,6 +74,8 @@ ListenerOptions read_worker_manager(const std::string& file, const YAML::Node& c
   ListenerOptions out;
   if (!config || config.IsNull()) return out;
   if (!config.IsMap()) fail(file, config, "the iii-worker-manager `config` must be a mapping");
+  YAML::Node rbac;
+  std::optional<std::string> middleware;
   for (const auto& kv : config) {
     const std::string key = kv.first.Scalar();
     const YAML::Node& v = kv.second;
@@ -89,10 +91,20 @@ ListenerOptions read_worker_manager(const std::string& file, const YAML::Node& c
         fail(file, v, "`max_json_depth` must be between 1 and " + std::to_string(kMaxJsonDepth) + ", got " + std::to_string(depth));
       cfg.max_json_depth = depth;
     }
-    else if (key == "middleware_function_id" || key == "rbac") continue;  // accepted, not enforced yet (README)
+    else if (key == "middleware_function_id") {
+      if (!v.IsNull()) middleware = read_scalar<std::string>(file, v, key);
+    }
+    else if (key == "rbac") rbac = v;
     else fail(file, kv.first, "unknown key `" + key + "` in the iii-worker-manager config (known: port, host, handshake_timeout_ms, max_message_bytes, max_send_queue_bytes, invocation_timeout_ms, max_json_depth, middleware_function_id, rbac)");
   }
   if (out.max_message_bytes < 1024) fail(file, config, "`max_message_bytes` must be at least 1024");
+  if ((rbac && !rbac.IsNull()) || (middleware && !middleware->empty())) {
+    std::string error;
+    auto rules = parse_access_rules(yaml_to_json(rbac), middleware.value_or(""), &error);
+    if (!rules) fail(file, rbac ? rbac : config, error);
+    rules->listener = out.host + ":" + std::to_string(out.port);
+    out.access = std::make_shared<const AccessRules>(std::move(*rules));
+  }
   return out;
 }
 

@@ -4,6 +4,7 @@
 // provides. Results come back through Engine::complete().
 #pragma once
 #include <atomic>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,10 +13,12 @@
 
 namespace iii {
 
+struct AccessSession;
+
 // One call to deliver. Views are valid for the duration of deliver() only.
 struct CallView {
   std::string_view invocation_id;  // canonical UUID the callee answers with
-  std::string_view function_id;
+  std::string_view function_id;   // as the callee registered it (FunctionEntry::local_id)
   std::string_view data = "null";  // raw JSON, never empty
   std::string_view metadata;       // raw JSON; empty = none
   std::string_view traceparent;
@@ -36,13 +39,17 @@ struct TriggerBinding {
 
 class Endpoint {
  public:
-  Endpoint(std::string worker_id, bool in_process) : worker_id_(std::move(worker_id)), in_process_(in_process) {}
+  Endpoint(std::string worker_id, bool in_process, std::shared_ptr<const AccessSession> access = nullptr)
+      : worker_id_(std::move(worker_id)), in_process_(in_process), access_(std::move(access)) {}
   virtual ~Endpoint() = default;
   Endpoint(const Endpoint&) = delete;
   Endpoint& operator=(const Endpoint&) = delete;
 
   const std::string& worker_id() const { return worker_id_; }
   bool in_process() const { return in_process_; }
+  // What this worker may call and register, when it connected through a listener with an `rbac`
+  // block or a middleware (core/access.h); null: everything.
+  const AccessSession* access() const { return access_.get(); }
 
   // False once the engine has torn the worker down. Set by the Registry under its lock, so a
   // registration racing a teardown either lands before it (and is cleaned) or is refused.
@@ -64,6 +71,7 @@ class Endpoint {
  private:
   const std::string worker_id_;
   const bool in_process_;
+  const std::shared_ptr<const AccessSession> access_;
   std::atomic<bool> alive_{true};
 };
 
@@ -71,7 +79,8 @@ class Endpoint {
 // The transport (net/) implements send() and close().
 class RemoteEndpoint : public Endpoint {
  public:
-  explicit RemoteEndpoint(std::string worker_id) : Endpoint(std::move(worker_id), false) {}
+  explicit RemoteEndpoint(std::string worker_id, std::shared_ptr<const AccessSession> access = nullptr)
+      : Endpoint(std::move(worker_id), false, std::move(access)) {}
   void deliver(const CallView& call) override;
   std::optional<ErrorBody> activate_trigger(const TriggerBinding& binding) override;
   void deactivate_trigger(const TriggerBinding& binding) override;

@@ -27,6 +27,8 @@ inline constexpr const char* kDeserializationError = "deserialization_error";
 inline constexpr const char* kInvalidArguments = "INVALID_ARGUMENTS";
 inline constexpr const char* kNotFound = "NOT_FOUND";
 inline constexpr const char* kUnregisterFailed = "unregister_failed";
+inline constexpr const char* kForbidden = "FORBIDDEN";                     // an RBAC denial (docs/security.md)
+inline constexpr const char* kRegistrationDenied = "REGISTRATION_DENIED";  // a trigger registration denied by RBAC
 }  // namespace codes
 
 // What an invocation produced. `result` is raw JSON text; empty means "no value".

@@ -179,9 +179,11 @@ Registry::AddResult Registry::add_trigger(TriggerBinding binding, const Endpoint
   return {false, type->second->provider};
 }
 
-std::optional<BoundTrigger> Registry::remove_trigger(std::string_view id) {
+std::optional<BoundTrigger> Registry::remove_trigger(std::string_view id, std::optional<std::string_view> owner_worker_id) {
   std::unique_lock lock(mu_);
+  auto owned = [&](const TriggerBinding& b) { return !owner_worker_id || b.owner_worker_id == *owner_worker_id; };
   if (auto it = triggers_.find(id); it != triggers_.end()) {
+    if (!owned(it->second)) return std::nullopt;
     std::shared_ptr<Endpoint> provider;
     if (auto type = trigger_types_.find(it->second.trigger_type); type != trigger_types_.end())
       provider = type->second->provider;
@@ -190,6 +192,7 @@ std::optional<BoundTrigger> Registry::remove_trigger(std::string_view id) {
     return out;
   }
   if (auto it = pending_triggers_.find(id); it != pending_triggers_.end()) {
+    if (!owned(it->second)) return std::nullopt;
     BoundTrigger out{std::move(it->second), nullptr};
     pending_triggers_.erase(it);
     return out;

@@ -28,6 +28,10 @@ struct FunctionEntry {
   std::string metadata;         // raw JSON; empty = absent
   bool internal = false;        // metadata.internal == true: hidden from default listings
   std::shared_ptr<Endpoint> owner;
+  // The id its worker registered it under, when the engine knows it by another one (a
+  // registration prefix or a hook's rename, docs/security.md): calls are delivered with it.
+  // Empty: the same as `id`.
+  std::string local_id;
 };
 
 struct TriggerTypeEntry {
@@ -97,8 +101,10 @@ class Registry {
   };
   // Stores `binding` (replacing one with the same id). `owner` may be null (ownerless binding).
   AddResult add_trigger(TriggerBinding binding, const Endpoint* owner);
-  // Removes a live or parked binding; returns it with its provider (null when it was parked).
-  std::optional<BoundTrigger> remove_trigger(std::string_view id);
+  // Removes a live or parked binding (with `owner_worker_id`: only one that worker registered);
+  // returns it with its provider (null when it was parked).
+  std::optional<BoundTrigger> remove_trigger(std::string_view id,
+                                             std::optional<std::string_view> owner_worker_id = std::nullopt);
   // Provider `provider_worker_id` rejected live binding `id`: park it. Returns the binding.
   std::optional<TriggerBinding> park_trigger(std::string_view id, std::string_view provider_worker_id);
   std::optional<TriggerBinding> find_trigger(std::string_view id) const;  // live only

@@ -204,7 +204,7 @@ void Engine::route(RouteRequest r) {
   if (!r.baggage.empty() && !r.function_id.starts_with("engine::")) baggage = rewrite_baggage(r.baggage, r.function_id);
   CallView call;
   call.invocation_id = id;
-  call.function_id = r.function_id;
+  call.function_id = fn->local_id.empty() ? r.function_id : std::string_view(fn->local_id);
   call.data = r.data.empty() ? std::string_view("null") : r.data;
   call.metadata = r.metadata;
   call.traceparent = r.traceparent;

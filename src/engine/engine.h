@@ -38,8 +38,13 @@
 #include "core/registry.h"
 #include "core/string_map.h"
 
+namespace boost::json {
+class object;
+}
+
 namespace iii {
 
+struct AccessSession;
 class InProcessWorker;
 struct FunctionSpec;
 struct TriggerTypeSpec;
@@ -105,8 +110,9 @@ class Engine {
   // Stores an ownerless binding and reports its activation: immediately for in-process or absent
   // providers, on the acknowledgement (or after trigger_ack_timeout) for a remote provider.
   void register_trigger(TriggerBinding binding, std::function<void(std::optional<ErrorBody>)> done);
-  // Removes a binding by id and tells its provider. False when no such binding existed.
-  bool unregister_trigger(std::string_view id);
+  // Removes a binding by id (with `owner_worker_id`: only one that worker registered) and tells
+  // its provider. False when no such binding existed.
+  bool unregister_trigger(std::string_view id, std::optional<std::string_view> owner_worker_id = std::nullopt);
 
   // --- events and time ---
   void subscribe_worker_events(WorkerEventListener listener);
@@ -120,6 +126,12 @@ class Engine {
 
   std::shared_ptr<Endpoint> find_endpoint(std::string_view worker_id) const;
 
+  // For built-ins that act on a caller's behalf with a function id it names (engine::register_trigger,
+  // engine::queue::enqueue): nullopt when worker `caller_worker_id` may call `function_id` (it has
+  // no access session, the function is its own, or its rules allow it), else the FORBIDDEN error,
+  // logged (docs/security.md).
+  std::optional<ErrorBody> check_call_access(std::string_view caller_worker_id, std::string_view function_id);
+
  private:
   struct RouteRequest {
     std::string_view function_id, data, metadata, traceparent, baggage;
@@ -128,14 +140,34 @@ class Engine {
   };
   void route(RouteRequest request);
   void handle_invoke(const std::shared_ptr<Endpoint>& from, const Message& m);
+  void dispatch_invoke(const std::shared_ptr<Endpoint>& from, const Message& m);
   void handle_enqueue(const std::shared_ptr<Endpoint>& from, const Message& m);
   void handle_result(const std::shared_ptr<Endpoint>& from, const Message& m);
   void handle_register_function(const std::shared_ptr<Endpoint>& from, const Message& m);
   void handle_register_trigger_type(const std::shared_ptr<Endpoint>& from, const Message& m);
   void handle_register_trigger(const std::shared_ptr<Endpoint>& from, const Message& m);
-  void handle_unregister_trigger(const Message& m);
+  void handle_unregister_trigger(const std::shared_ptr<Endpoint>& from, const Message& m);
   void handle_trigger_result(const std::shared_ptr<Endpoint>& from, const Message& m);
   void handle_reattach(const std::shared_ptr<Endpoint>& from, const Message& m);
+  void register_function_entry(const std::shared_ptr<Endpoint>& from, FunctionEntry entry);
+  void register_trigger_type_entry(const std::shared_ptr<Endpoint>& from, TriggerTypeEntry entry);
+  void add_trigger_binding(const std::shared_ptr<Endpoint>& from, TriggerBinding binding);
+
+  // engine_access.cpp: workers with an access session (docs/security.md).
+  void handle_guarded_invoke(const std::shared_ptr<Endpoint>& from, const Message& m, const AccessSession& s);
+  void guard_function_registration(const std::shared_ptr<Endpoint>& from, FunctionEntry entry);
+  void finish_function_registration(const std::shared_ptr<Endpoint>& from, FunctionEntry entry);
+  void unregister_guarded_function(const std::shared_ptr<Endpoint>& from, std::string_view id);
+  void guard_trigger_type_registration(const std::shared_ptr<Endpoint>& from, TriggerTypeEntry entry);
+  void guard_trigger_registration(const std::shared_ptr<Endpoint>& from, TriggerBinding binding);
+  void finish_trigger_registration(const std::shared_ptr<Endpoint>& from, TriggerBinding binding);
+  void deny_trigger_registration(const std::shared_ptr<Endpoint>& from, const TriggerBinding& binding,
+                                 std::string_view why, std::string message);
+  // Calls a registration hook: `then` with its answer object, or `denied` with the reason when it
+  // fails, times out, is not registered or answers anything but an object (fail closed).
+  void call_registration_hook(const std::shared_ptr<Endpoint>& from, const std::string& hook, std::string input,
+                              std::function<void(const boost::json::object& answer)> then,
+                              std::function<void(std::string why)> denied);
   // Activates `bindings` on `provider`; in-process rejections drop the binding and tell its owner.
   void activate_on(const std::shared_ptr<Endpoint>& provider, const std::vector<TriggerBinding>& bindings);
   void notify_binder(const TriggerBinding& binding, const ErrorBody& error);
@@ -159,6 +191,9 @@ class Engine {
 
 // The E→W invocationresult frame for one outcome.
 std::string build_result_frame(std::string_view invocation_id, std::string_view function_id, const Outcome& outcome);
+
+// The E→W triggerregistrationresult frame reporting that `binding` was refused with `error`.
+std::string build_registration_error_frame(const TriggerBinding& binding, const ErrorBody& error);
 
 // Returns `baggage` with iii.function.id set to `function_id` (docs/protocol.md §6): other entries are
 // kept; an empty baggage stays empty.

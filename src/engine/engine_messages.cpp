@@ -3,6 +3,7 @@
 
 #include "wire/json_writer.h"
 #include "wire/uuid.h"
+#include "core/access.h"
 #include "core/frame_peek.h"
 #include "engine/engine.h"
 
@@ -43,6 +44,7 @@ void Engine::on_frame(const std::shared_ptr<Endpoint>& from, std::string_view fr
     case MessageType::kInvocationResult: return handle_result(from, m);
     case MessageType::kRegisterFunction: return handle_register_function(from, m);
     case MessageType::kUnregisterFunction:
+      if (from->access()) return unregister_guarded_function(from, *m.id);
       registry_.remove_function(*m.id, from->worker_id());
       return;
     case MessageType::kRegisterTriggerType: return handle_register_trigger_type(from, m);
@@ -50,7 +52,7 @@ void Engine::on_frame(const std::shared_ptr<Endpoint>& from, std::string_view fr
       registry_.remove_trigger_type(*m.id, from->worker_id());
       return;
     case MessageType::kRegisterTrigger: return handle_register_trigger(from, m);
-    case MessageType::kUnregisterTrigger: return handle_unregister_trigger(m);
+    case MessageType::kUnregisterTrigger: return handle_unregister_trigger(from, m);
     case MessageType::kTriggerRegistrationResult: return handle_trigger_result(from, m);
     case MessageType::kRegisterService: return;  // bookkeeping only in the reference; nothing routes on it
     case MessageType::kReattach: return handle_reattach(from, m);
@@ -64,6 +66,11 @@ void Engine::on_frame(const std::shared_ptr<Endpoint>& from, std::string_view fr
 }
 
 void Engine::handle_invoke(const std::shared_ptr<Endpoint>& from, const Message& m) {
+  if (const AccessSession* s = from->access()) return handle_guarded_invoke(from, m, *s);
+  dispatch_invoke(from, m);
+}
+
+void Engine::dispatch_invoke(const std::shared_ptr<Endpoint>& from, const Message& m) {
   if (m.action == ActionKind::kEnqueue) return handle_enqueue(from, m);
   RouteRequest r;
   r.function_id = *m.function_id;
@@ -140,6 +147,11 @@ void Engine::handle_register_function(const std::shared_ptr<Endpoint>& from, con
   entry.metadata = opt(m.metadata);
   entry.internal = m.metadata && metadata_marks_internal(*m.metadata);
   entry.owner = from;
+  if (from->access()) return guard_function_registration(from, std::move(entry));
+  register_function_entry(from, std::move(entry));
+}
+
+void Engine::register_function_entry(const std::shared_ptr<Endpoint>& from, FunctionEntry entry) {
   if (auto previous = registry_.find_function(entry.id); previous && previous->owner != from) {
     spdlog::warn("function {} re-registered by worker {} (was {}): the newer registration wins", entry.id,
                  from->worker_id(), previous->owner->worker_id());

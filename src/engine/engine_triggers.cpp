@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "wire/json_writer.h"
+#include "core/access.h"
 #include "engine/engine.h"
 
 namespace iii {
@@ -10,7 +11,9 @@ namespace {
 
 std::string opt(const std::optional<std::string_view>& v) { return v ? std::string(*v) : std::string(); }
 
-std::string registration_error_frame(const TriggerBinding& b, const ErrorBody& error) {
+}  // namespace
+
+std::string build_registration_error_frame(const TriggerBinding& b, const ErrorBody& error) {
   return FrameWriter(160)
       .string("type", "triggerregistrationresult")
       .string("id", b.id)
@@ -19,8 +22,6 @@ std::string registration_error_frame(const TriggerBinding& b, const ErrorBody& e
       .raw("error", error.to_json())
       .finish();
 }
-
-}  // namespace
 
 void Engine::activate_on(const std::shared_ptr<Endpoint>& provider, const std::vector<TriggerBinding>& bindings) {
   for (const TriggerBinding& b : bindings) {
@@ -35,12 +36,17 @@ void Engine::activate_on(const std::shared_ptr<Endpoint>& provider, const std::v
 void Engine::notify_binder(const TriggerBinding& binding, const ErrorBody& error) {
   if (binding.owner_worker_id.empty()) return;
   if (auto owner = find_endpoint(binding.owner_worker_id); owner && owner->alive())
-    owner->send(registration_error_frame(binding, error));
+    owner->send(build_registration_error_frame(binding, error));
 }
 
 void Engine::handle_register_trigger_type(const std::shared_ptr<Endpoint>& from, const Message& m) {
   TriggerTypeEntry entry{std::string(*m.id), opt(m.description), opt(m.trigger_request_format),
                          opt(m.call_request_format), from};
+  if (from->access()) return guard_trigger_type_registration(from, std::move(entry));
+  register_trigger_type_entry(from, std::move(entry));
+}
+
+void Engine::register_trigger_type_entry(const std::shared_ptr<Endpoint>& from, TriggerTypeEntry entry) {
   if (auto previous = registry_.find_trigger_type(entry.id); previous && previous->provider != from)
     spdlog::warn("trigger type {} now provided by worker {} (was {})", entry.id, from->worker_id(),
                  previous->provider->worker_id());
@@ -56,6 +62,11 @@ void Engine::handle_register_trigger(const std::shared_ptr<Endpoint>& from, cons
   b.config = m.config ? std::string(*m.config) : "null";
   b.metadata = opt(m.metadata);
   b.owner_worker_id = from->worker_id();
+  if (from->access()) return guard_trigger_registration(from, std::move(b));
+  add_trigger_binding(from, std::move(b));
+}
+
+void Engine::add_trigger_binding(const std::shared_ptr<Endpoint>& from, TriggerBinding b) {
   Registry::AddResult added = registry_.add_trigger(b, from.get());
   if (added.refused) return;
   if (!added.provider) {
@@ -65,10 +76,19 @@ void Engine::handle_register_trigger(const std::shared_ptr<Endpoint>& from, cons
   activate_on(added.provider, {b});
 }
 
-void Engine::handle_unregister_trigger(const Message& m) { unregister_trigger(*m.id); }
+void Engine::handle_unregister_trigger(const std::shared_ptr<Endpoint>& from, const Message& m) {
+  // A worker behind RBAC removes only the bindings it registered.
+  if (from->access() && from->access()->rules->rbac) {
+    if (!unregister_trigger(*m.id, from->worker_id()))
+      spdlog::warn("rbac {}: worker {}: unregistertrigger {} ignored: not a binding it registered",
+                   from->access()->rules->listener, from->worker_id(), *m.id);
+    return;
+  }
+  unregister_trigger(*m.id);
+}
 
-bool Engine::unregister_trigger(std::string_view id) {
-  std::optional<BoundTrigger> removed = registry_.remove_trigger(id);
+bool Engine::unregister_trigger(std::string_view id, std::optional<std::string_view> owner_worker_id) {
+  std::optional<BoundTrigger> removed = registry_.remove_trigger(id, owner_worker_id);
   if (!removed) return false;
   if (removed->second && removed->second->alive()) removed->second->deactivate_trigger(removed->first);
   return true;

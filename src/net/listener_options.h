@@ -4,7 +4,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
+
+#include "core/access.h"
 
 namespace iii {
 
@@ -19,7 +22,15 @@ struct ListenerOptions {
   // (a slow consumer must not hold the engine's memory hostage).
   size_t max_send_queue_bytes = 256u << 20;
 
-  bool operator==(const ListenerOptions&) const = default;
+  // Set when the entry has an `rbac` block or a `middleware_function_id` (docs/security.md):
+  // every connection gets an access session from these rules.
+  std::shared_ptr<const AccessRules> access;
+
+  bool operator==(const ListenerOptions& o) const {
+    return host == o.host && port == o.port && handshake_timeout == o.handshake_timeout &&
+           max_message_bytes == o.max_message_bytes && max_send_queue_bytes == o.max_send_queue_bytes &&
+           (access == o.access || (access && o.access && *access == *o.access));
+  }
 };
 
 }  // namespace iii

@@ -3,6 +3,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "wire/json_writer.h"
+#include "core/access.h"
+#include "engine/engine.h"
 #include "net/beast_pch.h"
 #include "net/channel_session.h"
 #include "net/worker_session.h"
@@ -14,41 +17,113 @@ namespace {
 
 using namespace net;  // asio, beast, http, websocket, tcp (net/beast_pch.h)
 
-// Reads the HTTP upgrade request and hands the socket to the right session.
+// Reads the HTTP upgrade request and hands the socket to the right session. On a listener with
+// an auth function (docs/security.md) the worker, telemetry and channel sockets are first
+// authenticated: the function's answer, within the handshake deadline, decides.
 class HttpSession : public UpgradeReader<HttpSession> {
  public:
   HttpSession(tcp::socket&& socket, Engine& engine, std::shared_ptr<const ListenerOptions> options, ChannelHub* channels)
-      : UpgradeReader(std::move(socket)), engine_(engine), options_(std::move(options)), channels_(channels) {}
+      : UpgradeReader(std::move(socket)), engine_(engine), options_(std::move(options)), channels_(channels),
+        deadline_(stream_.get_executor()) {}
 
   void run() { read_request(options_->handshake_timeout); }
 
  private:
   friend class UpgradeReader<HttpSession>;
 
+  enum class Kind { kWorker, kTelemetry, kChannel };
+
   void on_request(UpgradeRequest request) {
-    std::string_view target = request.target();
+    request_ = std::move(request);
+    std::string_view target = request_.target();
     std::string_view path = target.substr(0, target.find('?'));
+    std::optional<Kind> kind;
     if (channels_ && path.starts_with("/ws/channels/")) {
-      return serve_channel_request(stream_.release_socket(), std::move(request), *channels_,
+      kind = Kind::kChannel;
+    } else if (!websocket::is_upgrade(request_)) {
+      return respond(request_, path == "/" ? http::status::upgrade_required : http::status::not_found,
+                     path == "/" ? "This is the iii worker WebSocket endpoint.\n" : "Not Found\n");
+    } else if (path == "/" || path.empty() || path == "/otel") {
+      if (auto refusal = upgrade_refusal(request_)) return respond(request_, refusal->first, std::move(refusal->second));
+      kind = path == "/otel" ? Kind::kTelemetry : Kind::kWorker;
+    } else if (path.starts_with("/ws/channels/")) {
+      return respond(request_, http::status::not_found, "Channel not found");
+    } else {
+      return respond(request_, http::status::not_found, "Not Found\n");
+    }
+    const auto& access = options_->access;
+    if (!access) return proceed(*kind, nullptr);
+    if (access->auth_function_id.empty()) return proceed(*kind, std::make_shared<const AccessSession>(default_access_session(access)));
+    authenticate(*kind);
+  }
+
+  void authenticate(Kind kind) {
+    const WsUpgradeRequest upgrade = describe_upgrade(request_, stream_.socket());
+    const std::string ip = stream_.socket().remote_endpoint(ignored_).address().to_string();
+    // The reference's AuthInput, plus the path: SDKs open telemetry and channel sockets without
+    // the worker's headers, and an auth function may want to tell them apart.
+    std::string input = FrameWriter()
+                            .raw("headers", upgrade_headers_json(upgrade))
+                            .raw("query_params", query_params_json(upgrade.query))
+                            .string("ip_address", ip)
+                            .string("path", upgrade.path)
+                            .finish();
+    const auto timeout = options_->handshake_timeout;
+    deadline_.expires_after(timeout);
+    deadline_.async_wait([self = shared_from_this(), kind, timeout](beast::error_code ec) {
+      if (ec || self->decided_.exchange(true)) return;
+      self->refuse(kind, "auth function " + self->options_->access->auth_function_id + " did not answer within " +
+                             std::to_string(timeout.count()) + " ms");
+    });
+    engine_.invoke(options_->access->auth_function_id, std::move(input), "",
+                   [self = shared_from_this(), kind](Outcome outcome) {
+                     if (self->decided_.exchange(true)) return;  // too late: the deadline answered
+                     asio::post(self->stream_.get_executor(), [self, kind, outcome = std::move(outcome)] {
+                       self->on_auth_result(kind, outcome);
+                     });
+                   });
+  }
+
+  void on_auth_result(Kind kind, const Outcome& outcome) {
+    deadline_.cancel();
+    const auto& rules = options_->access;
+    if (!outcome.ok())
+      return refuse(kind, "auth function " + rules->auth_function_id + " failed: " + outcome.error->code + ": " +
+                              outcome.error->message);
+    std::string error;
+    auto session = access_session_from_auth_result(rules, outcome.result, &error);
+    if (!session) return refuse(kind, error);
+    proceed(kind, std::make_shared<const AccessSession>(std::move(*session)));
+  }
+
+  // Fail closed: the connection is refused with the reason, and the refusal is logged.
+  void refuse(Kind kind, const std::string& why) {
+    const std::string peer = describe_upgrade(request_, stream_.socket()).remote_address;
+    spdlog::warn("rbac {}: {} connection from {} refused: {}", options_->access->listener,
+                 kind == Kind::kChannel ? "channel" : kind == Kind::kTelemetry ? "telemetry" : "worker", peer, why);
+    // A channel socket carries raw data, where an error frame could pass for a message: it gets
+    // a plain HTTP 403 instead.
+    if (kind == Kind::kChannel) return respond(request_, http::status::forbidden, "Forbidden\n");
+    start_refused_session(stream_.release_socket(), net::ws::accept_key(request_[http::field::sec_websocket_key]),
+                          ErrorBody{"AUTH_ERROR", why, std::nullopt}.to_json());
+  }
+
+  void proceed(Kind kind, std::shared_ptr<const AccessSession> session) {
+    if (kind == Kind::kChannel) {
+      return serve_channel_request(stream_.release_socket(), std::move(request_), *channels_,
                                    ChannelSessionOptions{options_->max_message_bytes, options_->handshake_timeout});
     }
-    if (!websocket::is_upgrade(request)) {
-      return respond(request, path == "/" ? http::status::upgrade_required : http::status::not_found,
-                     path == "/" ? "This is the iii worker WebSocket endpoint.\n" : "Not Found\n");
-    }
-    if (path == "/" || path.empty() || path == "/otel") {
-      if (auto refusal = upgrade_refusal(request)) return respond(request, refusal->first, std::move(refusal->second));
-      auto key = request[http::field::sec_websocket_key];
-      return start_worker_session(stream_.release_socket(), engine_, options_, path != "/otel", net::ws::accept_key(key),
-                                  early_bytes());
-    }
-    if (path.starts_with("/ws/channels/")) return respond(request, http::status::not_found, "Channel not found");
-    respond(request, http::status::not_found, "Not Found\n");
+    start_worker_session(stream_.release_socket(), engine_, options_, kind == Kind::kWorker,
+                         net::ws::accept_key(request_[http::field::sec_websocket_key]), early_bytes(), std::move(session));
   }
 
   Engine& engine_;
   const std::shared_ptr<const ListenerOptions> options_;
   ChannelHub* const channels_;
+  UpgradeRequest request_;
+  asio::steady_timer deadline_;
+  std::atomic<bool> decided_{false};
+  beast::error_code ignored_;
 };
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "net/beast_pch.h"
+#include "net/ws_service.h"
 
 namespace iii::net {
 
@@ -29,6 +30,28 @@ inline std::optional<std::pair<http::status, std::string>> upgrade_refusal(const
   if (request[http::field::sec_websocket_version] != "13")
     return std::pair{http::status::upgrade_required, std::string("Unsupported WebSocket version (13 is)\n")};
   return std::nullopt;
+}
+
+// The request as a service or an auth function sees it: path, query, lower-cased headers and the
+// peer's address ("ip:port", "[ip]:port" for IPv6).
+inline WsUpgradeRequest describe_upgrade(const UpgradeRequest& request, const tcp::socket& socket) {
+  WsUpgradeRequest out;
+  const std::string_view target = request.target();
+  const size_t q = target.find('?');
+  const std::string_view path = target.substr(0, q);
+  out.path = path.empty() ? "/" : std::string(path);
+  if (q != std::string_view::npos) out.query = std::string(target.substr(q + 1));
+  for (const auto& field : request) {
+    std::string name(field.name_string());
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    out.headers.emplace_back(std::move(name), std::string(field.value()));
+  }
+  beast::error_code ignored;
+  const tcp::endpoint remote = socket.remote_endpoint(ignored);
+  const std::string ip = remote.address().to_string();
+  out.remote_address = remote.address().is_v6() ? "[" + ip + "]:" + std::to_string(remote.port())
+                                                 : ip + ":" + std::to_string(remote.port());
+  return out;
 }
 
 // Writes a plain-text response and closes the sending side once it is written. `stream` must

@@ -52,26 +52,13 @@ class UpgradeSession : public UpgradeReader<UpgradeSession> {
   void on_request(UpgradeRequest request) {
     request_ = std::move(request);
     const std::string_view target = request_.target();
-    const size_t q = target.find('?');
-    const std::string_view path = target.substr(0, q);
+    const std::string_view path = target.substr(0, target.find('?'));
     if (path != "/" && !path.empty()) return respond(http::status::not_found, "Not Found\n");
     if (!websocket::is_upgrade(request_))
       return respond(http::status::upgrade_required, "This is a WebSocket endpoint.\n");
     if (auto refusal = upgrade_refusal(request_)) return respond(refusal->first, std::move(refusal->second));
 
-    WsUpgradeRequest upgrade;
-    upgrade.path = path.empty() ? "/" : std::string(path);
-    if (q != std::string_view::npos) upgrade.query = std::string(target.substr(q + 1));
-    for (const auto& field : request_) {
-      std::string name(field.name_string());
-      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      upgrade.headers.emplace_back(std::move(name), std::string(field.value()));
-    }
-    beast::error_code ignored;
-    const tcp::endpoint remote = stream_.socket().remote_endpoint(ignored);
-    const std::string ip = remote.address().to_string();
-    upgrade.remote_address = remote.address().is_v6() ? "[" + ip + "]:" + std::to_string(remote.port())
-                                                      : ip + ":" + std::to_string(remote.port());
+    WsUpgradeRequest upgrade = describe_upgrade(request_, stream_.socket());
 
     const auto timeout = server_->service->decision_timeout();
     deadline_.expires_after(timeout);

@@ -69,6 +69,12 @@ struct WsUpgradeRequest {
   std::string remote_address;                                 // "ip:port"
 };
 
+// The request's headers as one JSON object, names lower-cased; a header sent more than once is
+// one entry, its values joined with ", " (RFC 9110 §5.3). What auth functions receive.
+std::string upgrade_headers_json(const WsUpgradeRequest& request);
+// A query string as a JSON object of every key with all its values in order ({"k":["v",…]}).
+std::string query_params_json(std::string_view query);
+
 // A service's answer to one upgrade: a handler accepts it; without one the client gets an HTTP
 // response `status` with `body` and the socket closes.
 struct WsDecision {

@@ -5,6 +5,8 @@
 
 #include "workers/engine/engine_functions_internal.h"
 
+#include "core/access.h"
+
 namespace iii::engine_fn {
 namespace {
 
@@ -22,12 +24,15 @@ void put_raw_if_present(json::object& out, std::string_view key, std::string_vie
 
 }  // namespace
 
-Catalog::Catalog(Engine& engine) {
+Catalog::Catalog(Engine& engine, std::string_view viewer_worker_id) {
   const Registry& registry = engine.registry();
   workers = registry.workers();
   functions = registry.functions();
   trigger_types = registry.trigger_types();
   triggers = registry.triggers();
+  if (auto viewer = viewer_worker_id.empty() ? nullptr : engine.find_endpoint(viewer_worker_id);
+      viewer && viewer->access() && viewer->access()->rules->rbac)
+    keep_visible_to(*viewer);
   std::sort(functions.begin(), functions.end(), [](const auto& a, const auto& b) { return a->id < b->id; });
   std::sort(trigger_types.begin(), trigger_types.end(), [](const auto& a, const auto& b) { return a->id < b->id; });
   std::sort(triggers.begin(), triggers.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
@@ -38,6 +43,28 @@ Catalog::Catalog(Engine& engine) {
       names_.insert_or_assign(w.endpoint->worker_id(), *w.meta.name);
     }
   }
+}
+
+void Catalog::keep_visible_to(const Endpoint& viewer) {
+  const AccessSession& s = *viewer.access();
+  std::erase_if(functions, [&](const auto& f) {
+    return f->owner.get() != &viewer && !decide_invoke(s, f->id, f->metadata).allowed;
+  });
+  StringMap<bool> visible;
+  StringMap<bool> owners;
+  for (const auto& f : functions) {
+    visible.insert_or_assign(f->id, true);
+    owners.insert_or_assign(f->owner->worker_id(), true);
+  }
+  std::erase_if(triggers, [&](const TriggerBinding& b) {
+    return b.owner_worker_id != viewer.worker_id() && !visible.contains(b.function_id);
+  });
+  std::erase_if(trigger_types, [&](const auto& t) {
+    return t->provider.get() != &viewer && !s.may_bind_trigger_type(t->id);
+  });
+  std::erase_if(workers, [&](const WorkerEntry& w) {
+    return w.endpoint.get() != &viewer && !owners.contains(w.endpoint->worker_id());
+  });
 }
 
 const FunctionEntry* Catalog::find_function(std::string_view id) const {

@@ -133,6 +133,9 @@ void register_trigger(Engine& engine, const InProcessCall& call, Completion done
   } catch (const InputError& e) {
     return done(deserialization_failure(kRegisterTrigger, e.what()));
   }
+  // The binding will run its function: a caller behind RBAC may only bind one it may call.
+  if (auto denied = engine.check_call_access(call.caller_worker_id, binding.function_id))
+    return done(Outcome{{}, std::move(*denied)});
   binding.id = new_uuid();
   const std::string id = binding.id;
   engine.register_trigger(std::move(binding), [id, done = std::move(done)](std::optional<ErrorBody> error) {

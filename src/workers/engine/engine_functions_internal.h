@@ -77,7 +77,10 @@ std::string config_summary(std::string_view raw_config);
 
 class Catalog {
  public:
-  explicit Catalog(Engine& engine);
+  // With `viewer_worker_id` naming a worker behind RBAC (docs/security.md), the catalog holds only
+  // what that worker may see: the functions it may call or owns, the bindings and workers of
+  // those functions, and the trigger types it may bind. Anything else looks absent.
+  explicit Catalog(Engine& engine, std::string_view viewer_worker_id = {});
 
   // Sorted by id (workers: unsorted).
   std::vector<WorkerEntry> workers;
@@ -107,6 +110,8 @@ class Catalog {
   // What a summary and a detail both show first.
   json::object function_fields(const FunctionEntry& f) const;             // id, worker, description
   json::object registered_trigger_fields(const TriggerBinding& b) const;  // id, type, function, worker, config
+
+  void keep_visible_to(const Endpoint& viewer);
 
   StringMap<std::string> names_;  // worker id → display name, for named workers
 };

@@ -64,9 +64,9 @@ struct ListFilter {
 
 // The `*::info` shape: the detail of the entry named by the required `id`, or not_found.
 template <class Find, class Detail, class Missing>
-Outcome info_by_id(Engine& engine, const Input& in, Find find, Detail detail, Missing missing) {
+Outcome info_by_id(Engine& engine, const Input& in, const InProcessCall& call, Find find, Detail detail, Missing missing) {
   const std::string id = in.required_string("id");
-  Catalog catalog(engine);
+  Catalog catalog(engine, call.caller_worker_id);
   const auto* entry = (catalog.*find)(id);
   if (!entry) return not_found(missing(id));
   return Outcome::success(to_text((catalog.*detail)(*entry)));
@@ -80,11 +80,11 @@ json::object wrap(std::string_view key, json::array items) {
 
 // --- engine::functions::* ---
 
-Outcome functions_list(Engine& engine, const Input& in) {
+Outcome functions_list(Engine& engine, const Input& in, const InProcessCall& call) {
   const ListFilter filter(in);
   const std::vector<std::string> workers = in.strings("workers").value_or(std::vector<std::string>{});
 
-  Catalog catalog(engine);
+  Catalog catalog(engine, call.caller_worker_id);
   struct Row {
     int rank;
     const FunctionEntry* function;
@@ -107,13 +107,13 @@ Outcome functions_list(Engine& engine, const Input& in) {
   return Outcome::success(to_text(wrap("functions", std::move(out))));
 }
 
-Outcome functions_info(Engine& engine, const Input& in) {
+Outcome functions_info(Engine& engine, const Input& in, const InProcessCall& call) {
   std::optional<std::string> single = in.string("function_id");
   std::optional<std::vector<std::string>> batch = in.strings("function_ids");
   if (single && batch) return invalid_arguments("pass either `function_id` or `function_ids`, not both");
   if (!single && !batch) return invalid_arguments("missing field `function_id` (or `function_ids` for a batch)");
 
-  Catalog catalog(engine);
+  Catalog catalog(engine, call.caller_worker_id);
   if (single) {
     const FunctionEntry* f = catalog.find_function(*single);
     if (!f) return not_found("Function '" + *single + "' is not registered.");
@@ -142,9 +142,9 @@ Outcome functions_info(Engine& engine, const Input& in) {
 
 // --- engine::triggers::* (trigger types) ---
 
-Outcome triggers_list(Engine& engine, const Input& in) {
+Outcome triggers_list(Engine& engine, const Input& in, const InProcessCall& call) {
   const ListFilter filter(in);
-  Catalog catalog(engine);
+  Catalog catalog(engine, call.caller_worker_id);
   json::array out;
   for (const auto& t : catalog.trigger_types) {
     if (!filter.include_internal && starts_with(t->id, "engine::")) continue;
@@ -156,18 +156,18 @@ Outcome triggers_list(Engine& engine, const Input& in) {
   return Outcome::success(to_text(wrap("triggers", std::move(out))));
 }
 
-Outcome triggers_info(Engine& engine, const Input& in) {
-  return info_by_id(engine, in, &Catalog::find_trigger_type, &Catalog::trigger_type_detail,
+Outcome triggers_info(Engine& engine, const Input& in, const InProcessCall& call) {
+  return info_by_id(engine, in, call, &Catalog::find_trigger_type, &Catalog::trigger_type_detail,
                     [](const std::string& id) { return "Trigger type '" + id + "' is not registered."; });
 }
 
 // --- engine::registered-triggers::* (live bindings) ---
 
-Outcome registered_triggers_list(Engine& engine, const Input& in) {
+Outcome registered_triggers_list(Engine& engine, const Input& in, const InProcessCall& call) {
   const ListFilter filter(in);  // its `prefix` does not apply to bindings
   const std::optional<std::string> trigger_type = in.string("trigger_type");
   const std::optional<std::string> function_id = in.string("function_id");
-  Catalog catalog(engine);
+  Catalog catalog(engine, call.caller_worker_id);
   json::array out;
   for (const TriggerBinding& b : catalog.triggers) {
     if (!filter.include_internal && starts_with(b.function_id, "engine::")) continue;
@@ -180,17 +180,17 @@ Outcome registered_triggers_list(Engine& engine, const Input& in) {
   return Outcome::success(to_text(wrap("registered_triggers", std::move(out))));
 }
 
-Outcome registered_triggers_info(Engine& engine, const Input& in) {
-  return info_by_id(engine, in, &Catalog::find_trigger, &Catalog::registered_trigger_detail,
+Outcome registered_triggers_info(Engine& engine, const Input& in, const InProcessCall& call) {
+  return info_by_id(engine, in, call, &Catalog::find_trigger, &Catalog::registered_trigger_detail,
                     [](const std::string& id) { return "Registered trigger '" + id + "' was not found."; });
 }
 
-using Handler = Outcome (*)(Engine&, const Input&);
+using Handler = Outcome (*)(Engine&, const Input&, const InProcessCall&);
 
 void add(InProcessWorker& worker, Engine& engine, const char* id, const char* description, Handler handler) {
   worker.add_function(FunctionSpec{id, description, {}, {}, {}},
-                      with_input(id, [&engine, handler](const Input& in, const InProcessCall&) {
-                        return handler(engine, in);
+                      with_input(id, [&engine, handler](const Input& in, const InProcessCall& call) {
+                        return handler(engine, in, call);
                       }));
 }
 

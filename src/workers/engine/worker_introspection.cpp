@@ -59,13 +59,13 @@ json::object worker_detail(Engine& engine, const WorkerView& v) {
 
 bool listed(const WorkerView& v) { return v.in_process || v.entry->meta.pid.has_value(); }
 
-Outcome workers_list(Engine& engine, const Input& in) {
+Outcome workers_list(Engine& engine, const Input& in, const InProcessCall& call) {
   const std::optional<std::string> search = in.string("search");
   const std::optional<std::string> runtime = in.string("runtime");
   const std::optional<std::string> status = in.string("status");
   const std::string needle = search ? lowercase(*search) : std::string();
 
-  Catalog catalog(engine);
+  Catalog catalog(engine, call.caller_worker_id);
   std::vector<WorkerView> views = collect_workers(catalog);
   // By display name (the id when unnamed), then id.
   std::sort(views.begin(), views.end(), [](const WorkerView& a, const WorkerView& b) {
@@ -102,9 +102,9 @@ const WorkerView* find_worker(const std::vector<WorkerView>& views, std::string_
   return best;
 }
 
-Outcome workers_info(Engine& engine, const Input& in) {
+Outcome workers_info(Engine& engine, const Input& in, const InProcessCall& call) {
   const std::string name = in.required_string("name");
-  Catalog catalog(engine);
+  Catalog catalog(engine, call.caller_worker_id);
   std::vector<WorkerView> views = collect_workers(catalog);
   const WorkerView* v = find_worker(views, name);
   if (!v) return Outcome::failure(codes::kNotFound, "Worker '" + name + "' is not connected.");
@@ -135,15 +135,15 @@ Outcome workers_info(Engine& engine, const Input& in) {
 
 void add_worker_introspection_functions(InProcessWorker& worker, Engine& engine) {
   worker.add_function(FunctionSpec{"engine::workers::list", "List workers connected to the engine.", {}, {}, {}},
-                      with_input("engine::workers::list", [&engine](const Input& in, const InProcessCall&) {
-                        return workers_list(engine, in);
+                      with_input("engine::workers::list", [&engine](const Input& in, const InProcessCall& call) {
+                        return workers_list(engine, in, call);
                       }));
   worker.add_function(
       FunctionSpec{"engine::workers::info",
                    "Inspect one connected worker's full surface (functions, trigger types, registered triggers).",
                    {}, {}, {}},
       with_input("engine::workers::info",
-                 [&engine](const Input& in, const InProcessCall&) { return workers_info(engine, in); }));
+                 [&engine](const Input& in, const InProcessCall& call) { return workers_info(engine, in, call); }));
 }
 
 }  // namespace iii::engine_fn

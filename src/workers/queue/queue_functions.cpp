@@ -7,6 +7,7 @@
 
 #include "wire/json_writer.h"
 #include "wire/uuid.h"
+#include "engine/engine.h"
 #include "engine/in_process_worker.h"
 #include "workers/queue/queue_request.h"
 #include "workers/queue/queue_service.h"
@@ -230,7 +231,14 @@ void add(InProcessWorker& worker, const std::shared_ptr<QueueService>& service, 
                                                                                              Completion done) {
         Reply reply;
         try {
-          reply = body(QueueRequest(call.data), *service);
+          QueueRequest request(call.data);
+          // A job runs the function it names: a caller behind RBAC may only name one it may call.
+          if (std::optional<std::string> target = request.string("function_id");
+              target && !call.caller_worker_id.empty() && std::string_view(call.function_id) == "engine::queue::enqueue") {
+            if (auto denied = service->engine().check_call_access(call.caller_worker_id, *target))
+              return done(Outcome{{}, std::move(*denied)});
+          }
+          reply = body(request, *service);
         } catch (const RequestError& e) {
           reply = fail(codes::kDeserializationError, e.what());
         } catch (const QueueStoreError& e) {

@@ -34,6 +34,7 @@ class QueueService {
   QueueService(Engine& engine, QueueWorkerConfig config, QueueClock clock);
 
   const QueueWorkerConfig& config() const { return config_; }
+  Engine& engine() const { return engine_; }
   const std::shared_ptr<QueueDispatcher>& dispatcher() const { return dispatcher_; }
   // The open store, or null before start() / after stop().
   std::shared_ptr<QueueStore> store() const { return dispatcher_->store(); }

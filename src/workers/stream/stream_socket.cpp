@@ -10,7 +10,6 @@
 #include <mutex>
 
 #include "core/json_text.h"
-#include "core/request_target.h"
 #include "wire/json_writer.h"
 #include "workers/stream/stream_service.h"
 
@@ -265,47 +264,10 @@ class StreamSocket final : public WsConnectionHandler, public std::enable_shared
 };
 
 std::string auth_request(const WsUpgradeRequest& request) {
-  // A header sent more than once is one entry, its values joined with ", " (RFC 9110 §5.3).
-  std::vector<std::pair<std::string, std::string>> merged;
-  for (const auto& [name, value] : request.headers) {
-    auto it = std::find_if(merged.begin(), merged.end(), [&](const auto& m) { return m.first == name; });
-    if (it == merged.end()) {
-      merged.emplace_back(name, value);
-    } else {
-      it->second.append(", ").append(value);
-    }
-  }
-  std::string headers = "{";
-  for (const auto& [name, value] : merged) {
-    if (headers.size() > 1) headers += ',';
-    append_json_string(headers, name);
-    headers += ':';
-    append_json_string(headers, value);
-  }
-  headers += '}';
-  // query_params: every key with all its values, in order of first appearance.
-  std::vector<std::pair<std::string, std::vector<std::string>>> params;
-  for_each_query_param(request.query, [&](std::string key, std::string value) {
-    for (auto& p : params)
-      if (p.first == key) return p.second.push_back(std::move(value));
-    params.push_back({std::move(key), {std::move(value)}});
-  });
-  std::string query = "{";
-  for (const auto& [key, values] : params) {
-    if (query.size() > 1) query += ',';
-    append_json_string(query, key);
-    query += ":[";
-    for (size_t i = 0; i < values.size(); ++i) {
-      if (i) query += ',';
-      append_json_string(query, values[i]);
-    }
-    query += ']';
-  }
-  query += '}';
   return FrameWriter()
-      .raw("headers", headers)
+      .raw("headers", upgrade_headers_json(request))
       .string("path", request.path)
-      .raw("query_params", query)
+      .raw("query_params", query_params_json(request.query))
       .string("addr", request.remote_address)
       .finish();
 }
