@@ -27,6 +27,7 @@
 #include "workers/cron/cron_worker.h"
 #include "workers/pubsub/pubsub_worker.h"
 #include "workers/stream/stream_worker.h"
+#include "workers/http_functions/http_functions_worker.h"
 
 namespace {
 
@@ -50,6 +51,7 @@ std::vector<iii::BuiltinDescriptor> builtin_catalog(boost::asio::io_context& io,
   catalog.push_back(iii::cron_builtin());
   catalog.push_back(iii::pubsub_builtin());
   catalog.push_back(iii::stream_builtin(io));
+  catalog.push_back(iii::http_functions_builtin(io));
   return catalog;
 }
 

@@ -159,13 +159,6 @@ std::string AccessSession::registered_id(std::string_view id) const {
   return prefix + "::" + std::string(id);
 }
 
-std::string_view AccessSession::local_id(std::string_view engine_id) const {
-  if (prefix.empty() || engine_id.size() <= prefix.size() + 2 || !engine_id.starts_with(prefix) ||
-      engine_id.substr(prefix.size(), 2) != "::")
-    return engine_id;
-  return engine_id.substr(prefix.size() + 2);
-}
-
 namespace {
 
 // An allowed/forbidden list entry: an exact id, a bare glob or match("glob").

@@ -71,10 +71,9 @@ struct AccessSession {
   std::string context = "{}";  // raw JSON, passed to the middleware and the hooks
   std::string prefix;          // function_registration_prefix; empty: none
 
-  // The id a registration of `id` gets in the engine: `<prefix>::<id>` with a prefix.
+  // The id a registration of `id` gets in the engine: `<prefix>::<id>` with a prefix (calls are
+  // still delivered with `id`: FunctionEntry::local_id).
   std::string registered_id(std::string_view id) const;
-  // The id the worker registered, for a call delivered to it: the prefix stripped.
-  std::string_view local_id(std::string_view engine_id) const;
   bool may_bind_trigger_type(std::string_view trigger_type) const;
 };
 

@@ -32,6 +32,10 @@ struct FunctionEntry {
   // registration prefix or a hook's rename, docs/security.md): calls are delivered with it.
   // Empty: the same as `id`.
   std::string local_id;
+  // An HTTP-invoked function (docs/builtins.md, iii-http-functions): the `invocation` object of
+  // its registration (raw JSON), and the endpoint that runs its calls instead of the owner.
+  std::string invocation;
+  std::shared_ptr<Endpoint> delivery;
 };
 
 struct TriggerTypeEntry {

@@ -183,7 +183,7 @@ void Engine::route(RouteRequest r) {
     }
     return;
   }
-  const std::shared_ptr<Endpoint>& callee = fn->owner;
+  const std::shared_ptr<Endpoint>& callee = fn->delivery ? fn->delivery : fn->owner;
   std::string id = new_uuid();
   PendingInvocation entry{std::string(r.function_id), callee->worker_id(),
                           r.caller ? r.caller->worker_id() : std::string(),
@@ -271,6 +271,16 @@ void Engine::fire(const TriggerBinding& binding, std::string_view condition_func
 }
 
 // --- events and time ---
+
+void Engine::set_external_function_handler(ExternalFunctionHandler handler) {
+  std::lock_guard lock(mu_);
+  external_function_handler_ = std::move(handler);
+}
+
+bool Engine::register_delivered_function(FunctionEntry entry, std::shared_ptr<Endpoint> delivery) {
+  entry.delivery = std::move(delivery);
+  return registry_.upsert_function(std::move(entry));
+}
 
 void Engine::subscribe_worker_events(WorkerEventListener listener) {
   std::lock_guard lock(mu_);

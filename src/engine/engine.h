@@ -68,6 +68,10 @@ using TickerId = uint64_t;
 // "worker_connected" | "worker_disconnected" | "worker_metadata_updated"
 using WorkerEventListener = std::function<void(std::string_view event, std::string_view worker_id)>;
 
+// Takes the registration of an HTTP-invoked function (a registerfunction with an `invocation`,
+// in entry.invocation) after the engine's own checks; iii-http-functions installs one.
+using ExternalFunctionHandler = std::function<void(FunctionEntry entry)>;
+
 class Engine {
  public:
   explicit Engine(EngineOptions options = {});
@@ -113,6 +117,17 @@ class Engine {
   // Removes a binding by id (with `owner_worker_id`: only one that worker registered) and tells
   // its provider. False when no such binding existed.
   bool unregister_trigger(std::string_view id, std::optional<std::string_view> owner_worker_id = std::nullopt);
+
+  // --- HTTP-invoked functions (iii-http-functions) ---
+  // Without a handler (the default) such registrations are dropped with a warning.
+  void set_external_function_handler(ExternalFunctionHandler handler);
+  // Registers `entry` (owned by entry.owner, removed when it disconnects) whose calls `delivery`
+  // runs. False when the owner is already torn down.
+  bool register_delivered_function(FunctionEntry entry, std::shared_ptr<Endpoint> delivery);
+  // Removes function `id` if `owner_worker_id` still owns it.
+  bool unregister_function(std::string_view id, std::string_view owner_worker_id) {
+    return registry_.remove_function(id, owner_worker_id);
+  }
 
   // --- events and time ---
   void subscribe_worker_events(WorkerEventListener listener);
@@ -187,6 +202,7 @@ class Engine {
     std::function<void(std::optional<ErrorBody>)> done;
   };
   StringMap<AwaitingAck> awaiting_acks_;  // trigger id → engine::register_trigger waiting
+  ExternalFunctionHandler external_function_handler_;
 };
 
 // The E→W invocationresult frame for one outcome.

@@ -134,12 +134,8 @@ void Engine::handle_result(const std::shared_ptr<Endpoint>& from, const Message&
 }
 
 void Engine::handle_register_function(const std::shared_ptr<Endpoint>& from, const Message& m) {
-  if (m.invocation) {
-    spdlog::warn("worker {}: external HTTP function {} ignored (HTTP-invoked functions are not supported yet)",
-                 from->worker_id(), *m.id);
-    return;
-  }
   FunctionEntry entry;
+  entry.invocation = opt(m.invocation);
   entry.id = std::string(*m.id);
   entry.description = opt(m.description);
   entry.request_format = opt(m.request_format);
@@ -152,6 +148,20 @@ void Engine::handle_register_function(const std::shared_ptr<Endpoint>& from, con
 }
 
 void Engine::register_function_entry(const std::shared_ptr<Endpoint>& from, FunctionEntry entry) {
+  if (!entry.invocation.empty()) {
+    ExternalFunctionHandler handler;
+    {
+      std::lock_guard lock(mu_);
+      handler = external_function_handler_;
+    }
+    if (!handler) {
+      spdlog::warn("worker {}: HTTP-invoked function {} dropped: add `- name: iii-http-functions` to the config to "
+                   "allow functions that are HTTP endpoints",
+                   from->worker_id(), entry.id);
+      return;
+    }
+    return handler(std::move(entry));
+  }
   if (auto previous = registry_.find_function(entry.id); previous && previous->owner != from) {
     spdlog::warn("function {} re-registered by worker {} (was {}): the newer registration wins", entry.id,
                  from->worker_id(), previous->owner->worker_id());

@@ -35,19 +35,25 @@ void InProcessWorker::add_trigger_type(TriggerTypeSpec spec, TriggerTypeHandler 
   if (attached_) engine_.register_in_process_trigger_type(shared_from_this(), spec);
 }
 
+void InProcessWorker::set_delivery_handler(AsyncFunctionHandler handler) {
+  std::lock_guard lock(mu_);
+  delivery_handler_ = std::make_shared<const AsyncFunctionHandler>(std::move(handler));
+}
+
 void InProcessWorker::deliver(const CallView& call) {
   std::shared_ptr<const AsyncFunctionHandler> handler;
   {
     std::lock_guard lock(mu_);
     if (auto it = functions_.find(call.function_id); it != functions_.end()) handler = it->second;
+    else handler = delivery_handler_;
   }
   const std::string invocation_id(call.invocation_id);
   auto done = [engine = &engine_, id = invocation_id, self = worker_id()](Outcome o) {
     engine->complete(id, self, std::move(o));
   };
   if (!handler) return done(Outcome::failure(codes::kFunctionNotFound, "Function not found"));
-  InProcessCall in{invocation_id, std::string(call.function_id), std::string(call.data), std::string(call.metadata),
-                   std::string(call.caller_worker_id)};
+  InProcessCall in{invocation_id,         std::string(call.function_id),      std::string(call.data),
+                   std::string(call.metadata), std::string(call.caller_worker_id), std::string(call.traceparent)};
   try {
     (*handler)(in, done);
   } catch (const std::exception& e) {

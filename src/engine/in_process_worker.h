@@ -25,6 +25,7 @@ struct InProcessCall {
   std::string data;
   std::string metadata;          // raw JSON; empty = none
   std::string caller_worker_id;  // the calling connection; empty for engine-originated calls
+  std::string traceparent;       // the caller's W3C trace context; empty = none
 };
 
 // A handler answers by calling `done` exactly once, now or later, from any thread.
@@ -65,6 +66,9 @@ class InProcessWorker : public Endpoint, public std::enable_shared_from_this<InP
   void add_function(FunctionSpec spec, AsyncFunctionHandler handler);
   void add_function(FunctionSpec spec, SyncFunctionHandler handler);
   void add_trigger_type(TriggerTypeSpec spec, TriggerTypeHandler handler);
+  // Runs the calls to functions this worker did not add itself but delivers for others
+  // (Engine::register_delivered_function). Without one they fail with function_not_found.
+  void set_delivery_handler(AsyncFunctionHandler handler);
 
   const std::vector<FunctionSpec>& function_specs() const { return function_specs_; }
   const std::vector<TriggerTypeSpec>& trigger_type_specs() const { return trigger_type_specs_; }
@@ -85,6 +89,7 @@ class InProcessWorker : public Endpoint, public std::enable_shared_from_this<InP
   std::mutex mu_;
   // Shared so that a call copies a pointer, not the handler and its captures, under the lock.
   StringMap<std::shared_ptr<const AsyncFunctionHandler>> functions_;
+  std::shared_ptr<const AsyncFunctionHandler> delivery_handler_;
   StringMap<TriggerTypeHandler> trigger_types_;
   std::vector<FunctionSpec> function_specs_;
   std::vector<TriggerTypeSpec> trigger_type_specs_;

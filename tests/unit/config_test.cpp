@@ -110,6 +110,70 @@ TEST(Config, EnvironmentSubstitution) {
   EXPECT_EQ(c.listeners[0].port, 6001);
 }
 
+// The official RBAC fixture: the second listener carries access rules, the first none.
+TEST(Config, RbacBlockOnASecondListener) {
+  auto c = parse_config(R"(
+workers:
+  - name: iii-worker-manager
+    config:
+      port: 49134
+  - name: iii-worker-manager
+    config:
+      port: 49135
+      rbac:
+        auth_function_id: test::rbac-worker::auth
+        expose_functions:
+          - match("test::rbac-worker::*")
+          - metadata:
+              public: true
+)", "c.yaml");
+  ASSERT_EQ(c.listeners.size(), 2u);
+  EXPECT_EQ(c.listeners[0].access, nullptr);
+  ASSERT_NE(c.listeners[1].access, nullptr);
+  const AccessRules& rules = *c.listeners[1].access;
+  EXPECT_TRUE(rules.rbac);
+  EXPECT_EQ(rules.auth_function_id, "test::rbac-worker::auth");
+  EXPECT_TRUE(rules.middleware_function_id.empty());
+  EXPECT_EQ(rules.listener, "0.0.0.0:49135");
+  ASSERT_EQ(rules.expose_functions.size(), 2u);
+  EXPECT_EQ(rules.expose_functions[0].id_glob, "test::rbac-worker::*");
+  ASSERT_EQ(rules.expose_functions[1].metadata.size(), 1u);
+  EXPECT_EQ(rules.expose_functions[1].metadata[0].key, "public");
+  // YAML `true` must arrive as a JSON bool, or it would never equal a worker's `public: true`.
+  EXPECT_EQ(rules.expose_functions[1].metadata[0].exact, boost::json::value(true));
+  // The listener string follows the port and host whatever order they are written in.
+  auto h = parse_config("workers:\n  - name: iii-worker-manager\n    config:\n      rbac: {}\n      host: 127.0.0.1\n      port: 5001\n", "c.yaml");
+  ASSERT_NE(h.listeners[0].access, nullptr);
+  EXPECT_EQ(h.listeners[0].access->listener, "127.0.0.1:5001");
+}
+
+TEST(Config, RbacErrorsNameTheKeyOrTheEntry) {
+  const std::string unknown = error_of(
+      "workers:\n  - name: iii-worker-manager\n    config:\n      rbac:\n        auth_function_id: a::b\n        expose_function: []\n");
+  EXPECT_NE(unknown.find("config.yaml:"), std::string::npos) << unknown;
+  EXPECT_NE(unknown.find("unknown key `expose_function`"), std::string::npos) << unknown;
+  const std::string bare = error_of(
+      "workers:\n  - name: iii-worker-manager\n    config:\n      rbac:\n        expose_functions:\n          - api::*\n");
+  EXPECT_NE(bare.find("config.yaml:"), std::string::npos) << bare;
+  EXPECT_NE(bare.find("api::*"), std::string::npos) << bare;
+  EXPECT_NE(error_of("workers:\n  - name: iii-worker-manager\n    config:\n      rbac: [1]\n").find("`rbac` must be a mapping"),
+            std::string::npos);
+}
+
+TEST(Config, MiddlewareAloneGivesAccessWithoutRbac) {
+  auto c = parse_config("workers:\n  - name: iii-worker-manager\n    config:\n      port: 5002\n      middleware_function_id: sec::mw\n", "c.yaml");
+  ASSERT_EQ(c.listeners.size(), 1u);
+  ASSERT_NE(c.listeners[0].access, nullptr);
+  EXPECT_FALSE(c.listeners[0].access->rbac);
+  EXPECT_EQ(c.listeners[0].access->middleware_function_id, "sec::mw");
+  EXPECT_EQ(c.listeners[0].access->listener, "0.0.0.0:5002");
+  // An empty or null middleware and a null rbac block are the same as none.
+  auto n = parse_config("workers:\n  - name: iii-worker-manager\n    config:\n      middleware_function_id: ~\n      rbac: ~\n", "c.yaml");
+  EXPECT_EQ(n.listeners[0].access, nullptr);
+  auto e = parse_config("workers:\n  - name: iii-worker-manager\n    config:\n      middleware_function_id: \"\"\n", "c.yaml");
+  EXPECT_EQ(e.listeners[0].access, nullptr);
+}
+
 // A built-in for supervisor tests: one function, config key `value` returned by it.
 class EchoBuiltin : public BuiltinWorker {
  public:

@@ -1,0 +1,141 @@
+#include "workers/http_functions/url_security.h"
+
+#include <arpa/inet.h>
+
+#include <boost/url/parse.hpp>
+
+#include <array>
+#include <cstring>
+
+#include "core/access.h"
+
+namespace iii {
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+struct V4Range {
+  uint32_t base;
+  int bits;
+  const char* kind;
+};
+
+constexpr uint32_t v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
+  return (uint32_t(a) << 24) | (uint32_t(b) << 16) | (uint32_t(c) << 8) | d;
+}
+
+// Every IPv4 block that is not the public internet (IANA special-purpose registry).
+constexpr std::array<V4Range, 13> kV4 = {{
+    {v4(0, 0, 0, 0), 8, "unspecified (0.0.0.0/8)"},
+    {v4(10, 0, 0, 0), 8, "private (RFC 1918)"},
+    {v4(100, 64, 0, 0), 10, "shared (carrier-grade NAT)"},
+    {v4(127, 0, 0, 0), 8, "loopback"},
+    {v4(169, 254, 0, 0), 16, "link-local (cloud metadata lives here)"},
+    {v4(172, 16, 0, 0), 12, "private (RFC 1918)"},
+    {v4(192, 0, 0, 0), 24, "IETF protocol assignment"},
+    {v4(192, 88, 99, 0), 24, "6to4 relay"},
+    {v4(192, 168, 0, 0), 16, "private (RFC 1918)"},
+    {v4(198, 18, 0, 0), 15, "benchmarking"},
+    {v4(224, 0, 0, 0), 4, "multicast"},
+    {v4(240, 0, 0, 0), 4, "reserved"},
+    {v4(255, 255, 255, 255), 32, "broadcast"},
+}};
+
+std::optional<std::string> v4_kind(uint32_t a) {
+  for (const V4Range& r : kV4) {
+    const uint32_t mask = r.bits == 0 ? 0 : ~uint32_t(0) << (32 - r.bits);
+    if ((a & mask) == r.base) return std::string(r.kind);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> v6_kind(const uint8_t* b) {
+  auto zero = [&](int from, int to) {
+    for (int i = from; i < to; ++i)
+      if (b[i]) return false;
+    return true;
+  };
+  auto embedded_v4 = [&](int at) { return v4(b[at], b[at + 1], b[at + 2], b[at + 3]); };
+  if (zero(0, 16)) return "unspecified (::)";
+  if (zero(0, 15) && b[15] == 1) return "loopback";
+  if (zero(0, 10) && b[10] == 0xff && b[11] == 0xff) {  // ::ffff:a.b.c.d, IPv4-mapped
+    if (auto k = v4_kind(embedded_v4(12))) return *k + " (IPv4-mapped)";
+    return std::nullopt;
+  }
+  if (zero(0, 12)) return "IPv4-compatible (deprecated)";
+  if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && zero(4, 12)) {  // 64:ff9b::/96, NAT64
+    if (auto k = v4_kind(embedded_v4(12))) return *k + " (NAT64)";
+    return std::nullopt;
+  }
+  if (b[0] == 0x20 && b[1] == 0x02) {  // 2002::/16, 6to4
+    if (auto k = v4_kind(embedded_v4(2))) return *k + " (6to4)";
+    return std::nullopt;
+  }
+  if ((b[0] & 0xfe) == 0xfc) return "unique local (fc00::/7)";
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return "link-local (fe80::/10)";
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) return "site-local (deprecated)";
+  if (b[0] == 0xff) return "multicast";
+  if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) return "documentation (2001:db8::/32)";
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> non_public_address_kind(std::string_view ip) {
+  const std::string text(ip);
+  in_addr a4{};
+  if (inet_pton(AF_INET, text.c_str(), &a4) == 1) return v4_kind(ntohl(a4.s_addr));
+  in6_addr a6{};
+  if (inet_pton(AF_INET6, text.c_str(), &a6) == 1) return v6_kind(a6.s6_addr);
+  return "not an IP address";
+}
+
+std::optional<std::string> check_address(const UrlSecurity& security, std::string_view ip) {
+  if (!security.block_private_ips) return std::nullopt;
+  if (auto kind = non_public_address_kind(ip))
+    return std::string(ip) + " is a " + *kind + " address (block_private_ips is on)";
+  return std::nullopt;
+}
+
+std::variant<FunctionUrl, std::string> check_function_url(const UrlSecurity& security, std::string_view url) {
+  auto parsed = boost::urls::parse_absolute_uri(url);
+  if (!parsed) return "`" + std::string(url) + "` is not an absolute URL (" + parsed.error().message() + ")";
+  const auto& u = *parsed;
+  FunctionUrl out;
+  const std::string scheme = lower(u.scheme());
+  if (scheme != "http" && scheme != "https") return "scheme `" + scheme + "` is not http or https";
+  out.https = scheme == "https";
+  if (!out.https && security.require_https) return "plain http is refused (require_https is on): use https";
+  if (u.has_userinfo()) return "credentials in the URL are refused (use the invocation's auth)";
+  switch (u.host_type()) {
+    case boost::urls::host_type::ipv4: out.host = std::string(u.host_address()); out.host_is_ip = true; break;
+    case boost::urls::host_type::ipv6: out.host = lower(u.host_address()); out.host_is_ip = true; break;
+    case boost::urls::host_type::name: out.host = lower(u.encoded_host()); break;
+    default: return "the URL has no usable host";
+  }
+  if (out.host.empty()) return "the URL has no host";
+  if (u.has_port()) {
+    if (u.port_number() == 0) return "port `" + std::string(u.port()) + "` is not a valid port";
+    out.port = u.port_number();
+  } else {
+    out.port = out.https ? 443 : 80;
+  }
+  std::string target(u.encoded_path());
+  if (target.empty()) target = "/";
+  if (u.has_query()) target += "?" + std::string(u.encoded_query());
+  out.target = std::move(target);
+  bool allowed = false;
+  for (const std::string& pattern : security.url_allowlist)
+    if (glob_match(lower(pattern), out.host)) allowed = true;
+  if (!allowed) return "host `" + out.host + "` is not in url_allowlist";
+  if (out.host_is_ip) {
+    if (auto reason = check_address(security, out.host)) return *reason;
+  }
+  return out;
+}
+
+}  // namespace iii
