@@ -71,6 +71,12 @@ for c in (1, 64):
     row(f"HTTP trigger POST, {c} conn", f"http_c{c}", "iii", "floor", F, "req_per_s", "req/s", "higher",
         target=("ratio", 0.5, ">= 0.5 x floor"))
     row(f"HTTP trigger POST p99, {c} conn", f"http_c{c}", "iii", "floor", F, "p99_us", "us", "lower")
+D = "the endpoint called directly"
+for c in (1, 16):
+    row(f"HTTP-invoked function calls/s ({c} in flight)", f"http_function_c{c}", "iii", "direct", D, "ops_per_s",
+        "calls/s", "higher")
+    row(f"HTTP-invoked function p99 ({c} in flight)", f"http_function_c{c}", "iii", "direct", D, "p99_us", "us",
+        "lower")
 R = "redis (hiredis, 16 conns)"
 for op in ("set", "get"):
     row(f"state::{op} (16 in flight)", f"state_{op}", "iii", "redis", R, "ops_per_s", "ops/s", "higher",

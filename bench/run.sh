@@ -28,7 +28,7 @@ RAW=$WORK/raw.jsonl
 
 ENGINE_BIN=${BENCH_ENGINE:-$BIN/iii}
 [[ -x $ENGINE_BIN ]] || { echo "bench: engine $ENGINE_BIN missing; run 'make bench'" >&2; exit 1; }
-for b in bench_call bench_http bench_state bench_stream bench_queue bench_scale; do
+for b in bench_call bench_http bench_http_function bench_state bench_stream bench_queue bench_scale; do
   [[ -x $BIN/$b ]] || { echo "bench: $BIN/$b missing; run 'make bench' (Release build into build-release/)" >&2; exit 1; }
 done
 for t in nats-server redis-server wrk; do
@@ -80,6 +80,9 @@ workers:
         expose_functions: ['match("admin::public::*")', 'match("bench::*")']
   - name: http
     config: {port: $HTTP_PORT, host: 127.0.0.1}
+  - name: iii-http-functions
+    config:
+      security: { url_allowlist: ["127.0.0.1"], block_private_ips: false, require_https: false }
   - name: state
   - name: iii-stream
     config: { host: 127.0.0.1, port: $STREAM_PORT, adapter: { name: kv, config: { store_method: in_memory } } }
@@ -137,6 +140,9 @@ if has payload; then
 fi
 if has http; then
   run "http" "$BIN/bench_http" --engine-url $ENGINE_URL --http-url http://127.0.0.1:$HTTP_PORT --connections 1,64 --seconds $S
+  # A function that is an HTTP endpoint, called through the engine, vs the same endpoint called
+  # directly (same harness, same threads).
+  run "http function" "$BIN/bench_http_function" --engine-url $ENGINE_URL --concurrency 1,16 --seconds $S
 fi
 if has state; then
   run "state iii" "$BIN/bench_state" --system iii --url $ENGINE_URL --concurrency 16 --seconds $((S * 2))

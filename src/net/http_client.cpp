@@ -44,6 +44,15 @@ class CheckedResolve : public std::enable_shared_from_this<CheckedResolve> {
         check_(std::move(check)), done_(std::move(done)) {}
 
   void run(Clock::time_point deadline) {
+    // An IP literal needs no lookup (asio's resolver would hand it to its one background thread).
+    beast::error_code not_ip;
+    const asio::ip::address literal = asio::ip::make_address(host_, not_ip);
+    if (!not_ip) {
+      if (check_) {
+        if (auto reason = check_(literal.to_string())) return finish({}, host_ + ": " + *reason, true);
+      }
+      return finish({tcp::endpoint(literal, port_)}, std::nullopt, false);
+    }
     timer_.expires_at(deadline);
     timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec || self->finished_) return;

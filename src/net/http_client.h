@@ -29,7 +29,7 @@
 namespace iii {
 
 struct HttpClientOptions {
-  size_t max_idle_per_host = 8;
+  size_t max_idle_per_host = 32;
   size_t max_open_per_host = 256;  // beyond it a request fails at once (a bound, not a queue)
   std::chrono::milliseconds idle_timeout{30000};
   size_t max_response_bytes = 16u << 20;

@@ -105,14 +105,26 @@ std::string os_description() {
 
 }  // namespace
 
-std::string register_function_frame(const std::string& id, const FunctionOptions& options) {
+std::string register_function_frame(const std::string& id, const FunctionOptions& options,
+                                    const json::value& invocation) {
   Envelope frame("registerfunction", field(id) + field(options.description) + 256);
   frame.string("id", id);
   if (!options.description.empty()) frame.string("description", options.description);
   frame.value_if_not_null("request_format", options.request_format)
       .value_if_not_null("response_format", options.response_format)
-      .value_if_not_null("metadata", options.metadata);
+      .value_if_not_null("metadata", options.metadata)
+      .value_if_not_null("invocation", invocation);
   return frame.finish();
+}
+
+json::value invocation_object(const HttpInvocation& invocation) {
+  json::object o;
+  o["url"] = invocation.url;
+  o["method"] = invocation.method;
+  if (invocation.timeout_ms > 0) o["timeout_ms"] = invocation.timeout_ms;
+  if (!invocation.headers.is_null()) o["headers"] = invocation.headers;
+  if (!invocation.auth.is_null()) o["auth"] = invocation.auth;
+  return o;
 }
 
 std::string unregister_function_frame(const std::string& id) {

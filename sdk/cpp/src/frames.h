@@ -16,7 +16,11 @@ struct WireError {
   std::optional<std::string> stacktrace;
 };
 
-std::string register_function_frame(const std::string& id, const FunctionOptions& options);
+// `invocation` non-null: an HTTP-invoked function (its `invocation` object).
+std::string register_function_frame(const std::string& id, const FunctionOptions& options,
+                                    const json::value& invocation = nullptr);
+// The `invocation` object of an HTTP-invoked function.
+json::value invocation_object(const HttpInvocation& invocation);
 std::string unregister_function_frame(const std::string& id);
 std::string register_trigger_type_frame(const std::string& id, const std::string& description,
                                         const TriggerTypeOptions& options);

@@ -95,7 +95,8 @@ void Worker::Impl::on_open(std::uint64_t generation) {
   for (const auto& [id, type] : trigger_types_) {
     ws.send(detail::register_trigger_type_frame(id, type.description, type.options));
   }
-  for (const auto& [id, function] : functions_) ws.send(detail::register_function_frame(id, function.options));
+  for (const auto& [id, function] : functions_)
+    ws.send(detail::register_function_frame(id, function.options, function.invocation));
   for (const auto& [id, trigger] : triggers_) ws.send(detail::register_trigger_frame(trigger));
   for (auto& queued : outbox_) {
     bool timed_out = !queued.invocation_id.empty() && !pending_.count(queued.invocation_id);
@@ -209,7 +210,15 @@ void Worker::Impl::send_reply(std::uint64_t generation, std::string frame) {
 void Worker::Impl::register_function(std::string id, FunctionHandler handler, FunctionOptions options) {
   std::lock_guard lock(mutex_);
   auto frame = detail::register_function_frame(id, options);
-  functions_[std::move(id)] = {std::make_shared<const FunctionHandler>(std::move(handler)), std::move(options)};
+  functions_[std::move(id)] = {std::make_shared<const FunctionHandler>(std::move(handler)), std::move(options), nullptr};
+  send_registration_locked(std::move(frame));
+}
+
+void Worker::Impl::register_http_function(std::string id, HttpInvocation invocation, FunctionOptions options) {
+  std::lock_guard lock(mutex_);
+  json::value object = detail::invocation_object(invocation);
+  auto frame = detail::register_function_frame(id, options, object);
+  functions_[std::move(id)] = {nullptr, std::move(options), std::move(object)};
   send_registration_locked(std::move(frame));
 }
 
@@ -376,6 +385,9 @@ void Worker::shutdown() { impl_->shutdown(); }
 
 void Worker::register_function(std::string id, FunctionHandler handler, FunctionOptions options) {
   impl_->register_function(std::move(id), std::move(handler), std::move(options));
+}
+void Worker::register_http_function(std::string id, HttpInvocation invocation, FunctionOptions options) {
+  impl_->register_http_function(std::move(id), std::move(invocation), std::move(options));
 }
 void Worker::unregister_function(const std::string& id) { impl_->unregister_function(id); }
 std::string Worker::register_trigger(TriggerRegistration registration) {

@@ -29,6 +29,7 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
   void shutdown();
 
   void register_function(std::string id, FunctionHandler handler, FunctionOptions options);
+  void register_http_function(std::string id, HttpInvocation invocation, FunctionOptions options);
   void unregister_function(const std::string& id);
   std::string register_trigger(TriggerRegistration registration);
   void unregister_trigger(const std::string& trigger_id);
@@ -46,8 +47,9 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
 
  private:
   struct FunctionEntry {
-    std::shared_ptr<const FunctionHandler> handler;
+    std::shared_ptr<const FunctionHandler> handler;  // null for an HTTP-invoked function
     FunctionOptions options;
+    json::value invocation;  // non-null: an HTTP-invoked function's `invocation` object
   };
   struct TriggerTypeEntry {
     std::string description;

@@ -53,6 +53,9 @@ class HttpFunctions : public std::enable_shared_from_this<HttpFunctions> {
 
   // A registration the engine handed over (after its own checks): validated, then registered.
   void add(FunctionEntry entry) {
+    for (char c : entry.id)
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+        return refuse(entry, ErrorBody{"invalid_invocation", "the function id holds a control character", std::nullopt});
     const auto config = config_.get();
     auto parsed = parse_http_invocation(entry.invocation, config->security, engine_env);
     if (auto* error = std::get_if<ErrorBody>(&parsed)) return refuse(entry, *error);

@@ -15,7 +15,7 @@ inline constexpr const char* kHttpFunctionsWorkerName = "iii-http-functions";
 
 struct HttpFunctionsConfig {
   UrlSecurity security;
-  size_t max_idle_connections_per_host = 8;
+  size_t max_idle_connections_per_host = 32;
   size_t max_connections_per_host = 256;
   size_t max_response_bytes = 16u << 20;
 

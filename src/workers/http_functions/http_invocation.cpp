@@ -27,6 +27,22 @@ bool valid_header(std::string_view name, std::string_view value) {
   return true;
 }
 
+bool lower_hex(std::string_view s) {
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+// The trace id of a W3C traceparent "vv-<32 hex trace id>-<16 hex parent id>-ff", or nullopt
+// when the caller sent something else (it is a caller's value: never copied unchecked).
+std::optional<std::string> trace_id_of(std::string_view tp) {
+  if (tp.size() < 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-') return std::nullopt;
+  if (!lower_hex(tp.substr(0, 2)) || !lower_hex(tp.substr(3, 32)) || !lower_hex(tp.substr(36, 16)) ||
+      !lower_hex(tp.substr(53, 2)))
+    return std::nullopt;
+  return std::string(tp.substr(3, 32));
+}
+
 std::string base64(std::string_view data) {
   std::string out(4 * ((data.size() + 2) / 3), '\0');
   const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
@@ -54,6 +70,8 @@ std::optional<ErrorBody> read_auth(const json::value& v, const EnvLookup& env, H
     std::optional<std::string> value = env(var);
     if (!value) return ErrorBody{"missing_env_var", "environment variable `" + var + "` (auth." + std::string(key) +
                                                         ") is not set in the engine", std::nullopt};
+    if (value->find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
+      return invalid("environment variable `" + var + "` holds a line break or NUL, which cannot go in a header");
     out.secret = std::move(*value);
     return std::nullopt;
   };
@@ -141,11 +159,11 @@ std::vector<std::pair<std::string, std::string>> http_call_headers(const HttpInv
                                                                    std::string_view traceparent, std::string_view body) {
   std::vector<std::pair<std::string, std::string>> h;
   h.emplace_back("Content-Type", "application/json");
-  h.emplace_back("x-iii-Function-Path", std::string(function_id));
-  h.emplace_back("x-iii-Invocation-ID", std::string(invocation_id));
+  // Ids come from workers: one with a line break would add headers of its own, so it is not sent.
+  if (valid_header("x", function_id)) h.emplace_back("x-iii-Function-Path", std::string(function_id));
+  if (valid_header("x", invocation_id)) h.emplace_back("x-iii-Invocation-ID", std::string(invocation_id));
   h.emplace_back("x-iii-Timestamp", std::to_string(unix_seconds));
-  // traceparent: version-traceid-parentid-flags; the trace id is the second field.
-  if (traceparent.size() >= 35 && traceparent[2] == '-') h.emplace_back("x-iii-Trace-ID", std::string(traceparent.substr(3, 32)));
+  if (auto trace_id = trace_id_of(traceparent)) h.emplace_back("x-iii-Trace-ID", std::move(*trace_id));
   for (const auto& header : inv.headers) h.push_back(header);
   switch (inv.auth.kind) {
     case HttpAuth::Kind::kNone: break;

@@ -66,7 +66,14 @@ std::optional<std::string> v6_kind(const uint8_t* b) {
     if (auto k = v4_kind(embedded_v4(12))) return *k + " (IPv4-mapped)";
     return std::nullopt;
   }
+  if (zero(0, 8) && b[8] == 0xff && b[9] == 0xff && zero(10, 12)) {  // ::ffff:0:a.b.c.d, IPv4-translated
+    if (auto k = v4_kind(embedded_v4(12))) return *k + " (IPv4-translated)";
+    return std::nullopt;
+  }
   if (zero(0, 12)) return "IPv4-compatible (deprecated)";
+  if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && b[4] == 0x00 && b[5] == 0x01)
+    return "local-use NAT64 (64:ff9b:1::/48)";
+  if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x00 && b[3] == 0x00) return "Teredo (2001::/32)";
   if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && zero(4, 12)) {  // 64:ff9b::/96, NAT64
     if (auto k = v4_kind(embedded_v4(12))) return *k + " (NAT64)";
     return std::nullopt;
@@ -102,7 +109,7 @@ std::optional<std::string> check_address(const UrlSecurity& security, std::strin
 }
 
 std::variant<FunctionUrl, std::string> check_function_url(const UrlSecurity& security, std::string_view url) {
-  auto parsed = boost::urls::parse_absolute_uri(url);
+  auto parsed = boost::urls::parse_uri(url);  // a fragment is allowed, and never sent
   if (!parsed) return "`" + std::string(url) + "` is not an absolute URL (" + parsed.error().message() + ")";
   const auto& u = *parsed;
   FunctionUrl out;

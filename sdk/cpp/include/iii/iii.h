@@ -89,6 +89,18 @@ struct FunctionOptions {
   json::value metadata{};         // null: not sent
 };
 
+// The implementation of a function that is an HTTP endpoint, called by the engine
+// (register_http_function; the engine needs its iii-http-functions built-in). `auth` is
+// {"type":"bearer","token_key":ENV} | {"type":"api_key","header":H,"value_key":ENV} |
+// {"type":"hmac","secret_key":ENV}: secrets are names of the engine's environment variables.
+struct HttpInvocation {
+  std::string url;
+  std::string method = "POST";
+  int timeout_ms = 0;     // 0: not sent (the engine's default, 30 s)
+  json::value headers{};  // null: not sent; else an object of strings
+  json::value auth{};     // null: not sent
+};
+
 // A binding of a function to a trigger type (what register_trigger() sends, and what a trigger
 // type provider receives).
 struct TriggerConfig {
@@ -141,6 +153,9 @@ class Worker {
 
   // Registering an id again replaces its handler and options.
   void register_function(std::string id, FunctionHandler handler, FunctionOptions options = {});
+  // A function whose calls the engine makes as HTTP requests to `invocation.url`; it belongs to
+  // this connection like any other (re-registered on reconnect, gone when the worker stops).
+  void register_http_function(std::string id, HttpInvocation invocation, FunctionOptions options = {});
   void unregister_function(const std::string& id);
 
   // Returns the new trigger's id.
