@@ -177,14 +177,11 @@ void Engine::guard_trigger_type_registration(const std::shared_ptr<Endpoint>& fr
                         "the type is provided by worker " + existing->provider->worker_id());
   const std::string& hook = s.rules->on_trigger_type_registration_function_id;
   if (hook.empty()) return register_trigger_type_entry(from, std::move(entry));
-  std::string input = FrameWriter()
-                          .string("trigger_type_id", entry.id)
-                          .string("description", entry.description)
-                          .raw("context", s.context)
-                          .finish();
+  FrameWriter input;
+  input.string("trigger_type_id", entry.id).string("description", entry.description).raw("context", s.context);
   const std::string id = entry.id;
   call_registration_hook(
-      from, hook, std::move(input),
+      from, hook, input.finish(),
       [this, from, entry = std::move(entry)](const json::object& o) mutable {
         if (auto v = string_field(o, "trigger_type_id")) entry.id = *v;
         if (auto v = string_field(o, "description")) entry.description = *v;

@@ -146,9 +146,12 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
 
   void give_back(std::unique_ptr<PooledConnection> c) {
     c->idle_since = Clock::now();
-    std::lock_guard lock(mu);
-    auto& list = idle[c->key];
-    if (list.size() < options.max_idle_per_host) list.push_back(std::move(c));
+    {
+      std::lock_guard lock(mu);
+      auto& list = idle[c->key];
+      if (list.size() < options.max_idle_per_host) return list.push_back(std::move(c));
+    }
+    c.reset();  // pool full: closed here, outside the lock (its destructor takes it to uncount itself)
   }
 
   // Counts a new connection to `key`; false when the host's bound is reached.

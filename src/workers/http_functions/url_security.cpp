@@ -4,7 +4,8 @@
 
 #include <boost/url/parse.hpp>
 
-#include <array>
+#include <cstdlib>
+#include <vector>
 #include <cstring>
 
 #include "core/access.h"
@@ -18,38 +19,53 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-struct V4Range {
-  uint32_t base;
-  int bits;
-  const char* kind;
-};
-
 constexpr uint32_t v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
   return (uint32_t(a) << 24) | (uint32_t(b) << 16) | (uint32_t(c) << 8) | d;
 }
 
-// Every IPv4 block that is not the public internet (IANA special-purpose registry).
-constexpr std::array<V4Range, 13> kV4 = {{
-    {v4(0, 0, 0, 0), 8, "unspecified (0.0.0.0/8)"},
-    {v4(10, 0, 0, 0), 8, "private (RFC 1918)"},
-    {v4(100, 64, 0, 0), 10, "shared (carrier-grade NAT)"},
-    {v4(127, 0, 0, 0), 8, "loopback"},
-    {v4(169, 254, 0, 0), 16, "link-local (cloud metadata lives here)"},
-    {v4(172, 16, 0, 0), 12, "private (RFC 1918)"},
-    {v4(192, 0, 0, 0), 24, "IETF protocol assignment"},
-    {v4(192, 88, 99, 0), 24, "6to4 relay"},
-    {v4(192, 168, 0, 0), 16, "private (RFC 1918)"},
-    {v4(198, 18, 0, 0), 15, "benchmarking"},
-    {v4(224, 0, 0, 0), 4, "multicast"},
-    {v4(240, 0, 0, 0), 4, "reserved"},
-    {v4(255, 255, 255, 255), 32, "broadcast"},
-}};
+// Every IPv4 block that is not the public internet (IANA special-purpose registry), one
+// "<network>/<bits> <kind>" per line.
+constexpr std::string_view kV4Blocks = R"(0.0.0.0/8 unspecified (0.0.0.0/8)
+10.0.0.0/8 private (RFC 1918)
+100.64.0.0/10 shared (carrier-grade NAT)
+127.0.0.0/8 loopback
+169.254.0.0/16 link-local (cloud metadata lives here)
+172.16.0.0/12 private (RFC 1918)
+192.0.0.0/24 IETF protocol assignment
+192.88.99.0/24 6to4 relay
+192.168.0.0/16 private (RFC 1918)
+198.18.0.0/15 benchmarking
+224.0.0.0/4 multicast
+240.0.0.0/4 reserved
+255.255.255.255/32 broadcast)";
+
+struct V4Block {
+  uint32_t base, mask;
+  std::string kind;
+};
+
+const std::vector<V4Block>& v4_blocks() {
+  static const std::vector<V4Block> blocks = [] {
+    std::vector<V4Block> out;
+    for (size_t at = 0; at < kV4Blocks.size();) {
+      size_t end = kV4Blocks.find('\n', at);
+      if (end == std::string_view::npos) end = kV4Blocks.size();
+      const std::string_view line = kV4Blocks.substr(at, end - at);
+      const size_t slash = line.find('/'), space = line.find(' ');
+      in_addr a{};
+      inet_pton(AF_INET, std::string(line.substr(0, slash)).c_str(), &a);
+      const int bits = std::atoi(std::string(line.substr(slash + 1, space - slash - 1)).c_str());
+      out.push_back({ntohl(a.s_addr), bits == 0 ? 0 : ~uint32_t(0) << (32 - bits), std::string(line.substr(space + 1))});
+      at = end + 1;
+    }
+    return out;
+  }();
+  return blocks;
+}
 
 std::optional<std::string> v4_kind(uint32_t a) {
-  for (const V4Range& r : kV4) {
-    const uint32_t mask = r.bits == 0 ? 0 : ~uint32_t(0) << (32 - r.bits);
-    if ((a & mask) == r.base) return std::string(r.kind);
-  }
+  for (const V4Block& b : v4_blocks())
+    if ((a & b.mask) == b.base) return b.kind;
   return std::nullopt;
 }
 
