@@ -90,7 +90,7 @@ void Engine::handle_guarded_invoke(const std::shared_ptr<Endpoint>& from, const 
   if (m.invocation_id && m.action != ActionKind::kVoid) {
     done = [caller = std::weak_ptr<Endpoint>(from), id = std::string(*m.invocation_id),
             fn_id = std::string(*m.function_id), middleware](Outcome o) {
-      if (!o.ok() && o.error->code == codes::kFunctionNotFound)
+      if (!o.ok() && o.error->code == codes::kFunctionNotFound && o.error->message == "Function " + middleware + " not found")
         spdlog::warn("middleware {} is not registered: call to {} refused", middleware, fn_id);
       if (auto c = caller.lock(); c && c->alive()) c->send(build_result_frame(id, fn_id, o));
     };
