@@ -220,8 +220,9 @@ void WsClient::State::send_upgrade(const WsUrl& target) {
     if (ec) return self->finish("WebSocket handshake with " + self->url + " failed: " + ec.message());
     self->handshake_response.emplace();
     self->handshake_response->header_limit(kMaxHandshakeBytes);
-    // A 101 has no body: the read ends after the header; later bytes stay in handshake_buffer.
-    http::async_read(self->socket, self->handshake_buffer, *self->handshake_response,
+    // Only the header: a 101 has no body, and a refusal's body (a 401 or 404 page) must not turn
+    // into an "unexpected body" error that hides the status. Later bytes stay in handshake_buffer.
+    http::async_read_header(self->socket, self->handshake_buffer, *self->handshake_response,
                      [self](ErrorCode ec, std::size_t) {
                        if (self->ended) return;
                        if (ec) {

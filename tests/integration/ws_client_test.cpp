@@ -100,6 +100,16 @@ TEST(WsClient, RefusedConnectionReportsTheError) {
   EXPECT_NE(reason->find("cannot connect"), std::string::npos) << *reason;
 }
 
+TEST(WsClient, RefusedUpgradeReportsTheStatus) {
+  EngineProcess engine;
+  ClientHarness harness;
+  auto client = harness.make({});
+  client->connect(engine.url() + "/no-such-path");  // the engine answers 404 with a body
+  auto reason = harness.wait_closed(5s);
+  ASSERT_TRUE(reason);
+  EXPECT_NE(reason->find("answered 404 Not Found instead of 101"), std::string::npos) << *reason;
+}
+
 TEST(WsClient, HandshakeDeadlineAgainstASilentServer) {
   // A listening socket that never answers: TCP connects, the HTTP upgrade never completes.
   int silent = ::socket(AF_INET, SOCK_STREAM, 0);
