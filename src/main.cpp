@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 
 #include <filesystem>
+#include <limits>
 #include <thread>
 
 #include "config/builtin_supervisor.h"
@@ -189,7 +190,8 @@ int main(int argc, char** argv) {
   app.add_option("-c,--config", flags.config_path, "Config file (default config.yaml; embedded default when absent)");
   app.add_option("--port", flags.port, "Worker WebSocket port (overrides the config)");
   app.add_option("--host", flags.host, "Worker WebSocket bind address (overrides the config)");
-  app.add_option("--invocation-timeout-ms", flags.invocation_timeout_ms, "Engine-side deadline for every call (default 30000)");
+  app.add_option("--invocation-timeout-ms", flags.invocation_timeout_ms, "Engine-side deadline for every call (default 30000)")
+      ->check(CLI::Range(uint32_t{1}, std::numeric_limits<uint32_t>::max()));
   app.add_option("--max-frame-bytes", flags.max_frame_bytes, "Largest inbound WebSocket message (default 67108864)");
   app.add_option("--max-json-depth", flags.max_json_depth, "Deepest JSON nesting accepted in frames and values (default 128)")
       ->check(CLI::Range(size_t{1}, iii::kMaxJsonDepth));

@@ -84,7 +84,11 @@ ListenerOptions read_worker_manager(const std::string& file, const YAML::Node& c
     else if (key == "handshake_timeout_ms") out.handshake_timeout = std::chrono::milliseconds(read_scalar<uint32_t>(file, v, key));
     else if (key == "max_message_bytes") out.max_message_bytes = read_scalar<size_t>(file, v, key);
     else if (key == "max_send_queue_bytes") out.max_send_queue_bytes = read_scalar<size_t>(file, v, key);
-    else if (key == "invocation_timeout_ms") engine.invocation_timeout = std::chrono::milliseconds(read_scalar<uint32_t>(file, v, key));
+    else if (key == "invocation_timeout_ms") {
+      const auto ms = read_scalar<uint32_t>(file, v, key);
+      if (ms == 0) fail(file, v, "`invocation_timeout_ms` must be at least 1 (every call has a deadline)");
+      engine.invocation_timeout = std::chrono::milliseconds(ms);
+    }
     else if (key == "max_json_depth") {
       const auto depth = read_scalar<uint32_t>(file, v, key);
       if (depth < 1 || depth > kMaxJsonDepth)

@@ -35,6 +35,15 @@ function runRejected(configText, env = {}) {
   }
 }
 
+test('a zero invocation deadline is refused, in the config and on the command line', () => {
+  const r = runRejected('workers:\n  - name: iii-worker-manager\n    config:\n      invocation_timeout_ms: 0\n');
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /config\.yaml:4: `invocation_timeout_ms` must be at least 1/);
+  const flag = spawnSync(III_BINARY, ['--invocation-timeout-ms', '0'], { timeout: 10_000 });
+  assert.notEqual(flag.status, 0);
+  assert.match(flag.stderr.toString(), /--invocation-timeout-ms: Value 0 not in range/);
+});
+
 test('a typo in the config stops the engine at start with file, line and reason', () => {
   const r = runRejected('workers:\n  - name: iii-worker-manager\n    config:\n      prot: 49999\n');
   assert.equal(r.status, 1);

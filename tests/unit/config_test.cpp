@@ -85,6 +85,9 @@ TEST(Config, ErrorsNameTheLineAndTheReason) {
   EXPECT_NE(error_of("workers:\n  - name: iii-worker-manager\n    config:\n      max_json_depth: 2000\n")
                 .find("config.yaml:4: `max_json_depth` must be between 1 and 1024, got 2000"),
             std::string::npos);
+  EXPECT_NE(error_of("workers:\n  - name: iii-worker-manager\n    config:\n      invocation_timeout_ms: 0\n")
+                .find("config.yaml:4: `invocation_timeout_ms` must be at least 1"),
+            std::string::npos);
   EXPECT_NE(error_of("workers:\n  - name: iii-worker-manager\n    config:\n      port: abc\n").find("config.yaml:4: `port` has an invalid value `abc`"), std::string::npos);
   EXPECT_NE(error_of("wrokers: []\n").find("config.yaml:1: unknown top-level key `wrokers`"), std::string::npos);
   EXPECT_NE(error_of("workers:\n  - nmae: x\n").find("config.yaml:2: unknown key `nmae`"), std::string::npos);
