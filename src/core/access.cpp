@@ -5,6 +5,7 @@
 #include <array>
 
 #include "core/json_text.h"
+#include "core/registry.h"
 
 namespace iii {
 namespace json = boost::json;
@@ -270,6 +271,12 @@ AccessDecision decide_invoke(const AccessSession& session, std::string_view func
   return {false, AccessRule::kNoRule, {}};
 }
 
+AccessDecision decide_call(const AccessSession& session, const Endpoint& caller, std::string_view function_id,
+                           const FunctionEntry* fn) {
+  if (fn && fn->owner.get() == &caller) return {true, AccessRule::kOwnFunction, {}};
+  return decide_invoke(session, function_id, fn ? std::string_view(fn->metadata) : std::string_view());
+}
+
 std::string AccessDecision::describe() const {
   switch (rule) {
     case AccessRule::kForbiddenList: return "forbidden_functions entry \"" + pattern + "\"";
@@ -278,6 +285,7 @@ std::string AccessDecision::describe() const {
     case AccessRule::kExposeFilter: return "expose_functions entry " + pattern;
     case AccessRule::kNoRule: return "no allowed_functions or expose_functions entry matches";
     case AccessRule::kNoRbac: return "no rbac block";
+    case AccessRule::kOwnFunction: return "the worker's own function";
   }
   return {};
 }

@@ -14,6 +14,9 @@
 
 namespace iii {
 
+class Endpoint;
+struct FunctionEntry;
+
 // `*` matches any run of characters (none too); every other character matches itself; the
 // pattern is anchored at both ends and case-sensitive. A pattern without `*` is an exact id.
 bool glob_match(std::string_view pattern, std::string_view value);
@@ -88,7 +91,7 @@ std::optional<AccessSession> access_session_from_auth_result(std::shared_ptr<con
 // creation, the worker's self-description, logging and baggage.
 bool is_infrastructure_function(std::string_view function_id);
 
-enum class AccessRule { kForbiddenList, kAllowedList, kInfrastructure, kExposeFilter, kNoRule, kNoRbac };
+enum class AccessRule { kForbiddenList, kAllowedList, kInfrastructure, kExposeFilter, kNoRule, kNoRbac, kOwnFunction };
 
 struct AccessDecision {
   bool allowed = false;
@@ -104,6 +107,11 @@ struct AccessDecision {
 // filter allows; otherwise denied. `metadata` is the function's raw metadata ("" when it has none
 // or is not registered). A session whose listener has no `rbac` block may call everything.
 AccessDecision decide_invoke(const AccessSession& session, std::string_view function_id, std::string_view metadata);
+
+// decide_invoke for a call by `caller` to `function_id`, registered as `fn` (null when it is not):
+// a worker may always call its own functions.
+AccessDecision decide_call(const AccessSession& session, const Endpoint& caller, std::string_view function_id,
+                           const FunctionEntry* fn);
 
 // The FORBIDDEN message of a denied call, as the reference words it.
 std::string forbidden_message(std::string_view function_id, const AccessDecision& decision);

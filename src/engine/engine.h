@@ -170,6 +170,10 @@ class Engine {
 
   // engine_access.cpp: workers with an access session (docs/security.md).
   void handle_guarded_invoke(const std::shared_ptr<Endpoint>& from, const Message& m, const AccessSession& s);
+  // The function `function_id` names for `from`: with a registration prefix, its own
+  // `<prefix>::<id>` when it registered one (then `function_id` becomes that id), else `function_id`.
+  std::shared_ptr<const FunctionEntry> resolve_for(const std::shared_ptr<Endpoint>& from, const AccessSession& s,
+                                                   std::string& function_id);
   void guard_function_registration(const std::shared_ptr<Endpoint>& from, FunctionEntry entry);
   void finish_function_registration(const std::shared_ptr<Endpoint>& from, FunctionEntry entry);
   void unregister_guarded_function(const std::shared_ptr<Endpoint>& from, std::string_view id);

@@ -44,38 +44,38 @@ std::optional<ErrorBody> Engine::check_call_access(std::string_view caller_worke
   auto caller = find_endpoint(caller_worker_id);
   if (!caller || !caller->access()) return std::nullopt;
   const AccessSession& s = *caller->access();
-  auto fn = registry_.find_function(function_id);
-  if (fn && fn->owner == caller) return std::nullopt;  // its own function
-  AccessDecision d = decide_invoke(s, function_id, fn ? std::string_view(fn->metadata) : std::string_view());
+  AccessDecision d = decide_call(s, *caller, function_id, registry_.find_function(function_id).get());
   if (d.allowed) return std::nullopt;
   log_denial(s, *caller, "use of function", function_id, d.describe());
   return ErrorBody{codes::kForbidden, forbidden_message(function_id, d), std::nullopt};
 }
 
-void Engine::handle_guarded_invoke(const std::shared_ptr<Endpoint>& from, const Message& m, const AccessSession& s) {
-  // A worker with a registration prefix calls its own functions by the ids it registered.
-  std::string own;
-  std::shared_ptr<const FunctionEntry> fn;
+std::shared_ptr<const FunctionEntry> Engine::resolve_for(const std::shared_ptr<Endpoint>& from, const AccessSession& s,
+                                                         std::string& function_id) {
   if (!s.prefix.empty()) {
-    own = s.registered_id(*m.function_id);
-    fn = registry_.find_function(own);
-    if (!fn || fn->owner != from) own.clear();
-  }
-  Message call = m;
-  if (!own.empty()) call.function_id = own;
-  else fn = registry_.find_function(*m.function_id);
-  const std::string_view function_id = *call.function_id;
-
-  if (own.empty() && !(fn && fn->owner == from)) {
-    AccessDecision d = decide_invoke(s, function_id, fn ? std::string_view(fn->metadata) : std::string_view());
-    if (!d.allowed) {
-      log_denial(s, *from, "call to", function_id, d.describe());
-      // Answered even when the caller waits for nothing, as the reference does (a void call gets
-      // a made-up invocation id, which the SDK ignores).
-      from->send(build_result_frame(m.invocation_id ? *m.invocation_id : std::string_view(new_uuid()), function_id,
-                                    Outcome::failure(codes::kForbidden, forbidden_message(function_id, d))));
-      return;
+    std::string own = s.registered_id(function_id);
+    if (auto fn = registry_.find_function(own); fn && fn->owner == from) {
+      function_id = std::move(own);
+      return fn;
     }
+  }
+  return registry_.find_function(function_id);
+}
+
+void Engine::handle_guarded_invoke(const std::shared_ptr<Endpoint>& from, const Message& m, const AccessSession& s) {
+  std::string resolved(*m.function_id);
+  std::shared_ptr<const FunctionEntry> fn = resolve_for(from, s, resolved);
+  Message call = m;
+  call.function_id = resolved;
+  const std::string_view function_id = resolved;
+
+  if (AccessDecision d = decide_call(s, *from, function_id, fn.get()); !d.allowed) {
+    log_denial(s, *from, "call to", function_id, d.describe());
+    // Answered even when the caller waits for nothing, as the reference does (a void call gets
+    // a made-up invocation id, which the SDK ignores).
+    from->send(build_result_frame(m.invocation_id ? *m.invocation_id : std::string_view(new_uuid()), function_id,
+                                  Outcome::failure(codes::kForbidden, forbidden_message(function_id, d))));
+    return;
   }
   const std::string& middleware = s.rules->middleware_function_id;
   const bool engine_builtin = function_id.starts_with("engine::") && (!fn || fn->owner->in_process());
@@ -137,7 +137,7 @@ void Engine::guard_function_registration(const std::shared_ptr<Endpoint>& from, 
                            }
                            finish_function_registration(from, std::move(entry));
                          },
-                         [this, from, id](std::string why) {
+                         [from, id](std::string why) {
                            log_denial(*from->access(), *from, "registration of function", id, why);
                          });
 }
@@ -232,15 +232,9 @@ void Engine::finish_trigger_registration(const std::shared_ptr<Endpoint>& from, 
                                      "trigger type '" + b.trigger_type + "' not allowed (not in allowed_trigger_types)");
   // A trigger fires without passing the call check, so it may only reach a function this worker
   // could call: its own, or one its rules allow.
-  if (!s.prefix.empty()) {
-    const std::string own = s.registered_id(b.function_id);
-    if (auto fn = registry_.find_function(own); fn && fn->owner == from) b.function_id = own;
-  }
-  auto fn = registry_.find_function(b.function_id);
-  if (!(fn && fn->owner == from)) {
-    AccessDecision d = decide_invoke(s, b.function_id, fn ? std::string_view(fn->metadata) : std::string_view());
-    if (!d.allowed) return deny_trigger_registration(from, b, d.describe(), forbidden_message(b.function_id, d));
-  }
+  auto fn = resolve_for(from, s, b.function_id);
+  if (AccessDecision d = decide_call(s, *from, b.function_id, fn.get()); !d.allowed)
+    return deny_trigger_registration(from, b, d.describe(), forbidden_message(b.function_id, d));
   add_trigger_binding(from, std::move(b));
 }
 

@@ -59,6 +59,7 @@ class HttpSession : public UpgradeReader<HttpSession> {
 
   void authenticate(Kind kind) {
     const WsUpgradeRequest upgrade = describe_upgrade(request_, stream_.socket());
+    peer_ = upgrade.remote_address;
     const std::string ip = stream_.socket().remote_endpoint(ignored_).address().to_string();
     // The reference's AuthInput, plus the path: SDKs open telemetry and channel sockets without
     // the worker's headers, and an auth function may want to tell them apart.
@@ -98,9 +99,8 @@ class HttpSession : public UpgradeReader<HttpSession> {
 
   // Fail closed: the connection is refused with the reason, and the refusal is logged.
   void refuse(Kind kind, const std::string& why) {
-    const std::string peer = describe_upgrade(request_, stream_.socket()).remote_address;
     spdlog::warn("rbac {}: {} connection from {} refused: {}", options_->access->listener,
-                 kind == Kind::kChannel ? "channel" : kind == Kind::kTelemetry ? "telemetry" : "worker", peer, why);
+                 kind == Kind::kChannel ? "channel" : kind == Kind::kTelemetry ? "telemetry" : "worker", peer_, why);
     // A channel socket carries raw data, where an error frame could pass for a message: it gets
     // a plain HTTP 403 instead.
     if (kind == Kind::kChannel) return respond(request_, http::status::forbidden, "Forbidden\n");
@@ -121,6 +121,7 @@ class HttpSession : public UpgradeReader<HttpSession> {
   const std::shared_ptr<const ListenerOptions> options_;
   ChannelHub* const channels_;
   UpgradeRequest request_;
+  std::string peer_;  // "ip:port", for log lines
   asio::steady_timer deadline_;
   std::atomic<bool> decided_{false};
   beast::error_code ignored_;

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/access.h"
+#include "core/registry.h"
 
 namespace iii {
 namespace {
@@ -435,6 +436,23 @@ TEST(AccessInfrastructure, ExactIdsOnly) {
   EXPECT_FALSE(is_infrastructure_function("engine::workers::list"));
   EXPECT_FALSE(is_infrastructure_function("state::get"));
   EXPECT_FALSE(is_infrastructure_function(""));
+}
+
+TEST(AccessDecide, AWorkerMayAlwaysCallItsOwnFunctions) {
+  // Nothing exposed, and a forbidden list that would match: the owner still reaches its own.
+  AccessSession s = session_with(rules_of(R"({"expose_functions":[]})"), {}, {"x::*"});
+  auto me = std::make_shared<RemoteEndpoint>("me");
+  auto other = std::make_shared<RemoteEndpoint>("other");
+  FunctionEntry mine;
+  mine.id = "x::mine";
+  mine.owner = me;
+  AccessDecision d = decide_call(s, *me, mine.id, &mine);
+  EXPECT_TRUE(d.allowed);
+  EXPECT_EQ(d.rule, AccessRule::kOwnFunction);
+  EXPECT_EQ(d.describe(), "the worker's own function");
+  // Another worker gets the ordinary decision, and so does a function nobody registered.
+  EXPECT_EQ(decide_call(s, *other, mine.id, &mine).rule, AccessRule::kForbiddenList);
+  EXPECT_FALSE(decide_call(s, *me, "y::absent", nullptr).allowed);
 }
 
 TEST(AccessDecide, WithoutRbacEverythingIsAllowed) {

@@ -47,9 +47,7 @@ Catalog::Catalog(Engine& engine, std::string_view viewer_worker_id) {
 
 void Catalog::keep_visible_to(const Endpoint& viewer) {
   const AccessSession& s = *viewer.access();
-  std::erase_if(functions, [&](const auto& f) {
-    return f->owner.get() != &viewer && !decide_invoke(s, f->id, f->metadata).allowed;
-  });
+  std::erase_if(functions, [&](const auto& f) { return !decide_call(s, viewer, f->id, f.get()).allowed; });
   StringMap<bool> visible;
   StringMap<bool> owners;
   for (const auto& f : functions) {

@@ -63,7 +63,7 @@ class HttpFunctions : public std::enable_shared_from_this<HttpFunctions> {
     if (inv->url.host_is_ip || !config->security.block_private_ips) return install(std::move(entry), std::move(inv));
     // A name: every address it resolves to must be public, now and again at every call.
     client_.get()->check_host(inv->url.host, inv->url.port,
-                              [security = config->security](const std::string& ip) { return check_address(security, ip); },
+                              [config](const std::string& ip) { return check_address(config->security, ip); },
                               [self = shared_from_this(), entry = std::move(entry), inv](std::optional<std::string> why) mutable {
                                 if (why) return self->refuse(entry, ErrorBody{"url_validation_failed", *why, std::nullopt});
                                 self->install(std::move(entry), std::move(inv));
@@ -94,7 +94,7 @@ class HttpFunctions : public std::enable_shared_from_this<HttpFunctions> {
     request.body = call.data;
     request.headers = http_call_headers(inv, call.function_id, call.invocation_id, now, call.traceparent, request.body);
     request.timeout = inv.timeout;
-    request.check_address = [security = config->security](const std::string& ip) { return check_address(security, ip); };
+    request.check_address = [config](const std::string& ip) { return check_address(config->security, ip); };
     client_.get()->request(std::move(request), [done = std::move(done)](HttpClientResult result) {
       if (auto* e = std::get_if<HttpClientError>(&result)) {
         switch (e->kind) {
