@@ -9,6 +9,7 @@ APT_PACKAGES=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-system1.81-dev
   libsimdjson-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libsqlite3-dev libhiredis-dev libssl-dev
+  openssl ca-certificates   # the system CA store HTTPS calls verify against; test certificates
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server wrk nats-server libnats-dev clang
 )
