@@ -12,6 +12,7 @@ APT_PACKAGES=(
   openssl ca-certificates   # the system CA store HTTPS calls verify against; test certificates
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server wrk nats-server libnats-dev clang
+  prometheus   # the observability tests start a real one that scrapes GET /metrics
 )
 
 missing=()

@@ -29,6 +29,7 @@
 #include "workers/pubsub/pubsub_worker.h"
 #include "workers/stream/stream_worker.h"
 #include "workers/http_functions/http_functions_worker.h"
+#include "workers/observability/observability_worker.h"
 
 namespace {
 
@@ -53,6 +54,7 @@ std::vector<iii::BuiltinDescriptor> builtin_catalog(boost::asio::io_context& io,
   catalog.push_back(iii::pubsub_builtin());
   catalog.push_back(iii::stream_builtin(io));
   catalog.push_back(iii::http_functions_builtin(io));
+  catalog.push_back(iii::observability_builtin(io));
   return catalog;
 }
 

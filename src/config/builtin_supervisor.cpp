@@ -24,7 +24,7 @@ const BuiltinDescriptor* BuiltinSupervisor::find(const std::string& name) const 
 std::unique_ptr<BuiltinWorker> BuiltinSupervisor::create(const WorkerEntry& entry) {
   const BuiltinDescriptor* descriptor = find(entry.name);
   if (!descriptor) return nullptr;
-  BuiltinContext context{engine_, working_dir_};
+  BuiltinContext context{engine_, working_dir_, readiness_};
   try {
     return descriptor->factory(context, entry.config);
   } catch (const BuiltinConfigError& e) {
@@ -67,6 +67,14 @@ void BuiltinSupervisor::start(const EngineConfig& config) {
       spdlog::error("{}", e.what());
     }
   }
+  update_readiness(config);
+}
+
+void BuiltinSupervisor::update_readiness(const EngineConfig& config) {
+  std::vector<std::string> not_running;
+  for (const WorkerEntry& entry : config.workers)
+    if (!running_.count(entry.instance_id)) not_running.push_back(entry.instance_id);
+  readiness_->set(running(), std::move(not_running));
 }
 
 std::string BuiltinSupervisor::apply(const EngineConfig& config) {
@@ -135,6 +143,7 @@ std::string BuiltinSupervisor::apply(const EngineConfig& config) {
   };
   std::string summary = "changed: " + join(changed) + "; added: " + join(added) + "; removed: " + join(removed);
   if (!failures.empty()) summary += "; failed to start: " + failures;
+  update_readiness(config);
   return summary;
 }
 

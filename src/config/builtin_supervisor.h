@@ -38,6 +38,8 @@ class BuiltinSupervisor {
 
   // Names of the running built-ins, by instance id.
   std::vector<std::string> running() const;
+  // Kept up to date by start() and apply(): what GET /readyz reports.
+  std::shared_ptr<const BuiltinReadiness> readiness() const { return readiness_; }
 
  private:
   struct Running {
@@ -53,7 +55,10 @@ class BuiltinSupervisor {
   Engine& engine_;
   std::vector<BuiltinDescriptor> catalog_;
   std::filesystem::path working_dir_;
+  void update_readiness(const EngineConfig& config);
+
   std::map<std::string, Running> running_;  // by instance id
+  std::shared_ptr<BuiltinReadiness> readiness_ = std::make_shared<BuiltinReadiness>();
 };
 
 }  // namespace iii::config

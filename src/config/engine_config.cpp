@@ -15,7 +15,8 @@ namespace {
 
 // The five built-ins the official docs also name without the prefix (docs/config.md §2.2).
 constexpr std::pair<std::string_view, std::string_view> kAliases[] = {
-    {"http", "iii-http"}, {"state", "iii-state"}, {"queue", "iii-queue"}, {"cron", "iii-cron"}, {"pubsub", "iii-pubsub"}};
+    {"http", "iii-http"}, {"state", "iii-state"}, {"queue", "iii-queue"}, {"cron", "iii-cron"}, {"pubsub", "iii-pubsub"},
+    {"observability", "iii-observability"}};
 
 [[noreturn]] void fail(const std::string& file, const YAML::Node& node, const std::string& reason) {
   const int line = node.Mark().line >= 0 ? node.Mark().line + 1 : 0;
@@ -220,6 +221,15 @@ EngineConfig parse_config(const std::string& text, const std::string& file) {
                         std::string(alias) + "` are the same worker; keep one");
   }
   if (out.listeners.empty()) out.listeners.emplace_back();
+  // Observability is mandatory (docs/observability.md): without an entry it runs on its defaults.
+  const bool has_observability = std::any_of(out.workers.begin(), out.workers.end(),
+                                             [](const WorkerEntry& w) { return w.name == "iii-observability"; });
+  if (!has_observability) {
+    WorkerEntry w;
+    w.name = w.written_name = w.instance_id = "iii-observability";
+    w.file = file;
+    out.workers.push_back(std::move(w));
+  }
   return out;
 }
 

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include <boost/json.hpp>
 
 #include "core/json_text.h"
@@ -185,6 +187,20 @@ void Engine::route(RouteRequest r) {
   }
   const std::shared_ptr<Endpoint>& callee = fn->delivery ? fn->delivery : fn->owner;
   std::string id = new_uuid();
+  // The observer (iii-observability) opens the call's span and counts it; its completion wrapper
+  // closes both, whoever takes the entry (result, deadline, teardown).
+  std::shared_ptr<CallObservation> observation;
+  if (InvocationObserver* observer = invocation_observer()) {
+    observation = observer->begin(CallStart{id, r.function_id, callee->worker_id(),
+                                            r.caller ? std::string_view(r.caller->worker_id()) : std::string_view(),
+                                            r.trigger_type, r.traceparent, r.baggage});
+    if (observation) {
+      r.done = [observation, done = std::move(r.done)](Outcome o) {
+        observation->finish(o);
+        if (done) done(std::move(o));
+      };
+    }
+  }
   PendingInvocation entry{std::string(r.function_id), callee->worker_id(),
                           r.caller ? r.caller->worker_id() : std::string(),
                           Clock::now() + options_.invocation_timeout, std::move(r.done)};
@@ -207,7 +223,8 @@ void Engine::route(RouteRequest r) {
   call.function_id = fn->local_id.empty() ? r.function_id : std::string_view(fn->local_id);
   call.data = r.data.empty() ? std::string_view("null") : r.data;
   call.metadata = r.metadata;
-  call.traceparent = r.traceparent;
+  call.traceparent = observation && !observation->child_traceparent().empty() ? observation->child_traceparent()
+                                                                               : r.traceparent;
   call.baggage = baggage.empty() ? r.baggage : baggage;
   if (r.caller) {
     call.caller_worker_id = r.caller->worker_id();
@@ -216,11 +233,15 @@ void Engine::route(RouteRequest r) {
   callee->deliver(call);
 }
 
-void Engine::invoke(std::string_view function_id, std::string_view data, std::string_view metadata, Completion done) {
+void Engine::invoke(std::string_view function_id, std::string_view data, std::string_view metadata, Completion done,
+                    const CallContext& context) {
   RouteRequest r;
   r.function_id = function_id;
   r.data = data;
   r.metadata = metadata;
+  r.trigger_type = context.trigger_type;
+  r.traceparent = context.traceparent;
+  r.baggage = context.baggage;
   r.done = std::move(done);
   route(std::move(r));
 }
@@ -246,15 +267,18 @@ void Engine::complete(std::string_view invocation_id, std::string_view from_work
 }
 
 void Engine::fire(const TriggerBinding& binding, std::string_view condition_function_id, std::string payload,
-                  FireCompletion done) {
+                  FireCompletion done, std::string traceparent) {
+  const CallContext context{binding.trigger_type, traceparent, {}};
   if (condition_function_id.empty()) {
-    invoke(binding.function_id, payload, binding.metadata,
-           [done = std::move(done)](Outcome o) { if (done) done(FireStatus::kRan, std::move(o)); });
+    invoke(
+        binding.function_id, payload, binding.metadata,
+        [done = std::move(done)](Outcome o) { if (done) done(FireStatus::kRan, std::move(o)); }, context);
     return;
   }
   invoke(condition_function_id, payload, {},
          [this, target = binding.function_id, metadata = binding.metadata, payload, done = std::move(done),
-          cond = std::string(condition_function_id)](Outcome o) mutable {
+          cond = std::string(condition_function_id), type = binding.trigger_type,
+          traceparent](Outcome o) mutable {
            if (!o.ok()) {
              spdlog::warn("condition {} for {} failed: {}: {}", cond, target, o.error->code, o.error->message);
              if (done) done(FireStatus::kConditionFailed, std::move(o));
@@ -264,10 +288,23 @@ void Engine::fire(const TriggerBinding& binding, std::string_view condition_func
              if (done) done(FireStatus::kSkipped, std::move(o));
              return;
            }
-           invoke(target, payload, metadata, [done = std::move(done)](Outcome r) {
-             if (done) done(FireStatus::kRan, std::move(r));
-           });
-         });
+           invoke(
+               target, payload, metadata,
+               [done = std::move(done)](Outcome r) {
+                 if (done) done(FireStatus::kRan, std::move(r));
+               },
+               CallContext{type, traceparent, {}});
+         },
+         context);
+}
+
+// --- observability ---
+
+void Engine::set_invocation_observer(std::shared_ptr<InvocationObserver> observer) {
+  std::lock_guard lock(mu_);
+  observer_.store(observer.get(), std::memory_order_release);
+  if (observer && std::find(observers_.begin(), observers_.end(), observer) == observers_.end())
+    observers_.push_back(std::move(observer));
 }
 
 // --- events and time ---

@@ -23,6 +23,7 @@
 //    const registry() accessor; every change goes through an Engine method, which keeps the
 //    registry, the providers' activations and the worker events consistent.
 #pragma once
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -37,6 +38,7 @@
 #include "core/message.h"
 #include "core/registry.h"
 #include "core/string_map.h"
+#include "engine/invocation_observer.h"
 
 namespace boost::json {
 class object;
@@ -101,14 +103,16 @@ class Engine {
   bool update_worker_metadata(std::string_view worker_id, WorkerMetadata meta);
 
   // --- invocations ---
-  // An engine-originated call (no _caller_worker_id). `done` may be empty (nobody waits).
-  void invoke(std::string_view function_id, std::string_view data, std::string_view metadata, Completion done);
+  // An engine-originated call (no _caller_worker_id). `done` may be empty (nobody waits). `context`
+  // says what made the call and which trace it continues (docs/observability.md).
+  void invoke(std::string_view function_id, std::string_view data, std::string_view metadata, Completion done,
+              const CallContext& context = {});
   // Worker `from_worker_id` answers invocation `invocation_id`.
   void complete(std::string_view invocation_id, std::string_view from_worker_id, Outcome outcome);
   // Fires a binding of a built-in trigger type: its condition function first (docs/protocol.md §3.11),
-  // then the target with the binding's metadata.
+  // then the target with the binding's metadata, both continuing `traceparent` when given.
   void fire(const TriggerBinding& binding, std::string_view condition_function_id, std::string payload,
-            FireCompletion done);
+            FireCompletion done, std::string traceparent = {});
 
   // --- trigger bindings on behalf of the engine itself (engine::register_trigger) ---
   // Stores an ownerless binding and reports its activation: immediately for in-process or absent
@@ -127,6 +131,16 @@ class Engine {
   // Removes function `id` if `owner_worker_id` still owns it.
   bool unregister_function(std::string_view id, std::string_view owner_worker_id) {
     return registry_.remove_function(id, owner_worker_id);
+  }
+
+  // --- observability ---
+  // Installs the observer of every routed call and telemetry frame (null removes it). A replaced
+  // observer is kept alive until the engine goes, since calls in flight may still hold it.
+  void set_invocation_observer(std::shared_ptr<InvocationObserver> observer);
+  InvocationObserver* invocation_observer() const { return observer_.load(std::memory_order_acquire); }
+  // A binary telemetry frame from a worker socket or an /otel socket: handed to the observer.
+  void on_telemetry(std::string_view worker_id, std::string_view frame) {
+    if (auto* o = invocation_observer()) o->telemetry(worker_id, frame);
   }
 
   // --- events and time ---
@@ -150,6 +164,7 @@ class Engine {
  private:
   struct RouteRequest {
     std::string_view function_id, data, metadata, traceparent, baggage;
+    std::string_view trigger_type;     // empty for a worker's direct call
     const Endpoint* caller = nullptr;  // null for engine-originated calls
     Completion done;                   // empty: nobody waits
   };
@@ -207,6 +222,8 @@ class Engine {
   };
   StringMap<AwaitingAck> awaiting_acks_;  // trigger id → engine::register_trigger waiting
   ExternalFunctionHandler external_function_handler_;
+  std::vector<std::shared_ptr<InvocationObserver>> observers_;  // every one installed (see setter)
+  std::atomic<InvocationObserver*> observer_{nullptr};
 };
 
 // The E→W invocationresult frame for one outcome.

@@ -101,6 +101,7 @@ void Engine::handle_enqueue(const std::shared_ptr<Endpoint>& from, const Message
   else payload.raw("traceparent", "null");
   if (m.baggage && !m.baggage->empty()) payload.string("baggage", rewrite_baggage(*m.baggage, *m.function_id));
   std::string data = payload.finish();
+  if (InvocationObserver* observer = invocation_observer()) observer->deferred(*m.function_id);
 
   Completion done;
   if (m.invocation_id) {
@@ -123,7 +124,10 @@ void Engine::handle_enqueue(const std::shared_ptr<Endpoint>& from, const Message
       }
     };
   }
-  invoke(kProvider, data, {}, std::move(done));
+  // The provider's call continues the caller's trace: its span (or the caller's context) is what
+  // the queue stores with the message and continues on every delivery (docs/observability.md).
+  invoke(kProvider, data, {}, std::move(done),
+         CallContext{"enqueue", m.traceparent.value_or(""), m.baggage.value_or("")});
 }
 
 void Engine::handle_result(const std::shared_ptr<Endpoint>& from, const Message& m) {

@@ -53,7 +53,8 @@ void InProcessWorker::deliver(const CallView& call) {
   };
   if (!handler) return done(Outcome::failure(codes::kFunctionNotFound, "Function not found"));
   InProcessCall in{invocation_id,         std::string(call.function_id),      std::string(call.data),
-                   std::string(call.metadata), std::string(call.caller_worker_id), std::string(call.traceparent)};
+                   std::string(call.metadata), std::string(call.caller_worker_id), std::string(call.traceparent),
+                   std::string(call.baggage)};
   try {
     (*handler)(in, done);
   } catch (const std::exception& e) {

@@ -25,7 +25,8 @@ struct InProcessCall {
   std::string data;
   std::string metadata;          // raw JSON; empty = none
   std::string caller_worker_id;  // the calling connection; empty for engine-originated calls
-  std::string traceparent;       // the caller's W3C trace context; empty = none
+  std::string traceparent;       // the call's W3C trace context (the engine's span when traced); empty = none
+  std::string baggage;           // the caller's W3C baggage; empty = none
 };
 
 // A handler answers by calling `done` exactly once, now or later, from any thread.

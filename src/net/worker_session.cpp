@@ -33,8 +33,11 @@ class WorkerSession final : public RemoteEndpoint,
   void on_open(const std::shared_ptr<WsPeer>&) override {
     if (is_worker_) engine_.attach(shared_from_this(), connection_->remote_ip());
   }
+  // Telemetry frames (binary, on / or /otel) go to the observer; other binary frames on /otel and
+  // every text frame there are dropped (docs/protocol.md §1.8).
   void on_message(std::string_view payload, bool binary) override {
-    if (is_worker_ && !(binary && is_telemetry_frame(payload))) engine_.on_frame(shared_from_this(), payload);
+    if (binary && is_telemetry_frame(payload)) return engine_.on_telemetry(worker_id(), payload);
+    if (is_worker_) engine_.on_frame(shared_from_this(), payload);
   }
   void on_closed() override {
     if (is_worker_) engine_.detach(shared_from_this());

@@ -6,8 +6,23 @@
 #include <optional>
 
 #include "core/json_text.h"
+#include "wire/json_writer.h"
 
 namespace iii {
+
+std::pair<bool, std::string> BuiltinReadiness::report() const {
+  std::lock_guard lock(mu_);
+  const bool ready = set_ && not_running_.empty();
+  return {ready, std::string("{\"ready\":") + (ready ? "true" : "false") + ",\"running\":" +
+                     json_string_array(running_) + ",\"not_running\":" + json_string_array(not_running_) + "}"};
+}
+
+void BuiltinReadiness::set(std::vector<std::string> running, std::vector<std::string> not_running) {
+  std::lock_guard lock(mu_);
+  set_ = true;
+  running_ = std::move(running);
+  not_running_ = std::move(not_running);
+}
 
 void WorkerTicker::start(Ticker fn) {
   if (!id_) id_ = engine_.add_ticker(std::move(fn));

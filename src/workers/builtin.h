@@ -49,10 +49,24 @@ class BuiltinWorker {
   }
 };
 
+// Whether every built-in the config names is running (for GET /readyz): the supervisor keeps it.
+class BuiltinReadiness {
+ public:
+  // Ready, and a JSON object {"ready":…,"running":[…],"not_running":[…]}.
+  std::pair<bool, std::string> report() const;
+  void set(std::vector<std::string> running, std::vector<std::string> not_running);
+
+ private:
+  mutable std::mutex mu_;
+  bool set_ = false;
+  std::vector<std::string> running_, not_running_;
+};
+
 // What a factory may use besides its config block.
 struct BuiltinContext {
   Engine& engine;
   std::filesystem::path working_dir;  // relative paths in config blocks resolve against it
+  std::shared_ptr<const BuiltinReadiness> readiness = nullptr;  // may be null (tests)
 };
 
 using BuiltinFactory = std::function<std::unique_ptr<BuiltinWorker>(BuiltinContext&, const boost::json::value& config)>;

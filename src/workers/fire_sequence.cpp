@@ -10,8 +10,9 @@ namespace {
 class FireChain : public std::enable_shared_from_this<FireChain> {
  public:
   FireChain(Engine& engine, std::vector<FireTarget> targets, std::string payload, std::string label, FireStepFn on_step,
-            std::function<void()> on_done)
+            std::function<void()> on_done, std::string traceparent)
       : engine_(engine),
+        traceparent_(std::move(traceparent)),
         targets_(std::move(targets)),
         payload_(std::move(payload)),
         label_(std::move(label)),
@@ -28,7 +29,8 @@ class FireChain : public std::enable_shared_from_this<FireChain> {
                                   target.binding.function_id, outcome.error->code, outcome.error->message);
                    if (self->on_step_ && !self->on_step_(target, status, outcome)) return self->finish();
                    self->next();
-                 });
+                 },
+                 traceparent_);
   }
 
  private:
@@ -37,6 +39,7 @@ class FireChain : public std::enable_shared_from_this<FireChain> {
   }
 
   Engine& engine_;
+  const std::string traceparent_;
   const std::vector<FireTarget> targets_;  // never resized: steps hold references into it
   const std::string payload_;
   const std::string label_;
@@ -48,13 +51,13 @@ class FireChain : public std::enable_shared_from_this<FireChain> {
 }  // namespace
 
 void fire_in_sequence(Engine& engine, std::vector<FireTarget> targets, std::string payload, std::string label,
-                      FireStepFn on_step, std::function<void()> on_done) {
+                      FireStepFn on_step, std::function<void()> on_done, std::string traceparent) {
   if (targets.empty()) {
     if (on_done) on_done();
     return;
   }
   std::make_shared<FireChain>(engine, std::move(targets), std::move(payload), std::move(label), std::move(on_step),
-                              std::move(on_done))
+                              std::move(on_done), std::move(traceparent))
       ->next();
 }
 

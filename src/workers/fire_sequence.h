@@ -21,8 +21,9 @@ using FireStepFn = std::function<bool(const FireTarget&, FireStatus, const Outco
 
 // Fires `targets` in order with `payload`. `on_step` may be empty (a failing handler is then
 // logged with `label`, e.g. "state trigger"); `on_done` (may be empty) runs once, after the last
-// step or after a step returned false. Returns at once. Never call with a lock held.
+// step or after a step returned false. Every call continues `traceparent` (the trace of what
+// caused the event). Returns at once. Never call with a lock held.
 void fire_in_sequence(Engine& engine, std::vector<FireTarget> targets, std::string payload, std::string label,
-                      FireStepFn on_step = {}, std::function<void()> on_done = {});
+                      FireStepFn on_step = {}, std::function<void()> on_done = {}, std::string traceparent = {});
 
 }  // namespace iii

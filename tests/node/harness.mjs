@@ -74,7 +74,7 @@ export async function freePort() {
   });
 }
 
-function tcpConnects(port) {
+export function tcpConnects(port) {
   return new Promise((resolve) => {
     const s = net.connect({ port, host: '127.0.0.1' });
     s.once('connect', () => { s.destroy(); resolve(true); });

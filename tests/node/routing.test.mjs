@@ -83,7 +83,7 @@ test('raw callee receives the exact E→W invokefunction shape', async () => {
   await callee.close();
 });
 
-test('§6: traceparent is forwarded unchanged; baggage gets iii.function.id=<target>, other entries kept', async () => {
+test('§6: the callee gets the caller\'s trace with the engine\'s span as parent; baggage gets iii.function.id=<target>, other entries kept', async () => {
   const callee = await connectRaw(ctx.engine.url);
   const frames = [];
   callee.serve('raw::traced', (m) => { frames.push(m); return { result: 1 }; });
@@ -92,7 +92,17 @@ test('§6: traceparent is forwarded unchanged; baggage gets iii.function.id=<tar
   const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
   const r = await caller.call('raw::traced', {}, { extra: { traceparent, baggage: 'tenant=acme,iii.function.id=caller%3A%3Afn' } });
   assert.equal(r.result, 1);
-  assert.equal(frames[0].traceparent, traceparent);
+  // Same trace, sampled, parent = the engine's span of this call, whose own parent is the caller's
+  // span (docs/observability.md).
+  const [, traceId, parentId, flags] = String(frames[0].traceparent).split('-');
+  assert.equal(traceId, '4bf92f3577b34da6a3ce929d0e0e4736');
+  assert.equal(flags, '01');
+  assert.notEqual(parentId, '00f067aa0ba902b7');
+  const spans = (await caller.call('engine::traces::list', { trace_id: traceId })).result.spans;
+  const engineSpan = spans.find((s) => s.span_id === parentId);
+  assert.ok(engineSpan, JSON.stringify(spans));
+  assert.equal(engineSpan.parent_span_id, '00f067aa0ba902b7');
+  assert.equal(engineSpan.name, 'call raw::traced');
   const entries = Object.fromEntries(String(frames[0].baggage).split(',').map((kv) => kv.trim().split('=').map((x) => decodeURIComponent(x.split(';')[0]))));
   assert.equal(entries['iii.function.id'], 'raw::traced', `baggage ${frames[0].baggage}`);
   assert.equal(entries.tenant, 'acme');

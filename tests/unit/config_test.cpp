@@ -44,7 +44,9 @@ modules:
   EXPECT_EQ(c.listeners[1].port, 5001);
   EXPECT_EQ(c.engine.invocation_timeout.count(), 1500);
   EXPECT_EQ(c.max_json_depth, 64u);
-  ASSERT_EQ(c.workers.size(), 4u);
+  ASSERT_EQ(c.workers.size(), 5u);  // the four listed, then iii-observability (always runs)
+  EXPECT_EQ(c.workers[4].name, "iii-observability");
+  EXPECT_TRUE(c.workers[4].config.is_null());
   EXPECT_EQ(c.workers[0].name, "iii-state");
   EXPECT_EQ(c.workers[0].config.at("triggers_enabled"), true);
   EXPECT_EQ(c.workers[0].config.at("max_value_bytes"), 10);
@@ -59,9 +61,13 @@ TEST(Config, EmptyAndDefaults) {
   auto c = parse_config("workers: []\n", "c.yaml");
   ASSERT_EQ(c.listeners.size(), 1u);
   EXPECT_EQ(c.listeners[0].port, 49134);
-  EXPECT_TRUE(c.workers.empty());
+  ASSERT_EQ(c.workers.size(), 1u);  // observability is mandatory: its defaults without an entry
+  EXPECT_EQ(c.workers[0].name, "iii-observability");
+  auto listed = parse_config("workers:\n  - name: observability\n    config: { enabled: false }\n", "c.yaml");
+  ASSERT_EQ(listed.workers.size(), 1u);  // listed (by its alias): not added twice
+  EXPECT_EQ(listed.workers[0].config.at("enabled"), false);
   auto d = embedded_default();
-  ASSERT_EQ(d.workers.size(), 6u);
+  ASSERT_EQ(d.workers.size(), 7u);
   EXPECT_EQ(d.workers[0].name, "iii-http");
   EXPECT_EQ(d.workers[1].name, "iii-state");
   EXPECT_EQ(d.workers[2].name, "iii-queue");

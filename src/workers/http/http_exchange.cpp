@@ -9,6 +9,13 @@
 namespace iii {
 namespace {
 
+// Header names compare case-insensitively.
+bool same_name(std::string_view a, std::string_view b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+  });
+}
+
 constexpr size_t kBodyFrameBytes = 64 * 1024;     // like the SDK writers' frames
 constexpr size_t kStreamBatchBytes = 256 * 1024;  // chunks gathered into one write
 
@@ -80,6 +87,10 @@ void HttpExchange::on_permit() {
   auto self = shared_from_this();
   transport_->arm_deadline(settings_->config.default_timeout, [self] { self->on_deadline(); });
   fragments_ = build_request_fragments(request_, *match_);
+  for (const HttpHeaderView& h : *request_.headers) {
+    if (same_name(h.name, "traceparent")) traceparent_ = h.value;
+    else if (same_name(h.name, "baggage")) baggage_ = h.value;
+  }
   run_global_middleware(0);
 }
 
@@ -110,7 +121,8 @@ void HttpExchange::call_middleware(const std::string& function_id, std::function
                                                     function_id = std::move(function_id)]() mutable {
                               self->on_middleware(std::move(outcome), next, function_id);
                             });
-                          });
+                          },
+                          call_context());
 }
 
 void HttpExchange::on_middleware(Outcome outcome, const std::function<void()>& next, const std::string& function_id) {
@@ -166,7 +178,7 @@ void HttpExchange::check_condition() {
       if (is_json_false(outcome.result)) return self->respond(condition_not_met_response());
       self->run_route_middleware(0);
     });
-  });
+  }, call_context());
 }
 
 // --- handler and response ---
@@ -180,7 +192,7 @@ void HttpExchange::invoke_handler() {
   const HttpRoute& route = *match_->route;
   worker_.engine().invoke(route.function_id, payload, route.metadata, [self](Outcome outcome) mutable {
     self->transport_->dispatch([self, outcome = std::move(outcome)]() mutable { self->on_result(std::move(outcome)); });
-  });
+  }, call_context());
   pump_response();
 }
 

@@ -80,6 +80,10 @@ class HttpExchange final : public HttpServerExchange, public std::enable_shared_
   std::string payload_prefix_;
   std::string cors_scratch_;
   std::string_view cors_headers_;
+  // The request's W3C trace context, continued by every call the exchange makes (views into the
+  // request's headers).
+  std::string_view traceparent_, baggage_;
+  CallContext call_context() const { return CallContext{"http", traceparent_, baggage_}; }
 
   std::shared_ptr<Channel> request_channel_;   // the engine writes the body
   std::shared_ptr<Channel> response_channel_;  // the engine reads the handler's stream

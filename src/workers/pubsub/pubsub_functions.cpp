@@ -38,7 +38,7 @@ void publish(PubSubTopics& topics, const InProcessCall& call, const Completion& 
   std::string payload = data ? json_text::serialize(*data) : std::string("null");
   const std::string name(topic->get_string());
   done(Outcome::success("null"));
-  topics.publish(name, payload);
+  topics.publish(name, payload, call.traceparent);
 }
 
 }  // namespace

@@ -68,7 +68,7 @@ void PubSubTopics::remove_locked(const std::string& id) {
   topic_of_.erase(where);
 }
 
-size_t PubSubTopics::publish(std::string_view topic, const std::string& data) {
+size_t PubSubTopics::publish(std::string_view topic, const std::string& data, const std::string& traceparent) {
   std::vector<Subscriber> targets;
   {
     std::lock_guard lock(mu_);
@@ -87,7 +87,8 @@ size_t PubSubTopics::publish(std::string_view topic, const std::string& data) {
                    if (status == FireStatus::kRan && !outcome.ok())
                      spdlog::warn("pubsub {} → {} ({}) failed: {}: {}", t, target, id, outcome.error->code,
                                    outcome.error->message);
-                 });
+                 },
+                 traceparent);
   }
   return targets.size();
 }

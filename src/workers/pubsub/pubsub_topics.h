@@ -35,7 +35,7 @@ class PubSubTopics {
   void deactivate(const TriggerBinding& binding);
 
   // Delivers `data` (raw JSON) to every subscriber of `topic`; returns how many there were.
-  size_t publish(std::string_view topic, const std::string& data);
+  size_t publish(std::string_view topic, const std::string& data, const std::string& traceparent = {});
 
   size_t subscriber_count(std::string_view topic) const;
   size_t topic_count() const;

@@ -142,10 +142,14 @@ void QueueDispatcher::deliver(const ConsumerPtr& c, const ConsumerTarget& target
                    if (status == FireStatus::kConditionFailed && o.error)
                      o.error->message = "condition " + condition + " failed: " + o.error->message;
                    self->finish(c, lease, o.error);
-                 });
+                 },
+                 m.traceparent);
     return;
   }
-  engine_.invoke(m.function_id, m.data, {}, [self, c, lease](Outcome o) { self->finish(c, lease, o.error); });
+  // Every attempt continues the trace the message was enqueued in (docs/observability.md).
+  engine_.invoke(
+      m.function_id, m.data, {}, [self, c, lease](Outcome o) { self->finish(c, lease, o.error); },
+      CallContext{"queue", m.traceparent, m.baggage});
 }
 
 void QueueDispatcher::finish(const ConsumerPtr& c, const Lease& lease, const std::optional<ErrorBody>& error) {

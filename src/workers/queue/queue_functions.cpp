@@ -81,6 +81,7 @@ Reply enqueue(const QueueRequest& r, QueueService& s) {
   if (data.size() > s.config().max_message_bytes) return too_large(data.size(), s.config().max_message_bytes);
   NewQueueMessage m{named_queue_store_name(queue), "", r.string("messageReceiptId").value_or(""), function_id,
                     std::string(data), std::nullopt, r.string("traceparent").value_or(""), r.string("baggage").value_or("")};
+  if (!r.call_traceparent.empty()) m.traceparent = r.call_traceparent;
   if (m.message_id.empty()) m.message_id = new_uuid();
   if (const QueueSettings& q = it->second.settings; q.fifo) {
     m.group = group_of(data, q.message_group_field);
@@ -106,7 +107,7 @@ Reply publish(const QueueRequest& r, QueueService& s) {
   }
   std::vector<NewQueueMessage> copies;
   for (const auto& t : targets)
-    copies.push_back(NewQueueMessage{t.queue, *topic, new_uuid(), t.function_id, std::string(data), std::nullopt, "", ""});
+    copies.push_back(NewQueueMessage{t.queue, *topic, new_uuid(), t.function_id, std::string(data), std::nullopt, r.call_traceparent, ""});
   store->enqueue(copies, s.dispatcher()->now());
   return Reply{Outcome::success("null"), [&s, targets] {
                  for (const auto& t : targets) s.dispatcher()->wake(t.queue);
@@ -232,6 +233,7 @@ void add(InProcessWorker& worker, const std::shared_ptr<QueueService>& service, 
         Reply reply;
         try {
           QueueRequest request(call.data);
+          request.call_traceparent = call.traceparent;
           // A job runs the function it names: a caller behind RBAC may only name one it may call.
           if (std::optional<std::string> target = request.string("function_id");
               target && !call.caller_worker_id.empty() && std::string_view(call.function_id) == "engine::queue::enqueue") {

@@ -26,6 +26,10 @@ class QueueRequest {
   // A whole number field; nullopt when absent or null. Throws RequestError otherwise.
   std::optional<uint64_t> integer(std::string_view key) const;
 
+  // The trace context of the call that carried this request (the engine's span of it when traced):
+  // what a message stores, so that every delivery continues the enqueuer's trace.
+  std::string call_traceparent;
+
  private:
   std::map<std::string, std::string, std::less<>> fields_;
 };

@@ -61,7 +61,8 @@ AsyncFunctionHandler make_handler(const std::shared_ptr<StateService>& service, 
     if (reply.event && service->config().triggers_enabled) {
       StateEvent& e = *reply.event;
       service->triggers().fire(e.scope, e.key,
-                               state_event_payload(e.event_type, e.scope, e.key, e.old_value, e.new_value));
+                               state_event_payload(e.event_type, e.scope, e.key, e.old_value, e.new_value),
+                               call.traceparent);
     }
   };
 }

@@ -29,7 +29,7 @@ class StateTriggers {
 
   // Fires every binding matching (scope, key) with `payload`. Returns at once: the handlers run
   // as the engine delivers them. Never call with a lock held (it calls into the engine).
-  void fire(std::string_view scope, std::string_view key, std::string payload);
+  void fire(std::string_view scope, std::string_view key, std::string payload, std::string traceparent = {});
 
   size_t size() const { return bindings_.size(); }
 

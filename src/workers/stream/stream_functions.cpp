@@ -118,11 +118,12 @@ void write_through(const ServicePtr& service, std::string_view op, const Address
         change->from_store = true;
         return builtin(store, *change);
       },
-      [service, op = std::string(op), a, change, done = std::move(done)](Outcome outcome) {
+      [service, op = std::string(op), a, change, done = std::move(done), traceparent = call.traceparent](Outcome outcome) {
         if (outcome.ok() && !change->from_store) read_custom_change(op, outcome.result, *change);
         const bool ok = outcome.ok();
         done(std::move(outcome));
-        if (ok && change->type) service->publish(a.stream, a.group, a.item, stream_event(change->type, change->data));
+        if (ok && change->type)
+          service->publish(a.stream, a.group, a.item, stream_event(change->type, change->data), traceparent);
       });
 }
 
@@ -213,7 +214,7 @@ void list_all_body(const ServicePtr& service, const InProcessCall&, const Functi
   done(Outcome::success(FrameWriter().raw("stream", streams).number("count", static_cast<long long>(names.size())).finish()));
 }
 
-void send_body(const ServicePtr& service, const InProcessCall&, const FunctionInput& in, Completion done) {
+void send_body(const ServicePtr& service, const InProcessCall& call, const FunctionInput& in, Completion done) {
   const Address a = group_address(in);
   const std::optional<std::string> id = in.optional_string("id");
   const std::string type = in.required_string("type");
@@ -222,7 +223,8 @@ void send_body(const ServicePtr& service, const InProcessCall&, const FunctionIn
   if (text.size() > limit) throw ItemTooLarge(too_large_message(text.size(), limit));
   done(Outcome::success("null"));
   // Nothing is stored: the custom event only goes out.
-  service->publish(a.stream, a.group, id, FrameWriter().string("type", "event").raw("event", stream_event(type, text)).finish());
+  service->publish(a.stream, a.group, id, FrameWriter().string("type", "event").raw("event", stream_event(type, text)).finish(),
+                   call.traceparent);
 }
 
 }  // namespace

@@ -57,10 +57,10 @@ void StreamService::read_group(const std::string& stream, const std::string& gro
 }
 
 void StreamService::publish(std::string_view stream, std::string_view group, const std::optional<std::string>& id,
-                            std::string_view event) {
+                            std::string_view event, std::string traceparent) {
   std::string message = stream_message(stream, group, id, event);
   hub_.broadcast(stream, group, id, message);
-  triggers_.fire_change(stream, group, id, std::move(message));
+  triggers_.fire_change(stream, group, id, std::move(message), std::move(traceparent));
 }
 
 }  // namespace iii

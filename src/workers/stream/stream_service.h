@@ -52,9 +52,9 @@ class StreamService {
   void read_group(const std::string& stream, const std::string& group, std::string_view request, Completion done);
 
   // Announces a change to the subscribed sockets and the `stream` triggers. `event` is the raw
-  // JSON of the inner event ({"type":"create","data":…}).
+  // JSON of the inner event ({"type":"create","data":…}); the triggers continue `traceparent`.
   void publish(std::string_view stream, std::string_view group, const std::optional<std::string>& id,
-               std::string_view event);
+               std::string_view event, std::string traceparent = {});
 
  private:
   Engine& engine_;

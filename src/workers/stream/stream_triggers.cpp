@@ -38,12 +38,12 @@ std::optional<ErrorBody> StreamTriggers::activate(Kind kind, const TriggerBindin
 }
 
 void StreamTriggers::fire_change(std::string_view stream, std::string_view group, const std::optional<std::string>& id,
-                                 std::string message) {
+                                 std::string message, std::string traceparent) {
   std::vector<FireTarget> targets = bindings_.select([&](const Binding& b) {
     return b.kind == Kind::kChange && *b.stream == stream && (!b.group || *b.group == group) &&
            (!b.item || (id && *b.item == *id));
   });
-  fire_in_sequence(engine_, std::move(targets), std::move(message), "stream trigger");
+  fire_in_sequence(engine_, std::move(targets), std::move(message), "stream trigger", {}, {}, std::move(traceparent));
 }
 
 void StreamTriggers::fire_join(std::string payload, std::function<void(bool unauthorized)> done) {

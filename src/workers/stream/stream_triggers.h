@@ -37,7 +37,7 @@ class StreamTriggers {
 
   // Fires the `stream` bindings matching (stream, group, id) with `message` (the change event).
   void fire_change(std::string_view stream, std::string_view group, const std::optional<std::string>& id,
-                   std::string message);
+                   std::string message, std::string traceparent = {});
   // Fires every stream:join binding with `payload`; `done(unauthorized)` runs once all answered
   // (or at once when there are none), true when one of them answered {"unauthorized": true}.
   void fire_join(std::string payload, std::function<void(bool unauthorized)> done);
