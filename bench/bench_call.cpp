@@ -10,6 +10,13 @@
 //            --cpu-pid PID (report that process's CPU time per 100k calls)  --name NAME
 //            --caller-url URL (iii: callers connect there, e.g. a listener with RBAC; workers stay on --url)
 //            --label L (the `system` of the output line; default the --system)
+//            --calls N (end the measurement once N calls have been answered in this run, warm-up
+//                       included; --seconds is then the longest it may take)
+//            --obs-stats (iii: after the run, ask engine::traces::list for the engine's span
+//                         storage figures and add them to the line as obs_*)
+//
+// Every line carries `calls_total`: every call answered in the run (the routability check, the
+// warm-up, the measurement and the drain), as an exact integer.
 //
 // In-flight N is split into C*T calling threads, each keeping N/(C*T) calls outstanding in a
 // window. Latency is measured per call from send to answer. For iii the window is a FIFO of
@@ -32,7 +39,8 @@
 namespace json = boost::json;
 using bench::Clock;
 
-// Warm-up (not recorded), then `seconds` of measurement, then stop; callers drain their windows.
+// Warm-up (not recorded), then `seconds` of measurement (or less: until g_target_calls answers
+// when set), then stop; callers drain their windows.
 void run_phases(double seconds);
 extern Clock::time_point g_measure_start, g_measure_end;
 
@@ -51,9 +59,28 @@ struct ThreadResult {
   std::string error;
 };
 
+// Calls answered per calling thread over the whole run, each on its own cache line (one relaxed
+// store per answer, read by run_phases for --calls); plus the routability checks.
+struct alignas(64) AnswerCount {
+  std::atomic<uint64_t> n{0};
+};
+std::unique_ptr<AnswerCount[]> g_answers;
+size_t g_answer_slots = 0;
+uint64_t g_check_calls = 0;
+void init_answers(size_t threads) {
+  g_answers = std::make_unique<AnswerCount[]>(threads);
+  g_answer_slots = threads;
+}
+uint64_t answered() {
+  uint64_t n = g_check_calls;
+  for (size_t i = 0; i < g_answer_slots; ++i) n += g_answers[i].n.load(std::memory_order_relaxed);
+  return n;
+}
+json::object g_obs_stats;  // --obs-stats: the `storage` object of engine::traces::list
+
 // ---------------------------------------------------------------- iii
 void iii_caller_thread(iii::Worker& caller, std::string function_id, const json::value& payload, int window,
-                       ThreadResult& out) {
+                       ThreadResult& out, std::atomic<uint64_t>& answers) {
   struct Slot {
     std::future<json::value> f;
     Clock::time_point t;
@@ -62,12 +89,14 @@ void iii_caller_thread(iii::Worker& caller, std::string function_id, const json:
   auto submit = [&] {
     ring.push_back({caller.trigger_async({.function_id = function_id, .payload = payload}), Clock::now()});
   };
+  uint64_t answered = 0;
   try {
     for (int i = 0; i < window; ++i) submit();
     while (!ring.empty()) {
       Slot s = std::move(ring.front());
       ring.pop_front();
       s.f.get();
+      answers.store(++answered, std::memory_order_relaxed);
       int phase = g_phase.load(std::memory_order_relaxed);
       if (phase == kMeasure) {
         out.lat.add(Clock::now() - s.t);
@@ -106,6 +135,7 @@ bool iii_run(const bench::Args& args, const Shape& shape, const std::string& pay
     for (int attempt = 0;; ++attempt) {
       try {
         json::value r = callers[0]->trigger("bench::echo" + std::to_string(w), payload);
+        ++g_check_calls;
         // The engine splices _caller_worker_id into the payload; the rest must come back unchanged.
         if (!r.is_object() || r.as_object().if_contains("pad") == nullptr ||
             r.as_object().at("pad") != payload.as_object().at("pad")) {
@@ -121,12 +151,24 @@ bool iii_run(const bench::Args& args, const Shape& shape, const std::string& pay
   }
   std::vector<std::thread> threads;
   results.resize(shape.callers * shape.threads);
+  init_answers(results.size());
   for (int c = 0, i = 0; c < shape.callers; ++c)
     for (int t = 0; t < shape.threads; ++t, ++i)
       threads.emplace_back(iii_caller_thread, std::ref(*callers[c]), "bench::echo" + std::to_string(i % shape.workers),
-                           std::cref(payload), shape.window, std::ref(results[i]));
+                           std::cref(payload), shape.window, std::ref(results[i]), std::ref(g_answers[i].n));
   run_phases(seconds);
   for (auto& t : threads) t.join();
+  if (args.has("obs-stats")) {
+    // After the measurement: the span store's figures (engine::traces::list drains pending spans
+    // first). An engine with observability off answers without them.
+    try {
+      json::value r = callers[0]->trigger("engine::traces::list", json::object{{"limit", 1}});
+      if (auto* st = r.is_object() ? r.as_object().if_contains("storage") : nullptr; st && st->is_object())
+        g_obs_stats = st->as_object();
+    } catch (const std::exception& e) {
+      std::cerr << "engine::traces::list: " << e.what() << "\n";
+    }
+  }
   return true;
 }
 
@@ -138,7 +180,7 @@ void nats_echo(natsConnection* nc, natsSubscription*, natsMsg* msg, void*) {
 }
 
 void nats_caller_thread(natsConnection* nc, std::string subject, std::string inbox, const std::string& payload,
-                        int window, ThreadResult& out) {
+                        int window, ThreadResult& out, std::atomic<uint64_t>& answers) {
   natsSubscription* sub = nullptr;
   if (natsConnection_SubscribeSync(&sub, nc, (inbox + ".*").c_str()) != NATS_OK) {
     out.error = "subscribe failed";
@@ -154,6 +196,7 @@ void nats_caller_thread(natsConnection* nc, std::string subject, std::string inb
   };
   for (int i = 0; i < window; ++i) submit(i);
   int outstanding = window;
+  uint64_t answered = 0;
   while (outstanding > 0) {
     natsMsg* msg = nullptr;
     natsStatus s = natsSubscription_NextMsg(&msg, sub, 10000);
@@ -165,6 +208,7 @@ void nats_caller_thread(natsConnection* nc, std::string subject, std::string inb
     int slot = std::atoi(std::strrchr(subj, '.') + 1);
     auto now = Clock::now();
     natsMsg_Destroy(msg);
+    answers.store(++answered, std::memory_order_relaxed);
     int phase = g_phase.load(std::memory_order_relaxed);
     if (phase == kMeasure) {
       out.lat.add(now - sent[slot]);
@@ -195,13 +239,25 @@ natsConnection* nats_connect(const std::string& url, bool send_asap) {
 }  // namespace
 
 Clock::time_point g_measure_start, g_measure_end;
+uint64_t g_target_calls = 0;  // --calls
 
 void run_phases(double seconds) {
   double warmup = std::min(1.0, std::max(0.2, seconds * 0.1));
-  std::this_thread::sleep_for(std::chrono::duration<double>(warmup));
+  if (g_target_calls == 0) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(warmup));
+  } else {  // the warm-up's answers count towards --calls too
+    const auto end = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(warmup));
+    while (answered() < g_target_calls && Clock::now() < end) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
   g_measure_start = Clock::now();
   g_phase = kMeasure;
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  if (g_target_calls == 0) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  } else {
+    const auto deadline = g_measure_start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+    while (answered() < g_target_calls && Clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
   g_measure_end = Clock::now();
   g_phase = kStop;
 }
@@ -232,11 +288,12 @@ bool nats_run(const bench::Args& args, const Shape& shape, const std::string& pa
   }
   std::vector<std::thread> threads;
   results.resize(shape.callers * shape.threads);
+  init_answers(results.size());
   for (int c = 0, i = 0; c < shape.callers; ++c)
     for (int t = 0; t < shape.threads; ++t, ++i)
       threads.emplace_back(nats_caller_thread, callers[c], "bench.echo." + std::to_string(i % shape.workers),
                            "_INBOX.bench" + std::to_string(getpid()) + "_" + std::to_string(i), std::cref(payload),
-                           shape.window, std::ref(results[i]));
+                           shape.window, std::ref(results[i]), std::ref(g_answers[i].n));
   run_phases(seconds);
   for (auto& t : threads) t.join();
   for (auto* s : subs) natsSubscription_Destroy(s);
@@ -263,6 +320,7 @@ int main(int argc, char** argv) {
   const size_t payload_bytes = static_cast<size_t>(args.num("payload", 200));
   const std::string payload = bench::make_payload(payload_bytes);
   const long cpu_pid = static_cast<long>(args.num("cpu-pid", 0));
+  g_target_calls = static_cast<uint64_t>(args.num("calls", 0));
 
   std::vector<ThreadResult> results;
   double cpu0 = -1, cpu1 = -1;
@@ -292,7 +350,7 @@ int main(int argc, char** argv) {
     all.merge(r.lat);
     calls += r.calls;
   }
-  const double elapsed = std::chrono::duration<double>(g_measure_end - g_measure_start).count();
+  const double elapsed = std::max(1e-9, std::chrono::duration<double>(g_measure_end - g_measure_start).count());
   bench::Line line;
   line.s("bench", args.str("name", "call")).s("system", args.str("label", system)).n("inflight", shape.inflight)
       .n("workers", shape.workers).n("callers", shape.callers).n("threads", shape.callers * shape.threads)
@@ -301,6 +359,14 @@ int main(int argc, char** argv) {
       .n("p50_us", all.pct_us(0.5)).n("p99_us", all.pct_us(0.99)).n("p999_us", all.pct_us(0.999));
   if (cpu_pid > 0 && cpu0 >= 0 && cpu1 >= 0 && calls > 0)
     line.n("server_cpu_ms_per_100k", (cpu1 - cpu0) * 1000.0 / calls * 1e5);
+  line.u("calls_total", answered());
+  for (const auto& [key, value] : g_obs_stats) {
+    if (value.is_number()) line.u("obs_" + std::string(key), static_cast<unsigned long long>(value.to_number<double>()));
+    else if (value.is_object())  // the archive's figures
+      for (const auto& [k2, v2] : value.as_object())
+        if (v2.is_number())
+          line.u("obs_" + std::string(key) + "_" + std::string(k2), static_cast<unsigned long long>(v2.to_number<double>()));
+  }
   line.print();
   std::quick_exit(0);  // skip SDK/libnats teardown waits; everything is measured
 }

@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <thread>
@@ -260,12 +261,20 @@ int main(int argc, char** argv) {
   const int functions = static_cast<int>(args.num("functions", 100000));
   const std::string system = args.str("system", "both");
   const std::string config = "/tmp/bench_scale_" + std::to_string(getpid()) + ".yaml";
-  { std::ofstream(config) << "workers: []\n"; }
+  // iii-observability as users get it by default (on, spans in memory, trace archive on disk), named
+  // explicitly so that its archive goes to /tmp rather than ./data of the directory run.sh runs in.
+  const std::string traces = "/tmp/bench_scale_" + std::to_string(getpid()) + "_traces";
+  {
+    std::ofstream(config) << "workers:\n  - name: iii-observability\n    config: { enabled: true, exporter: memory, "
+                             "sampling_ratio: 1.0, trace_storage: { directory: " << traces << " } }\n";
+  }
   if (system != "nats")
     measure("iii", {args.str("engine-bin", "build-release/iii"), "--port", "{PORT}", "--host", "127.0.0.1",
                     "--config", config}, conns, functions);
   if (system != "iii")
     measure("nats", {args.str("nats-bin", "nats-server"), "-a", "127.0.0.1", "-p", "{PORT}"}, conns, functions);
   unlink(config.c_str());
+  std::error_code ignored;
+  std::filesystem::remove_all(traces, ignored);
   std::quick_exit(0);
 }

@@ -122,6 +122,10 @@ class Line {
   Line& n(const std::string& k, double v) {
     sep(); char buf[64]; std::snprintf(buf, sizeof buf, "%.6g", v); out_ << '"' << k << "\":" << buf; return *this;
   }
+  // An exact integer (n() keeps 6 significant digits).
+  Line& u(const std::string& k, unsigned long long v) {
+    sep(); out_ << '"' << k << "\":" << v; return *this;
+  }
   void print() { std::printf("{%s}\n", out_.str().c_str()); std::fflush(stdout); }
 
  private:

@@ -110,6 +110,56 @@ row("RSS with 100k functions (NATS: 100k subs)", "scale_rss_100k_functions", "ii
     "lower")
 row("bytes per registered function", "scale_function_bytes", "iii", "nats", N, "value", "bytes", "lower")
 row("time to register 100k functions", "scale_register_100k", "iii", "nats", N, "value", "s", "lower")
+# Observability (family obs): the same binary with iii-observability on (memory exporter, sampling
+# 1.0, trace archive on, bounds 100,000 spans / 64 MiB) against off, back to back; then each engine
+# driven to 1M calls and its RSS read. Peer = the engine with observability off, or the configured bound.
+OFF = "observability off"
+row("obs on: call throughput (64 in flight)", "obs_64", "iii-obs-on", "iii-obs-off", OFF, "calls_per_s", "calls/s",
+    "higher", target=("ratio", 0.9, ">= 0.9 x off"))
+row("obs on: call p99 (64 in flight)", "obs_64", "iii-obs-on", "iii-obs-off", OFF, "p99_us", "us", "lower")
+row("obs on: server CPU per 100k calls (64 in flight)", "obs_64", "iii-obs-on", "iii-obs-off", OFF,
+    "server_cpu_ms_per_100k", "ms CPU", "lower")
+row("obs on: round trip p50 (1 in flight)", "obs_rtt", "iii-obs-on", "iii-obs-off", OFF, "p50_us", "us", "lower")
+rss_on, rss_off, fill = find("obs_rss", "iii-obs-on"), find("obs_rss", "iii-obs-off"), find("obs_fill", "iii-obs-on")
+
+
+def calls_label(line):
+    n = line.get("calls_total") if line else None
+    return f"{n / 1e6:.2f}M" if n and n >= 1e5 else f"{n:,}" if n else "N"
+
+
+if rss_on or rss_off or fill:
+    c = calls_label(rss_on)
+    bound_mib = rss_on["memory_max_bytes"] / 2**20 if rss_on else None
+    row(f"obs on: RSS after {c} calls", "obs_rss", "iii-obs-on", "iii-obs-off", "obs off, same calls", "rss_mib", "MiB",
+        "lower")
+    r = rows[-1]
+    r["calls"] = {"on": rss_on and rss_on.get("calls_total"), "off": rss_off and rss_off.get("calls_total")}
+    r["idle_rss_mib"] = {"on": rss_on and rss_on.get("idle_rss_mib"), "off": rss_off and rss_off.get("idle_rss_mib")}
+    if bound_mib is not None:
+        # What observability may keep is its span store (memory_max_bytes); everything else an engine
+        # holds after the same calls is in the "off" figure.
+        r["bound_mib"] = bound_mib
+        r["target"] = f"<= off + {bound_mib:.0f} MiB bound"
+        if r["ours"] is not None and r["peer"] is not None:
+            r["target_met"] = r["ours"] <= r["peer"] + bound_mib
+    row(f"obs on: peak RSS (VmHWM) during {c} calls", "obs_rss", "iii-obs-on", "iii-obs-off", "obs off, same calls",
+        "hwm_mib", "MiB", "lower")
+
+    def bound_row(name, ours, bound, unit, peer_name):
+        ratio = ours / bound if ours is not None and bound else None
+        r = {"name": name, "bench": "obs_fill", "ours": ours, "peer": bound, "peer_name": peer_name, "unit": unit,
+             "ratio": ratio, "better": "lower", "target": "<= bound"}
+        if ratio is not None:
+            r["target_met"] = ratio <= 1.0
+        rows.append(r)
+
+    get = lambda line, k: line.get(k) if line else None
+    store = get(fill, "obs_memory_bytes")
+    bound_row(f"obs on: span store bytes after {c} calls", store / 2**20 if store is not None else None, bound_mib,
+              "MiB", "memory_max_bytes (config)")
+    bound_row(f"obs on: spans in memory after {c} calls", get(fill, "obs_memory_spans"),
+              get(rss_on, "memory_max_spans"), "spans", "memory_max_spans (config)")
 
 
 def fmt(v):
@@ -140,7 +190,8 @@ print(f"iii benchmarks  ({meta['date']}, {cpu}, {os.cpu_count()} cores, load {lo
       f"{', SMOKE' if smoke else ''})")
 print(f"engine: {meta['engine_binary']} (git {meta['engine_git']})")
 print("ratio = ours / peer on every row; 'better' = which direction of the figure (and ratio) is better for us")
-hdr = f"{'benchmark':44} {'ours':>12} {'peer':>12} {'unit':>10} {'ratio':>7} {'better':>7}  {'peer':26} target"
+W = max([44] + [len(r["name"]) for r in rows])
+hdr = f"{'benchmark':{W}} {'ours':>12} {'peer':>12} {'unit':>10} {'ratio':>7} {'better':>7}  {'peer':26} target"
 print(hdr)
 print("-" * len(hdr))
 for r in rows:
@@ -148,7 +199,7 @@ for r in rows:
     if "target" in r:
         t = r["target"] + (" MET" if r.get("target_met") else " MISSED" if "target_met" in r else "")
     ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "-"
-    print(f"{r['name']:44} {fmt(r['ours']):>12} {fmt(r['peer']):>12} {r['unit']:>10} {ratio:>7} {r['better']:>7}  "
+    print(f"{r['name']:{W}} {fmt(r['ours']):>12} {fmt(r['peer']):>12} {r['unit']:>10} {ratio:>7} {r['better']:>7}  "
           f"{r['peer_name']:26} {t}")
 with open(out_path, "w") as f:
     json.dump({"run": meta, "benchmarks": rows}, f, indent=1)
@@ -158,7 +209,7 @@ print(f"\nwritten: {out_path}")
 # A smoke run checks that every benchmark of the families it ran produced its figures (ours, and
 # the peer's where there is one).
 FAMILY = (("call_", "call"), ("payload_", "payload"), ("http_", "http"), ("state_", "state"),
-          ("stream_", "stream"), ("queue", "queue"), ("scale_", "scale"))
+          ("stream_", "stream"), ("queue", "queue"), ("scale_", "scale"), ("obs_", "obs"))
 if smoke:
     ran = os.environ.get("BENCH_FAMILIES", "").split()
     missing = []

@@ -224,3 +224,61 @@ test('durable traces: spans are read back after a restart', async () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('alerts: a rule over the error count fires its function and its webhook, then waits for its cooldown', async () => {
+  const hooks = [];
+  const hook = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => { hooks.push({ method: req.method, url: req.url, body: JSON.parse(body) }); res.end('{}'); });
+  });
+  await new Promise((r) => hook.listen(0, '127.0.0.1', r));
+  const engine = await startEngine({
+    config: `workers:
+  - name: iii-observability
+    config:
+      trace_storage: { enabled: false }
+      alerts:
+        - { name: errors-fn, metric: iii.invocations.error, threshold: 1, operator: ">=", window_seconds: 60,
+            cooldown_seconds: 600, action: { type: function, path: "ops::page" } }
+        - { name: errors-hook, metric: iii.invocations.error, threshold: 1, operator: greaterthanorequal,
+            action: { type: webhook, url: "http://127.0.0.1:${hook.address().port}/alerts" } }
+        - { name: quiet, metric: iii.invocations.error, threshold: 100, operator: ">" }
+`,
+  });
+  try {
+    const c = await connectRaw(engine.url);
+    const paged = [];
+    c.serve('ops::page', (m) => { paged.push(m.data); return { result: null }; });
+    c.serve('obs::broken', () => ({ error: { code: 'boom', message: 'broken' } }));
+    await c.sync();
+    let listed = await engineCall(c, 'engine::alerts::list', {});
+    assert.deepEqual(listed.alerts.map((a) => a.name), ['errors-fn', 'errors-hook', 'quiet']);
+    assert.equal(listed.alerts[0].operator, 'greaterthanorequal');
+    assert.equal(listed.alerts[1].action.url, `http://127.0.0.1:${hook.address().port}/alerts`);
+    let r = await engineCall(c, 'engine::alerts::evaluate', {});
+    assert.deepEqual(r.fired, [], 'nothing failed yet');
+    await c.call('obs::broken', {});
+    r = await engineCall(c, 'engine::alerts::evaluate', {});
+    assert.deepEqual(r.fired.sort(), ['errors-fn', 'errors-hook']);
+    await waitFor(() => paged.length === 1 && hooks.length === 1, 5000, 'the function and the webhook');
+    assert.equal(paged[0].name, 'errors-fn');
+    assert.equal(paged[0].firing, true);
+    assert.ok(paged[0].last_value >= 1);
+    assert.equal(hooks[0].method, 'POST');
+    assert.equal(hooks[0].url, '/alerts');
+    assert.equal(hooks[0].body.name, 'errors-hook');
+    // errors-fn is in its cooldown; errors-hook has the default 60 s one.
+    r = await engineCall(c, 'engine::alerts::evaluate', {});
+    assert.deepEqual(r.fired, []);
+    listed = await engineCall(c, 'engine::alerts::list', {});
+    assert.equal(listed.alerts.find((a) => a.name === 'quiet').firing, false);
+    assert.equal(listed.alerts.find((a) => a.name === 'errors-fn').fire_count, 1);
+    const logs = await engineCall(c, 'engine::logs::list', { severity_text: 'warn' });
+    assert.ok(logs.logs.some((l) => l.body.includes('alert errors-fn')), 'an alert is also a WARN log entry');
+    await c.terminate();
+  } finally {
+    await engine.stop();
+    await new Promise((r) => hook.close(r));
+  }
+});

@@ -1,0 +1,190 @@
+// The moving parts of iii-observability between the engine and the stores: the latency histogram
+// and the counters' history, the hub's gates (log sampling, exporter-only logs, the pending bound),
+// the engine's invocation observer (CallTracer) on a real Engine with an in-process function, and
+// the alert metrics.
+#include <gtest/gtest.h>
+
+#include "engine/engine.h"
+#include "engine/in_process_worker.h"
+#include "workers/observability/alerts.h"
+#include "workers/observability/call_tracer.h"
+#include "workers/observability/engine_metrics.h"
+#include "workers/observability/telemetry_hub.h"
+#include "workers/observability/trace_context.h"
+
+namespace iii::obs {
+namespace {
+
+TEST(LatencyHistogram, QuantilesAndCumulativeBuckets) {
+  LatencyHistogram h;
+  EXPECT_EQ(h.quantile_nanos(0.5), 0);
+  for (uint64_t us = 1; us <= 1000; ++us) h.record(us * 1000);
+  EXPECT_EQ(h.count(), 1000u);
+  EXPECT_EQ(h.min_nanos(), 1000u);
+  EXPECT_EQ(h.max_nanos(), 1'000'000u);
+  EXPECT_NEAR(h.quantile_nanos(0.5), 500'000, 100'000);  // within a bucket's width (19 %)
+  EXPECT_NEAR(h.quantile_nanos(0.99), 990'000, 190'000);
+  EXPECT_LE(h.quantile_nanos(1.0), 1'000'000);
+  const std::vector<uint64_t> c = h.cumulative({0.0001, 0.001, 10});
+  EXPECT_LE(c[0], 100u);  // at most the values up to 100 µs
+  EXPECT_GE(c[0], 80u);
+  EXPECT_EQ(c[2], 1000u);
+  EXPECT_LE(c[0], c[1]);
+}
+
+TEST(EngineMetrics, CountsByFunctionAndWindows) {
+  EngineMetrics m;
+  m.roll(1000, 3600);  // opens the first slot
+  m.record_call("a::b", true, 1000);
+  m.record_call("a::b", false, 3000);
+  m.record_deferred();
+  EXPECT_EQ(m.total(), 2u);
+  EXPECT_EQ(m.error(), 1u);
+  MetricsSlot w = m.window(1005, 60);
+  EXPECT_EQ(w.total, 2u);
+  EXPECT_EQ(w.error, 1u);
+  EXPECT_EQ(w.deferred, 1u);
+  m.roll(1010, 3600);  // closes the slot [1000, 1010)
+  m.record_call("c::d", true, 1000);
+  ASSERT_EQ(m.slots().size(), 1u);
+  EXPECT_EQ(m.slots()[0].total, 2u);
+  EXPECT_EQ(m.window(1015, 60).total, 3u);  // the closed slot and the open one
+  EXPECT_EQ(m.window(1200, 60).total, 1u);  // only the open one is that recent
+  int functions = 0;
+  m.for_each_function([&](const std::string& id, const FunctionCounters& c) {
+    ++functions;
+    if (id == "a::b") EXPECT_EQ(c.error.load(), 1u);
+  });
+  EXPECT_EQ(functions, 2);
+}
+
+std::shared_ptr<const ObservabilityConfig> config_with(void (*change)(ObservabilityConfig&)) {
+  auto c = std::make_shared<ObservabilityConfig>();
+  c->logs_console_output = false;
+  change(*c);
+  return c;
+}
+
+LogRecord a_log() {
+  LogRecord l;
+  l.time_unix_nano = unix_nanos_now();
+  l.body = "\"x\"";
+  return l;
+}
+
+TEST(TelemetryHub, LogGatesAndSinks) {
+  TelemetryHub none(config_with([](ObservabilityConfig& c) { c.logs_sampling_ratio = 0; }));
+  int seen = 0;
+  none.add_log_sink([&](const LogPtr&) { ++seen; });
+  none.submit_log(a_log());
+  EXPECT_EQ(none.logs().stats().size, 0u);
+  EXPECT_EQ(none.counters().logs_sampled_out, 1u);
+  EXPECT_EQ(seen, 0);
+
+  TelemetryHub exported(config_with([](ObservabilityConfig& c) { c.logs_exporter = Exporter::kOtlp; }));
+  exported.add_log_sink([&](const LogPtr& l) { seen += l->severity_text == "INFO"; });
+  exported.submit_log(a_log());
+  EXPECT_EQ(exported.logs().stats().size, 0u);  // otlp only: not kept
+  EXPECT_EQ(seen, 1);                           // but handed on (to the exporter)
+}
+
+TEST(TelemetryHub, PendingSpansAreBoundedAndDrainedToSinks) {
+  TelemetryHub hub(config_with([](ObservabilityConfig&) {}));
+  size_t sunk = 0;
+  hub.add_span_sink([&](const std::vector<SpanPtr>& spans) { sunk += spans.size(); });
+  std::vector<SpanRecord> many(TelemetryHub::kMaxPendingSpans + 5);
+  for (auto& s : many) s.trace_id = "t", s.span_id = "s";
+  hub.submit_spans(std::move(many));
+  EXPECT_EQ(hub.counters().spans_dropped, 5u);
+  hub.drain();
+  EXPECT_EQ(sunk, TelemetryHub::kMaxPendingSpans);
+  hub.drain();  // nothing new
+  EXPECT_EQ(sunk, TelemetryHub::kMaxPendingSpans);
+}
+
+// An engine with one in-process function that records the trace context it was called with.
+struct TracedEngine {
+  Engine engine;
+  std::shared_ptr<TelemetryHub> hub;
+  std::vector<std::string> seen_traceparents;
+
+  explicit TracedEngine(double ratio) {
+    auto config = std::make_shared<ObservabilityConfig>();
+    config->sampling_ratio = ratio;
+    config->logs_console_output = false;
+    hub = std::make_shared<TelemetryHub>(config);
+    engine.set_invocation_observer(std::make_shared<CallTracer>(hub));
+    auto worker = std::make_shared<InProcessWorker>(engine, "test");
+    worker->add_function(FunctionSpec{"t::echo", "", {}, {}, {}}, SyncFunctionHandler([this](const InProcessCall& c) {
+                           seen_traceparents.push_back(c.traceparent);
+                           return c.data == "1" ? Outcome::failure("bad", "one") : Outcome::success("true");
+                         }));
+    engine.add_in_process_worker(worker);
+  }
+  Outcome call(std::string data, std::string traceparent) {
+    Outcome out;
+    engine.invoke("t::echo", data, {}, [&](Outcome o) { out = std::move(o); }, CallContext{"cron", traceparent, {}});
+    return out;
+  }
+};
+
+TEST(CallTracer, RecordsASpanInTheCallersTraceAndHandsItsContextToTheCallee) {
+  TracedEngine t(1.0);
+  const std::string caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  EXPECT_TRUE(t.call("0", caller).ok());
+  EXPECT_FALSE(t.call("1", {}).ok());
+  t.hub->drain();
+  SpanQuery q;
+  q.include_internal = true;
+  q.sort_by = "start_time";
+  q.descending = false;
+  SpanPage page = t.hub->spans().list(q);
+  ASSERT_EQ(page.spans.size(), 2u);
+  const SpanRecord& first = *page.spans[0];
+  EXPECT_EQ(first.name, "call t::echo");
+  EXPECT_EQ(first.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(first.parent_span_id, "00f067aa0ba902b7");
+  EXPECT_EQ(first.attribute("iii.trigger.type"), "\"cron\"");
+  EXPECT_EQ(first.status, SpanStatus::kOk);
+  // The callee's context names the engine's span.
+  auto seen = parse_traceparent(t.seen_traceparents[0]);
+  ASSERT_TRUE(seen);
+  EXPECT_EQ(seen->trace_id, first.trace_id);
+  EXPECT_EQ(seen->span_id, first.span_id);
+  const SpanRecord& second = *page.spans[1];
+  EXPECT_TRUE(second.parent_span_id.empty());  // no context: a new trace
+  EXPECT_NE(second.trace_id, first.trace_id);
+  EXPECT_EQ(second.status, SpanStatus::kError);
+  EXPECT_EQ(second.attribute("iii.error.code"), "\"bad\"");
+  EXPECT_EQ(t.hub->metrics().total(), 2u);
+  EXPECT_EQ(t.hub->metrics().error(), 1u);
+}
+
+TEST(CallTracer, AnUnsampledCallIsCountedAndForwardsTheCallersContextUnchanged) {
+  TracedEngine t(0.0);
+  const std::string caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  EXPECT_TRUE(t.call("0", caller).ok());
+  t.hub->drain();
+  EXPECT_EQ(t.hub->spans().stats().spans, 0u);
+  EXPECT_EQ(t.seen_traceparents[0], caller);
+  EXPECT_EQ(t.hub->metrics().total(), 1u);
+}
+
+TEST(Alerts, MetricValuesAndUnknownNames) {
+  auto hub = std::make_shared<TelemetryHub>(config_with([](ObservabilityConfig&) {}));
+  hub->metrics().record_call("a", false, 1000);
+  hub->metrics().record_call("a", true, 1000);
+  const uint64_t now = unix_nanos_now() / 1'000'000'000;
+  EXPECT_EQ(Alerts::metric_value(*hub, "iii.invocations.error", 60, now), 1.0);
+  EXPECT_EQ(Alerts::metric_value(*hub, "iii.invocations.error_rate", 60, now), 0.5);
+  EXPECT_FALSE(Alerts::metric_value(*hub, "no.such.metric", 60, now));
+  AlertRule rule;
+  rule.name = "r";
+  rule.metric = "no.such.metric";
+  Alerts alerts(hub, {rule}, {});
+  EXPECT_TRUE(alerts.evaluate(1).empty());
+  EXPECT_FALSE(alerts.states()[0].firing);
+}
+
+}  // namespace
+}  // namespace iii::obs
