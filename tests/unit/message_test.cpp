@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include "core/endpoint.h"
 #include "wire/json_writer.h"
 
@@ -127,6 +129,41 @@ TEST(JsonWriter, EscapesControlCharacters) {
   append_json_string(out, "a\"b\\c\n\x01");
   EXPECT_EQ(out, R"("a\"b\\c\n\u0001")");
   EXPECT_EQ(FrameWriter().string("k", "v").raw("n", "1").boolean("b", true).finish(), R"({"k":"v","n":1,"b":true})");
+}
+
+// The writer skips plain text eight bytes at a time: every escape at every position of a word,
+// UTF-8 and DEL (0x7f, not escaped) around them, against a byte-by-byte reference.
+TEST(JsonWriter, EscapesAtEveryOffsetOfLongText) {
+  auto reference = [](std::string_view text) {
+    std::string out = "\"";
+    for (unsigned char c : text) {
+      if (c == '"') out += "\\\"";
+      else if (c == '\\') out += "\\\\";
+      else if (c == '\n') out += "\\n";
+      else if (c == '\r') out += "\\r";
+      else if (c == '\t') out += "\\t";
+      else if (c == '\b') out += "\\b";
+      else if (c == '\f') out += "\\f";
+      else if (c < 0x20) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\u%04x", c);
+        out += buf;
+      } else {
+        out += static_cast<char>(c);
+      }
+    }
+    return out + "\"";
+  };
+  const std::string base = "h\xc3\xa9llo w\x7forld, plain text long enough for several words";
+  for (const char special : {'"', '\\', '\n', '\x01', '\x1f', ' '}) {
+    for (size_t at = 0; at < 24; ++at) {
+      std::string text = base;
+      text.insert(at, 1, special);
+      std::string out;
+      append_json_string(out, text);
+      EXPECT_EQ(out, reference(text)) << "special " << int(special) << " at " << at;
+    }
+  }
 }
 
 }  // namespace

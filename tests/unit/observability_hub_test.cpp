@@ -53,7 +53,9 @@ TEST(EngineMetrics, CountsByFunctionAndWindows) {
   int functions = 0;
   m.for_each_function([&](const std::string& id, const FunctionCounters& c) {
     ++functions;
-    if (id == "a::b") EXPECT_EQ(c.error.load(), 1u);
+    if (id == "a::b") {
+      EXPECT_EQ(c.error.load(), 1u);
+    }
   });
   EXPECT_EQ(functions, 2);
 }
@@ -91,7 +93,7 @@ TEST(TelemetryHub, LogGatesAndSinks) {
 TEST(TelemetryHub, PendingSpansAreBoundedAndDrainedToSinks) {
   TelemetryHub hub(config_with([](ObservabilityConfig&) {}));
   size_t sunk = 0;
-  hub.add_span_sink([&](const std::vector<SpanPtr>& spans) { sunk += spans.size(); });
+  hub.add_span_sink([&](const std::vector<StoredSpan>& spans) { sunk += spans.size(); });
   std::vector<SpanRecord> many(TelemetryHub::kMaxPendingSpans + 5);
   for (auto& s : many) s.trace_id = "t", s.span_id = "s";
   hub.submit_spans(std::move(many));
@@ -168,6 +170,33 @@ TEST(CallTracer, AnUnsampledCallIsCountedAndForwardsTheCallersContextUnchanged) 
   EXPECT_EQ(t.hub->spans().stats().spans, 0u);
   EXPECT_EQ(t.seen_traceparents[0], caller);
   EXPECT_EQ(t.hub->metrics().total(), 1u);
+}
+
+TEST(EngineSpan, WritesTheSameJsonAsItsRecord) {
+  auto names = std::make_shared<CallNames>();
+  names->function_id = "a::\"b";
+  names->callee_worker_id = "w1";
+  names->trigger_type = "call";
+  names->span_name = "call a::\"b";
+  names->service_name = "iii";
+  EngineSpan s;
+  s.names = names;
+  random_id_bytes(s.trace_id.data(), 16);
+  random_id_bytes(s.span_id.data(), 8);
+  ASSERT_TRUE(uuid_bytes("87953558-6d46-4f6d-a68e-94ec866a8b71", s.invocation_id));
+  s.start_time_unix_nano = 1796529645811000000ull;
+  s.end_time_unix_nano = 1796529645814863472ull;
+  s.status = SpanStatus::kOk;
+  EXPECT_EQ(to_json(s.to_record()), [&] { std::string o; s.append_json(o); return o; }());
+  EXPECT_EQ(s.to_record().attribute("iii.invocation.id"), "\"87953558-6d46-4f6d-a68e-94ec866a8b71\"");
+  random_id_bytes(s.parent_span_id.data(), 8);
+  names->caller_worker_id = "w2";
+  s.status = SpanStatus::kError;
+  s.error = std::make_shared<const CallError>(CallError{"timeout", "took \n too long"});
+  std::string direct;
+  s.append_json(direct);
+  EXPECT_EQ(to_json(s.to_record()), direct);
+  EXPECT_NE(direct.find("\"status_description\":\"took \\n too long\""), std::string::npos);
 }
 
 TEST(Alerts, MetricValuesAndUnknownNames) {

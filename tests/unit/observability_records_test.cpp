@@ -159,7 +159,7 @@ TEST(SpanStore, EvictsOldestByCountAndBytes) {
   EXPECT_EQ(store.stats().evicted, 2u);
   EXPECT_TRUE(store.trace("t0").empty());
   EXPECT_EQ(store.trace("t4").size(), 1u);
-  const size_t one = span("t", "s", "", 0, 1).approx_bytes();
+  const size_t one = StoredSpan(std::make_shared<const SpanRecord>(span("t", "s", "", 0, 1))).approx_bytes();
   store.set_bounds(100, one * 2 + one / 2);  // room for two
   EXPECT_EQ(store.stats().spans, 2u);
   EXPECT_TRUE(store.trace("t2").empty());

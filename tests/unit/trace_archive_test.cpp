@@ -280,12 +280,14 @@ TEST(TraceArchiveTest, QueueBoundDropsAndCounts) {
   o.write_interval = 10s;  // the writer stays asleep while the queue fills
   std::vector<SpanRecord> many;
   for (uint64_t i = 0; i < 15; ++i) many.push_back(make_span(1, i));
-  o.max_queue_bytes = many[0].approx_bytes() * 10;
+  // What one span costs in the queue (as the memory store counts it).
+  auto queued_bytes = [](const SpanRecord& s) { return StoredSpan(std::make_shared<const SpanRecord>(s)).approx_bytes(); };
+  o.max_queue_bytes = queued_bytes(many[0]) * 10;
   // What the bound lets through, span by span (sizes differ a little).
   uint64_t queued = 0, expected_dropped = 0;
   for (const auto& s : many) {
-    if (queued + s.approx_bytes() > o.max_queue_bytes) ++expected_dropped;
-    else queued += s.approx_bytes();
+    if (queued + queued_bytes(s) > o.max_queue_bytes) ++expected_dropped;
+    else queued += queued_bytes(s);
   }
   ASSERT_GE(expected_dropped, 4u);
   auto archive = TraceArchive::open(o);

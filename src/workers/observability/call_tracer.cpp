@@ -3,87 +3,132 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <functional>
 
-#include "wire/json_writer.h"
 #include "workers/observability/otlp_ingest.h"
+#include "workers/observability/stored_span.h"
 #include "workers/observability/trace_context.h"
 
 namespace iii::obs {
 namespace {
 
-std::string json_string(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 2);
-  append_json_string(out, s);
-  return out;
+// The caller's traceparent as bytes, without allocating (the hot path's version of
+// parse_traceparent; same validity rules).
+struct ParentContext {
+  std::array<uint8_t, 16> trace_id{};
+  std::array<uint8_t, 8> span_id{};
+  bool sampled = false;
+};
+
+std::optional<ParentContext> parse_parent(std::string_view v) {
+  if (v.size() < 55 || v[2] != '-' || v[35] != '-' || v[52] != '-') return std::nullopt;
+  if (v.size() > 55 && (v.substr(0, 2) == "00" || v[55] != '-')) return std::nullopt;
+  if (v.substr(0, 2) == "ff" || v.substr(0, 2) == "FF") return std::nullopt;
+  ParentContext p;
+  std::array<uint8_t, 1> flags{};
+  if (!from_hex(v.substr(3, 32), p.trace_id) || !from_hex(v.substr(36, 16), p.span_id) ||
+      !from_hex(v.substr(53, 2), flags))
+    return std::nullopt;
+  auto zero = [](const auto& a) {
+    for (uint8_t b : a)
+      if (b) return false;
+    return true;
+  };
+  if (zero(p.trace_id) || zero(p.span_id)) return std::nullopt;
+  p.sampled = flags[0] & 1;
+  return p;
+}
+
+// The names of a call, interned per thread: the calls of one function from one worker share one
+// CallNames, so recording a span allocates none of them.
+std::shared_ptr<const CallNames> names_of(const CallStart& call, const TelemetryHub* hub, const std::string& service) {
+  struct Slot {
+    const TelemetryHub* hub = nullptr;
+    std::shared_ptr<const CallNames> names;
+  };
+  constexpr size_t kSlots = 64;
+  thread_local std::array<Slot, kSlots> cache;
+  const std::string_view trigger = call.trigger_type.empty() ? std::string_view("call") : call.trigger_type;
+  const size_t h = std::hash<std::string_view>{}(call.function_id) ^ (std::hash<std::string_view>{}(call.callee_worker_id) << 1) ^
+                   (std::hash<std::string_view>{}(call.caller_worker_id) << 2) ^ std::hash<std::string_view>{}(trigger);
+  Slot& slot = cache[h % kSlots];
+  if (slot.hub == hub && slot.names && slot.names->function_id == call.function_id &&
+      slot.names->callee_worker_id == call.callee_worker_id && slot.names->caller_worker_id == call.caller_worker_id &&
+      slot.names->trigger_type == trigger)
+    return slot.names;
+  auto names = std::make_shared<CallNames>();
+  names->function_id = call.function_id;
+  names->callee_worker_id = call.callee_worker_id;
+  names->caller_worker_id = call.caller_worker_id;
+  names->trigger_type = trigger;
+  names->span_name = "call " + names->function_id;
+  names->service_name = service;
+  names->internal = call.function_id.starts_with("engine::");
+  slot = Slot{hub, names};
+  return names;
 }
 
 class Observation final : public CallObservation {
  public:
-  Observation(std::shared_ptr<TelemetryHub> hub, const CallStart& call, bool sampled, std::string trace_id,
-              std::string parent_span_id)
-      : hub_(std::move(hub)),
-        function_id_(call.function_id),
-        started_(std::chrono::steady_clock::now()),
-        sampled_(sampled) {
-    if (!sampled_) return;
-    span_.trace_id = std::move(trace_id);
-    span_.span_id = new_span_id();
-    span_.parent_span_id = std::move(parent_span_id);
+  Observation(std::shared_ptr<TelemetryHub> hub, std::shared_ptr<const CallNames> names)
+      : hub_(std::move(hub)), names_(std::move(names)), started_(std::chrono::steady_clock::now()) {}
+
+  // Opens the span (a sampled call): ids, start, and the traceparent the callee gets.
+  void open(const CallStart& call, const std::array<uint8_t, 16>& trace_id, const ParentContext* parent) {
+    sampled_ = true;
+    span_.trace_id = trace_id;
+    random_id_bytes(span_.span_id.data(), span_.span_id.size());
+    if (parent) span_.parent_span_id = parent->span_id;
+    uuid_bytes(call.invocation_id, span_.invocation_id);
     span_.start_time_unix_nano = unix_nanos_now();
-    span_.name = "call " + function_id_;
     span_.kind = call.trigger_type == "http" ? 2 : 1;
-    span_.service_name = hub_->config().service_name;
-    span_.scope_name = "iii-engine";
-    span_.engine_span = true;
-    span_.attributes.reserve(6);
-    span_.attributes.push_back({"iii.function.id", json_string(call.function_id)});
-    span_.attributes.push_back({"iii.invocation.id", json_string(call.invocation_id)});
-    span_.attributes.push_back({"iii.worker.id", json_string(call.callee_worker_id)});
-    span_.attributes.push_back({"iii.trigger.type", json_string(call.trigger_type.empty() ? "call" : call.trigger_type)});
-    if (!call.caller_worker_id.empty())
-      span_.attributes.push_back({"iii.caller.worker_id", json_string(call.caller_worker_id)});
-    child_traceparent_ = format_traceparent(span_.trace_id, span_.span_id, true);
+    span_.names = names_;
+    static constexpr char kHex[] = "0123456789abcdef";
+    char* out = child_;
+    *out++ = '0', *out++ = '0', *out++ = '-';
+    for (uint8_t b : span_.trace_id) *out++ = kHex[b >> 4], *out++ = kHex[b & 0xf];
+    *out++ = '-';
+    for (uint8_t b : span_.span_id) *out++ = kHex[b >> 4], *out++ = kHex[b & 0xf];
+    *out++ = '-', *out++ = '0', *out++ = '1';
   }
 
-  std::string_view child_traceparent() const override { return child_traceparent_; }
+  std::string_view child_traceparent() const override {
+    return sampled_ ? std::string_view(child_, sizeof child_) : std::string_view();
+  }
 
   void finish(const Outcome& outcome) override {
     const auto nanos = static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started_).count());
-    if (hub_->config().metrics_enabled) hub_->metrics().record_call(function_id_, outcome.ok(), nanos);
+    if (hub_->config().metrics_enabled) hub_->metrics().record_call(names_->function_id, outcome.ok(), nanos);
     if (!sampled_) return;
     span_.end_time_unix_nano = span_.start_time_unix_nano + nanos;
-    if (outcome.ok()) {
-      span_.status = SpanStatus::kOk;
-    } else {
-      span_.status = SpanStatus::kError;
-      span_.status_message = outcome.error->message;
-      span_.attributes.push_back({"iii.error.code", json_string(outcome.error->code)});
-    }
-    hub_->submit_span(std::move(span_));
+    span_.status = outcome.ok() ? SpanStatus::kOk : SpanStatus::kError;
+    if (!outcome.ok()) span_.error = std::make_shared<const CallError>(CallError{outcome.error->code, outcome.error->message});
+    hub_->submit_engine_span(std::move(span_));
   }
 
  private:
   const std::shared_ptr<TelemetryHub> hub_;
-  const std::string function_id_;
+  const std::shared_ptr<const CallNames> names_;
   const std::chrono::steady_clock::time_point started_;
-  const bool sampled_;
-  SpanRecord span_;
-  std::string child_traceparent_;
+  bool sampled_ = false;
+  EngineSpan span_;
+  char child_[55];
 };
 
 }  // namespace
 
 std::shared_ptr<CallObservation> CallTracer::begin(const CallStart& call) {
   if (retired_.load(std::memory_order_acquire)) return nullptr;
-  std::optional<TraceParent> parent;
-  if (!call.traceparent.empty()) parent = parse_traceparent(call.traceparent);
-  std::string trace_id = parent ? parent->trace_id : new_trace_id();
-  const bool sampled = hub_->sampler().sample(call.function_id, trace_id,
-                                              ParentSample{parent.has_value(), parent && parent->sampled()});
-  return std::make_shared<Observation>(hub_, call, sampled, std::move(trace_id),
-                                       parent ? std::move(parent->span_id) : std::string());
+  std::optional<ParentContext> parent;
+  if (!call.traceparent.empty()) parent = parse_parent(call.traceparent);
+  std::array<uint8_t, 16> trace_id;
+  if (parent) trace_id = parent->trace_id;
+  else random_id_bytes(trace_id.data(), trace_id.size());
+  auto observation = std::make_shared<Observation>(hub_, names_of(call, hub_.get(), hub_->config().service_name));
+  if (hub_->sampler().sample(call.function_id, trace_id, ParentSample{parent.has_value(), parent && parent->sampled}))
+    observation->open(call, trace_id, parent ? &*parent : nullptr);
+  return observation;
 }
 
 void CallTracer::deferred(std::string_view) {

@@ -88,20 +88,22 @@ void ObservabilityTriggers::on_log(const LogPtr& log) {
   fire_in_sequence(engine_, std::move(targets), to_json(*log), "log trigger", {}, {}, own_traceparent());
 }
 
-void ObservabilityTriggers::on_spans(const std::vector<SpanPtr>& spans) {
+void ObservabilityTriggers::on_spans(const std::vector<StoredSpan>& spans) {
   const auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(mu_);
   if (trace_bindings_.empty()) return;
-  for (const SpanPtr& s : spans) {
-    if (own_traces_.count(s->trace_id) || is_internal_span(*s)) continue;
-    const std::string service = lower(s->service_name);
-    const std::string_view status = status_name(s->status);
+  for (const StoredSpan& stored : spans) {
+    if (stored.internal()) continue;
+    const std::string trace_id = stored.trace_id_hex();
+    if (own_traces_.count(trace_id)) continue;
+    const std::string service = lower(stored.service_name());
+    const std::string_view status = status_name(stored.status());
     for (TraceBinding& b : trace_bindings_) {
       if (b.service_name && *b.service_name != service) continue;
       if (b.status && *b.status != status) continue;
       if (b.trace_ids.size() < kMaxTraceIdsPerTick &&
-          std::find(b.trace_ids.begin(), b.trace_ids.end(), s->trace_id) == b.trace_ids.end())
-        b.trace_ids.push_back(s->trace_id);
+          std::find(b.trace_ids.begin(), b.trace_ids.end(), trace_id) == b.trace_ids.end())
+        b.trace_ids.push_back(trace_id);
       if (!b.first_activity) b.first_activity = now;
     }
   }

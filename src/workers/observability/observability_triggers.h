@@ -34,7 +34,7 @@ class ObservabilityTriggers : public std::enable_shared_from_this<ObservabilityT
 
   // Sinks the hub calls.
   void on_log(const LogPtr& log);
-  void on_spans(const std::vector<SpanPtr>& spans);
+  void on_spans(const std::vector<StoredSpan>& spans);
   // Fires the `trace` bindings whose window is over (called by the worker's timer).
   void tick(std::chrono::steady_clock::time_point now);
 

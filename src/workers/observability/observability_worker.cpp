@@ -30,11 +30,11 @@ constexpr const char* kTraceTriggerFormat =
     R"({"type":"object","properties":{"service_name":{"type":"string"},"status":{"type":"string","enum":["ok","error","unset"]},)"
     R"("condition_function_id":{"type":"string"}}})";
 
-// The archive and the exporter keep their own records (they outlive the store's eviction).
-std::vector<SpanRecord> copies_of(const std::vector<SpanPtr>& spans) {
+// The exporter sends records (made here for the engine's compact spans).
+std::vector<SpanRecord> records_of(const std::vector<StoredSpan>& spans) {
   std::vector<SpanRecord> out;
   out.reserve(spans.size());
-  for (const SpanPtr& s : spans) out.push_back(*s);
+  for (const StoredSpan& s : spans) out.push_back(*s.record());
   return out;
 }
 
@@ -88,7 +88,7 @@ class ObservabilityWorker final : public BuiltinWorker {
     hub_->add_log_sink([weak_triggers](const LogPtr& log) {
       if (auto t = weak_triggers.lock()) t->on_log(log);
     });
-    hub_->add_span_sink([weak_triggers](const std::vector<SpanPtr>& spans) {
+    hub_->add_span_sink([weak_triggers](const std::vector<StoredSpan>& spans) {
       if (auto t = weak_triggers.lock()) t->on_spans(spans);
     });
   }
@@ -162,8 +162,8 @@ class ObservabilityWorker final : public BuiltinWorker {
       std::shared_ptr<TraceArchive> archive = TraceArchive::open(options);
       if (config_->keeps_traces()) hub_->spans().add_all(archive->recent(config_->memory_max_spans));
       archive_slot_->set(archive);
-      hub_->add_span_sink([weak = std::weak_ptr<TraceArchive>(archive)](const std::vector<SpanPtr>& spans) {
-        if (auto a = weak.lock()) a->append(copies_of(spans));
+      hub_->add_span_sink([weak = std::weak_ptr<TraceArchive>(archive)](const std::vector<StoredSpan>& spans) {
+        if (auto a = weak.lock()) a->append_stored(spans);
       });
     } catch (const std::exception& e) {
       spdlog::error("iii-observability: trace storage disabled: {}", e.what());
@@ -193,8 +193,8 @@ class ObservabilityWorker final : public BuiltinWorker {
     exporter_slot_->set(exporter);
     std::weak_ptr<OtlpExporter> weak = exporter;
     if (traces)
-      hub_->add_span_sink([weak](const std::vector<SpanPtr>& spans) {
-        if (auto e = weak.lock()) e->add_spans(copies_of(spans));
+      hub_->add_span_sink([weak](const std::vector<StoredSpan>& spans) {
+        if (auto e = weak.lock()) e->add_spans(records_of(spans));
       });
     if (logs)
       hub_->add_log_sink([weak](const LogPtr& log) {

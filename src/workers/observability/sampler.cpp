@@ -8,15 +8,10 @@
 namespace iii::obs {
 namespace {
 
-// The trace id's last 16 hex digits as a fraction of 2^64 (W3C ids are random there).
-double trace_fraction(std::string_view trace_id) {
+// The trace id's last 8 bytes as a fraction of 2^64 (W3C ids are random there).
+double trace_fraction(const std::array<uint8_t, 16>& trace_id) {
   uint64_t v = 0;
-  const std::string_view tail = trace_id.size() >= 16 ? trace_id.substr(trace_id.size() - 16) : trace_id;
-  for (char c : tail) {
-    v <<= 4;
-    if (c >= '0' && c <= '9') v |= static_cast<uint64_t>(c - '0');
-    else if (c >= 'a' && c <= 'f') v |= static_cast<uint64_t>(c - 'a' + 10);
-  }
+  for (size_t i = 8; i < 16; ++i) v = v << 8 | trace_id[i];
   return static_cast<double>(v) / 18446744073709551616.0;
 }
 
@@ -45,6 +40,19 @@ bool Sampler::rate_allows() {
 }
 
 bool Sampler::sample(std::string_view function_id, std::string_view trace_id, ParentSample parent) {
+  std::array<uint8_t, 16> bytes{};
+  for (size_t i = 0; i < 16 && 2 * i + 1 < trace_id.size(); ++i) {
+    auto nibble = [](char c) -> uint8_t {
+      if (c >= '0' && c <= '9') return static_cast<uint8_t>(c - '0');
+      if (c >= 'a' && c <= 'f') return static_cast<uint8_t>(c - 'a' + 10);
+      return 0;
+    };
+    bytes[i] = static_cast<uint8_t>(nibble(trace_id[2 * i]) << 4 | nibble(trace_id[2 * i + 1]));
+  }
+  return sample(function_id, bytes, parent);
+}
+
+bool Sampler::sample(std::string_view function_id, const std::array<uint8_t, 16>& trace_id, ParentSample parent) {
   // A trace already sampled upstream stays whole; the rate cap is for new traces only.
   if (parent.present && parent_based_) return parent.sampled;
   double ratio = default_ratio_;

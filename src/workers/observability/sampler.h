@@ -3,7 +3,9 @@
 // optional parent-based mode that follows the caller's sampled flag, and a cap on new traces per
 // second. Rule globs are core/access.h's glob_match (`*` matches any run). Thread-safe.
 #pragma once
+#include <array>
 #include <chrono>
+#include <cstdint>
 #include <mutex>
 #include <string_view>
 #include <vector>
@@ -23,6 +25,8 @@ class Sampler {
 
   // Whether to record the span of a call to `function_id` in trace `trace_id`.
   bool sample(std::string_view function_id, std::string_view trace_id, ParentSample parent);
+  // The same with the trace id as its 16 bytes.
+  bool sample(std::string_view function_id, const std::array<uint8_t, 16>& trace_id, ParentSample parent);
 
   double default_ratio() const { return default_ratio_; }
 

@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <functional>
 #include <map>
 #include <stdexcept>
@@ -34,23 +35,43 @@ bool has_attribute(const SpanRecord& s, const Attribute& a) {
 
 uint64_t to_ms(uint64_t nanos) { return nanos / 1'000'000; }
 
-bool matches(const SpanRecord& s, const SpanQuery& q) {
-  if (!q.include_internal && is_internal_span(s)) return false;
-  if (!q.trace_ids.empty() && std::find(q.trace_ids.begin(), q.trace_ids.end(), s.trace_id) == q.trace_ids.end())
+// The query's trace ids in both forms (engine spans keep theirs as bytes).
+struct TraceFilter {
+  std::vector<std::pair<std::array<uint8_t, 16>, std::string>> ids;
+  explicit TraceFilter(const std::vector<std::string>& hex) {
+    for (const std::string& h : hex) {
+      std::array<uint8_t, 16> bytes{};
+      from_hex(h, bytes);  // a malformed id matches no engine span (all-zero ids are never minted)
+      ids.emplace_back(bytes, h);
+    }
+  }
+  bool accepts(const StoredSpan& s) const {
+    if (ids.empty()) return true;
+    for (const auto& [bytes, hex] : ids)
+      if (s.in_trace(bytes, hex)) return true;
     return false;
-  if (!q.service_name.empty() && !iequal(s.service_name, q.service_name)) return false;
-  if (!q.name.empty() && s.name.find(q.name) == std::string::npos) return false;
-  if (!q.status.empty() && !iequal(status_name(s.status), q.status)) return false;
+  }
+};
+
+// Checks the fields a stored span answers directly first; attribute filters need the record.
+bool matches(const StoredSpan& s, const SpanQuery& q, const TraceFilter& traces) {
+  if (!q.include_internal && s.internal()) return false;
+  if (!traces.accepts(s)) return false;
+  if (!q.service_name.empty() && !iequal(s.service_name(), q.service_name)) return false;
+  if (!q.name.empty() && s.name().find(q.name) == std::string::npos) return false;
+  if (!q.status.empty() && !iequal(status_name(s.status()), q.status)) return false;
   const double ms = static_cast<double>(s.duration_nanos()) / 1e6;
   if (q.min_duration_ms >= 0 && ms < q.min_duration_ms) return false;
   if (q.max_duration_ms >= 0 && ms > q.max_duration_ms) return false;
-  const uint64_t start = to_ms(s.start_time_unix_nano);
+  const uint64_t start = to_ms(s.start_time_unix_nano());
   if (q.start_time_ms && start < q.start_time_ms) return false;
   if (q.end_time_ms && start > q.end_time_ms) return false;
+  if (q.attributes.empty() && q.exclude_attributes.empty()) return true;
+  const SpanPtr record = s.record();
   for (const Attribute& a : q.attributes)
-    if (!has_attribute(s, a)) return false;
+    if (!has_attribute(*record, a)) return false;
   for (const Attribute& a : q.exclude_attributes)
-    if (has_attribute(s, a)) return false;
+    if (has_attribute(*record, a)) return false;
   return true;
 }
 
@@ -81,33 +102,18 @@ bool is_internal_span(const SpanRecord& s) {
 }
 
 void SpanStore::add(SpanRecord span) {
-  auto p = std::make_shared<const SpanRecord>(std::move(span));
-  const size_t size = p->approx_bytes();
-  std::lock_guard lock(mu_);
-  spans_.push_back(std::move(p));
-  bytes_ += size;
-  ++added_;
-  evict_locked();
+  std::vector<SpanRecord> one;
+  one.push_back(std::move(span));
+  add_all(std::move(one));
 }
 
 void SpanStore::add_all(std::vector<SpanRecord> spans) {
-  std::vector<SpanPtr> ready;
-  ready.reserve(spans.size());
-  size_t size = 0;
-  for (SpanRecord& s : spans) {
-    ready.push_back(std::make_shared<const SpanRecord>(std::move(s)));
-    size += ready.back()->approx_bytes();
-  }
-  std::lock_guard lock(mu_);
-  for (SpanPtr& p : ready) spans_.push_back(std::move(p));
-  bytes_ += size;
-  added_ += ready.size();
-  evict_locked();
+  add_stored(stored_spans_of(std::move(spans)));
 }
 
-void SpanStore::add_shared(const std::vector<SpanPtr>& spans) {
+void SpanStore::add_stored(const std::vector<StoredSpan>& spans) {
   size_t size = 0;
-  for (const SpanPtr& s : spans) size += s->approx_bytes();
+  for (const StoredSpan& s : spans) size += s.approx_bytes();
   std::lock_guard lock(mu_);
   spans_.insert(spans_.end(), spans.begin(), spans.end());
   bytes_ += size;
@@ -124,37 +130,43 @@ void SpanStore::set_bounds(size_t max_spans, size_t max_bytes) {
 
 void SpanStore::evict_locked() {
   while (!spans_.empty() && (spans_.size() > max_spans_ || bytes_ > max_bytes_)) {
-    bytes_ -= std::min(bytes_, spans_.front()->approx_bytes());
+    bytes_ -= std::min(bytes_, spans_.front().approx_bytes());
     spans_.pop_front();
     ++evicted_;
   }
 }
 
+// Queries scan a copy, so that a slow one (attribute filters make records) never holds the lock
+// the timer's drain needs.
+std::vector<StoredSpan> SpanStore::snapshot() const {
+  std::lock_guard lock(mu_);
+  return {spans_.begin(), spans_.end()};
+}
+
 SpanPage SpanStore::list(const SpanQuery& q) const {
-  std::vector<SpanPtr> hits;
-  {
-    std::lock_guard lock(mu_);
-    for (const SpanPtr& s : spans_)
-      if (matches(*s, q)) hits.push_back(s);
-  }
-  auto key_less = [&](const SpanPtr& a, const SpanPtr& b) {
-    if (q.sort_by == "duration") return a->duration_nanos() < b->duration_nanos();
-    if (q.sort_by == "name") return a->name < b->name;
-    return a->start_time_unix_nano < b->start_time_unix_nano;
+  const TraceFilter traces(q.trace_ids);
+  std::vector<StoredSpan> hits;
+  for (StoredSpan& s : snapshot())
+    if (matches(s, q, traces)) hits.push_back(std::move(s));
+  auto key_less = [&](const StoredSpan& a, const StoredSpan& b) {
+    if (q.sort_by == "duration") return a.duration_nanos() < b.duration_nanos();
+    if (q.sort_by == "name") return a.name() < b.name();
+    return a.start_time_unix_nano() < b.start_time_unix_nano();
   };
-  std::stable_sort(hits.begin(), hits.end(),
-                   [&](const SpanPtr& a, const SpanPtr& b) { return q.descending ? key_less(b, a) : key_less(a, b); });
+  std::stable_sort(hits.begin(), hits.end(), [&](const StoredSpan& a, const StoredSpan& b) {
+    return q.descending ? key_less(b, a) : key_less(a, b);
+  });
   SpanPage page;
   page.total = hits.size();
-  for (size_t i = q.offset; i < hits.size() && page.spans.size() < q.limit; ++i) page.spans.push_back(hits[i]);
+  for (size_t i = q.offset; i < hits.size() && page.spans.size() < q.limit; ++i) page.spans.push_back(hits[i].record());
   return page;
 }
 
 std::vector<SpanPtr> SpanStore::trace(std::string_view trace_id) const {
+  const TraceFilter filter({std::string(trace_id)});
   std::vector<SpanPtr> out;
-  std::lock_guard lock(mu_);
-  for (const SpanPtr& s : spans_)
-    if (s->trace_id == trace_id) out.push_back(s);
+  for (const StoredSpan& s : snapshot())
+    if (filter.accepts(s)) out.push_back(s.record());
   return out;
 }
 
@@ -162,9 +174,9 @@ std::vector<SpanGroup> SpanStore::group_by(std::string_view attribute, uint64_t 
                                            bool include_internal, std::string_view label_attribute) const {
   std::map<std::string, SpanGroup> groups;
   {
-    std::lock_guard lock(mu_);
-    for (const SpanPtr& s : spans_) {
-      if (!include_internal && is_internal_span(*s)) continue;
+    for (const StoredSpan& stored : snapshot()) {
+      if (!include_internal && stored.internal()) continue;
+      const SpanPtr s = stored.record();
       const uint64_t start = to_ms(s->start_time_unix_nano);
       if (since_ms && start < since_ms) continue;
       const std::string_view raw = attribute == "service.name" || attribute == "service_name"

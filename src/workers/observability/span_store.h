@@ -11,11 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "workers/observability/stored_span.h"
 #include "workers/observability/telemetry_records.h"
 
 namespace iii::obs {
-
-using SpanPtr = std::shared_ptr<const SpanRecord>;
 
 struct SpanQuery {
   std::vector<std::string> trace_ids;  // any of them; empty = all
@@ -65,7 +64,7 @@ class SpanStore {
 
   void add(SpanRecord span);
   void add_all(std::vector<SpanRecord> spans);
-  void add_shared(const std::vector<SpanPtr>& spans);
+  void add_stored(const std::vector<StoredSpan>& spans);
   void set_bounds(size_t max_spans, size_t max_bytes);
 
   SpanPage list(const SpanQuery& query) const;
@@ -80,7 +79,9 @@ class SpanStore {
   void evict_locked();
 
   mutable std::mutex mu_;
-  std::deque<SpanPtr> spans_;  // in arrival order
+  std::vector<StoredSpan> snapshot() const;
+
+  std::deque<StoredSpan> spans_;  // in arrival order
   size_t bytes_ = 0;
   size_t max_spans_, max_bytes_;
   uint64_t added_ = 0, evicted_ = 0;

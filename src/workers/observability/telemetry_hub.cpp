@@ -43,13 +43,13 @@ TelemetryHub::TelemetryHub(std::shared_ptr<const ObservabilityConfig> config)
       spans_(config_->memory_max_spans, config_->memory_max_bytes),
       logs_(config_->logs_max_count, config_->logs_retention_seconds) {}
 
-void TelemetryHub::submit_span(SpanRecord span) {
+void TelemetryHub::submit_engine_span(EngineSpan span) {
   std::lock_guard lock(pending_mu_);
   if (pending_.size() >= kMaxPendingSpans) {
     spans_dropped_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  pending_.push_back(std::move(span));
+  pending_.emplace_back(std::move(span));
 }
 
 void TelemetryHub::submit_spans(std::vector<SpanRecord> spans) {
@@ -59,22 +59,19 @@ void TelemetryHub::submit_spans(std::vector<SpanRecord> spans) {
       spans_dropped_.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
-    pending_.push_back(std::move(s));
+    pending_.emplace_back(std::make_shared<const SpanRecord>(std::move(s)));
   }
 }
 
 void TelemetryHub::drain() {
   std::lock_guard drain_lock(drain_mu_);
-  std::vector<SpanRecord> batch;
+  std::vector<StoredSpan> ready;
   {
     std::lock_guard lock(pending_mu_);
     if (pending_.empty()) return;
-    batch.swap(pending_);
+    ready.swap(pending_);
   }
-  std::vector<SpanPtr> ready;
-  ready.reserve(batch.size());
-  for (SpanRecord& s : batch) ready.push_back(std::make_shared<const SpanRecord>(std::move(s)));
-  if (config_->keeps_traces()) spans_.add_shared(ready);
+  if (config_->keeps_traces()) spans_.add_stored(ready);
   std::vector<std::shared_ptr<const SpanSink>> sinks;
   {
     std::lock_guard lock(sinks_mu_);

@@ -2,7 +2,7 @@
 // memory stores the query functions read, the engine counters, and the sinks that want them too
 // (the trace archive on disk, the OTLP exporter, the `log` and `trace` triggers).
 //
-// Spans arrive on the call path (one per sampled invocation), so submit_span() only appends to a
+// Spans arrive on the call path (one per sampled invocation), so submit_engine_span() only appends to a
 // bounded pending batch under a short lock; drain() — run by the worker's timer every ~100 ms and
 // before every query — moves the batch into the store and hands it to the span sinks. Logs are
 // fewer and go through at once, so a `log` trigger fires without delay.
@@ -23,7 +23,7 @@
 
 namespace iii::obs {
 
-using SpanSink = std::function<void(const std::vector<SpanPtr>&)>;
+using SpanSink = std::function<void(const std::vector<StoredSpan>&)>;
 using LogSink = std::function<void(const LogPtr&)>;
 using MetricsSink = std::function<void(const std::vector<MetricPoint>&)>;
 
@@ -46,7 +46,9 @@ class TelemetryHub {
   SpanStore& spans() { return spans_; }
   LogStore& logs() { return logs_; }
 
-  void submit_span(SpanRecord span);
+  // The engine's span of one call (the hot path: a move under a short lock).
+  void submit_engine_span(EngineSpan span);
+  // Spans ingested from workers.
   void submit_spans(std::vector<SpanRecord> spans);
   // Stores a log entry (subject to logs_enabled and logs_sampling_ratio), prints it when
   // logs_console_output is on, and hands it to the log sinks.
@@ -80,7 +82,7 @@ class TelemetryHub {
   LogStore logs_;
 
   std::mutex pending_mu_;
-  std::vector<SpanRecord> pending_;
+  std::vector<StoredSpan> pending_;
   std::atomic<uint64_t> spans_dropped_{0}, logs_sampled_out_{0}, frames_ingested_{0}, frames_rejected_{0};
 
   mutable std::mutex sinks_mu_;

@@ -1,6 +1,7 @@
 #include "workers/observability/telemetry_records.h"
 
-#include <cstdio>
+#include <charconv>
+#include <cmath>
 
 #include "wire/json_writer.h"
 
@@ -25,17 +26,23 @@ void num(std::string& out, std::string_view k, uint64_t v) {
 
 void real(std::string& out, std::string_view k, double v) {
   key(out, k);
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  std::string_view s = buf;
   // NaN and infinities are not JSON.
-  if (s.find_first_of("ni") != std::string_view::npos) s = "null";
-  out += s;
+  if (!std::isfinite(v)) {
+    out += "null";
+    return;
+  }
+  char buf[32];
+  const auto end = std::to_chars(buf, buf + sizeof buf, v).ptr;  // the shortest exact form
+  out.append(buf, end);
 }
 
+// What a string costs on the heap beyond its own object: nothing while it fits the small-string
+// buffer, else its buffer rounded to malloc's 16-byte granule plus malloc's header.
+size_t heap(const std::string& s) { return s.capacity() > 15 ? (s.capacity() + 1 + 15) / 16 * 16 + 16 : 0; }
+
 size_t attrs_bytes(const Attributes& a) {
-  size_t n = a.capacity() * sizeof(Attribute);
-  for (const auto& x : a) n += x.key.capacity() + x.value.capacity();
+  size_t n = a.capacity() ? a.capacity() * sizeof(Attribute) + 16 : 0;
+  for (const auto& x : a) n += heap(x.key) + heap(x.value);
   return n;
 }
 
@@ -67,17 +74,18 @@ std::string_view SpanRecord::attribute(std::string_view k) const {
 }
 
 size_t SpanRecord::approx_bytes() const {
-  size_t n = sizeof(SpanRecord) + trace_id.capacity() + span_id.capacity() + parent_span_id.capacity() +
-             name.capacity() + status_message.capacity() + service_name.capacity() + scope_name.capacity() +
-             scope_version.capacity() + attrs_bytes(attributes) + events.capacity() * sizeof(SpanEvent);
-  for (const auto& e : events) n += e.name.capacity() + attrs_bytes(e.attributes);
+  // The record itself sits in a make_shared block (+ control block and malloc header).
+  size_t n = sizeof(SpanRecord) + 32 + heap(trace_id) + heap(span_id) + heap(parent_span_id) + heap(name) +
+             heap(status_message) + heap(service_name) + heap(scope_name) + heap(scope_version) +
+             attrs_bytes(attributes) + (events.capacity() ? events.capacity() * sizeof(SpanEvent) + 16 : 0);
+  for (const auto& e : events) n += heap(e.name) + attrs_bytes(e.attributes);
   return n;
 }
 
 size_t LogRecord::approx_bytes() const {
-  return sizeof(LogRecord) + severity_text.capacity() + body.capacity() + attrs_bytes(attributes) +
-         trace_id.capacity() + span_id.capacity() + attrs_bytes(resource) + service_name.capacity() +
-         scope_name.capacity() + scope_version.capacity() + worker_id.capacity();
+  return sizeof(LogRecord) + 32 + heap(severity_text) + heap(body) + attrs_bytes(attributes) + heap(trace_id) +
+         heap(span_id) + attrs_bytes(resource) + heap(service_name) + heap(scope_name) + heap(scope_version) +
+         heap(worker_id);
 }
 
 void append_attributes_object(std::string& out, const Attributes& attributes) {

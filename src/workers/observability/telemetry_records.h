@@ -4,6 +4,7 @@
 // exporter; their JSON shapes (to_json) are what engine::traces::* and engine::logs::* answer.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -87,6 +88,8 @@ struct MetricPoint {
   Attributes attributes;
   std::string service_name;
 };
+
+using SpanPtr = std::shared_ptr<const SpanRecord>;
 
 // The JSON shapes the query functions answer (docs/observability.md "Records").
 //   span: {"trace_id","span_id","parent_span_id"(null for roots),"name","kind","start_time_unix_nano",

@@ -34,17 +34,6 @@ uint64_t now_unix_nano() {
 
 uint64_t span_time(const SpanRecord& s) { return std::max(s.end_time_unix_nano, s.start_time_unix_nano); }
 
-// The line stored for a span: to_json plus what the archive must keep that to_json leaves out.
-std::string archive_line(const SpanRecord& span) {
-  std::string line = to_json(span);
-  if (span.engine_span) {
-    line.pop_back();  // the closing brace
-    line += ",\"engine_span\":true}";
-  }
-  line += '\n';
-  return line;
-}
-
 std::string footer_line(uint64_t newest) {
   return std::string(kFooterPrefix) + "true,\"newest_unix_nano\":" + std::to_string(newest) + "}\n";
 }
@@ -193,6 +182,10 @@ fs::path TraceArchive::segment_path(uint64_t seq) const {
 TraceArchive::~TraceArchive() { close(); }
 
 void TraceArchive::append(std::vector<SpanRecord> spans) {
+  append_stored(stored_spans_of(std::move(spans)));
+}
+
+void TraceArchive::append_stored(const std::vector<StoredSpan>& spans) {
   if (spans.empty()) return;
   bool wake = false;
   {
@@ -203,14 +196,14 @@ void TraceArchive::append(std::vector<SpanRecord> spans) {
     }
     const uint64_t wake_bytes = std::min(kMaxWakeBytes, options_.max_queue_bytes / 4);
     const bool was_below = queue_bytes_ < wake_bytes;
-    for (SpanRecord& span : spans) {
+    for (const StoredSpan& span : spans) {
       const size_t bytes = span.approx_bytes();
       if (queue_bytes_ + bytes > options_.max_queue_bytes) {
         ++dropped_;  // the writer is behind: losing the newest spans keeps memory bounded
         continue;
       }
       queue_bytes_ += bytes;
-      queue_.push_back(std::move(span));
+      queue_.push_back(span);
       ++accepted_;
     }
     wake = was_below && queue_bytes_ >= wake_bytes;
@@ -252,7 +245,7 @@ void TraceArchive::run() {
     wake_.wait_for(lock, options_.write_interval,
                    [&] { return stopping_ || flush_requested_ || queue_bytes_ >= wake_bytes; });
     // The batch stays visible to readers (inflight_) until it is on disk.
-    auto batch = std::make_shared<std::vector<SpanRecord>>(std::move(queue_));
+    auto batch = std::make_shared<std::vector<StoredSpan>>(std::move(queue_));
     queue_.clear();
     queue_bytes_ = 0;
     flush_requested_ = false;
@@ -274,8 +267,20 @@ void TraceArchive::run() {
   seal_active();
 }
 
-void TraceArchive::write_batch(const std::vector<SpanRecord>& batch) {
-  for (const SpanRecord& span : batch) write_line(archive_line(span), span_time(span));
+void TraceArchive::write_batch(const std::vector<StoredSpan>& batch) {
+  std::string line;
+  for (const StoredSpan& stored : batch) {
+    // The line stored for a span: to_json plus what the archive must keep that to_json leaves out
+    // (engine spans are written without making a record of them).
+    line.clear();
+    stored.append_json(line);
+    if (stored.is_engine_span()) {
+      line.pop_back();  // the closing brace
+      line += ",\"engine_span\":true}";
+    }
+    line += '\n';
+    write_line(line, std::max(stored.end_time_unix_nano(), stored.start_time_unix_nano()));
+  }
   flush_pending();
 }
 
@@ -432,12 +437,12 @@ void TraceArchive::report_failure(const std::string& what) {
 std::vector<SpanRecord> TraceArchive::recent(size_t max_spans) {
   if (max_spans == 0) return {};
   std::vector<SpanRecord> newest_first;
-  std::shared_ptr<const std::vector<SpanRecord>> inflight;
+  std::shared_ptr<const std::vector<StoredSpan>> inflight;
   std::vector<uint64_t> seqs;
   {
     std::lock_guard lock(mu_);
     for (auto it = queue_.rbegin(); it != queue_.rend() && newest_first.size() < max_spans; ++it)
-      newest_first.push_back(*it);
+      newest_first.push_back(*it->record());
     inflight = inflight_;
     for (const Segment& s : segments_) seqs.push_back(s.seq);
   }
@@ -448,7 +453,8 @@ std::vector<SpanRecord> TraceArchive::recent(size_t max_spans) {
     if (seen.insert(span_key(span)).second) newest_first.push_back(std::move(span));
   };
   if (inflight)
-    for (auto it = inflight->rbegin(); it != inflight->rend() && newest_first.size() < max_spans; ++it) take(*it);
+    for (auto it = inflight->rbegin(); it != inflight->rend() && newest_first.size() < max_spans; ++it)
+      take(*it->record());
   for (auto seq = seqs.rbegin(); seq != seqs.rend() && newest_first.size() < max_spans; ++seq) {
     const std::optional<std::string> data = read_all(segment_path(*seq));
     if (!data) continue;  // deleted meanwhile
@@ -467,11 +473,13 @@ std::vector<SpanRecord> TraceArchive::trace(std::string_view trace_id) {
   std::vector<uint64_t> seqs;
   {
     std::lock_guard lock(mu_);
+    std::array<uint8_t, 16> bytes{};
+    from_hex(trace_id, bytes);
     if (inflight_)
-      for (const SpanRecord& s : *inflight_)
-        if (s.trace_id == trace_id) memory.push_back(s);
-    for (const SpanRecord& s : queue_)
-      if (s.trace_id == trace_id) memory.push_back(s);
+      for (const StoredSpan& s : *inflight_)
+        if (s.in_trace(bytes, trace_id)) memory.push_back(*s.record());
+    for (const StoredSpan& s : queue_)
+      if (s.in_trace(bytes, trace_id)) memory.push_back(*s.record());
     for (const Segment& s : segments_) seqs.push_back(s.seq);
   }
   // to_json writes trace_id first, so a line of this trace starts with this: parse only those.

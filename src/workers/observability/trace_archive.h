@@ -30,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "workers/observability/stored_span.h"
 #include "workers/observability/telemetry_records.h"
 
 namespace iii::obs {
@@ -64,6 +65,7 @@ class TraceArchive {
   TraceArchive& operator=(const TraceArchive&) = delete;
 
   // Queues spans for writing. Cheap (a short lock and moves); never blocks on I/O.
+  void append_stored(const std::vector<StoredSpan>& spans);
   void append(std::vector<SpanRecord> spans);
 
   // The newest `max_spans` spans (queued ones included), oldest first.
@@ -91,7 +93,7 @@ class TraceArchive {
   explicit TraceArchive(TraceArchiveOptions options);
   void load_segments();
   void run();
-  void write_batch(const std::vector<SpanRecord>& batch);
+  void write_batch(const std::vector<StoredSpan>& batch);
   void write_line(const std::string& line, uint64_t span_time);
   bool ensure_active();
   void flush_pending();
@@ -108,9 +110,9 @@ class TraceArchive {
   mutable std::mutex mu_;
   std::condition_variable wake_;  // the writer: work is waiting
   std::condition_variable done_;  // flush(): a batch was handled
-  std::vector<SpanRecord> queue_;
+  std::vector<StoredSpan> queue_;  // shared with the memory store: no copies
   uint64_t queue_bytes_ = 0;
-  std::shared_ptr<const std::vector<SpanRecord>> inflight_;  // taken by the writer, maybe not on disk yet
+  std::shared_ptr<const std::vector<StoredSpan>> inflight_;  // taken by the writer, maybe not on disk yet
   std::vector<Segment> segments_;                            // by seq; the last may be the active one
   uint64_t accepted_ = 0;  // spans appended into the queue, ever
   uint64_t handled_ = 0;   // of those, written or lost

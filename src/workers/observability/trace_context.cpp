@@ -109,6 +109,18 @@ std::string format_traceparent(std::string_view trace_id, std::string_view span_
   return out;
 }
 
+void random_id_bytes(uint8_t* out, size_t n) {
+  auto& g = generator();
+  bool nonzero = false;
+  while (!nonzero) {
+    for (size_t i = 0; i < n; i += 8) {
+      const uint64_t v = g();
+      for (size_t j = 0; j < 8 && i + j < n; ++j) out[i + j] = static_cast<uint8_t>(v >> (8 * j));
+    }
+    for (size_t i = 0; i < n && !nonzero; ++i) nonzero = out[i] != 0;
+  }
+}
+
 std::string new_trace_id() { return random_id(32); }
 std::string new_span_id() { return random_id(16); }
 

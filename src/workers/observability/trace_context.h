@@ -26,6 +26,8 @@ std::string format_traceparent(std::string_view trace_id, std::string_view span_
 // Fresh random ids (a per-thread generator seeded from the OS; never all zero).
 std::string new_trace_id();
 std::string new_span_id();
+// The same as raw bytes (the engine's own spans keep their ids so).
+void random_id_bytes(uint8_t* out, size_t n);
 
 // A W3C `baggage` value as key/value pairs, percent-decoded; malformed members are skipped.
 std::vector<std::pair<std::string, std::string>> parse_baggage(std::string_view value);

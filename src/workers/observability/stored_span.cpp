@@ -1,0 +1,193 @@
+#include "workers/observability/stored_span.h"
+
+#include <charconv>
+
+#include "wire/json_writer.h"
+#include "workers/observability/span_store.h"
+
+namespace iii::obs {
+namespace {
+
+constexpr char kHex[] = "0123456789abcdef";
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string json_string(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  append_json_string(out, s);
+  return out;
+}
+
+bool all_zero(const std::array<uint8_t, 8>& a) {
+  for (uint8_t b : a)
+    if (b) return false;
+  return true;
+}
+
+std::string uuid_text(const std::array<uint8_t, 16>& b) {
+  std::string out;
+  out.reserve(36);
+  for (size_t i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
+    out += kHex[b[i] >> 4];
+    out += kHex[b[i] & 0xf];
+  }
+  return out;
+}
+
+}  // namespace
+
+template <size_t N>
+std::string to_hex(const std::array<uint8_t, N>& bytes) {
+  std::string out(N * 2, '0');
+  for (size_t i = 0; i < N; ++i) {
+    out[2 * i] = kHex[bytes[i] >> 4];
+    out[2 * i + 1] = kHex[bytes[i] & 0xf];
+  }
+  return out;
+}
+
+template <size_t N>
+bool from_hex(std::string_view hex, std::array<uint8_t, N>& out) {
+  if (hex.size() != N * 2) return false;
+  for (size_t i = 0; i < N; ++i) {
+    const int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out[i] = static_cast<uint8_t>(hi * 16 + lo);
+  }
+  return true;
+}
+
+template std::string to_hex(const std::array<uint8_t, 16>&);
+template std::string to_hex(const std::array<uint8_t, 8>&);
+template bool from_hex(std::string_view, std::array<uint8_t, 16>&);
+template bool from_hex(std::string_view, std::array<uint8_t, 8>&);
+template bool from_hex(std::string_view, std::array<uint8_t, 1>&);
+
+bool uuid_bytes(std::string_view uuid, std::array<uint8_t, 16>& out) {
+  if (uuid.size() != 36) return false;
+  char hex[32];
+  size_t n = 0;
+  for (char c : uuid)
+    if (c != '-' && n < 32) hex[n++] = c;
+  return n == 32 && from_hex(std::string_view(hex, 32), out);
+}
+
+SpanRecord EngineSpan::to_record() const {
+  SpanRecord s;
+  s.trace_id = to_hex(trace_id);
+  s.span_id = to_hex(span_id);
+  if (!all_zero(parent_span_id)) s.parent_span_id = to_hex(parent_span_id);
+  s.name = names->span_name;
+  s.kind = kind;
+  s.start_time_unix_nano = start_time_unix_nano;
+  s.end_time_unix_nano = end_time_unix_nano;
+  s.status = status;
+  s.service_name = names->service_name;
+  s.scope_name = "iii-engine";
+  s.engine_span = true;
+  s.attributes.reserve(6);
+  s.attributes.push_back({"iii.function.id", json_string(names->function_id)});
+  s.attributes.push_back({"iii.invocation.id", json_string(uuid_text(invocation_id))});
+  s.attributes.push_back({"iii.worker.id", json_string(names->callee_worker_id)});
+  s.attributes.push_back({"iii.trigger.type", json_string(names->trigger_type)});
+  if (!names->caller_worker_id.empty())
+    s.attributes.push_back({"iii.caller.worker_id", json_string(names->caller_worker_id)});
+  if (error) {
+    s.status_message = error->message;
+    s.attributes.push_back({"iii.error.code", json_string(error->code)});
+  }
+  return s;
+}
+
+void EngineSpan::append_json(std::string& out) const {
+  auto hex = [&](const auto& bytes) {  // one append per id: this runs for every archived span
+    char buf[2 * 16 + 2];
+    char* p = buf;
+    *p++ = '"';
+    for (uint8_t b : bytes) *p++ = kHex[b >> 4], *p++ = kHex[b & 0xf];
+    *p++ = '"';
+    out.append(buf, p);
+  };
+  auto attribute = [&](std::string_view key, std::string_view value) {
+    if (out.back() != '{') out += ',';
+    append_json_string(out, key);
+    out += ':';
+    append_json_string(out, value);
+  };
+  char number[32];
+  auto integer = [&](uint64_t v) { out.append(number, std::to_chars(number, number + sizeof number, v).ptr); };
+  out.reserve(out.size() + 512);
+  out += "{\"trace_id\":";
+  hex(trace_id);
+  out += ",\"span_id\":";
+  hex(span_id);
+  out += ",\"parent_span_id\":";
+  if (all_zero(parent_span_id)) out += "null";
+  else hex(parent_span_id);
+  out += ",\"name\":";
+  append_json_string(out, names->span_name);
+  out += ",\"kind\":";
+  integer(kind);
+  out += ",\"start_time_unix_nano\":";
+  integer(start_time_unix_nano);
+  out += ",\"end_time_unix_nano\":";
+  integer(end_time_unix_nano);
+  out += ",\"duration_ms\":";
+  const uint64_t nanos = end_time_unix_nano > start_time_unix_nano ? end_time_unix_nano - start_time_unix_nano : 0;
+  out.append(number, std::to_chars(number, number + sizeof number, static_cast<double>(nanos) / 1e6).ptr);
+  out += ",\"status\":";
+  append_json_string(out, status_name(status));
+  if (error && !error->message.empty()) {
+    out += ",\"status_description\":";
+    append_json_string(out, error->message);
+  }
+  out += ",\"attributes\":{";
+  attribute("iii.function.id", names->function_id);
+  attribute("iii.invocation.id", uuid_text(invocation_id));
+  attribute("iii.worker.id", names->callee_worker_id);
+  attribute("iii.trigger.type", names->trigger_type);
+  if (!names->caller_worker_id.empty()) attribute("iii.caller.worker_id", names->caller_worker_id);
+  if (error) attribute("iii.error.code", error->code);
+  out += "},\"service_name\":";
+  append_json_string(out, names->service_name);
+  out += ",\"events\":[],\"links\":[],\"instrumentation_scope_name\":\"iii-engine\",\"flags\":1}";
+}
+
+void StoredSpan::append_json(std::string& out) const {
+  if (full_) out += to_json(*full_);
+  else compact_.append_json(out);
+}
+
+std::vector<StoredSpan> stored_spans_of(std::vector<SpanRecord> records) {
+  std::vector<StoredSpan> out;
+  out.reserve(records.size());
+  for (SpanRecord& r : records) out.emplace_back(std::make_shared<const SpanRecord>(std::move(r)));
+  return out;
+}
+
+SpanPtr StoredSpan::record() const {
+  return full_ ? full_ : std::make_shared<const SpanRecord>(compact_.to_record());
+}
+
+std::string StoredSpan::trace_id_hex() const { return full_ ? full_->trace_id : to_hex(compact_.trace_id); }
+
+bool StoredSpan::in_trace(const std::array<uint8_t, 16>& trace_id, std::string_view hex) const {
+  return full_ ? full_->trace_id == hex : compact_.trace_id == trace_id;
+}
+
+bool StoredSpan::internal() const { return full_ ? is_internal_span(*full_) : compact_.names->internal; }
+
+size_t StoredSpan::approx_bytes() const {
+  if (full_) return sizeof(StoredSpan) + full_->approx_bytes();
+  // The names are shared by every call of one kind: count a share, not the whole.
+  return sizeof(StoredSpan) + (compact_.error ? sizeof(CallError) + compact_.error->message.capacity() + 48 : 0);
+}
+
+}  // namespace iii::obs
