@@ -59,6 +59,9 @@ test('quickstart: C++ math worker + TypeScript caller through iii trigger and HT
   assert.equal(two.success, true);
   assert.equal(two.total, 35);
   assert.deepEqual(await trigger(engine.url, 'state::get', 'scope=quickstart', 'key=total'), { sum: 35, count: 2 });
+  // The caller's Logger line reaches the engine's console (iii-observability, logs_console_output).
+  await waitFor(() => /\[iii-node\] add_two_numbers: 10 \+ 20 = 30 \{"total":35\}/.test(engine.logs()), 10_000,
+    'the worker log line on the engine console');
 
   // curl -X POST localhost:3111/math/add-two-numbers -d '{"a":100,"b":200}'
   const res = await waitFor(async () => {

@@ -2,15 +2,21 @@
 //   math::add_two_numbers  calls math::add on whichever math worker is connected
 //   POST /math/add-two-numbers  (port 3111) answers over HTTP through the same function
 // Run: cd examples/quickstart/caller-worker && npm install && npx tsx src/worker.ts
+import { Logger } from '@iii-dev/helpers/observability'
 import { registerWorker } from 'iii-sdk'
 
 const iii = registerWorker(process.env.III_URL ?? 'ws://localhost:49134', { workerName: 'caller-worker' })
+
+// Lines logged through the SDK's Logger reach the engine (over /otel) with the call's trace id:
+// the engine prints them on its console and engine::logs::list returns them.
+const logger = new Logger()
 
 type Numbers = { a: number; b: number }
 type Sum = { c: number; total: number }
 
 iii.registerFunction('math::add_two_numbers', async (input: Numbers) => {
   const sum = (await iii.trigger({ function_id: 'math::add', payload: { a: input.a, b: input.b } })) as Sum
+  logger.info(`add_two_numbers: ${input.a} + ${input.b} = ${sum.c}`, { total: sum.total })
   return { c: sum.c, total: sum.total, success: true }
 })
 
