@@ -41,9 +41,9 @@ std::optional<ParentContext> parse_parent(std::string_view v) {
 
 // The names of a call, interned per thread: the calls of one function from one worker share one
 // CallNames, so recording a span allocates none of them.
-std::shared_ptr<const CallNames> names_of(const CallStart& call, const TelemetryHub* hub, const std::string& service) {
+std::shared_ptr<const CallNames> names_of(const CallStart& call, TelemetryHub& hub) {
   struct Slot {
-    const TelemetryHub* hub = nullptr;
+    uint64_t hub = 0;  // TelemetryHub::id(): a hub made after a reload never sees another's names
     std::shared_ptr<const CallNames> names;
   };
   constexpr size_t kSlots = 64;
@@ -52,7 +52,7 @@ std::shared_ptr<const CallNames> names_of(const CallStart& call, const Telemetry
   const size_t h = std::hash<std::string_view>{}(call.function_id) ^ (std::hash<std::string_view>{}(call.callee_worker_id) << 1) ^
                    (std::hash<std::string_view>{}(call.caller_worker_id) << 2) ^ std::hash<std::string_view>{}(trigger);
   Slot& slot = cache[h % kSlots];
-  if (slot.hub == hub && slot.names && slot.names->function_id == call.function_id &&
+  if (slot.hub == hub.id() && slot.names && slot.names->function_id == call.function_id &&
       slot.names->callee_worker_id == call.callee_worker_id && slot.names->caller_worker_id == call.caller_worker_id &&
       slot.names->trigger_type == trigger)
     return slot.names;
@@ -62,9 +62,10 @@ std::shared_ptr<const CallNames> names_of(const CallStart& call, const Telemetry
   names->caller_worker_id = call.caller_worker_id;
   names->trigger_type = trigger;
   names->span_name = "call " + names->function_id;
-  names->service_name = service;
+  names->service_name = hub.config().service_name;
   names->internal = call.function_id.starts_with("engine::");
-  slot = Slot{hub, names};
+  names->counters = &hub.metrics().counters_for(names->function_id);
+  slot = Slot{hub.id(), names};
   return names;
 }
 
@@ -99,7 +100,7 @@ class Observation final : public CallObservation {
   void finish(const Outcome& outcome) override {
     const auto nanos = static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started_).count());
-    if (hub_->config().metrics_enabled) hub_->metrics().record_call(names_->function_id, outcome.ok(), nanos);
+    if (hub_->config().metrics_enabled) hub_->metrics().record_call(*names_->counters, outcome.ok(), nanos);
     if (!sampled_) return;
     span_.end_time_unix_nano = span_.start_time_unix_nano + nanos;
     span_.status = outcome.ok() ? SpanStatus::kOk : SpanStatus::kError;
@@ -125,7 +126,7 @@ std::shared_ptr<CallObservation> CallTracer::begin(const CallStart& call) {
   std::array<uint8_t, 16> trace_id;
   if (parent) trace_id = parent->trace_id;
   else random_id_bytes(trace_id.data(), trace_id.size());
-  auto observation = std::make_shared<Observation>(hub_, names_of(call, hub_.get(), hub_->config().service_name));
+  auto observation = std::make_shared<Observation>(hub_, names_of(call, *hub_));
   if (hub_->sampler().sample(call.function_id, trace_id, ParentSample{parent.has_value(), parent && parent->sampled}))
     observation->open(call, trace_id, parent ? &*parent : nullptr);
   return observation;

@@ -56,7 +56,13 @@ class EngineMetrics {
  public:
   static constexpr size_t kMaxFunctions = 10000;  // beyond it new ids count under "(other)"
 
-  void record_call(std::string_view function_id, bool ok, uint64_t duration_nanos);
+  void record_call(std::string_view function_id, bool ok, uint64_t duration_nanos) {
+    record_call(counters_for(function_id), ok, duration_nanos);
+  }
+  // The same with the function's row looked up once (the tracer keeps it with the call's names).
+  void record_call(FunctionCounters& row, bool ok, uint64_t duration_nanos);
+  // The row of one function; stable for the life of this object.
+  FunctionCounters& counters_for(std::string_view function_id);
   void record_deferred() { deferred_.fetch_add(1, std::memory_order_relaxed); }
   void worker_connected();
   void worker_disconnected();
@@ -85,8 +91,6 @@ class EngineMetrics {
   MetricsSlot window(uint64_t now_unix_seconds, uint64_t window_seconds) const;
 
  private:
-  FunctionCounters& row(std::string_view function_id);
-
   std::atomic<uint64_t> success_{0}, error_{0}, deferred_{0}, spawns_{0}, deaths_{0};
   LatencyHistogram latency_;
   mutable std::shared_mutex functions_mu_;

@@ -16,11 +16,14 @@
 namespace iii::obs {
 
 // The names of one kind of call, shared by every span of it.
+struct FunctionCounters;
+
 struct CallNames {
   std::string function_id, callee_worker_id, caller_worker_id, trigger_type;  // trigger: "call" for a direct call
   std::string span_name;     // "call <function id>"
   std::string service_name;  // the engine's service.name
   bool internal = false;     // an engine::* function
+  FunctionCounters* counters = nullptr;  // the function's metrics row (owned by the hub's EngineMetrics)
 };
 
 struct CallError {

@@ -39,6 +39,10 @@ bool keep_by_ratio(double ratio) {
 
 TelemetryHub::TelemetryHub(std::shared_ptr<const ObservabilityConfig> config)
     : config_(std::move(config)),
+      id_([] {
+        static std::atomic<uint64_t> last{0};
+        return ++last;
+      }()),
       sampler_(*config_),
       spans_(config_->memory_max_spans, config_->memory_max_bytes),
       logs_(config_->logs_max_count, config_->logs_retention_seconds) {}

@@ -41,6 +41,8 @@ class TelemetryHub {
   explicit TelemetryHub(std::shared_ptr<const ObservabilityConfig> config);
 
   const ObservabilityConfig& config() const { return *config_; }
+  // Unique per hub ever made in this process (caches key on it, not on the address).
+  uint64_t id() const { return id_; }
   EngineMetrics& metrics() { return metrics_; }
   Sampler& sampler() { return sampler_; }
   SpanStore& spans() { return spans_; }
@@ -76,6 +78,7 @@ class TelemetryHub {
   void print(const LogRecord& log) const;
 
   const std::shared_ptr<const ObservabilityConfig> config_;
+  const uint64_t id_;
   EngineMetrics metrics_;
   Sampler sampler_;
   SpanStore spans_;

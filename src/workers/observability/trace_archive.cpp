@@ -162,7 +162,8 @@ void TraceArchive::load_segments() {
       if (!data || data->empty()) continue;
       for (std::string_view line : complete_lines(*data))
         if (auto span = span_from_json(line)) segment.newest_unix_nano = std::max(segment.newest_unix_nano, span_time(*span));
-      const std::string seal = (data->back() == '\n' ? "" : "\n") + footer_line(segment.newest_unix_nano);
+      std::string seal = footer_line(segment.newest_unix_nano);
+      if (data->back() != '\n') seal.insert(seal.begin(), '\n');
       std::ofstream(path, std::ios::binary | std::ios::app) << seal;
       segment.bytes += seal.size();
     }
