@@ -179,6 +179,7 @@ TEST(EngineSpan, WritesTheSameJsonAsItsRecord) {
   names->trigger_type = "call";
   names->span_name = "call a::\"b";
   names->service_name = "iii";
+  names->prepare_json();
   EngineSpan s;
   s.names = names;
   random_id_bytes(s.trace_id.data(), 16);
@@ -191,6 +192,7 @@ TEST(EngineSpan, WritesTheSameJsonAsItsRecord) {
   EXPECT_EQ(s.to_record().attribute("iii.invocation.id"), "\"87953558-6d46-4f6d-a68e-94ec866a8b71\"");
   random_id_bytes(s.parent_span_id.data(), 8);
   names->caller_worker_id = "w2";
+  names->prepare_json();
   s.status = SpanStatus::kError;
   s.error = std::make_shared<const CallError>(CallError{"timeout", "took \n too long"});
   std::string direct;

@@ -1,5 +1,6 @@
 #include "workers/observability/stored_span.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "wire/json_writer.h"
@@ -106,6 +107,22 @@ SpanRecord EngineSpan::to_record() const {
   return s;
 }
 
+void CallNames::prepare_json() {
+  json_name.clear(), json_service.clear(), json_function.clear(), json_after_invocation.clear();
+  append_json_string(json_name, span_name);
+  append_json_string(json_service, service_name);
+  json_function = "\"iii.function.id\":";
+  append_json_string(json_function, function_id);
+  json_after_invocation = ",\"iii.worker.id\":";
+  append_json_string(json_after_invocation, callee_worker_id);
+  json_after_invocation += ",\"iii.trigger.type\":";
+  append_json_string(json_after_invocation, trigger_type);
+  if (!caller_worker_id.empty()) {
+    json_after_invocation += ",\"iii.caller.worker_id\":";
+    append_json_string(json_after_invocation, caller_worker_id);
+  }
+}
+
 void EngineSpan::append_json(std::string& out) const {
   auto hex = [&](const auto& bytes) {  // one append per id: this runs for every archived span
     char buf[2 * 16 + 2];
@@ -114,12 +131,6 @@ void EngineSpan::append_json(std::string& out) const {
     for (uint8_t b : bytes) *p++ = kHex[b >> 4], *p++ = kHex[b & 0xf];
     *p++ = '"';
     out.append(buf, p);
-  };
-  auto attribute = [&](std::string_view key, std::string_view value) {
-    if (out.back() != '{') out += ',';
-    append_json_string(out, key);
-    out += ':';
-    append_json_string(out, value);
   };
   char number[32];
   auto integer = [&](uint64_t v) { out.append(number, std::to_chars(number, number + sizeof number, v).ptr); };
@@ -132,7 +143,7 @@ void EngineSpan::append_json(std::string& out) const {
   if (all_zero(parent_span_id)) out += "null";
   else hex(parent_span_id);
   out += ",\"name\":";
-  append_json_string(out, names->span_name);
+  out += names->json_name;
   out += ",\"kind\":";
   integer(kind);
   out += ",\"start_time_unix_nano\":";
@@ -142,21 +153,29 @@ void EngineSpan::append_json(std::string& out) const {
   out += ",\"duration_ms\":";
   const uint64_t nanos = end_time_unix_nano > start_time_unix_nano ? end_time_unix_nano - start_time_unix_nano : 0;
   out.append(number, std::to_chars(number, number + sizeof number, static_cast<double>(nanos) / 1e6).ptr);
-  out += ",\"status\":";
-  append_json_string(out, status_name(status));
+  out += status == SpanStatus::kOk ? ",\"status\":\"ok\"" : status == SpanStatus::kError ? ",\"status\":\"error\"" : ",\"status\":\"unset\"";
   if (error && !error->message.empty()) {
     out += ",\"status_description\":";
     append_json_string(out, error->message);
   }
   out += ",\"attributes\":{";
-  attribute("iii.function.id", names->function_id);
-  attribute("iii.invocation.id", uuid_text(invocation_id));
-  attribute("iii.worker.id", names->callee_worker_id);
-  attribute("iii.trigger.type", names->trigger_type);
-  if (!names->caller_worker_id.empty()) attribute("iii.caller.worker_id", names->caller_worker_id);
-  if (error) attribute("iii.error.code", error->code);
+  out += names->json_function;
+  char uuid[36 + 2 + 22];
+  char* p = uuid;
+  p = std::copy_n(",\"iii.invocation.id\":\"", 22, p);
+  for (size_t i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) *p++ = '-';
+    *p++ = kHex[invocation_id[i] >> 4], *p++ = kHex[invocation_id[i] & 0xf];
+  }
+  *p++ = '"';
+  out.append(uuid, p);
+  out += names->json_after_invocation;
+  if (error) {
+    out += ",\"iii.error.code\":";
+    append_json_string(out, error->code);
+  }
   out += "},\"service_name\":";
-  append_json_string(out, names->service_name);
+  out += names->json_service;
   out += ",\"events\":[],\"links\":[],\"instrumentation_scope_name\":\"iii-engine\",\"flags\":1}";
 }
 

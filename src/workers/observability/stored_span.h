@@ -24,6 +24,13 @@ struct CallNames {
   std::string service_name;  // the engine's service.name
   bool internal = false;     // an engine::* function
   FunctionCounters* counters = nullptr;  // the function's metrics row (owned by the hub's EngineMetrics)
+
+  // The JSON pieces every span of this kind repeats, escaped once (EngineSpan::append_json):
+  // the quoted span name and service, `"iii.function.id":"…"`, and the attributes after the
+  // invocation id (`,"iii.worker.id":"…","iii.trigger.type":"…"[,"iii.caller.worker_id":"…"]`).
+  std::string json_name, json_service, json_function, json_after_invocation;
+  // Fills the json_* pieces from the fields above; call once they are set.
+  void prepare_json();
 };
 
 struct CallError {
