@@ -38,8 +38,6 @@ class BuiltinSupervisor {
 
   // Names of the running built-ins, by instance id.
   std::vector<std::string> running() const;
-  // Kept up to date by start() and apply(): what GET /readyz reports.
-  std::shared_ptr<const BuiltinReadiness> readiness() const { return readiness_; }
 
  private:
   struct Running {
@@ -51,12 +49,12 @@ class BuiltinSupervisor {
   std::unique_ptr<BuiltinWorker> create(const WorkerEntry& entry);
   void launch(const std::string& instance_id, const WorkerEntry& entry, std::unique_ptr<BuiltinWorker> worker);
   void retire(Running& running);
+  // What GET /readyz reports (BuiltinContext::readiness): kept up to date by start() and apply().
+  void update_readiness(const EngineConfig& config);
 
   Engine& engine_;
   std::vector<BuiltinDescriptor> catalog_;
   std::filesystem::path working_dir_;
-  void update_readiness(const EngineConfig& config);
-
   std::map<std::string, Running> running_;  // by instance id
   std::shared_ptr<BuiltinReadiness> readiness_ = std::make_shared<BuiltinReadiness>();
 };

@@ -193,7 +193,7 @@ void Engine::route(RouteRequest r) {
   if (InvocationObserver* observer = invocation_observer()) {
     observation = observer->begin(CallStart{id, r.function_id, callee->worker_id(),
                                             r.caller ? std::string_view(r.caller->worker_id()) : std::string_view(),
-                                            r.trigger_type, r.traceparent, r.baggage});
+                                            r.trigger_type, r.traceparent});
     if (observation) {
       r.done = [observation, done = std::move(r.done)](Outcome o) {
         observation->finish(o);

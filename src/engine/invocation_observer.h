@@ -24,7 +24,6 @@ struct CallStart {
   std::string_view caller_worker_id;  // empty for engine-originated calls
   std::string_view trigger_type;      // empty for a worker's direct call
   std::string_view traceparent;       // the caller's, empty = none
-  std::string_view baggage;
 };
 
 // An observer's record of one call in flight; finish() runs exactly once, with the outcome.

@@ -5,16 +5,11 @@
 #include <algorithm>
 
 #include "engine/engine.h"
+#include "core/ascii.h"
 
 namespace iii {
 namespace {
 
-// Header names compare case-insensitively.
-bool same_name(std::string_view a, std::string_view b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-  });
-}
 
 constexpr size_t kBodyFrameBytes = 64 * 1024;     // like the SDK writers' frames
 constexpr size_t kStreamBatchBytes = 256 * 1024;  // chunks gathered into one write
@@ -88,8 +83,8 @@ void HttpExchange::on_permit() {
   transport_->arm_deadline(settings_->config.default_timeout, [self] { self->on_deadline(); });
   fragments_ = build_request_fragments(request_, *match_);
   for (const HttpHeaderView& h : *request_.headers) {
-    if (same_name(h.name, "traceparent")) traceparent_ = h.value;
-    else if (same_name(h.name, "baggage")) baggage_ = h.value;
+    if (ascii_iequals(h.name, "traceparent")) traceparent_ = h.value;
+    else if (ascii_iequals(h.name, "baggage")) baggage_ = h.value;
   }
   run_global_middleware(0);
 }

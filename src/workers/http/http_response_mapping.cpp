@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "wire/json_writer.h"
+#include "core/ascii.h"
 
 namespace iii {
 namespace {
@@ -37,20 +38,9 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
 // Framing headers are the server's business: a user value would corrupt the message.
 bool framing_header(std::string_view name) {
-  return iequals(name, "content-length") || iequals(name, "transfer-encoding") || iequals(name, "connection");
+  return ascii_iequals(name, "content-length") || ascii_iequals(name, "transfer-encoding") || ascii_iequals(name, "connection");
 }
 
 void add_header(HttpResponseHead& head, std::string_view name, std::string_view value) {
@@ -116,7 +106,7 @@ simdjson::error_code read_headers(simdjson::ondemand::value v, HttpResponseHead&
 
 const ResponseHeader* find(const HttpResponseHead& head, std::string_view name) {
   for (const ResponseHeader& h : head.headers)
-    if (iequals(h.name, name)) return &h;
+    if (ascii_iequals(h.name, name)) return &h;
   return nullptr;
 }
 
@@ -146,7 +136,7 @@ void append_headers(std::string& out, const HttpResponseHead& head, std::string_
       size_t colon = extra.find(':', pos);
       size_t eol = extra.find("\r\n", pos);
       if (colon == std::string_view::npos || eol == std::string_view::npos) break;
-      replaced = iequals(extra.substr(pos, colon - pos), h.name);
+      replaced = ascii_iequals(extra.substr(pos, colon - pos), h.name);
       pos = eol + 2;
     }
     if (replaced) continue;
@@ -361,7 +351,7 @@ bool middleware_responds(std::string_view result, HttpResponse& out) {
     for (const ResponseHeader& h : user.headers) {
       if (!valid_header_name(h.name) || !valid_header_value(h.value) || framing_header(h.name)) continue;
       // Insert replaces any value of the same (case-insensitive) name.
-      std::erase_if(out.head.headers, [&](const ResponseHeader& e) { return iequals(e.name, h.name); });
+      std::erase_if(out.head.headers, [&](const ResponseHeader& e) { return ascii_iequals(e.name, h.name); });
       out.head.headers.push_back(h);
     }
   }

@@ -12,33 +12,6 @@
 namespace iii::obs {
 namespace {
 
-// The caller's traceparent as bytes, without allocating (the hot path's version of
-// parse_traceparent; same validity rules).
-struct ParentContext {
-  std::array<uint8_t, 16> trace_id{};
-  std::array<uint8_t, 8> span_id{};
-  bool sampled = false;
-};
-
-std::optional<ParentContext> parse_parent(std::string_view v) {
-  if (v.size() < 55 || v[2] != '-' || v[35] != '-' || v[52] != '-') return std::nullopt;
-  if (v.size() > 55 && (v.substr(0, 2) == "00" || v[55] != '-')) return std::nullopt;
-  if (v.substr(0, 2) == "ff" || v.substr(0, 2) == "FF") return std::nullopt;
-  ParentContext p;
-  std::array<uint8_t, 1> flags{};
-  if (!from_hex(v.substr(3, 32), p.trace_id) || !from_hex(v.substr(36, 16), p.span_id) ||
-      !from_hex(v.substr(53, 2), flags))
-    return std::nullopt;
-  auto zero = [](const auto& a) {
-    for (uint8_t b : a)
-      if (b) return false;
-    return true;
-  };
-  if (zero(p.trace_id) || zero(p.span_id)) return std::nullopt;
-  p.sampled = flags[0] & 1;
-  return p;
-}
-
 // The names of a call, interned per thread: the calls of one function from one worker share one
 // CallNames, so recording a span allocates none of them.
 std::shared_ptr<const CallNames> names_of(const CallStart& call, TelemetryHub& hub) {
@@ -76,7 +49,7 @@ class Observation final : public CallObservation {
       : hub_(std::move(hub)), names_(std::move(names)), started_(std::chrono::steady_clock::now()) {}
 
   // Opens the span (a sampled call): ids, start, and the traceparent the callee gets.
-  void open(const CallStart& call, const std::array<uint8_t, 16>& trace_id, const ParentContext* parent) {
+  void open(const CallStart& call, const std::array<uint8_t, 16>& trace_id, const TraceParentBytes* parent) {
     sampled_ = true;
     span_.trace_id = trace_id;
     random_id_bytes(span_.span_id.data(), span_.span_id.size());
@@ -122,13 +95,13 @@ class Observation final : public CallObservation {
 
 std::shared_ptr<CallObservation> CallTracer::begin(const CallStart& call) {
   if (retired_.load(std::memory_order_acquire)) return nullptr;
-  std::optional<ParentContext> parent;
-  if (!call.traceparent.empty()) parent = parse_parent(call.traceparent);
+  std::optional<TraceParentBytes> parent;
+  if (!call.traceparent.empty()) parent = parse_traceparent_bytes(call.traceparent);
   std::array<uint8_t, 16> trace_id;
   if (parent) trace_id = parent->trace_id;
   else random_id_bytes(trace_id.data(), trace_id.size());
   auto observation = std::make_shared<Observation>(hub_, names_of(call, *hub_));
-  if (hub_->sampler().sample(call.function_id, trace_id, ParentSample{parent.has_value(), parent && parent->sampled}))
+  if (hub_->sampler().sample(call.function_id, trace_id, ParentSample{parent.has_value(), parent && parent->sampled()}))
     observation->open(call, trace_id, parent ? &*parent : nullptr);
   return observation;
 }

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "workers/observability/query_input.h"
+#include "core/ascii.h"
 
 namespace iii::obs {
 namespace {
@@ -19,7 +20,7 @@ bool matches(const LogRecord& l, const LogQuery& q) {
   if (!q.trace_id.empty() && l.trace_id != q.trace_id) return false;
   if (!q.span_id.empty() && l.span_id != q.span_id) return false;
   if (l.severity_number < q.severity_min) return false;
-  if (!q.severity_text.empty() && !iequal(l.severity_text, q.severity_text)) return false;
+  if (!q.severity_text.empty() && !ascii_iequals(l.severity_text, q.severity_text)) return false;
   return true;
 }
 

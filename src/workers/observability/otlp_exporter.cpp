@@ -25,6 +25,7 @@
 
 #include "core/json_text.h"
 #include "net/http_client.h"
+#include "core/ascii.h"
 
 namespace iii::obs {
 namespace json = boost::json;
@@ -35,10 +36,6 @@ namespace asio = boost::asio;
 namespace {
 
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
-}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -87,8 +84,8 @@ std::optional<OtlpEndpoint> parse_otlp_endpoint(std::string_view url, std::strin
   const size_t scheme_end = url.find("://");
   if (scheme_end == std::string_view::npos) return endpoint_error(error, "the endpoint needs a scheme (http:// or https://)");
   const std::string_view scheme = url.substr(0, scheme_end);
-  if (iequals(scheme, "https")) out.https = true;
-  else if (!iequals(scheme, "http")) return endpoint_error(error, "the endpoint's scheme must be http or https");
+  if (ascii_iequals(scheme, "https")) out.https = true;
+  else if (!ascii_iequals(scheme, "http")) return endpoint_error(error, "the endpoint's scheme must be http or https");
   std::string_view rest = url.substr(scheme_end + 3);
   if (rest.find_first_of("?#") != std::string_view::npos) return endpoint_error(error, "the endpoint may not have a query or fragment");
   const size_t path_start = std::min(rest.find('/'), rest.size());
@@ -359,7 +356,7 @@ OtlpExporter::OtlpExporter(asio::io_context& io, OtlpExporterOptions options) {
   impl_->headers.emplace_back("Content-Type", "application/json");
   // Headers that frame the request are the client's to set, whatever the configuration says.
   for (const auto& [name, value] : impl_->options.headers) {
-    if (iequals(name, "content-type") || iequals(name, "content-length") || iequals(name, "host") || iequals(name, "transfer-encoding"))
+    if (ascii_iequals(name, "content-type") || ascii_iequals(name, "content-length") || ascii_iequals(name, "host") || ascii_iequals(name, "transfer-encoding"))
       continue;
     impl_->headers.emplace_back(name, value);
   }

@@ -12,13 +12,6 @@
 
 namespace iii::obs {
 
-// ASCII case-insensitive equality (service names, statuses, severity texts).
-inline bool iequal(std::string_view a, std::string_view b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-  });
-}
-
 class QueryInput {
  public:
   explicit QueryInput(const boost::json::object& o) : o_(o) {}

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "core/access.h"
+#include "workers/observability/trace_context.h"
 
 namespace iii::obs {
 namespace {
@@ -40,15 +41,8 @@ bool Sampler::rate_allows() {
 }
 
 bool Sampler::sample(std::string_view function_id, std::string_view trace_id, ParentSample parent) {
-  std::array<uint8_t, 16> bytes{};
-  for (size_t i = 0; i < 16 && 2 * i + 1 < trace_id.size(); ++i) {
-    auto nibble = [](char c) -> uint8_t {
-      if (c >= '0' && c <= '9') return static_cast<uint8_t>(c - '0');
-      if (c >= 'a' && c <= 'f') return static_cast<uint8_t>(c - 'a' + 10);
-      return 0;
-    };
-    bytes[i] = static_cast<uint8_t>(nibble(trace_id[2 * i]) << 4 | nibble(trace_id[2 * i + 1]));
-  }
+  std::array<uint8_t, 16> bytes{};  // an id that is not 32 hex digits samples as all zero
+  from_hex(trace_id, bytes);
   return sample(function_id, bytes, parent);
 }
 

@@ -11,6 +11,7 @@
 
 #include "core/json_text.h"
 #include "workers/observability/query_input.h"
+#include "core/ascii.h"
 
 namespace iii::obs {
 namespace {
@@ -57,9 +58,9 @@ struct TraceFilter {
 bool matches(const StoredSpan& s, const SpanQuery& q, const TraceFilter& traces) {
   if (!q.include_internal && s.internal()) return false;
   if (!traces.accepts(s)) return false;
-  if (!q.service_name.empty() && !iequal(s.service_name(), q.service_name)) return false;
+  if (!q.service_name.empty() && !ascii_iequals(s.service_name(), q.service_name)) return false;
   if (!q.name.empty() && s.name().find(q.name) == std::string::npos) return false;
-  if (!q.status.empty() && !iequal(status_name(s.status()), q.status)) return false;
+  if (!q.status.empty() && !ascii_iequals(status_name(s.status()), q.status)) return false;
   const double ms = static_cast<double>(s.duration_nanos()) / 1e6;
   if (q.min_duration_ms >= 0 && ms < q.min_duration_ms) return false;
   if (q.max_duration_ms >= 0 && ms > q.max_duration_ms) return false;
@@ -268,7 +269,7 @@ SpanQuery parse_span_query(const json::object& in) {
   q.service_name = input.string("service_name");
   q.name = input.string("name");
   q.status = input.string("status");
-  if (!q.status.empty() && !iequal(q.status, "ok") && !iequal(q.status, "error") && !iequal(q.status, "unset"))
+  if (!q.status.empty() && !ascii_iequals(q.status, "ok") && !ascii_iequals(q.status, "error") && !ascii_iequals(q.status, "unset"))
     throw std::invalid_argument("`status` must be ok, error or unset");
   q.min_duration_ms = input.number("min_duration_ms", -1);
   q.max_duration_ms = input.number("max_duration_ms", -1);

@@ -11,13 +11,6 @@ namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 std::string json_string(std::string_view s) {
   std::string out;
   out.reserve(s.size() + 2);
@@ -43,33 +36,6 @@ std::string uuid_text(const std::array<uint8_t, 16>& b) {
 }
 
 }  // namespace
-
-template <size_t N>
-std::string to_hex(const std::array<uint8_t, N>& bytes) {
-  std::string out(N * 2, '0');
-  for (size_t i = 0; i < N; ++i) {
-    out[2 * i] = kHex[bytes[i] >> 4];
-    out[2 * i + 1] = kHex[bytes[i] & 0xf];
-  }
-  return out;
-}
-
-template <size_t N>
-bool from_hex(std::string_view hex, std::array<uint8_t, N>& out) {
-  if (hex.size() != N * 2) return false;
-  for (size_t i = 0; i < N; ++i) {
-    const int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    out[i] = static_cast<uint8_t>(hi * 16 + lo);
-  }
-  return true;
-}
-
-template std::string to_hex(const std::array<uint8_t, 16>&);
-template std::string to_hex(const std::array<uint8_t, 8>&);
-template bool from_hex(std::string_view, std::array<uint8_t, 16>&);
-template bool from_hex(std::string_view, std::array<uint8_t, 8>&);
-template bool from_hex(std::string_view, std::array<uint8_t, 1>&);
 
 bool uuid_bytes(std::string_view uuid, std::array<uint8_t, 16>& out) {
   if (uuid.size() != 36) return false;

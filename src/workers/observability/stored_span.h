@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "workers/observability/telemetry_records.h"
+#include "workers/observability/trace_context.h"
 
 namespace iii::obs {
 
@@ -54,11 +55,6 @@ struct EngineSpan {
   void append_json(std::string& out) const;
 };
 
-// Hex of bytes; bytes of hex (false when `hex` is not exactly 2·N hex digits).
-template <size_t N>
-std::string to_hex(const std::array<uint8_t, N>& bytes);
-template <size_t N>
-bool from_hex(std::string_view hex, std::array<uint8_t, N>& out);
 // A canonical UUID's 16 bytes (dashes skipped); false when it is not one.
 bool uuid_bytes(std::string_view uuid, std::array<uint8_t, 16>& out);
 

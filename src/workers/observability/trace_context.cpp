@@ -8,19 +8,6 @@ namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
 
-// Lower-case hex of exactly `n` digits, or empty when `s` is not that.
-std::string lower_hex(std::string_view s, size_t n) {
-  if (s.size() != n) return {};
-  std::string out(s);
-  bool nonzero = false;
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return {};
-    nonzero |= c != '0';
-  }
-  return nonzero ? out : std::string();
-}
-
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -36,24 +23,6 @@ std::mt19937_64& generator() {
            static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   }());
   return g;
-}
-
-void append_random_hex(std::string& out, size_t digits) {
-  auto& g = generator();
-  while (digits > 0) {
-    uint64_t v = g();
-    for (int i = 0; i < 16 && digits > 0; ++i, --digits, v >>= 4) out += kHex[v & 0xf];
-  }
-}
-
-std::string random_id(size_t digits) {
-  std::string id;
-  id.reserve(digits);
-  do {
-    id.clear();
-    append_random_hex(id, digits);
-  } while (id.find_first_not_of('0') == std::string::npos);
-  return id;
 }
 
 std::string percent_decode(std::string_view s) {
@@ -81,21 +50,60 @@ std::string_view trim(std::string_view s) {
 
 }  // namespace
 
-std::optional<TraceParent> parse_traceparent(std::string_view v) {
-  v = trim(v);
-  // version(2) - trace(32) - span(16) - flags(2): 55 characters for version 00.
+template <size_t N>
+std::string to_hex(const std::array<uint8_t, N>& bytes) {
+  std::string out(N * 2, '0');
+  for (size_t i = 0; i < N; ++i) {
+    out[2 * i] = kHex[bytes[i] >> 4];
+    out[2 * i + 1] = kHex[bytes[i] & 0xf];
+  }
+  return out;
+}
+
+template <size_t N>
+bool from_hex(std::string_view hex, std::array<uint8_t, N>& out) {
+  if (hex.size() != N * 2) return false;
+  for (size_t i = 0; i < N; ++i) {
+    const int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out[i] = static_cast<uint8_t>(hi * 16 + lo);
+  }
+  return true;
+}
+
+template std::string to_hex(const std::array<uint8_t, 16>&);
+template std::string to_hex(const std::array<uint8_t, 8>&);
+template bool from_hex(std::string_view, std::array<uint8_t, 16>&);
+template bool from_hex(std::string_view, std::array<uint8_t, 8>&);
+template bool from_hex(std::string_view, std::array<uint8_t, 1>&);
+
+std::optional<TraceParentBytes> parse_traceparent_bytes(std::string_view v) {
+  // version(2) - trace(32) - span(16) - flags(2): 55 characters for version 00; later versions may
+  // add fields after another '-'. Version ff is invalid.
   if (v.size() < 55 || v[2] != '-' || v[35] != '-' || v[52] != '-') return std::nullopt;
-  const int ver_hi = hex_value(v[0]), ver_lo = hex_value(v[1]);
-  if (ver_hi < 0 || ver_lo < 0 || (ver_hi == 15 && ver_lo == 15)) return std::nullopt;
-  if (ver_hi == 0 && ver_lo == 0 && v.size() != 55) return std::nullopt;
+  std::array<uint8_t, 1> version{};
+  if (!from_hex(v.substr(0, 2), version) || version[0] == 0xff) return std::nullopt;
+  if (version[0] == 0 && v.size() != 55) return std::nullopt;
   if (v.size() > 55 && v[55] != '-') return std::nullopt;
-  TraceParent tp;
-  tp.trace_id = lower_hex(v.substr(3, 32), 32);
-  tp.span_id = lower_hex(v.substr(36, 16), 16);
-  const int f_hi = hex_value(v[53]), f_lo = hex_value(v[54]);
-  if (tp.trace_id.empty() || tp.span_id.empty() || f_hi < 0 || f_lo < 0) return std::nullopt;
-  tp.flags = static_cast<uint8_t>(f_hi * 16 + f_lo);
+  TraceParentBytes tp;
+  std::array<uint8_t, 1> flags{};
+  if (!from_hex(v.substr(3, 32), tp.trace_id) || !from_hex(v.substr(36, 16), tp.span_id) ||
+      !from_hex(v.substr(53, 2), flags))
+    return std::nullopt;
+  auto zero = [](const auto& a) {
+    for (uint8_t b : a)
+      if (b) return false;
+    return true;
+  };
+  if (zero(tp.trace_id) || zero(tp.span_id)) return std::nullopt;
+  tp.flags = flags[0];
   return tp;
+}
+
+std::optional<TraceParent> parse_traceparent(std::string_view v) {
+  std::optional<TraceParentBytes> b = parse_traceparent_bytes(trim(v));
+  if (!b) return std::nullopt;
+  return TraceParent{to_hex(b->trace_id), to_hex(b->span_id), b->flags};
 }
 
 std::string format_traceparent(std::string_view trace_id, std::string_view span_id, bool sampled) {
@@ -121,8 +129,17 @@ void random_id_bytes(uint8_t* out, size_t n) {
   }
 }
 
-std::string new_trace_id() { return random_id(32); }
-std::string new_span_id() { return random_id(16); }
+std::string new_trace_id() {
+  std::array<uint8_t, 16> id;
+  random_id_bytes(id.data(), id.size());
+  return to_hex(id);
+}
+
+std::string new_span_id() {
+  std::array<uint8_t, 8> id;
+  random_id_bytes(id.data(), id.size());
+  return to_hex(id);
+}
 
 std::vector<std::pair<std::string, std::string>> parse_baggage(std::string_view value) {
   std::vector<std::pair<std::string, std::string>> out;
