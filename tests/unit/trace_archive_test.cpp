@@ -1,6 +1,7 @@
-// TraceArchive (workers/observability/trace_archive.h): spans survive close and reopen with every
-// field intact, the disk bound and the retention delete oldest data first, a line torn by a crash
-// is skipped, and the in-memory queue's bound drops and counts.
+// TraceArchive (workers/observability/trace_archive.h): spans (records and compact engine spans)
+// survive close and reopen with every field intact, the disk bound and the retention delete oldest
+// data first, a block torn by a crash or failing its checksum ends what is read of its segment,
+// and the in-memory queue's bound drops and counts.
 #include "workers/observability/trace_archive.h"
 
 #include <gtest/gtest.h>
@@ -91,6 +92,12 @@ void expect_same(const SpanRecord& a, const SpanRecord& b) {
   }
 }
 
+std::vector<SpanRecord> records(const std::vector<StoredSpan>& spans) {
+  std::vector<SpanRecord> out;
+  for (const StoredSpan& s : spans) out.push_back(*s.record());
+  return out;
+}
+
 TraceArchiveOptions options_in(const fs::path& dir) {
   TraceArchiveOptions o;
   o.directory = dir / "traces";  // not there yet: open() creates it
@@ -128,16 +135,16 @@ TEST(TraceArchiveTest, SpansSurviveCloseAndReopenWithEveryField) {
     EXPECT_EQ(archive->recent(100).size(), 10u);
   }
   auto archive = TraceArchive::open(options_in(dir.path()));
-  const std::vector<SpanRecord> recent = archive->recent(100);
+  const std::vector<SpanRecord> recent = records(archive->recent(100));
   ASSERT_EQ(recent.size(), expected.size());
   for (size_t i = 0; i < recent.size(); ++i) expect_same(recent[i], expected[i]);
 
-  const std::vector<SpanRecord> last3 = archive->recent(3);
+  const std::vector<SpanRecord> last3 = records(archive->recent(3));
   ASSERT_EQ(last3.size(), 3u);
   expect_same(last3[0], expected[7]);
   expect_same(last3[2], expected[9]);
 
-  const std::vector<SpanRecord> one = archive->trace(hex(1, 32));
+  const std::vector<SpanRecord> one = records(archive->trace(hex(1, 32)));
   ASSERT_EQ(one.size(), 6u);
   for (size_t i = 0; i < one.size(); ++i) expect_same(one[i], expected[i]);
   EXPECT_TRUE(archive->trace(hex(3, 32)).empty());
@@ -154,12 +161,12 @@ TEST(TraceArchiveTest, NewSpansAfterReopenComeAfterOldOnes) {
     auto archive = TraceArchive::open(options_in(dir.path()));
     archive->append({make_span(1, 2)});
     ASSERT_TRUE(archive->flush());
-    const auto spans = archive->trace(hex(1, 32));
+    const auto spans = records(archive->trace(hex(1, 32)));
     ASSERT_EQ(spans.size(), 3u);
     EXPECT_EQ(spans[2].span_id, hex(3, 16));
   }
   auto archive = TraceArchive::open(options_in(dir.path()));
-  const auto recent = archive->recent(2);
+  const auto recent = records(archive->recent(2));
   ASSERT_EQ(recent.size(), 2u);
   EXPECT_EQ(recent[0].span_id, hex(2, 16));
   EXPECT_EQ(recent[1].span_id, hex(3, 16));
@@ -187,7 +194,7 @@ TEST(TraceArchiveTest, DiskBoundDeletesOldestSegmentsFirst) {
   EXPECT_GE(archive->stats().segments, 4u);
 
   // What is left is the newest spans, without a gap.
-  const auto kept = archive->recent(kSpans);
+  const auto kept = records(archive->recent(kSpans));
   ASSERT_GT(kept.size(), 20u);
   ASSERT_LT(kept.size(), kSpans);
   const uint64_t first = kSpans - kept.size();
@@ -239,39 +246,143 @@ TEST(TraceArchiveTest, NoAgeLimitKeepsOldSpans) {
   EXPECT_EQ(archive->trace(hex(1, 32)).size(), 1u);
 }
 
-TEST(TraceArchiveTest, TornLastLineIsSkipped) {
+std::string file_bytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// One segment of two blocks (spans 0-1, then span 2); returns its path.
+fs::path two_block_segment(const TraceArchiveOptions& o) {
+  auto archive = TraceArchive::open(o);
+  archive->append({make_span(1, 0), make_span(1, 1)});
+  EXPECT_TRUE(archive->flush());
+  archive->append({make_span(1, 2)});
+  archive->close();
+  const std::vector<fs::path> files = segment_files(o.directory);
+  EXPECT_EQ(files.size(), 1u);
+  return files.empty() ? fs::path() : files[0];
+}
+
+TEST(TraceArchiveTest, TornLastBlockIsSkippedAndLaterSpansGoToANewSegment) {
   TempDir dir;
   const TraceArchiveOptions o = options_in(dir.path());
+  const fs::path segment = two_block_segment(o);
+  // A crash in the middle of writing the second block.
+  const uint64_t size = fs::file_size(segment);
+  fs::resize_file(segment, size - 20);
   {
     auto archive = TraceArchive::open(o);
-    archive->append({make_span(1, 0), make_span(1, 1), make_span(1, 2)});
-  }
-  // A crash in the middle of the last span: cut the footer and half of that line.
-  const std::vector<fs::path> files = segment_files(o.directory);
-  ASSERT_EQ(files.size(), 1u);
-  std::string data;
-  {
-    std::ifstream in(files[0], std::ios::binary);
-    data.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  }
-  const size_t footer = data.rfind('\n', data.size() - 2);
-  const size_t last_span = data.rfind('\n', footer - 1);
-  fs::resize_file(files[0], last_span + 1 + (footer - last_span) / 2);
-
-  {
-    auto archive = TraceArchive::open(o);
-    const auto spans = archive->trace(hex(1, 32));
+    const auto spans = records(archive->trace(hex(1, 32)));
     ASSERT_EQ(spans.size(), 2u);
     EXPECT_EQ(spans[1].span_id, hex(2, 16));
     EXPECT_EQ(archive->recent(10).size(), 2u);
     archive->append({make_span(1, 3)});
   }
   auto archive = TraceArchive::open(o);
-  const auto spans = archive->trace(hex(1, 32));
+  const auto spans = records(archive->trace(hex(1, 32)));
   ASSERT_EQ(spans.size(), 3u);
   EXPECT_EQ(spans[2].span_id, hex(4, 16));
+  // The torn segment, the one span 3 went to, and the one this open began.
+  EXPECT_EQ(segment_files(o.directory).size(), 3u);
   EXPECT_FALSE(span_from_json("{\"trace_id\":\"ab"));
-  EXPECT_FALSE(span_from_json("{\"iii_segment_footer\":true,\"newest_unix_nano\":1}"));
+}
+
+TEST(TraceArchiveTest, ABlockFailingItsChecksumEndsItsSegment) {
+  TempDir dir;
+  const TraceArchiveOptions o = options_in(dir.path());
+  const fs::path segment = two_block_segment(o);
+  std::string data = file_bytes(segment);
+  // The header is 24 bytes: change one byte of the first block's payload.
+  data[archive::kBlockHeaderBytes + 10] ^= 0x20;
+  std::ofstream(segment, std::ios::binary | std::ios::trunc) << data;
+  auto archive = TraceArchive::open(o);
+  EXPECT_TRUE(archive->trace(hex(1, 32)).empty());
+  EXPECT_TRUE(archive->recent(10).empty());
+}
+
+TEST(TraceArchiveTest, AFileThatIsNoSegmentIsRemovedAndOlderJsonLinesAreLeftAlone) {
+  TempDir dir;
+  const TraceArchiveOptions o = options_in(dir.path());
+  fs::create_directories(o.directory);
+  std::ofstream(o.directory / "spans-000000000007.seg") << "not a block at all, but long enough to hold a header";
+  std::ofstream(o.directory / "spans-000000000003.jsonl") << "{\"trace_id\":\"ab\"}\n";
+  auto archive = TraceArchive::open(o);
+  EXPECT_FALSE(fs::exists(o.directory / "spans-000000000007.seg"));
+  EXPECT_TRUE(fs::exists(o.directory / "spans-000000000003.jsonl"));
+  EXPECT_TRUE(archive->recent(10).empty());
+  archive->append({make_span(1, 0)});
+  ASSERT_TRUE(archive->flush());
+  EXPECT_EQ(archive->recent(10).size(), 1u);
+  EXPECT_TRUE(fs::exists(o.directory / "spans-000000000008.seg"));  // numbering goes on after it
+}
+
+// Engine spans of `kinds` kinds of call (one shared CallNames each); every third one failed.
+std::vector<StoredSpan> engine_spans(size_t count, size_t kinds) {
+  std::vector<std::shared_ptr<const CallNames>> names;
+  for (size_t k = 0; k < kinds; ++k) {
+    auto n = std::make_shared<CallNames>();
+    n->function_id = "svc::fn" + std::to_string(k);
+    n->callee_worker_id = "worker-" + std::to_string(k);
+    n->caller_worker_id = k % 2 ? "caller \"quoted\"" : "";
+    n->trigger_type = k % 2 ? "http" : "call";
+    n->span_name = "call " + n->function_id;
+    n->service_name = "iii";
+    n->internal = k == 0;
+    n->prepare_json();
+    names.push_back(std::move(n));
+  }
+  std::vector<StoredSpan> out;
+  for (size_t i = 0; i < count; ++i) {
+    EngineSpan e;
+    for (size_t b = 0; b < 16; ++b) e.trace_id[b] = static_cast<uint8_t>(i / 3 + b), e.invocation_id[b] = static_cast<uint8_t>(i * 7 + b);
+    for (size_t b = 0; b < 8; ++b) e.span_id[b] = static_cast<uint8_t>(i + b + 1);
+    if (i % 3) e.parent_span_id = {1, 2, 3, 4, 5, 6, 7, static_cast<uint8_t>(i)};
+    e.end_time_unix_nano = now_nanos();
+    e.start_time_unix_nano = e.end_time_unix_nano - 1000 * i;
+    e.status = i % 3 == 2 ? SpanStatus::kError : SpanStatus::kOk;
+    e.kind = static_cast<uint8_t>(1 + i % 2);
+    if (e.status == SpanStatus::kError) e.error = std::make_shared<CallError>(CallError{"boom", "it failed: \"" + std::to_string(i) + "\"\n"});
+    e.names = names[i % kinds];
+    out.emplace_back(std::move(e));
+  }
+  return out;
+}
+
+TEST(TraceArchiveTest, EngineSpansComeBackCompactAndExact) {
+  TempDir dir;
+  TraceArchiveOptions o = options_in(dir.path());
+  o.segment_bytes = 4096;  // several segments: each defines the names it uses
+  const std::vector<StoredSpan> spans = engine_spans(300, 3);
+  {
+    auto archive = TraceArchive::open(o);
+    archive->append_stored(spans);
+    ASSERT_TRUE(archive->flush());
+    EXPECT_EQ(archive->stats().written, spans.size());
+    EXPECT_GE(archive->stats().segments, 4u);
+    // Ids, times and a reference to the names: far less than the ~600 bytes of a JSON line.
+    EXPECT_LT(archive->stats().disk_bytes, spans.size() * 100);
+  }
+  auto archive = TraceArchive::open(o);
+  const std::vector<StoredSpan> back = archive->recent(1000);
+  ASSERT_EQ(back.size(), spans.size());
+  for (size_t i = 0; i < back.size(); ++i) {
+    ASSERT_NE(back[i].engine(), nullptr) << i;
+    EXPECT_EQ(to_json(*back[i].record()), to_json(*spans[i].record())) << i;
+    std::string direct;
+    back[i].append_json(direct);
+    EXPECT_EQ(direct, to_json(*spans[i].record())) << i;
+    EXPECT_EQ(back[i].internal(), spans[i].internal()) << i;
+  }
+  // Spans of one kind read from one segment share their names.
+  EXPECT_EQ(back[0].engine()->names.get(), back[3].engine()->names.get());
+  EXPECT_NE(back[0].engine()->names.get(), back[1].engine()->names.get());
+
+  const std::string trace = spans[6].trace_id_hex();  // spans 6, 7, 8
+  const std::vector<StoredSpan> one = archive->trace(trace);
+  ASSERT_EQ(one.size(), 3u);
+  EXPECT_EQ(one[2].span_id_hex(), spans[8].span_id_hex());
+  EXPECT_EQ(one[2].record()->status_message, spans[8].record()->status_message);
+  EXPECT_TRUE(archive->trace("not hex").empty());
 }
 
 TEST(TraceArchiveTest, QueueBoundDropsAndCounts) {
@@ -326,7 +437,7 @@ TEST(TraceArchiveTest, AppendsFromManyThreadsAllArrive) {
   ASSERT_TRUE(archive->flush());
   EXPECT_EQ(archive->stats().written, 1000u);
   std::set<std::string> keys;
-  for (const auto& s : archive->recent(2000)) keys.insert(s.trace_id + s.span_id);
+  for (const auto& s : records(archive->recent(2000))) keys.insert(s.trace_id + s.span_id);
   EXPECT_EQ(keys.size(), 1000u);
 }
 

@@ -145,7 +145,7 @@ std::string traces_tree(const Context& c, const InProcessCall&, const json::obje
   c->hub->drain();
   std::vector<SpanPtr> spans = c->hub->spans().trace(trace_id);
   if (spans.empty() && c->archived_trace)  // evicted from memory: the archive may still have it
-    for (SpanRecord& s : c->archived_trace(trace_id)) spans.push_back(std::make_shared<const SpanRecord>(std::move(s)));
+    for (const StoredSpan& s : c->archived_trace(trace_id)) spans.push_back(s.record());
   std::string out = "{\"roots\":[";
   const std::vector<SpanTreeNode> roots = build_tree(spans);
   for (size_t i = 0; i < roots.size(); ++i) {

@@ -21,7 +21,7 @@ struct ObservabilityFunctionContext {
   // Extra "storage" facts for engine::traces::* (the archive's), as a JSON object; may be empty.
   std::function<std::string()> storage_json;
   // Spans of one trace kept on disk (the archive), for engine::traces::tree of an older trace.
-  std::function<std::vector<SpanRecord>(std::string_view trace_id)> archived_trace;
+  std::function<std::vector<StoredSpan>(std::string_view trace_id)> archived_trace;
   // Health of the exporters etc. as extra components ("name": {...}); may be empty.
   std::function<std::string()> extra_components_json;
 };

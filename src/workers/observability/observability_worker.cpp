@@ -67,7 +67,7 @@ class ObservabilityWorker final : public BuiltinWorker {
     };
     context->archived_trace = [archive = archive_slot_](std::string_view trace_id) {
       auto a = archive->get();
-      return a ? a->trace(trace_id) : std::vector<SpanRecord>{};
+      return a ? a->trace(trace_id) : std::vector<StoredSpan>{};
     };
     context->extra_components_json = [exporter = exporter_slot_]() -> std::string {
       auto e = exporter->get();
@@ -160,7 +160,7 @@ class ObservabilityWorker final : public BuiltinWorker {
       options.max_disk_bytes = config_->max_disk_bytes;
       options.retention_seconds = config_->trace_retention_seconds;
       std::shared_ptr<TraceArchive> archive = TraceArchive::open(options);
-      if (config_->keeps_traces()) hub_->spans().add_all(archive->recent(config_->memory_max_spans));
+      if (config_->keeps_traces()) hub_->spans().add_stored(archive->recent(config_->memory_max_spans));
       archive_slot_->set(archive);
       hub_->add_span_sink([weak = std::weak_ptr<TraceArchive>(archive)](const std::vector<StoredSpan>& spans) {
         if (auto a = weak.lock()) a->append_stored(spans);

@@ -162,6 +162,7 @@ SpanPtr StoredSpan::record() const {
 }
 
 std::string StoredSpan::trace_id_hex() const { return full_ ? full_->trace_id : to_hex(compact_.trace_id); }
+std::string StoredSpan::span_id_hex() const { return full_ ? full_->span_id : to_hex(compact_.span_id); }
 
 bool StoredSpan::in_trace(const std::array<uint8_t, 16>& trace_id, std::string_view hex) const {
   return full_ ? full_->trace_id == hex : compact_.trace_id == trace_id;

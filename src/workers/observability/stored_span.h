@@ -68,9 +68,12 @@ class StoredSpan {
   // Appends to_json of the record (directly for an engine span).
   void append_json(std::string& out) const;
   bool is_engine_span() const { return !full_ || full_->engine_span; }
+  // The compact form, or nullptr for a span held as a record.
+  const EngineSpan* engine() const { return full_ ? nullptr : &compact_; }
 
   // What the stores and triggers read without making a record.
   std::string trace_id_hex() const;
+  std::string span_id_hex() const;
   bool in_trace(const std::array<uint8_t, 16>& trace_id, std::string_view trace_id_hex) const;
   const std::string& name() const { return full_ ? full_->name : compact_.names->span_name; }
   const std::string& service_name() const { return full_ ? full_->service_name : compact_.names->service_name; }

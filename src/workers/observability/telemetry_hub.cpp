@@ -69,12 +69,13 @@ void TelemetryHub::submit_spans(std::vector<SpanRecord> spans) {
 
 void TelemetryHub::drain() {
   std::lock_guard drain_lock(drain_mu_);
-  std::vector<StoredSpan> ready;
+  std::vector<StoredSpan>& ready = draining_;
   {
     std::lock_guard lock(pending_mu_);
     if (pending_.empty()) return;
-    ready.swap(pending_);
+    ready.swap(pending_);  // pending_ gets the last batch's storage back: no regrowth per tick
   }
+  const size_t batch_size = ready.size();
   if (config_->keeps_traces()) spans_.add_stored(ready);
   std::vector<std::shared_ptr<const SpanSink>> sinks;
   {
@@ -82,6 +83,9 @@ void TelemetryHub::drain() {
     sinks = span_sinks_;
   }
   for (const auto& sink : sinks) (*sink)(ready);
+  ready.clear();
+  // After a burst, give back what the usual batch does not need.
+  if (ready.capacity() > 16384 && ready.capacity() > 4 * batch_size) ready.shrink_to_fit();
 }
 
 void TelemetryHub::submit_log(LogRecord log) {

@@ -97,6 +97,7 @@ class TelemetryHub {
   std::deque<MetricPoint> sdk_metrics_;
   uint64_t metrics_evicted_ = 0;
   std::mutex drain_mu_;  // one drain at a time keeps sinks in arrival order
+  std::vector<StoredSpan> draining_;  // drain()'s batch; swapped with pending_ to keep both allocated
 };
 
 }  // namespace iii::obs

@@ -1,6 +1,7 @@
 #include "workers/observability/trace_archive.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -21,26 +22,19 @@ namespace {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 
-constexpr std::string_view kFooterPrefix = "{\"iii_segment_footer\":";
-constexpr size_t kPendingFlushBytes = 1 << 20;  // write to the file at least every MiB
+constexpr size_t kPendingFlushBytes = 1 << 20;  // write a block at least every MiB
 constexpr uint64_t kMaxWakeBytes = 4 << 20;     // a queue this full wakes the writer early
-constexpr uint64_t kFooterReserve = 96;         // room kept for the footer sealing the active segment
 constexpr auto kRetryAfterFailure = std::chrono::seconds(1);
+constexpr std::string_view kSegmentPrefix = "spans-", kSegmentSuffix = ".seg";
 
 uint64_t now_unix_nano() {
   return static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
 
-uint64_t span_time(const SpanRecord& s) { return std::max(s.end_time_unix_nano, s.start_time_unix_nano); }
-
-std::string footer_line(uint64_t newest) {
-  return std::string(kFooterPrefix) + "true,\"newest_unix_nano\":" + std::to_string(newest) + "}\n";
-}
-
-// "spans-<digits>.jsonl" → seq.
+// "spans-<digits>.seg" → seq.
 std::optional<uint64_t> segment_seq(const std::string& name) {
-  constexpr std::string_view prefix = "spans-", suffix = ".jsonl";
+  const std::string_view prefix = kSegmentPrefix, suffix = kSegmentSuffix;
   if (name.size() <= prefix.size() + suffix.size() || !name.starts_with(prefix) || !name.ends_with(suffix))
     return std::nullopt;
   const std::string digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
@@ -55,17 +49,6 @@ std::optional<std::string> read_all(const fs::path& path) {
   return data;
 }
 
-// The complete lines of `data` (a trailing piece without '\n' is torn, or still being written).
-std::vector<std::string_view> complete_lines(std::string_view data) {
-  std::vector<std::string_view> lines;
-  size_t start = 0;
-  for (size_t nl = data.find('\n'); nl != std::string_view::npos; nl = data.find('\n', start)) {
-    if (nl > start) lines.push_back(data.substr(start, nl - start));
-    start = nl + 1;
-  }
-  return lines;
-}
-
 bool write_fully(int fd, std::string_view data) {
   while (!data.empty()) {
     const ssize_t n = ::write(fd, data.data(), data.size());
@@ -76,7 +59,7 @@ bool write_fully(int fd, std::string_view data) {
   return true;
 }
 
-std::string span_key(const SpanRecord& s) { return s.trace_id + '/' + s.span_id; }
+std::string span_key(const StoredSpan& s) { return s.trace_id_hex() + '/' + s.span_id_hex(); }
 
 std::string string_field(const json::object& o, std::string_view key) {
   const json::value* v = o.if_contains(key);
@@ -125,16 +108,21 @@ std::unique_ptr<TraceArchive> TraceArchive::open(TraceArchiveOptions options) {
   return archive;
 }
 
-// Learns every segment's size and age. Sealed ones say their age in the footer; one left unsealed
-// by a crash is read once and sealed now (after a '\n' that ends a torn last line, if any).
+// Learns every segment's size and age from its block headers. A segment without one readable
+// block (empty, or torn in its first block) is removed.
 void TraceArchive::load_segments() {
   std::vector<uint64_t> seqs;
+  size_t older_format = 0;
   for (const auto& entry : fs::directory_iterator(options_.directory)) {
     if (!entry.is_regular_file()) continue;
     // Only names this archive writes (zero-padded), so that segment_path(seq) finds the file again.
     const std::string name = entry.path().filename().string();
     if (auto seq = segment_seq(name); seq && segment_path(*seq).filename() == name) seqs.push_back(*seq);
+    else if (name.starts_with(kSegmentPrefix) && name.ends_with(".jsonl")) ++older_format;
   }
+  if (older_format)
+    spdlog::warn("trace archive {}: {} segment file(s) of the older JSON-lines format are not read; delete them "
+                 "to reclaim the space", options_.directory.string(), older_format);
   std::sort(seqs.begin(), seqs.end());
   for (uint64_t seq : seqs) {
     const fs::path path = segment_path(seq);
@@ -142,31 +130,20 @@ void TraceArchive::load_segments() {
     std::error_code ec;
     const uint64_t size = fs::file_size(path, ec);
     if (ec) continue;
-    if (size == 0) {
+    std::ifstream in(path, std::ios::binary);
+    const std::vector<archive::BlockInfo> blocks = archive::scan_blocks(size, [&](uint64_t offset, size_t bytes) {
+      std::string header(bytes, '\0');
+      in.seekg(static_cast<std::streamoff>(offset));
+      in.read(header.data(), static_cast<std::streamsize>(bytes));
+      header.resize(static_cast<size_t>(std::max<std::streamsize>(in.gcount(), 0)));
+      return header;
+    });
+    if (blocks.empty()) {
       fs::remove(path, ec);
       continue;
     }
     Segment segment{seq, size, 0};
-    std::ifstream in(path, std::ios::binary);
-    const uint64_t tail_size = std::min<uint64_t>(size, 256);
-    std::string tail(tail_size, '\0');
-    in.seekg(static_cast<std::streamoff>(size - tail_size));
-    in.read(tail.data(), static_cast<std::streamsize>(tail_size));
-    const size_t last_start = tail.size() >= 2 ? tail.rfind('\n', tail.size() - 2) : std::string::npos;
-    const std::string_view last = std::string_view(tail).substr(last_start == std::string::npos ? 0 : last_start + 1);
-    auto footer = last.starts_with(kFooterPrefix) ? json_text::parse(last) : std::nullopt;
-    if (footer && footer->is_object() && footer->get_object().contains("newest_unix_nano")) {
-      segment.newest_unix_nano = uint_field(footer->get_object(), "newest_unix_nano", 0);
-    } else {
-      const std::optional<std::string> data = read_all(path);
-      if (!data || data->empty()) continue;
-      for (std::string_view line : complete_lines(*data))
-        if (auto span = span_from_json(line)) segment.newest_unix_nano = std::max(segment.newest_unix_nano, span_time(*span));
-      std::string seal = footer_line(segment.newest_unix_nano);
-      if (data->back() != '\n') seal.insert(seal.begin(), '\n');
-      std::ofstream(path, std::ios::binary | std::ios::app) << seal;
-      segment.bytes += seal.size();
-    }
+    for (const archive::BlockInfo& b : blocks) segment.newest_unix_nano = std::max(segment.newest_unix_nano, b.newest_unix_nano);
     segments_.push_back(segment);
     disk_bytes_ += segment.bytes;
   }
@@ -174,7 +151,7 @@ void TraceArchive::load_segments() {
 
 fs::path TraceArchive::segment_path(uint64_t seq) const {
   char name[48];
-  std::snprintf(name, sizeof name, "spans-%012llu.jsonl", static_cast<unsigned long long>(seq));
+  std::snprintf(name, sizeof name, "spans-%012llu.seg", static_cast<unsigned long long>(seq));
   return options_.directory / name;
 }
 
@@ -269,61 +246,66 @@ void TraceArchive::run() {
 }
 
 void TraceArchive::write_batch(const std::vector<StoredSpan>& batch) {
-  std::string line;
-  for (const StoredSpan& stored : batch) {
-    // The line stored for a span: to_json plus what the archive must keep that to_json leaves out
-    // (engine spans are written without making a record of them).
-    line.clear();
-    stored.append_json(line);
-    if (stored.is_engine_span()) {
-      line.pop_back();  // the closing brace
-      line += ",\"engine_span\":true}";
-    }
-    line += '\n';
-    write_line(line, std::max(stored.end_time_unix_nano(), stored.start_time_unix_nano()));
-  }
+  for (const StoredSpan& span : batch) write_span(span);
   flush_pending();
 }
 
-void TraceArchive::write_line(const std::string& line, uint64_t time) {
-  // A line that could never fit within the bound would only evict everything else.
-  if (line.size() > options_.max_disk_bytes * 8 / 10) {
+void TraceArchive::write_span(const StoredSpan& span) {
+  json_.clear();
+  if (!span.engine()) {
+    // What the archive must keep that to_json leaves out.
+    span.append_json(json_);
+    if (span.is_engine_span()) {
+      json_.pop_back();  // the closing brace
+      json_ += ",\"engine_span\":true}";
+    }
+  }
+  const uint64_t size = encoder_.encoded_size(span, json_);
+  // A span that could never fit within the bound would only evict everything else.
+  if (size + archive::kBlockHeaderBytes > options_.max_disk_bytes * 8 / 10) {
     std::lock_guard lock(mu_);
     ++dropped_;
     return;
   }
-  enforce_disk_bound(line.size());
+  enforce_disk_bound(size + (pending_.empty() ? archive::kBlockHeaderBytes : 0));
   const uint64_t active_bytes = active_fd_ >= 0 ? segments_.back().bytes + pending_.size() : 0;
-  if (active_bytes > 0 && active_bytes + line.size() > options_.segment_bytes) seal_active();
+  if (active_bytes > 0 && active_bytes + size > options_.segment_bytes) seal_active();
   if (!ensure_active()) {
     std::lock_guard lock(mu_);
     ++dropped_;
     return;
   }
-  pending_ += line;
+  if (pending_.empty()) archive::SegmentEncoder::begin_block(pending_);
+  encoder_.append_span(span, json_, pending_);  // may define names: after any rotation above
   ++pending_spans_;
-  pending_newest_ = std::max(pending_newest_, time);
+  pending_newest_ = std::max({pending_newest_, span.end_time_unix_nano(), span.start_time_unix_nano()});
   if (pending_.size() >= kPendingFlushBytes) flush_pending();
 }
 
+// Writes the block being built.
 void TraceArchive::flush_pending() {
   if (pending_spans_ == 0) return;
+  archive::SegmentEncoder::finish_block(pending_, 0, static_cast<uint32_t>(pending_spans_), pending_newest_);
   const bool ok = active_fd_ >= 0 && write_fully(active_fd_, pending_);
   if (!ok) report_failure(std::string("write: ") + std::strerror(errno));
   else failing_ = false;
-  std::lock_guard lock(mu_);
-  if (ok) {
-    Segment& active = segments_.back();
-    active.bytes += pending_.size();
-    active.newest_unix_nano = std::max(active.newest_unix_nano, pending_newest_);
-    disk_bytes_ += pending_.size();
-    written_ += pending_spans_;
-  } else {
-    dropped_ += pending_spans_;  // a partial line may remain: readers skip it as torn
+  {
+    std::lock_guard lock(mu_);
+    if (ok) {
+      Segment& active = segments_.back();
+      active.bytes += pending_.size();
+      active.newest_unix_nano = std::max(active.newest_unix_nano, pending_newest_);
+      disk_bytes_ += pending_.size();
+      written_ += pending_spans_;
+    } else {
+      dropped_ += pending_spans_;
+    }
   }
   pending_.clear();
   pending_spans_ = 0;
   pending_newest_ = 0;
+  // Readers stop at a block that a failed write left torn: later blocks go to a new segment.
+  if (!ok) close_active();
 }
 
 bool TraceArchive::ensure_active() {
@@ -342,44 +324,51 @@ bool TraceArchive::ensure_active() {
   return true;
 }
 
-// Ends the active segment with its footer; an empty one is removed instead.
+// Ends the active segment; an empty one is removed instead.
 void TraceArchive::seal_active() {
   if (active_fd_ < 0) return;
   flush_pending();
-  uint64_t seq, bytes, newest;
-  {
-    std::lock_guard lock(mu_);
-    seq = segments_.back().seq;
-    bytes = segments_.back().bytes;
-    newest = segments_.back().newest_unix_nano;
-  }
-  const std::string footer = footer_line(newest);
-  const bool footed = bytes > 0 && write_fully(active_fd_, footer);
+  close_active();
+}
+
+// Closes the active segment's file (its size on disk re-read: a failed write may have left part
+// of a block) and starts the next segment's names over. Pending spans are not written.
+void TraceArchive::close_active() {
+  if (active_fd_ < 0) return;
+  struct stat st {};
+  const bool sized = ::fstat(active_fd_, &st) == 0;
   ::close(active_fd_);
   active_fd_ = -1;
-  if (bytes == 0) return drop_segment(seq);
-  if (!footed) return;  // the next open reads the whole segment instead of its footer
-  std::lock_guard lock(mu_);
-  segments_.back().bytes += footer.size();
-  disk_bytes_ += footer.size();
+  encoder_.reset();
+  uint64_t seq, bytes;
+  {
+    std::lock_guard lock(mu_);
+    Segment& active = segments_.back();
+    if (sized && static_cast<uint64_t>(st.st_size) != active.bytes) {
+      disk_bytes_ = disk_bytes_ - active.bytes + static_cast<uint64_t>(st.st_size);
+      active.bytes = static_cast<uint64_t>(st.st_size);
+    }
+    seq = active.seq, bytes = active.bytes;
+  }
+  if (bytes == 0) drop_segment(seq);
 }
 
 // Makes room for `incoming` bytes: past max_disk_bytes, the oldest segments go until the
-// directory holds about 80% of it, so that deletions come in bursts rather than one per line.
+// directory holds about 80% of it, so that deletions come in bursts rather than one per span.
 void TraceArchive::enforce_disk_bound(uint64_t incoming) {
   uint64_t used;
   {
     std::lock_guard lock(mu_);
     used = disk_bytes_;
   }
-  if (used + pending_.size() + incoming + kFooterReserve <= options_.max_disk_bytes) return;
+  if (used + pending_.size() + incoming <= options_.max_disk_bytes) return;
   flush_pending();
   const uint64_t target = options_.max_disk_bytes * 8 / 10;
   for (;;) {
     uint64_t oldest;
     {
       std::lock_guard lock(mu_);
-      if (segments_.empty() || disk_bytes_ + incoming + kFooterReserve <= target) return;
+      if (segments_.empty() || disk_bytes_ + incoming <= target) return;
       oldest = segments_.front().seq;
     }
     drop_segment(oldest);
@@ -408,6 +397,7 @@ void TraceArchive::drop_segment(uint64_t seq) {
   if (active) {
     ::close(active_fd_);
     active_fd_ = -1;
+    encoder_.reset();
   }
   {
     std::lock_guard lock(mu_);
@@ -435,74 +425,75 @@ void TraceArchive::report_failure(const std::string& what) {
 
 // --- reading ---
 
-std::vector<SpanRecord> TraceArchive::recent(size_t max_spans) {
+std::vector<StoredSpan> TraceArchive::read_segment(uint64_t seq, const archive::DecodeFilter& filter) const {
+  std::vector<StoredSpan> spans;
+  const std::optional<std::string> data = read_all(segment_path(seq));
+  if (!data) return spans;  // deleted meanwhile
+  archive::decode_segment(*data, filter, [&](StoredSpan s) { spans.push_back(std::move(s)); });
+  return spans;
+}
+
+std::vector<StoredSpan> TraceArchive::recent(size_t max_spans) {
   if (max_spans == 0) return {};
-  std::vector<SpanRecord> newest_first;
+  std::vector<StoredSpan> newest_first;
   std::shared_ptr<const std::vector<StoredSpan>> inflight;
   std::vector<uint64_t> seqs;
   {
     std::lock_guard lock(mu_);
     for (auto it = queue_.rbegin(); it != queue_.rend() && newest_first.size() < max_spans; ++it)
-      newest_first.push_back(*it->record());
+      newest_first.push_back(*it);
     inflight = inflight_;
     for (const Segment& s : segments_) seqs.push_back(s.seq);
   }
   // The writer may store a span between that snapshot and the reads below: seen drops the copy.
   std::unordered_set<std::string> seen;
-  for (const SpanRecord& s : newest_first) seen.insert(span_key(s));
-  auto take = [&](SpanRecord span) {
-    if (seen.insert(span_key(span)).second) newest_first.push_back(std::move(span));
+  for (const StoredSpan& s : newest_first) seen.insert(span_key(s));
+  auto take = [&](const StoredSpan& span) {
+    if (seen.insert(span_key(span)).second) newest_first.push_back(span);
   };
   if (inflight)
-    for (auto it = inflight->rbegin(); it != inflight->rend() && newest_first.size() < max_spans; ++it)
-      take(*it->record());
+    for (auto it = inflight->rbegin(); it != inflight->rend() && newest_first.size() < max_spans; ++it) take(*it);
   for (auto seq = seqs.rbegin(); seq != seqs.rend() && newest_first.size() < max_spans; ++seq) {
-    const std::optional<std::string> data = read_all(segment_path(*seq));
-    if (!data) continue;  // deleted meanwhile
-    const std::vector<std::string_view> lines = complete_lines(*data);
-    for (auto line = lines.rbegin(); line != lines.rend() && newest_first.size() < max_spans; ++line) {
-      if (line->starts_with(kFooterPrefix)) continue;
-      if (auto span = span_from_json(*line)) take(std::move(*span));
-    }
+    const std::vector<StoredSpan> spans = read_segment(*seq, {});
+    for (auto it = spans.rbegin(); it != spans.rend() && newest_first.size() < max_spans; ++it) take(*it);
   }
   std::reverse(newest_first.begin(), newest_first.end());
   return newest_first;
 }
 
-std::vector<SpanRecord> TraceArchive::trace(std::string_view trace_id) {
-  std::vector<SpanRecord> memory;
+std::vector<StoredSpan> TraceArchive::trace(std::string_view trace_id) {
+  std::array<uint8_t, 16> bytes{};
+  const bool hex_id = from_hex(trace_id, bytes);  // engine spans have binary ids: others never match
+  std::vector<StoredSpan> memory;
   std::vector<uint64_t> seqs;
   {
     std::lock_guard lock(mu_);
-    std::array<uint8_t, 16> bytes{};
-    from_hex(trace_id, bytes);
     if (inflight_)
       for (const StoredSpan& s : *inflight_)
-        if (s.in_trace(bytes, trace_id)) memory.push_back(*s.record());
+        if (s.in_trace(bytes, trace_id) && (hex_id || !s.engine())) memory.push_back(s);
     for (const StoredSpan& s : queue_)
-      if (s.in_trace(bytes, trace_id)) memory.push_back(*s.record());
+      if (s.in_trace(bytes, trace_id) && (hex_id || !s.engine())) memory.push_back(s);
     for (const Segment& s : segments_) seqs.push_back(s.seq);
   }
-  // to_json writes trace_id first, so a line of this trace starts with this: parse only those.
+  // to_json writes trace_id first, so the JSON of a span of this trace starts with this.
   std::string prefix = "{\"trace_id\":";
   append_json_string(prefix, trace_id);
-  std::vector<SpanRecord> out;
+  archive::DecodeFilter filter;
+  filter.want_engine = [&](const std::array<uint8_t, 16>& id) { return hex_id && id == bytes; };
+  filter.want_json = [&](std::string_view json) { return json.starts_with(prefix); };
+  std::vector<StoredSpan> out;
   std::unordered_set<std::string> seen;
-  auto take = [&](SpanRecord span) {
-    if (span.trace_id == trace_id && seen.insert(span_key(span)).second) out.push_back(std::move(span));
+  auto take = [&](const StoredSpan& span) {
+    if (seen.insert(span_key(span)).second) out.push_back(span);
   };
-  for (uint64_t seq : seqs) {
-    const std::optional<std::string> data = read_all(segment_path(seq));
-    if (!data) continue;
-    for (std::string_view line : complete_lines(*data))
-      if (line.starts_with(prefix))
-        if (auto span = span_from_json(line)) take(std::move(*span));
-  }
-  for (SpanRecord& s : memory) take(std::move(s));
+  for (uint64_t seq : seqs)
+    for (const StoredSpan& s : read_segment(seq, filter))
+      if (s.trace_id_hex() == trace_id) take(s);
+  for (const StoredSpan& s : memory) take(s);
   return out;
 }
 
-// --- the line format ---
+// --- the JSON of spans that are not engine spans ---
 
 std::optional<SpanRecord> span_from_json(std::string_view line) {
   std::optional<json::value> parsed = json_text::parse(line);

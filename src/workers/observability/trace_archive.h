@@ -1,12 +1,13 @@
 // TraceArchive: the spans of iii-observability kept on disk, so that traces can still be read
 // after the engine restarts.
 //
-// Layout: a directory of append-only segment files `spans-<seq>.jsonl`, one span per line in the
-// to_json shape (plus "engine_span"), oldest data in the lowest sequence number. The segment being
-// written is rotated at `segment_bytes`; a rotated ("sealed") segment ends with a footer line
-// holding the newest span time it contains, so that opening the archive learns every segment's age
-// from its last few bytes instead of reading the whole directory. Each open starts a new segment,
-// so nothing is ever appended after a line torn by a crash: such a line is simply skipped.
+// Layout: a directory of append-only segment files `spans-<seq>.seg`, oldest data in the lowest
+// sequence number, each a sequence of checksummed blocks (archive_format.h: an engine span takes
+// 72 bytes, the names of its kind of call are written once per segment). The segment being written
+// is rotated at `segment_bytes`. Every block header carries the newest span time of its block, so
+// opening the archive learns every segment's age from its block headers without reading the
+// spans. Each open starts a new segment, so nothing is ever appended after a block torn by a
+// crash: readers stop at such a block.
 //
 // Bounds are kept by deleting whole segments, oldest first: when the directory would grow past
 // max_disk_bytes it is cut to about 80% of it, and a segment whose newest span ended more than
@@ -30,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "workers/observability/archive_format.h"
 #include "workers/observability/stored_span.h"
 #include "workers/observability/telemetry_records.h"
 
@@ -68,11 +70,12 @@ class TraceArchive {
   void append_stored(const std::vector<StoredSpan>& spans);
   void append(std::vector<SpanRecord> spans);
 
-  // The newest `max_spans` spans (queued ones included), oldest first.
-  std::vector<SpanRecord> recent(size_t max_spans);
+  // The newest `max_spans` spans (queued ones included), oldest first. Engine spans come back
+  // compact, sharing one set of names per kind of call and segment.
+  std::vector<StoredSpan> recent(size_t max_spans);
   // Every stored or queued span of one trace, in the order they were appended. Reads every
   // segment: its cost grows with the archive.
-  std::vector<SpanRecord> trace(std::string_view trace_id);
+  std::vector<StoredSpan> trace(std::string_view trace_id);
 
   // Waits until the spans appended before the call are on disk (or were dropped), at most
   // `timeout`. True when they are.
@@ -89,15 +92,18 @@ class TraceArchive {
     uint64_t bytes = 0;
     uint64_t newest_unix_nano = 0;  // latest end (or start) time of its spans
   };
+  // A segment's bytes from disk, decoded (empty when it was deleted meanwhile).
+  std::vector<StoredSpan> read_segment(uint64_t seq, const archive::DecodeFilter& filter) const;
 
   explicit TraceArchive(TraceArchiveOptions options);
   void load_segments();
   void run();
   void write_batch(const std::vector<StoredSpan>& batch);
-  void write_line(const std::string& line, uint64_t span_time);
+  void write_span(const StoredSpan& span);
   bool ensure_active();
   void flush_pending();
   void seal_active();
+  void close_active();
   void enforce_disk_bound(uint64_t incoming);
   void enforce_retention();
   void drop_segment(uint64_t seq);
@@ -126,7 +132,9 @@ class TraceArchive {
   // The writer thread's own.
   int active_fd_ = -1;
   uint64_t next_seq_ = 1;
-  std::string pending_;  // lines for the active segment not yet written
+  archive::SegmentEncoder encoder_;  // the active segment's names dictionary
+  std::string pending_;  // one block for the active segment, not yet written (empty: none begun)
+  std::string json_;     // scratch: the JSON of a span that is not an engine span
   uint64_t pending_spans_ = 0;
   uint64_t pending_newest_ = 0;
   bool failing_ = false;  // the last disk operation failed (logged once until one succeeds)
@@ -136,8 +144,8 @@ class TraceArchive {
   std::mutex close_mu_;
 };
 
-// Reads back one line of the archive (the to_json shape of a span, "engine_span" optional).
-// nullopt when it is not a span (a torn line, a footer, foreign JSON).
+// Reads back the JSON of a span that is not an engine span (the to_json shape, "engine_span"
+// optional). nullopt when it is not a span.
 std::optional<SpanRecord> span_from_json(std::string_view line);
 
 }  // namespace iii::obs

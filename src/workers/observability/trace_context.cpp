@@ -1,5 +1,7 @@
 #include "workers/observability/trace_context.h"
 
+#include <array>
+#include <bit>
 #include <chrono>
 #include <random>
 
@@ -8,20 +10,47 @@ namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+// Value of a hex digit, -1 for anything else: a table, as ids are decoded on every call.
+constexpr std::array<int8_t, 256> kHexValue = [] {
+  std::array<int8_t, 256> t{};
+  t.fill(-1);
+  for (int i = 0; i < 10; ++i) t['0' + i] = static_cast<int8_t>(i);
+  for (int i = 0; i < 6; ++i) t['a' + i] = t['A' + i] = static_cast<int8_t>(10 + i);
+  return t;
+}();
+int hex_value(char c) { return kHexValue[static_cast<unsigned char>(c)]; }
 
-// xoshiro-style generator per thread: ids must be unique, not secret, and cheap on every call.
-std::mt19937_64& generator() {
-  thread_local std::mt19937_64 g([] {
+// xoshiro256** per thread: ids must be unique, not secret, and cheap on every call (two per
+// routed call). Seeded from the OS through splitmix64, as its authors advise.
+class IdGenerator {
+ public:
+  IdGenerator() {
     std::random_device rd;
-    return (static_cast<uint64_t>(rd()) << 32) ^ rd() ^
-           static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-  }());
+    uint64_t seed = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^
+                    static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    for (uint64_t& word : s_) {
+      seed += 0x9e3779b97f4a7c15ull;
+      uint64_t z = seed;
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+      word = z ^ (z >> 31);
+    }
+  }
+  uint64_t operator()() {
+    const uint64_t result = std::rotl(s_[1] * 5, 7) * 9;
+    const uint64_t t = s_[1] << 17;
+    s_[2] ^= s_[0], s_[3] ^= s_[1], s_[1] ^= s_[2], s_[0] ^= s_[3];
+    s_[2] ^= t;
+    s_[3] = std::rotl(s_[3], 45);
+    return result;
+  }
+
+ private:
+  uint64_t s_[4];
+};
+
+IdGenerator& generator() {
+  thread_local IdGenerator g;
   return g;
 }
 
@@ -63,12 +92,13 @@ std::string to_hex(const std::array<uint8_t, N>& bytes) {
 template <size_t N>
 bool from_hex(std::string_view hex, std::array<uint8_t, N>& out) {
   if (hex.size() != N * 2) return false;
+  int bad = 0;
   for (size_t i = 0; i < N; ++i) {
     const int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
+    bad |= hi | lo;  // negative when either is not a digit
     out[i] = static_cast<uint8_t>(hi * 16 + lo);
   }
-  return true;
+  return bad >= 0;
 }
 
 template std::string to_hex(const std::array<uint8_t, 16>&);
