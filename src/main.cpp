@@ -18,6 +18,7 @@
 #include "config/listener_set.h"
 #include "cli/trigger_command.h"
 #include "core/channel_hub.h"
+#include "core/console_log.h"
 #include "engine/engine.h"
 #include "net/worker_listener.h"
 #include "workers/channels/channel_functions.h"
@@ -40,7 +41,7 @@ struct EngineFlags {
   std::optional<uint32_t> invocation_timeout_ms;
   std::optional<size_t> max_frame_bytes;
   std::optional<size_t> max_json_depth;
-  std::string log_level = "info";
+  std::optional<std::string> log_level;  // absent: the observability block's level, or info
   unsigned threads = 0;
 };
 
@@ -89,7 +90,8 @@ void raise_open_file_limit() {
 int run_engine(const EngineFlags& flags) {
   auto logger = spdlog::stderr_color_mt("iii");
   spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(flags.log_level));
+  if (flags.log_level) iii::console_log::pin_level(*flags.log_level);
+  else spdlog::set_level(spdlog::level::info);
   raise_open_file_limit();
 
   namespace config = iii::config;
@@ -197,7 +199,7 @@ int main(int argc, char** argv) {
   app.add_option("--max-frame-bytes", flags.max_frame_bytes, "Largest inbound WebSocket message (default 67108864)");
   app.add_option("--max-json-depth", flags.max_json_depth, "Deepest JSON nesting accepted in frames and values (default 128)")
       ->check(CLI::Range(size_t{1}, iii::kMaxJsonDepth));
-  app.add_option("--log-level", flags.log_level, "trace, debug, info, warn or error")
+  app.add_option("--log-level", flags.log_level, "trace, debug, info, warn or error (default: the iii-observability block's level, or info)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   app.add_option("--threads", flags.threads, "I/O threads (default: one per core)");
   auto trigger = iii::cli::add_trigger_command(app);

@@ -319,18 +319,25 @@ bool Engine::register_delivered_function(FunctionEntry entry, std::shared_ptr<En
   return registry_.upsert_function(std::move(entry));
 }
 
-void Engine::subscribe_worker_events(WorkerEventListener listener) {
+ListenerId Engine::subscribe_worker_events(WorkerEventListener listener) {
   std::lock_guard lock(mu_);
-  worker_listeners_.push_back(std::move(listener));
+  const ListenerId id = ++last_listener_id_;
+  worker_listeners_.emplace_back(id, std::make_shared<const WorkerEventListener>(std::move(listener)));
+  return id;
+}
+
+void Engine::unsubscribe_worker_events(ListenerId id) {
+  std::lock_guard lock(mu_);
+  std::erase_if(worker_listeners_, [id](const auto& entry) { return entry.first == id; });
 }
 
 void Engine::announce_worker_event(std::string_view event, std::string_view worker_id) {
-  std::vector<WorkerEventListener> listeners;
+  decltype(worker_listeners_) listeners;
   {
     std::lock_guard lock(mu_);
     listeners = worker_listeners_;
   }
-  for (auto& l : listeners) l(event, worker_id);
+  for (auto& [id, l] : listeners) (*l)(event, worker_id);
 }
 
 TickerId Engine::add_ticker(Ticker ticker) {

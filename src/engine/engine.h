@@ -66,6 +66,7 @@ using FireCompletion = std::function<void(FireStatus, Outcome)>;
 
 using Ticker = std::function<void(Clock::time_point)>;
 using TickerId = uint64_t;
+using ListenerId = uint64_t;
 
 // "worker_connected" | "worker_disconnected" | "worker_metadata_updated"
 using WorkerEventListener = std::function<void(std::string_view event, std::string_view worker_id)>;
@@ -144,7 +145,10 @@ class Engine {
   }
 
   // --- events and time ---
-  void subscribe_worker_events(WorkerEventListener listener);
+  // The listener runs on every worker_connected / worker_disconnected / worker_metadata_updated
+  // until unsubscribed (a built-in that hot reloads must unsubscribe in stop()).
+  ListenerId subscribe_worker_events(WorkerEventListener listener);
+  void unsubscribe_worker_events(ListenerId id);
   void announce_worker_event(std::string_view event, std::string_view worker_id);
   // Runs every ~100 ms (main.cpp's timer): expires deadlines and runs the registered tickers.
   void tick(Clock::time_point now);
@@ -213,7 +217,8 @@ class Engine {
 
   mutable std::mutex mu_;  // guards the members below (rarely touched)
   std::vector<std::shared_ptr<InProcessWorker>> in_process_workers_;
-  std::vector<WorkerEventListener> worker_listeners_;
+  std::vector<std::pair<ListenerId, std::shared_ptr<const WorkerEventListener>>> worker_listeners_;
+  ListenerId last_listener_id_ = 0;
   std::vector<std::pair<TickerId, std::shared_ptr<const Ticker>>> tickers_;
   TickerId last_ticker_id_ = 0;
   struct AwaitingAck {

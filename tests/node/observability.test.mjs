@@ -3,7 +3,9 @@
 // logs listed with their trace id and printed on the engine's console, the `log` and `trace`
 // triggers (and that they do not feed themselves), the query functions, and the bounds.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import { before, test } from 'node:test';
 import { TriggerAction } from 'iii-sdk';
 import { Logger } from '@iii-dev/helpers/observability';
@@ -274,5 +276,35 @@ test('without an iii-observability entry it runs on its defaults; enabled: false
     await c.terminate();
   } finally {
     await bare.stop();
+  }
+});
+
+test("the block's level and format set the engine's console; --log-level pins the level; a reload applies them", async () => {
+  const block = (cfg) => `workers:\n  - name: iii-observability\n    config: ${cfg}\n`;
+  const lines = (e) => e.logs().split('\n').filter((l) => l.startsWith('{'));
+  const e = await startEngine({ config: block('{ level: warn, format: json, trace_storage: { enabled: false } }') });
+  try {
+    await sleep(300);
+    // Warn: the info lines after the block started are not printed.
+    assert.doesNotMatch(e.logs(), /listening for workers/);
+    // Info again, still JSON: the lines of the reload are printed as JSON objects.
+    writeFileSync(path.join(e.cwd, 'config.yaml'), block('{ level: info, format: json, trace_storage: { enabled: false } }'));
+    await waitFor(() => lines(e).some((l) => JSON.parse(l).message.includes('started')), 8000, 'a JSON line after the reload');
+    for (const l of lines(e)) {
+      const o = JSON.parse(l);
+      assert.equal(typeof o.timestamp, 'string');
+      assert.match(o.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z$/);
+      assert.ok(['info', 'warning', 'error'].includes(o.level), l);
+      assert.equal(o.target, 'iii');
+    }
+  } finally {
+    await e.stop();
+  }
+  const pinned = await startEngine({ config: block('{ level: error, trace_storage: { enabled: false } }'), args: ['--log-level', 'info'] });
+  try {
+    await waitFor(() => /listening for workers/.test(pinned.logs()), 5000, 'info lines with --log-level info');
+    assert.doesNotMatch(pinned.logs(), /^\{"timestamp"/m);  // format: default
+  } finally {
+    await pinned.stop();
   }
 });

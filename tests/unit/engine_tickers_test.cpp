@@ -1,6 +1,7 @@
 // Engine tickers (engine/engine.h) and WorkerTicker (workers/builtin.h): periodic work runs on
 // every tick until removed, a built-in registers its ticker at most once however often it is
 // started, and stopping or destroying the built-in removes it (a hot reload leaves nothing behind).
+// Worker-event listeners likewise run until unsubscribed.
 #include <gtest/gtest.h>
 
 #include "engine/engine.h"
@@ -23,6 +24,21 @@ TEST(EngineTickers, RunOnEveryTickUntilRemoved) {
   engine.tick(Clock::now());
   EXPECT_EQ(a, 2);
   EXPECT_EQ(b, 3);
+}
+
+TEST(EngineWorkerEvents, ListenersRunUntilUnsubscribed) {
+  Engine engine;
+  std::vector<std::string> a, b;
+  const ListenerId first = engine.subscribe_worker_events([&](std::string_view e, std::string_view w) {
+    a.push_back(std::string(e) + " " + std::string(w));
+  });
+  engine.subscribe_worker_events([&](std::string_view e, std::string_view) { b.emplace_back(e); });
+  engine.announce_worker_event("worker_connected", "w1");
+  engine.unsubscribe_worker_events(first);
+  engine.unsubscribe_worker_events(first);  // a second removal changes nothing
+  engine.announce_worker_event("worker_disconnected", "w1");
+  EXPECT_EQ(a, std::vector<std::string>{"worker_connected w1"});
+  EXPECT_EQ(b, (std::vector<std::string>{"worker_connected", "worker_disconnected"}));
 }
 
 TEST(EngineTickers, ATickerMayRemoveItselfWhileRunning) {

@@ -180,13 +180,14 @@ class HttpFunctionsWorker final : public BuiltinWorker {
     engine_.set_external_function_handler([weak](FunctionEntry entry) {
       if (auto f = weak.lock()) f->add(std::move(entry));
     });
-    engine_.subscribe_worker_events([weak](std::string_view event, std::string_view worker_id) {
+    worker_events_ = engine_.subscribe_worker_events([weak](std::string_view event, std::string_view worker_id) {
       if (event != "worker_disconnected") return;
       if (auto f = weak.lock()) f->forget_owner(worker_id);
     });
   }
 
   void stop() override {
+    engine_.unsubscribe_worker_events(worker_events_);
     engine_.set_external_function_handler({});
     functions_->remove_all();
   }
@@ -203,6 +204,7 @@ class HttpFunctionsWorker final : public BuiltinWorker {
   HttpFunctionsConfig config_;
   std::shared_ptr<HttpFunctions> functions_;
   std::shared_ptr<InProcessWorker> endpoint_;
+  ListenerId worker_events_ = 0;
 };
 
 }  // namespace

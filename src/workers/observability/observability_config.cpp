@@ -225,9 +225,10 @@ ObservabilityConfig parse_observability_config(const json::value& config, const 
   if (auto* v = field("logs_sampling_ratio")) out.logs_sampling_ratio = number(*v, "logs_sampling_ratio", 0, 1);
   if (auto* v = field("logs_console_output")) out.logs_console_output = boolean(*v, "logs_console_output");
   if (auto* v = field("level")) {
-    out.level = reader.string(*v, "level");
-    if (out.level != "trace" && out.level != "debug" && out.level != "info" && out.level != "warn" && out.level != "error")
+    const std::string level = reader.string(*v, "level");
+    if (level != "trace" && level != "debug" && level != "info" && level != "warn" && level != "error")
       reader.fail("level", "must be trace, debug, info, warn or error");
+    out.level = level;
   }
   if (auto* v = field("format")) {
     const std::string f = reader.string(*v, "format");

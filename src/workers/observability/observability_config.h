@@ -87,8 +87,8 @@ struct ObservabilityConfig {
   uint64_t logs_flush_interval_ms = 1000;
   double logs_sampling_ratio = 1.0;
   bool logs_console_output = true;
-  std::string level = "info";
-  bool json_format = false;
+  std::optional<std::string> level;  // the console's level; absent: info (unless --log-level pins one)
+  bool json_format = false;          // format: json (the console as JSON lines)
 
   std::vector<AlertRule> alerts;
 

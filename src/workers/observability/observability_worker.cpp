@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 
+#include "core/console_log.h"
 #include "net/http_client.h"
 #include "workers/observability/alerts.h"
 #include "workers/observability/metrics_http.h"
@@ -96,6 +97,9 @@ class ObservabilityWorker final : public BuiltinWorker {
   std::shared_ptr<InProcessWorker> endpoint() override { return endpoint_; }
 
   void start() override {
+    // The console's level and format are the engine's, set by this block even when it is disabled.
+    console_log::set_level_from_config(config_->level.value_or("info"));
+    console_log::set_json_format(config_->json_format);
     if (config_->enabled) {
       open_archive();
       start_exporter();
@@ -105,7 +109,7 @@ class ObservabilityWorker final : public BuiltinWorker {
     // Worker life cycles for engine::metrics::list (spawns, deaths).
     std::weak_ptr<TelemetryHub> weak_hub = hub_;
     std::weak_ptr<CallTracer> weak_tracer = tracer_;
-    engine_.subscribe_worker_events([weak_hub, weak_tracer](std::string_view event, std::string_view) {
+    worker_events_ = engine_.subscribe_worker_events([weak_hub, weak_tracer](std::string_view event, std::string_view) {
       auto hub = weak_hub.lock();
       auto tracer = weak_tracer.lock();
       if (!hub || !tracer || tracer->retired()) return;
@@ -137,6 +141,7 @@ class ObservabilityWorker final : public BuiltinWorker {
   }
 
   void stop() override {
+    engine_.unsubscribe_worker_events(worker_events_);
     ticker_.stop();
     tracer_->retire();
     if (engine_.invocation_observer() == tracer_.get()) engine_.set_invocation_observer(nullptr);
@@ -286,6 +291,7 @@ class ObservabilityWorker final : public BuiltinWorker {
   std::shared_ptr<Alerts> alerts_;
   const std::shared_ptr<InProcessWorker> endpoint_;
   WorkerTicker ticker_;
+  ListenerId worker_events_ = 0;
 };
 
 }  // namespace
