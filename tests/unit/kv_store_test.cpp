@@ -14,7 +14,9 @@
 #include <thread>
 
 #include "wire/uuid.h"
+#include "redis_server.h"
 #include "store/memory_kv_store.h"
+#include "store/redis_kv_store.h"
 #include "store/sqlite_kv_store.h"
 
 namespace iii {
@@ -39,6 +41,15 @@ struct SqliteFactory {
   std::unique_ptr<KvStore> make(const TempDir& dir) { return std::make_unique<SqliteKvStore>(dir.path() / "kv.db"); }
 };
 
+// A real redis-server shared by the tests, emptied before each.
+struct RedisFactory {
+  static constexpr const char* kName = "redis";
+  std::unique_ptr<KvStore> make(const TempDir&) {
+    testing::RedisServer::shared().flush();
+    return std::make_unique<RedisKvStore>(std::make_shared<RedisPool>(testing::RedisServer::shared().endpoint()), "state");
+  }
+};
+
 template <class Factory>
 class KvStoreConformance : public ::testing::Test {
  protected:
@@ -47,7 +58,7 @@ class KvStoreConformance : public ::testing::Test {
   std::unique_ptr<KvStore> store;
 };
 
-using Implementations = ::testing::Types<MemoryFactory, SqliteFactory>;
+using Implementations = ::testing::Types<MemoryFactory, SqliteFactory, RedisFactory>;
 TYPED_TEST_SUITE(KvStoreConformance, Implementations, ImplementationNames);
 
 TYPED_TEST(KvStoreConformance, GetOfMissingKeyOrScopeIsEmpty) {

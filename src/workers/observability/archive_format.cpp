@@ -23,7 +23,6 @@ template <typename T>
 void put(std::string& out, T value) {
   out.append(reinterpret_cast<const char*>(&value), sizeof value);
 }
-void put_bytes(std::string& out, const uint8_t* p, size_t n) { out.append(reinterpret_cast<const char*>(p), n); }
 void put_string(std::string& out, std::string_view s) {
   put(out, static_cast<uint32_t>(s.size()));
   out.append(s);

@@ -1,0 +1,104 @@
+// A small Redis client for the store adapters (docs/redis.md): blocking commands with a deadline
+// each, over a pool of connections. RESP is written by hand and read with hiredis's reply parser.
+//
+// Blocking fits the store interfaces (KvStore and friends are synchronous, like SQLite): a call
+// costs one loopback round trip. Every wait has a deadline (connect, write, read); a connection
+// that timed out or failed is closed and never reused, so a late reply cannot be read as the
+// answer to the next command.
+#pragma once
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace iii {
+
+struct RedisError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Where a Redis server is: redis://[[user]:password@]host[:port][/db]
+struct RedisEndpoint {
+  std::string host = "127.0.0.1";
+  uint16_t port = 6379;
+  std::string user, password;  // AUTH when the password is set
+  unsigned db = 0;             // SELECT when not 0
+
+  // Throws RedisError naming what is wrong with the URL.
+  static RedisEndpoint parse(std::string_view url);
+  std::string address() const { return host + ":" + std::to_string(port); }
+};
+
+struct RedisReply {
+  enum class Type { kNil, kString, kInteger, kArray, kStatus, kError };
+  Type type = Type::kNil;
+  std::string str;  // kString, kStatus, kError
+  long long integer = 0;
+  std::vector<RedisReply> elements;  // kArray
+
+  bool is_nil() const { return type == Type::kNil; }
+  bool is_error() const { return type == Type::kError; }
+};
+
+class RedisConnection {
+ public:
+  // Connects (and authenticates, selects the database) within `timeout`; throws RedisError.
+  static std::unique_ptr<RedisConnection> open(const RedisEndpoint& endpoint, std::chrono::milliseconds timeout);
+  ~RedisConnection();
+  RedisConnection(const RedisConnection&) = delete;
+  RedisConnection& operator=(const RedisConnection&) = delete;
+
+  // Sends the commands in one write and reads their replies, in order. An error reply is a
+  // reply (is_error()); a failed or late exchange throws RedisError and breaks the connection.
+  std::vector<RedisReply> run(const std::vector<std::vector<std::string_view>>& commands);
+  RedisReply run(const std::vector<std::string_view>& command);
+
+  bool broken() const { return fd_ < 0; }
+
+ private:
+  RedisConnection(std::string address, std::chrono::milliseconds timeout);
+  void write_all(std::string_view data, std::chrono::steady_clock::time_point deadline);
+  RedisReply read_reply(std::chrono::steady_clock::time_point deadline);
+  [[noreturn]] void fail(const std::string& what);
+
+  std::string address_;
+  std::chrono::milliseconds timeout_;
+  int fd_ = -1;
+  void* reader_ = nullptr;  // hiredis redisReader
+};
+
+// Up to `max_connections` connections, opened when needed and kept while healthy.
+class RedisPool {
+ public:
+  RedisPool(RedisEndpoint endpoint, size_t max_connections = 8,
+            std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+  // Runs the commands on one connection (see RedisConnection::run). Waits at most the timeout for
+  // a free connection.
+  std::vector<RedisReply> run(const std::vector<std::vector<std::string_view>>& commands);
+  RedisReply run(const std::vector<std::string_view>& command);
+
+  const RedisEndpoint& endpoint() const { return endpoint_; }
+
+ private:
+  std::unique_ptr<RedisConnection> take();
+  void give_back(std::unique_ptr<RedisConnection> connection);
+
+  const RedisEndpoint endpoint_;
+  const size_t max_connections_;
+  const std::chrono::milliseconds timeout_;
+  std::mutex mu_;
+  std::condition_variable freed_;
+  std::vector<std::unique_ptr<RedisConnection>> idle_;
+  size_t open_ = 0;  // idle or lent out
+};
+
+// The RESP encoding of one command (an array of bulk strings).
+void append_resp_command(std::string& out, const std::vector<std::string_view>& args);
+
+}  // namespace iii

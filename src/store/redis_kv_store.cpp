@@ -1,0 +1,199 @@
+#include "store/redis_kv_store.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+
+namespace iii {
+
+// A Lua script and its SHA-1 (hex), for EVALSHA.
+struct RedisScript {
+  explicit RedisScript(std::string text) : body(std::move(text)) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int size = 0;
+    EVP_Digest(body.data(), body.size(), digest, &size, EVP_sha1(), nullptr);
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (unsigned i = 0; i < size; ++i) sha += kHex[digest[i] >> 4], sha += kHex[digest[i] & 0xf];
+  }
+  std::string body, sha;
+};
+
+namespace {
+
+// KEYS: hash, order, seq, scopes. ARGV: scope, key, value. Returns the previous value (nil: new).
+const RedisScript kSet(R"lua(
+local old = redis.call('HGET', KEYS[1], ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+if not old then
+  redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[3]), ARGV[2])
+  redis.call('SADD', KEYS[4], ARGV[1])
+end
+return old
+)lua");
+
+// Same keys. ARGV: scope, key, new value, '1' when the key is expected to exist, expected value.
+// Sets the key only when it still holds what the caller read: returns 1, else 0.
+const RedisScript kCompareAndSet(R"lua(
+local cur = redis.call('HGET', KEYS[1], ARGV[2])
+if ARGV[4] == '1' then
+  if cur ~= ARGV[5] then return 0 end
+elseif cur then
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+if not cur then
+  redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[3]), ARGV[2])
+  redis.call('SADD', KEYS[4], ARGV[1])
+end
+return 1
+)lua");
+
+// KEYS: hash, order, scopes. ARGV: scope, key. Returns the removed value (nil: none). An emptied
+// scope leaves no key behind and leaves the scope set.
+const RedisScript kRemove(R"lua(
+local old = redis.call('HGET', KEYS[1], ARGV[2])
+if old then
+  redis.call('HDEL', KEYS[1], ARGV[2])
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  if redis.call('HLEN', KEYS[1]) == 0 then
+    redis.call('DEL', KEYS[2])
+    redis.call('SREM', KEYS[3], ARGV[1])
+  end
+end
+return old
+)lua");
+
+// KEYS: hash, order. Returns {key1, value1, key2, value2, ...} in insertion order, read in one
+// step (HMGET in slices: Lua's unpack has a stack limit).
+const RedisScript kEntries(R"lua(
+local keys = redis.call('ZRANGE', KEYS[2], 0, -1)
+local out = {}
+for i = 1, #keys, 1000 do
+  local slice = {}
+  for j = i, math.min(i + 999, #keys) do slice[#slice + 1] = keys[j] end
+  local values = redis.call('HMGET', KEYS[1], unpack(slice))
+  for j = 1, #slice do
+    if values[j] then
+      out[#out + 1] = slice[j]
+      out[#out + 1] = values[j]
+    end
+  end
+end
+return out
+)lua");
+
+constexpr int kMaxUpdateAttempts = 100;
+
+std::optional<std::string> optional_string(const RedisReply& r) {
+  if (r.type == RedisReply::Type::kString) return r.str;
+  return std::nullopt;
+}
+
+}  // namespace
+
+RedisKvStore::RedisKvStore(std::shared_ptr<RedisPool> pool, std::string name)
+    : pool_(std::move(pool)), name_(std::move(name)), seq_key_("iii:" + name_ + "-seq"),
+      scopes_key_("iii:" + name_ + "-scopes") {}
+
+RedisKvStore::Keys RedisKvStore::keys_of(std::string_view scope) const {
+  Keys k;
+  k.hash.reserve(name_.size() + 1 + scope.size());
+  k.hash.append(name_).append(":").append(scope);
+  k.order.append("iii:").append(name_).append("-order:").append(scope);
+  return k;
+}
+
+RedisReply RedisKvStore::eval(const RedisScript& script, const std::vector<std::string_view>& keys,
+                              const std::vector<std::string_view>& args) {
+  const std::string count = std::to_string(keys.size());
+  std::vector<std::string_view> command{"EVALSHA", script.sha, count};
+  command.insert(command.end(), keys.begin(), keys.end());
+  command.insert(command.end(), args.begin(), args.end());
+  try {
+    RedisReply reply = pool_->run(command);
+    if (reply.is_error() && reply.str.starts_with("NOSCRIPT")) {
+      command[0] = "EVAL", command[1] = script.body;  // loads it for the next EVALSHA
+      reply = pool_->run(command);
+    }
+    if (reply.is_error()) throw KvStoreError("redis " + pool_->endpoint().address() + ": " + reply.str);
+    return reply;
+  } catch (const RedisError& e) {
+    throw KvStoreError(e.what());
+  }
+}
+
+std::optional<std::string> RedisKvStore::get(std::string_view scope, std::string_view key) {
+  const Keys k = keys_of(scope);
+  try {
+    RedisReply r = pool_->run({"HGET", k.hash, key});
+    if (r.is_error()) throw KvStoreError("redis " + pool_->endpoint().address() + ": " + r.str);
+    return optional_string(r);
+  } catch (const RedisError& e) {
+    throw KvStoreError(e.what());
+  }
+}
+
+std::optional<std::string> RedisKvStore::set(std::string_view scope, std::string_view key, std::string_view value) {
+  const Keys k = keys_of(scope);
+  return optional_string(eval(kSet, {k.hash, k.order, seq_key_, scopes_key_}, {scope, key, value}));
+}
+
+std::optional<std::string> RedisKvStore::remove(std::string_view scope, std::string_view key) {
+  const Keys k = keys_of(scope);
+  return optional_string(eval(kRemove, {k.hash, k.order, scopes_key_}, {scope, key}));
+}
+
+KvUpdate RedisKvStore::update(std::string_view scope, std::string_view key, const KvUpdateFn& fn) {
+  const Keys k = keys_of(scope);
+  for (int attempt = 0; attempt < kMaxUpdateAttempts; ++attempt) {
+    KvUpdate out;
+    out.old_value = get(scope, key);
+    std::optional<std::string> next = fn(out.old_value);  // may throw: nothing changed
+    if (!next) {
+      out.new_value = out.old_value;
+      return out;
+    }
+    const RedisReply done = eval(kCompareAndSet, {k.hash, k.order, seq_key_, scopes_key_},
+                                 {scope, key, *next, out.old_value ? "1" : "0", out.old_value ? *out.old_value : ""});
+    if (done.type == RedisReply::Type::kInteger && done.integer == 1) {
+      out.new_value = std::move(next);
+      return out;
+    }
+    // Another writer changed the key since it was read: read it again and recompute.
+  }
+  throw KvStoreError("redis " + pool_->endpoint().address() + ": update of `" + std::string(key) + "` in `" +
+                     std::string(scope) + "` kept conflicting with other writers (" +
+                     std::to_string(kMaxUpdateAttempts) + " attempts)");
+}
+
+std::vector<KvEntry> RedisKvStore::entries(std::string_view scope) {
+  const Keys k = keys_of(scope);
+  const RedisReply r = eval(kEntries, {k.hash, k.order}, {});
+  std::vector<KvEntry> out;
+  out.reserve(r.elements.size() / 2);
+  for (size_t i = 0; i + 1 < r.elements.size(); i += 2) out.push_back(KvEntry{r.elements[i].str, r.elements[i + 1].str});
+  return out;
+}
+
+std::vector<std::string> RedisKvStore::list(std::string_view scope) {
+  std::vector<std::string> out;
+  for (KvEntry& e : entries(scope)) out.push_back(std::move(e.value));
+  return out;
+}
+
+std::vector<std::string> RedisKvStore::list_groups() {
+  RedisReply r;
+  try {
+    r = pool_->run({"SMEMBERS", scopes_key_});
+  } catch (const RedisError& e) {
+    throw KvStoreError(e.what());
+  }
+  if (r.is_error()) throw KvStoreError("redis " + pool_->endpoint().address() + ": " + r.str);
+  std::vector<std::string> out;
+  out.reserve(r.elements.size());
+  for (RedisReply& e : r.elements) out.push_back(std::move(e.str));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace iii
