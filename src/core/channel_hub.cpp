@@ -105,37 +105,31 @@ Channel::Wakeups Channel::end_locked(std::deque<ChannelItem>& dropped) {
                  std::exchange(reader_gone_watch_, nullptr)};
 }
 
-void Channel::abandon() {
+// Ends the channel once, setting `flag` (closed_ or reader_gone_): queued items are dropped, the
+// writer and whoever watches for the reader going are woken, and the reader too unless it is the
+// one leaving.
+void Channel::finish(bool Channel::*flag, bool wake_reader) {
   Wakeups wake;
   std::deque<ChannelItem> dropped;
   {
     std::lock_guard lock(mu_);
-    if (reader_gone_) return;
-    reader_gone_ = true;
+    if (this->*flag) return;
+    this->*flag = true;
     wake = end_locked(dropped);
   }
-  if (wake.writer) wake.writer();  // the reader itself is the one going away: not woken
+  if (wake.writer) wake.writer();
+  if (wake_reader && wake.reader) wake.reader();
   if (wake.reader_gone) wake.reader_gone();
 }
+
+void Channel::abandon() { finish(&Channel::reader_gone_, false); }
 
 bool Channel::reader_gone() const {
   std::lock_guard lock(mu_);
   return reader_gone_;
 }
 
-void Channel::close() {
-  Wakeups wake;
-  std::deque<ChannelItem> dropped;
-  {
-    std::lock_guard lock(mu_);
-    if (closed_) return;
-    closed_ = true;
-    wake = end_locked(dropped);
-  }
-  if (wake.writer) wake.writer();
-  if (wake.reader) wake.reader();
-  if (wake.reader_gone) wake.reader_gone();
-}
+void Channel::close() { finish(&Channel::closed_, true); }
 
 bool Channel::closed() const {
   std::lock_guard lock(mu_);

@@ -91,6 +91,7 @@ class Channel {
   // REQUIRES: mu_ held. Empties the queue into `dropped` (freed after unlocking) and takes every
   // callback, which nobody may call again.
   Wakeups end_locked(std::deque<ChannelItem>& dropped);
+  void finish(bool Channel::*flag, bool wake_reader);
 
   const std::string id_;
   const std::string access_key_;

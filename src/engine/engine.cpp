@@ -320,37 +320,18 @@ bool Engine::register_delivered_function(FunctionEntry entry, std::shared_ptr<En
 }
 
 ListenerId Engine::subscribe_worker_events(WorkerEventListener listener) {
-  std::lock_guard lock(mu_);
-  const ListenerId id = ++last_listener_id_;
-  worker_listeners_.emplace_back(id, std::make_shared<const WorkerEventListener>(std::move(listener)));
-  return id;
+  return worker_listeners_.add(std::move(listener));
 }
 
-void Engine::unsubscribe_worker_events(ListenerId id) {
-  std::lock_guard lock(mu_);
-  std::erase_if(worker_listeners_, [id](const auto& entry) { return entry.first == id; });
-}
+void Engine::unsubscribe_worker_events(ListenerId id) { worker_listeners_.remove(id); }
 
 void Engine::announce_worker_event(std::string_view event, std::string_view worker_id) {
-  decltype(worker_listeners_) listeners;
-  {
-    std::lock_guard lock(mu_);
-    listeners = worker_listeners_;
-  }
-  for (auto& [id, l] : listeners) (*l)(event, worker_id);
+  for (const auto& l : worker_listeners_.snapshot()) (*l)(event, worker_id);
 }
 
-TickerId Engine::add_ticker(Ticker ticker) {
-  std::lock_guard lock(mu_);
-  const TickerId id = ++last_ticker_id_;
-  tickers_.emplace_back(id, std::make_shared<const Ticker>(std::move(ticker)));
-  return id;
-}
+TickerId Engine::add_ticker(Ticker ticker) { return tickers_.add(std::move(ticker)); }
 
-void Engine::remove_ticker(TickerId id) {
-  std::lock_guard lock(mu_);
-  std::erase_if(tickers_, [id](const auto& entry) { return entry.first == id; });
-}
+void Engine::remove_ticker(TickerId id) { tickers_.remove(id); }
 
 void Engine::tick(Clock::time_point now) {
   for (auto& [id, p] : invocations_.take_expired(now)) {
@@ -362,14 +343,8 @@ void Engine::tick(Clock::time_point now) {
     }
   }
   expire_acks(now);
-  // Run outside the lock (a ticker may call back into the engine), on a snapshot of pointers.
-  std::vector<std::shared_ptr<const Ticker>> tickers;
-  {
-    std::lock_guard lock(mu_);
-    tickers.reserve(tickers_.size());
-    for (const auto& entry : tickers_) tickers.push_back(entry.second);
-  }
-  for (const auto& t : tickers) (*t)(now);
+  // Outside any lock (a ticker may call back into the engine, or remove itself).
+  for (const auto& t : tickers_.snapshot()) (*t)(now);
 }
 
 }  // namespace iii

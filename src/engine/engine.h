@@ -32,6 +32,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/callback_list.h"
 #include "core/endpoint.h"
 #include "core/error_body.h"
 #include "core/invocation_table.h"
@@ -217,10 +218,8 @@ class Engine {
 
   mutable std::mutex mu_;  // guards the members below (rarely touched)
   std::vector<std::shared_ptr<InProcessWorker>> in_process_workers_;
-  std::vector<std::pair<ListenerId, std::shared_ptr<const WorkerEventListener>>> worker_listeners_;
-  ListenerId last_listener_id_ = 0;
-  std::vector<std::pair<TickerId, std::shared_ptr<const Ticker>>> tickers_;
-  TickerId last_ticker_id_ = 0;
+  CallbackList<WorkerEventListener> worker_listeners_;
+  CallbackList<Ticker> tickers_;
   struct AwaitingAck {
     Clock::time_point deadline;
     std::function<void(std::optional<ErrorBody>)> done;

@@ -164,7 +164,7 @@ std::unique_ptr<RedisConnection> RedisConnection::open(const RedisEndpoint& endp
   const std::string db = std::to_string(endpoint.db);
   if (endpoint.db) hello.push_back({"SELECT", db});
   if (!hello.empty())
-    for (const RedisReply& r : c->run(hello))
+    for (const RedisReply& r : c->pipeline(hello))
       if (r.is_error()) throw RedisError("redis " + c->address_ + ": " + r.str);
   return c;
 }
@@ -185,31 +185,56 @@ void RedisConnection::write_all(std::string_view data, Clock::time_point deadlin
   }
 }
 
-RedisReply RedisConnection::read_reply(Clock::time_point deadline) {
+std::optional<RedisReply> RedisConnection::take_parsed() {
   auto* reader = static_cast<redisReader*>(reader_);
+  void* raw = nullptr;
+  if (redisReaderGetReply(reader, &raw) != REDIS_OK) fail(std::string("bad reply: ") + reader->errstr);
+  if (!raw) return std::nullopt;
+  auto* reply = static_cast<redisReply*>(raw);
+  RedisReply out = convert(*reply);
+  freeReplyObject(reply);
+  return out;
+}
+
+bool RedisConnection::receive(Clock::time_point deadline) {
   for (;;) {
-    void* raw = nullptr;
-    if (redisReaderGetReply(reader, &raw) != REDIS_OK) fail(std::string("bad reply: ") + reader->errstr);
-    if (raw) {
-      auto* reply = static_cast<redisReply*>(raw);
-      RedisReply out = convert(*reply);
-      freeReplyObject(reply);
-      return out;
-    }
     char buf[16384];
     const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
     if (n > 0) {
-      redisReaderFeed(reader, buf, static_cast<size_t>(n));
-      continue;
+      redisReaderFeed(static_cast<redisReader*>(reader_), buf, static_cast<size_t>(n));
+      return true;
     }
     if (n == 0) fail("the server closed the connection");
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) fail(std::string("read: ") + std::strerror(errno));
-    if (!wait_for(fd_, POLLIN, deadline)) fail("timed out after " + std::to_string(timeout_.count()) + " ms waiting for a reply");
+    if (!wait_for(fd_, POLLIN, deadline)) return false;
   }
 }
 
-std::vector<RedisReply> RedisConnection::run(const std::vector<std::vector<std::string_view>>& commands) {
+RedisReply RedisConnection::read_reply(Clock::time_point deadline) {
+  for (;;) {
+    if (std::optional<RedisReply> reply = take_parsed()) return std::move(*reply);
+    if (!receive(deadline)) fail("timed out after " + std::to_string(timeout_.count()) + " ms waiting for a reply");
+  }
+}
+
+void RedisConnection::send(const std::vector<std::vector<std::string_view>>& commands) {
+  if (fd_ < 0) throw RedisError("redis " + address_ + ": connection closed");
+  std::string out;
+  for (const auto& c : commands) append_resp_command(out, c);
+  write_all(out, Clock::now() + timeout_);
+}
+
+std::optional<RedisReply> RedisConnection::next_reply(std::chrono::milliseconds wait) {
+  if (fd_ < 0) throw RedisError("redis " + address_ + ": connection closed");
+  const auto deadline = Clock::now() + wait;
+  for (;;) {
+    if (std::optional<RedisReply> reply = take_parsed()) return reply;
+    if (!receive(deadline)) return std::nullopt;
+  }
+}
+
+std::vector<RedisReply> RedisConnection::pipeline(const std::vector<std::vector<std::string_view>>& commands) {
   if (fd_ < 0) throw RedisError("redis " + address_ + ": connection closed");
   const auto deadline = Clock::now() + timeout_;
   std::string out;
@@ -222,7 +247,7 @@ std::vector<RedisReply> RedisConnection::run(const std::vector<std::vector<std::
 }
 
 RedisReply RedisConnection::run(const std::vector<std::string_view>& command) {
-  return std::move(run(std::vector<std::vector<std::string_view>>{command}).front());
+  return std::move(pipeline({command}).front());
 }
 
 // --- the pool ---
@@ -264,10 +289,10 @@ void RedisPool::give_back(std::unique_ptr<RedisConnection> connection) {
   freed_.notify_one();
 }
 
-std::vector<RedisReply> RedisPool::run(const std::vector<std::vector<std::string_view>>& commands) {
+std::vector<RedisReply> RedisPool::pipeline(const std::vector<std::vector<std::string_view>>& commands) {
   std::unique_ptr<RedisConnection> c = take();
   try {
-    auto replies = c->run(commands);
+    auto replies = c->pipeline(commands);
     give_back(std::move(c));
     return replies;
   } catch (...) {
@@ -277,7 +302,7 @@ std::vector<RedisReply> RedisPool::run(const std::vector<std::vector<std::string
 }
 
 RedisReply RedisPool::run(const std::vector<std::string_view>& command) {
-  return std::move(run(std::vector<std::vector<std::string_view>>{command}).front());
+  return std::move(pipeline({command}).front());
 }
 
 }  // namespace iii

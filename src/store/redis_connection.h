@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -55,15 +56,25 @@ class RedisConnection {
 
   // Sends the commands in one write and reads their replies, in order. An error reply is a
   // reply (is_error()); a failed or late exchange throws RedisError and breaks the connection.
-  std::vector<RedisReply> run(const std::vector<std::vector<std::string_view>>& commands);
+  std::vector<RedisReply> pipeline(const std::vector<std::vector<std::string_view>>& commands);
+  // One command (a pipeline of one).
   RedisReply run(const std::vector<std::string_view>& command);
 
   bool broken() const { return fd_ < 0; }
+
+  // For a subscriber connection, whose replies come unasked: send() writes commands without
+  // reading; next_reply() returns the next complete reply, or nullopt when none is complete after
+  // waiting `wait` (which breaks nothing). Failures throw RedisError and break the connection.
+  void send(const std::vector<std::vector<std::string_view>>& commands);
+  std::optional<RedisReply> next_reply(std::chrono::milliseconds wait);
 
  private:
   RedisConnection(std::string address, std::chrono::milliseconds timeout);
   void write_all(std::string_view data, std::chrono::steady_clock::time_point deadline);
   RedisReply read_reply(std::chrono::steady_clock::time_point deadline);
+  std::optional<RedisReply> take_parsed();  // a reply already complete in the reader's buffer
+  // Reads what arrived into the reader; false when nothing arrived before the deadline.
+  bool receive(std::chrono::steady_clock::time_point deadline);
   [[noreturn]] void fail(const std::string& what);
 
   std::string address_;
@@ -78,9 +89,9 @@ class RedisPool {
   RedisPool(RedisEndpoint endpoint, size_t max_connections = 8,
             std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
-  // Runs the commands on one connection (see RedisConnection::run). Waits at most the timeout for
+  // Runs the commands on one connection (see RedisConnection::pipeline). Waits at most the timeout for
   // a free connection.
-  std::vector<RedisReply> run(const std::vector<std::vector<std::string_view>>& commands);
+  std::vector<RedisReply> pipeline(const std::vector<std::vector<std::string_view>>& commands);
   RedisReply run(const std::vector<std::string_view>& command);
 
   const RedisEndpoint& endpoint() const { return endpoint_; }

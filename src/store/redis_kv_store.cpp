@@ -3,6 +3,9 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <chrono>
+#include <random>
+#include <thread>
 
 namespace iii {
 
@@ -82,7 +85,16 @@ end
 return out
 )lua");
 
-constexpr int kMaxUpdateAttempts = 100;
+// An update that keeps losing the compare-and-set to other writers retries for this long, sleeping
+// a random, growing while between attempts (so that two engines hammering one key take turns).
+constexpr auto kUpdateDeadline = std::chrono::seconds(5);
+constexpr auto kMaxConflictPause = std::chrono::microseconds(5000);
+
+void pause_after_conflict(int conflicts) {
+  thread_local std::minstd_rand random{std::random_device{}()};
+  const auto cap = std::min<std::chrono::microseconds>(kMaxConflictPause, std::chrono::microseconds(50L << std::min(conflicts, 10)));
+  std::this_thread::sleep_for(std::chrono::microseconds(random() % (cap.count() + 1)));
+}
 
 std::optional<std::string> optional_string(const RedisReply& r) {
   if (r.type == RedisReply::Type::kString) return r.str;
@@ -90,6 +102,38 @@ std::optional<std::string> optional_string(const RedisReply& r) {
 }
 
 }  // namespace
+
+// The store itself; what each method costs in Redis is one round trip unless said.
+class RedisKvStore final : public KvStore {
+ public:
+  RedisKvStore(std::shared_ptr<RedisPool> pool, std::string name);
+
+  // HGET.
+  std::optional<std::string> get(std::string_view scope, std::string_view key) override;
+  // A script: HSET; for a new key also ZADD to the order index and SADD to the scope set.
+  std::optional<std::string> set(std::string_view scope, std::string_view key, std::string_view value) override;
+  // A script: HDEL and ZREM; an emptied scope also loses its index and leaves the scope set.
+  std::optional<std::string> remove(std::string_view scope, std::string_view key) override;
+  // HGET, then a compare-and-set script; both again after a conflict.
+  KvUpdate update(std::string_view scope, std::string_view key, const KvUpdateFn& fn) override;
+  // A script: ZRANGE of the order index, then HMGET of those keys.
+  std::vector<std::string> list(std::string_view scope) override;
+  std::vector<KvEntry> entries(std::string_view scope) override;
+  // SMEMBERS of the scope set, sorted here.
+  std::vector<std::string> list_groups() override;
+
+ private:
+  struct Keys {
+    std::string hash, order;
+  };
+  Keys keys_of(std::string_view scope) const;
+  // EVALSHA of a script (EVAL when the server does not know it yet); throws KvStoreError.
+  RedisReply eval(const RedisScript& script, const std::vector<std::string_view>& keys,
+                  const std::vector<std::string_view>& args);
+
+  std::shared_ptr<RedisPool> pool_;
+  std::string name_, seq_key_, scopes_key_;
+};
 
 RedisKvStore::RedisKvStore(std::shared_ptr<RedisPool> pool, std::string name)
     : pool_(std::move(pool)), name_(std::move(name)), seq_key_("iii:" + name_ + "-seq"),
@@ -145,7 +189,8 @@ std::optional<std::string> RedisKvStore::remove(std::string_view scope, std::str
 
 KvUpdate RedisKvStore::update(std::string_view scope, std::string_view key, const KvUpdateFn& fn) {
   const Keys k = keys_of(scope);
-  for (int attempt = 0; attempt < kMaxUpdateAttempts; ++attempt) {
+  const auto deadline = std::chrono::steady_clock::now() + kUpdateDeadline;
+  for (int conflicts = 0;; ++conflicts) {
     KvUpdate out;
     out.old_value = get(scope, key);
     std::optional<std::string> next = fn(out.old_value);  // may throw: nothing changed
@@ -160,10 +205,12 @@ KvUpdate RedisKvStore::update(std::string_view scope, std::string_view key, cons
       return out;
     }
     // Another writer changed the key since it was read: read it again and recompute.
+    if (std::chrono::steady_clock::now() >= deadline)
+      throw KvStoreError("redis " + pool_->endpoint().address() + ": update of `" + std::string(key) + "` in `" +
+                         std::string(scope) + "` kept conflicting with other writers for " +
+                         std::to_string(kUpdateDeadline.count()) + " s (" + std::to_string(conflicts + 1) + " attempts)");
+    pause_after_conflict(conflicts);
   }
-  throw KvStoreError("redis " + pool_->endpoint().address() + ": update of `" + std::string(key) + "` in `" +
-                     std::string(scope) + "` kept conflicting with other writers (" +
-                     std::to_string(kMaxUpdateAttempts) + " attempts)");
 }
 
 std::vector<KvEntry> RedisKvStore::entries(std::string_view scope) {
@@ -194,6 +241,10 @@ std::vector<std::string> RedisKvStore::list_groups() {
   for (RedisReply& e : r.elements) out.push_back(std::move(e.str));
   std::sort(out.begin(), out.end());
   return out;
+}
+
+std::unique_ptr<KvStore> make_redis_kv_store(std::shared_ptr<RedisPool> pool, std::string name) {
+  return std::make_unique<RedisKvStore>(std::move(pool), std::move(name));
 }
 
 }  // namespace iii

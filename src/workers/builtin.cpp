@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "core/json_text.h"
+#include "store/redis_connection.h"
 #include "wire/json_writer.h"
 
 namespace iii {
@@ -111,6 +112,19 @@ ConfigReader::KvAdapter ConfigReader::kv_adapter(const boost::json::value& adapt
   }
   out.file_path = (working_dir / file_path).lexically_normal();
   return out;
+}
+
+std::string ConfigReader::redis_url(const boost::json::value& config) const {
+  require_known_keys(config, std::string(worker_) + " adapter `redis`", {"redis_url"});
+  std::string url = "redis://localhost:6379";
+  if (config.is_object())
+    if (const boost::json::value* u = field(config.get_object(), "redis_url")) url = string(*u, "adapter.config.redis_url");
+  try {
+    RedisEndpoint::parse(url);
+  } catch (const RedisError& e) {
+    fail("adapter.config.redis_url", e.what());
+  }
+  return url;
 }
 
 std::filesystem::path database_file_at(const std::filesystem::path& file_path, std::string_view name) {

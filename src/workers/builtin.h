@@ -184,6 +184,10 @@ class ConfigReader {
                        std::initializer_list<std::string_view> known, std::string_view default_path,
                        const std::filesystem::path& working_dir) const;
 
+  // The config of a `redis` adapter: `redis_url` (default redis://localhost:6379), a URL that
+  // RedisEndpoint::parse accepts. Returns it.
+  std::string redis_url(const boost::json::value& adapter_config) const;
+
  private:
   std::string_view worker_;
 };

@@ -172,7 +172,7 @@ test('runs of one job never overlap: ticks are skipped while a slow handler runs
   await shutdownSdk(W);
 });
 
-test('config: `iii-cron` with kv lock keys starts; a redis lock adapter or an unknown key is refused', async () => {
+test('config: `iii-cron` with kv lock keys starts; a bad redis_url or an unknown key is refused', async () => {
   const ok = await startEngine({ config: `workers:
   - name: iii-cron
     config:
@@ -190,9 +190,9 @@ test('config: `iii-cron` with kv lock keys starts; a redis lock adapter or an un
   } finally {
     await ok.stop();
   }
-  const redis = await runRejected('workers:\n  - name: cron\n    config:\n      adapter:\n        name: redis\n');
+  const redis = await runRejected('workers:\n  - name: cron\n    config:\n      adapter:\n        name: redis\n        config: { redis_url: "localhost:6379" }\n');
   assert.equal(redis.status, 1);
-  assert.match(redis.stderr, /config\.yaml:2: iii-cron: `adapter.name` `redis` \(cross-instance cron locks\) is not supported yet/);
+  assert.match(redis.stderr, /config\.yaml:2: iii-cron: `adapter\.config\.redis_url` .*the scheme must be redis/);
   const unknown = await runRejected('workers:\n  - name: cron\n    config:\n      schedule: x\n');
   assert.equal(unknown.status, 1);
   assert.match(unknown.stderr, /config\.yaml:2: iii-cron: unknown key `schedule`/);

@@ -140,8 +140,11 @@ function runRejected(configText) {
   });
 }
 
-test('config: the redis adapter is refused with a clear message', async () => {
-  const r = await runRejected('workers:\n  - name: iii-pubsub\n    config:\n      adapter:\n        name: redis\n        config:\n          redis_url: redis://localhost:6379\n');
+test('config: an unknown adapter or a bad redis_url is refused with a clear message', async () => {
+  const r = await runRejected('workers:\n  - name: iii-pubsub\n    config:\n      adapter:\n        name: redis\n        config:\n          redis_url: redis://localhost:6379/db\n');
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /config\.yaml:2: iii-pubsub: `adapter.name` `redis` \(cross-instance delivery\) is not supported yet/);
+  assert.match(r.stderr, /config\.yaml:2: iii-pubsub: `adapter\.config\.redis_url` .*database number/);
+  const k = await runRejected('workers:\n  - name: iii-pubsub\n    config:\n      adapter: { name: kafka }\n');
+  assert.equal(k.status, 1);
+  assert.match(k.stderr, /config\.yaml:2: iii-pubsub: `adapter.name` `kafka` is not a pubsub adapter \(supported: local, redis\)/);
 });

@@ -59,12 +59,13 @@ TEST(CronConfig, RejectsBadBlocks) {
   EXPECT_EQ(config_error(R"({"adapter":{"name":"kv","config":{"ttl":1}}})"),
             "iii-cron adapter `kv`: unknown key `ttl` (known keys: lock_ttl_ms, lock_index, store_method, file_path, "
             "save_interval_ms)");
-  EXPECT_EQ(config_error(R"({"adapter":{"name":"redis","config":{"redis_url":"redis://localhost:6379"}}})"),
-            "iii-cron: `adapter.name` `redis` (cross-instance cron locks) is not supported yet (supported: kv, which "
-            "runs every job once per tick on this engine)");
+  EXPECT_EQ(config_error(R"({"adapter":{"name":"redis","config":{"redis_url":"redis://localhost:6379"}}})"), "(accepted)");
+  EXPECT_EQ(parse_cron_config(parse(R"({"adapter":{"name":"redis"}})")).redis_url, "redis://localhost:6379");
+  EXPECT_NE(config_error(R"({"adapter":{"name":"redis","config":{"redis_url":"redis:/"}}})").find("adapter.config.redis_url"),
+            std::string::npos);
   EXPECT_EQ(config_error(R"({"adapter":{"name":"etcd"}})"),
-            "iii-cron: `adapter.name` `etcd` is not a cron adapter (supported: kv; redis is not supported yet)");
-  EXPECT_EQ(config_error(R"({"adapter":{"config":{}}})"), "iii-cron: `adapter.name` is required (supported: kv)");
+            "iii-cron: `adapter.name` `etcd` is not a cron adapter (supported: kv, redis)");
+  EXPECT_EQ(config_error(R"({"adapter":{"config":{}}})"), "iii-cron: `adapter.name` is required (supported: kv, redis)");
   EXPECT_EQ(config_error(R"({"adapter":"kv"})"), "iii-cron: `adapter` must be a mapping {name, config}, got string");
   EXPECT_EQ(config_error(R"({"adapter":{"name":"kv","config":{"lock_ttl_ms":"30s"}}})"),
             "iii-cron: `adapter.config.lock_ttl_ms` must be a number, got string");

@@ -46,7 +46,7 @@ struct RedisFactory {
   static constexpr const char* kName = "redis";
   std::unique_ptr<KvStore> make(const TempDir&) {
     testing::RedisServer::shared().flush();
-    return std::make_unique<RedisKvStore>(std::make_shared<RedisPool>(testing::RedisServer::shared().endpoint()), "state");
+    return make_redis_kv_store(std::make_shared<RedisPool>(testing::RedisServer::shared().endpoint()), "state");
   }
 };
 

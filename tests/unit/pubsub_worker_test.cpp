@@ -3,6 +3,7 @@
 // upstream bug of docs/builtins.md §14.3 not copied), failing subscribers, conditions, replacement.
 #include "workers/pubsub/pubsub_config.h"
 #include "workers/pubsub/pubsub_worker.h"
+#include "workers/pubsub/pubsub_topics.h"
 
 #include <gtest/gtest.h>
 
@@ -34,21 +35,25 @@ std::string config_error(std::string_view block) {
   return "(accepted)";
 }
 
-TEST(PubSubConfig, AcceptsLocalAndRejectsTheRest) {
+TEST(PubSubConfig, AcceptsLocalAndRedisAndRejectsTheRest) {
   EXPECT_EQ(config_error("null"), "(accepted)");
   EXPECT_EQ(config_error("{}"), "(accepted)");
   EXPECT_EQ(config_error(R"({"adapter":{"name":"local"}})"), "(accepted)");
   EXPECT_EQ(config_error(R"({"adapter":{"name":"local","config":{}}})"), "(accepted)");
-  EXPECT_EQ(config_error(R"({"adapter":{"name":"redis","config":{"redis_url":"redis://localhost:6379"}}})"),
-            "iii-pubsub: `adapter.name` `redis` (cross-instance delivery) is not supported yet (supported: local)");
+  EXPECT_EQ(config_error(R"({"adapter":{"name":"redis","config":{"redis_url":"redis://localhost:6379"}}})"), "(accepted)");
+  EXPECT_EQ(parse_pubsub_config(parse(R"({"adapter":{"name":"redis","config":{"redis_url":"redis://h:7/1"}}})")).redis_url,
+            "redis://h:7/1");
+  EXPECT_EQ(parse_pubsub_config(parse(R"({"adapter":{"name":"local"}})")).redis_url, "");
+  EXPECT_NE(config_error(R"({"adapter":{"name":"redis","config":{"redis_url":7}}})").find("adapter.config.redis_url"),
+            std::string::npos);
   EXPECT_EQ(config_error(R"({"adapter":{"name":"nats"}})"),
-            "iii-pubsub: `adapter.name` `nats` is not a pubsub adapter (supported: local; redis is not supported yet)");
+            "iii-pubsub: `adapter.name` `nats` is not a pubsub adapter (supported: local, redis)");
   EXPECT_EQ(config_error(R"({"adapter":{"name":"local","config":{"x":1}}})"),
             "iii-pubsub: `adapter.config.x` is not an option of the `local` adapter (it takes none)");
   EXPECT_EQ(config_error(R"({"adapter":{"name":"local","extra":1}})"),
             "iii-pubsub adapter: unknown key `extra` (known keys: name, config)");
   EXPECT_EQ(config_error(R"({"topics":[]})"), "iii-pubsub: unknown key `topics` (known keys: adapter)");
-  EXPECT_EQ(config_error(R"({"adapter":{}})"), "iii-pubsub: `adapter.name` is required (supported: local)");
+  EXPECT_EQ(config_error(R"({"adapter":{}})"), "iii-pubsub: `adapter.name` is required (supported: local, redis)");
   EXPECT_EQ(config_error(R"({"adapter":"local"})"), "iii-pubsub: `adapter` must be a mapping {name, config}, got string");
 }
 
@@ -58,7 +63,26 @@ TEST(PubSubConfig, Descriptor) {
   EXPECT_EQ(d.aliases, std::vector<std::string>{"pubsub"});
   Engine engine;
   BuiltinContext context{engine, "/tmp"};
-  EXPECT_THROW(d.factory(context, parse(R"({"adapter":{"name":"redis"}})")), BuiltinConfigError);
+  EXPECT_THROW(d.factory(context, parse(R"({"adapter":{"name":"kafka"}})")), BuiltinConfigError);
+}
+
+// What a shared adapter subscribes to: told when a topic gets its first subscriber or loses its last.
+TEST(PubSubTopics, TellsTheListenerWhenATopicGainsItsFirstOrLosesItsLastSubscriber) {
+  Engine engine;
+  PubSubTopics topics(engine);
+  std::vector<std::string> events;
+  topics.set_topic_listener([&](const std::string& t, bool has) { events.push_back((has ? "+" : "-") + t); });
+  auto bind = [](const std::string& id, const std::string& topic) {
+    return TriggerBinding{id, "subscribe", "f::" + id, R"({"topic":")" + topic + R"("})", "", ""};
+  };
+  EXPECT_EQ(topics.activate(bind("1", "a")), std::nullopt);
+  EXPECT_EQ(topics.activate(bind("2", "a")), std::nullopt);  // a already has one
+  EXPECT_EQ(topics.activate(bind("3", "b")), std::nullopt);
+  EXPECT_EQ(topics.activate(bind("3", "a")), std::nullopt);  // 3 moves to a: b is left empty
+  topics.deactivate(bind("1", "a"));
+  topics.deactivate(bind("2", "a"));
+  topics.deactivate(bind("3", "a"));
+  EXPECT_EQ(events, (std::vector<std::string>{"+a", "+b", "-b", "-a"}));
 }
 
 class PubSubWorkerTest : public ::testing::Test {

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,37 +39,55 @@ class RedisServer {
     c->run({"FLUSHALL"});
   }
 
-  ~RedisServer() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-
- private:
-  RedisServer() {
-    for (int attempt = 0; attempt < 3 && pid_ <= 0; ++attempt) start();
+  // A server of the caller's own (for tests that stop it); `port` 0 picks a free one.
+  explicit RedisServer(uint16_t port = 0) {
+    for (int attempt = 0; attempt < 3 && pid_ <= 0; ++attempt) start(port);
     if (pid_ <= 0) throw std::runtime_error("could not start redis-server (scripts/install-deps.sh installs it)");
   }
+  ~RedisServer() { stop(); }
+  RedisServer(const RedisServer&) = delete;
+  RedisServer& operator=(const RedisServer&) = delete;
 
-  static uint16_t free_port() {
+  // A loopback socket bound to a free port, listening when `listen` (it never accepts: a connect
+  // completes in the backlog and nothing answers). Returns the fd; `port` gets its port.
+  static int loopback_socket(bool listen, uint16_t& port) {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof a;
     ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    if (listen) ::listen(fd, 4);
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    return ntohs(a.sin_port);
+    port = ntohs(a.sin_port);
+    return fd;
+  }
+  // A port nobody listens on (bound, then closed).
+  static uint16_t free_port() {
+    uint16_t port = 0;
+    ::close(loopback_socket(false, port));
+    return port;
   }
 
-  void start() {
-    port_ = free_port();
+  // Kills it (SIGKILL: no goodbye to its clients).
+  void stop() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    pid_ = -1;
+  }
+
+ private:
+
+  void start(uint16_t wanted_port) {
+    port_ = wanted_port ? wanted_port : free_port();
     const std::string port = std::to_string(port_);
     const pid_t pid = ::fork();
     if (pid == 0) {
-      if (const int null = ::open("/dev/null", O_WRONLY); null >= 0) ::dup2(null, 1);  // its start/stop lines
+      // Quiet, and gone with the test process even when that one is killed.
+      if (const int null = ::open("/dev/null", O_WRONLY); null >= 0) ::dup2(null, 1), ::dup2(null, 2);
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       ::execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
                "--appendonly", "no", "--loglevel", "warning", static_cast<char*>(nullptr));
       _exit(127);

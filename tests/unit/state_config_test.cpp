@@ -58,13 +58,21 @@ TEST(StateConfig, FileBasedAndKnobs) {
   EXPECT_EQ(c.max_value_bytes, 10u);
   EXPECT_EQ(config_of(R"({"adapter":{"name":"kv","config":{"file_path":"/abs/s.db"}}})").file_path, fs::path("/abs/s.db"));
   EXPECT_EQ(config_of(R"({"max_value_bytes":2048.0})").max_value_bytes, 2048u);  // YAML may hand over a float
+  const StateConfig r = config_of(R"({"adapter":{"name":"redis","config":{"redis_url":"redis://:pw@10.0.0.2:7000/3"}}})");
+  EXPECT_EQ(r.storage, StateConfig::Storage::kRedis);
+  EXPECT_EQ(r.redis_url, "redis://:pw@10.0.0.2:7000/3");
+  EXPECT_EQ(config_of(R"({"adapter":{"name":"redis"}})").redis_url, "redis://localhost:6379");  // the official default
 }
 
 TEST(StateConfig, RejectsBadBlocks) {
   EXPECT_NE(config_error(R"({"triggers_enabledd":true})").find("unknown key `triggers_enabledd`"), std::string::npos);
   EXPECT_NE(config_error(R"({"adapter":{"name":"kv","bogus":1}})").find("unknown key `bogus`"), std::string::npos);
   EXPECT_NE(config_error(R"({"adapter":{"name":"kv","config":{"url":"x"}}})").find("unknown key `url`"), std::string::npos);
-  EXPECT_NE(config_error(R"({"adapter":{"name":"redis","config":{"redis_url":"redis://x"}}})").find("`redis` is not supported yet"),
+  EXPECT_NE(config_error(R"({"adapter":{"name":"redis","config":{"redis_url":"http://x"}}})").find("the scheme must be redis"),
+            std::string::npos);
+  EXPECT_NE(config_error(R"({"adapter":{"name":"redis","config":{"redis_url":"redis://h/x"}}})").find("database number"),
+            std::string::npos);
+  EXPECT_NE(config_error(R"({"adapter":{"name":"redis","config":{"url":"redis://h"}}})").find("unknown key `url`"),
             std::string::npos);
   EXPECT_NE(config_error(R"({"adapter":{"name":"bridge"}})").find("`bridge` is not supported yet"), std::string::npos);
   EXPECT_NE(config_error(R"({"adapter":{"name":"postgres"}})").find("`postgres` is not a state adapter"), std::string::npos);

@@ -39,14 +39,13 @@ void parse_kv_adapter(const json::value& config, CronConfig& out) {
 }
 
 void parse_adapter(const json::value& adapter, CronConfig& out) {
-  const auto [adapter_name, config] = reader.adapter(adapter, "kv");
+  const auto [adapter_name, config] = reader.adapter(adapter, "kv, redis");
   if (adapter_name == "kv") return parse_kv_adapter(config, out);
-  if (adapter_name == "redis")
-    reader.fail("adapter.name",
-                "`redis` (cross-instance cron locks) is not supported yet (supported: kv, which runs every job "
-                "once per tick on this engine)");
-  reader.fail("adapter.name",
-              "`" + adapter_name + "` is not a cron adapter (supported: kv; redis is not supported yet)");
+  if (adapter_name == "redis") {
+    out.redis_url = reader.redis_url(config);
+    return;
+  }
+  reader.fail("adapter.name", "`" + adapter_name + "` is not a cron adapter (supported: kv, redis)");
 }
 
 }  // namespace

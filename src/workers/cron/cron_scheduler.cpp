@@ -26,8 +26,8 @@ constexpr seconds kClockStepBack{1};
 
 }  // namespace
 
-CronScheduler::CronScheduler(Engine& engine, WallClock wall_clock)
-    : engine_(engine), wall_clock_(std::move(wall_clock)) {}
+CronScheduler::CronScheduler(Engine& engine, WallClock wall_clock, std::shared_ptr<CronLock> lock)
+    : engine_(engine), wall_clock_(std::move(wall_clock)), lock_(std::move(lock)) {}
 
 std::optional<ErrorBody> CronScheduler::activate(const TriggerBinding& binding) {
   std::string parse_error;
@@ -62,7 +62,7 @@ std::optional<ErrorBody> CronScheduler::activate(const TriggerBinding& binding) 
     return rejection("Invalid cron expression '" + text + "': it never fires (no matching time after " +
                      format_rfc3339(now) + ")");
 
-  Job job{binding, std::move(condition), *parsed, next, 0};
+  Job job{binding, std::move(condition), *parsed, next, 0, binding.function_id + "|" + text};
   {
     std::lock_guard lock(mu_);
     auto it = jobs_.find(binding.id);
@@ -100,13 +100,12 @@ std::optional<sys_seconds> CronScheduler::next_fire(std::string_view id) const {
 }
 
 void CronScheduler::tick() {
-  struct Due {
-    TriggerBinding binding;
-    std::string condition_function_id;
-    std::string payload;
-    uint64_t run;
+  struct Claim {
+    Due due;
+    std::string job_key;
+    int64_t tick;
   };
-  std::vector<Due> due;
+  std::vector<Claim> claims;
   const system_clock::time_point now = wall_clock_();
   {
     std::lock_guard lock(mu_);
@@ -125,20 +124,33 @@ void CronScheduler::tick() {
         continue;
       }
       job.run_in_flight = ++last_run_;
-      due.push_back(Due{job.binding, job.condition_function_id, cron_event_payload(id, scheduled, now), job.run_in_flight});
+      claims.push_back(Claim{Due{job.binding, job.condition_function_id, cron_event_payload(id, scheduled, now),
+                                 job.run_in_flight},
+                             job.job_key, scheduled.time_since_epoch().count()});
     }
   }
-  for (Due& d : due) {
-    spdlog::debug("cron job {} → {}", d.binding.id, d.binding.function_id);
-    engine_.fire(d.binding, d.condition_function_id, std::move(d.payload),
-                 [weak = weak_from_this(), id = d.binding.id, target = d.binding.function_id, run = d.run](
-                     FireStatus status, Outcome outcome) {
-                   if (status == FireStatus::kRan && !outcome.ok())
-                     spdlog::warn("cron job {} → {} failed: {}: {}", id, target, outcome.error->code,
-                                  outcome.error->message);
-                   if (auto self = weak.lock()) self->finished(id, run);
-                 });
+  for (Claim& c : claims) {
+    const int64_t tick = c.tick;
+    lock_->claim(std::move(c.job_key), tick, [weak = weak_from_this(), due = std::move(c.due)](bool mine) mutable {
+      auto self = weak.lock();
+      if (!self) return;
+      if (mine) return self->run_due(std::move(due));
+      spdlog::debug("cron job {}: tick claimed by another engine", due.binding.id);
+      self->finished(due.binding.id, due.run);
+    });
   }
+}
+
+void CronScheduler::run_due(Due d) {
+  spdlog::debug("cron job {} → {}", d.binding.id, d.binding.function_id);
+  engine_.fire(d.binding, d.condition_function_id, std::move(d.payload),
+               [weak = weak_from_this(), id = d.binding.id, target = d.binding.function_id, run = d.run](
+                   FireStatus status, Outcome outcome) {
+                 if (status == FireStatus::kRan && !outcome.ok())
+                   spdlog::warn("cron job {} → {} failed: {}: {}", id, target, outcome.error->code,
+                                outcome.error->message);
+                 if (auto self = weak.lock()) self->finished(id, run);
+               });
 }
 
 void CronScheduler::finished(const std::string& id, uint64_t run) {

@@ -15,6 +15,8 @@
 // - a binding is rejected at activation when its expression is missing, invalid or never fires;
 //   activating an id again replaces its job (an in-flight run of that id still blocks overlap).
 // - handler failures are logged, never retried.
+// - several engines: each due tick is claimed through a CronLock (cron_lock.h) before it runs;
+//   with the Redis lock, one engine runs it and the others skip it.
 //
 // Thread-safe: activation, ticks and run completions may come from any thread. The mutex is never
 // held while calling into the engine.
@@ -31,6 +33,7 @@
 #include "core/endpoint.h"
 #include "core/error_body.h"
 #include "workers/cron/cron_expression.h"
+#include "workers/cron/cron_lock.h"
 
 namespace iii {
 
@@ -41,7 +44,7 @@ using WallClock = std::function<std::chrono::system_clock::time_point()>;
 
 class CronScheduler : public std::enable_shared_from_this<CronScheduler> {
  public:
-  CronScheduler(Engine& engine, WallClock wall_clock);
+  CronScheduler(Engine& engine, WallClock wall_clock, std::shared_ptr<CronLock> lock = local_cron_lock());
 
   // Validates the binding's config ({expression, condition_function_id}) and schedules it.
   std::optional<ErrorBody> activate(const TriggerBinding& binding);
@@ -62,11 +65,20 @@ class CronScheduler : public std::enable_shared_from_this<CronScheduler> {
     CronExpression expression;
     std::optional<std::chrono::sys_seconds> next;
     uint64_t run_in_flight = 0;  // serial of the run in flight, 0 = idle
+    std::string job_key;         // what the job is, for the lock: "<function id>|<expression>"
   };
+  struct Due {
+    TriggerBinding binding;
+    std::string condition_function_id;
+    std::string payload;
+    uint64_t run;
+  };
+  void run_due(Due due);
   void finished(const std::string& id, uint64_t run);
 
   Engine& engine_;
   const WallClock wall_clock_;
+  const std::shared_ptr<CronLock> lock_;
   mutable std::mutex mu_;
   std::map<std::string, Job, std::less<>> jobs_;  // by trigger id
   bool running_ = false;

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/engine.h"
+#include "store/redis_connection.h"
 
 namespace iii {
 namespace {
@@ -16,11 +17,17 @@ constexpr const char* kTriggerCallFormat =
     R"({"type":"object","properties":{"trigger":{"const":"cron"},"job_id":{"type":"string"},)"
     R"("scheduled_time":{"type":"string","format":"date-time"},"actual_time":{"type":"string","format":"date-time"}}})";
 
+std::shared_ptr<CronLock> lock_for(const CronConfig& config) {
+  if (config.redis_url.empty()) return local_cron_lock();
+  return std::make_shared<RedisCronLock>(std::make_shared<RedisPool>(RedisEndpoint::parse(config.redis_url), 2),
+                                         config.lock_ttl_ms);
+}
+
 class CronWorker final : public BuiltinWorker {
  public:
   CronWorker(Engine& engine, CronConfig config, WallClock wall_clock)
       : config_(std::move(config)),
-        scheduler_(std::make_shared<CronScheduler>(engine, std::move(wall_clock))),
+        scheduler_(std::make_shared<CronScheduler>(engine, std::move(wall_clock), lock_for(config_))),
         endpoint_(std::make_shared<InProcessWorker>(engine, kCronWorkerName)),
         ticker_(engine) {
     endpoint_->add_trigger_type(
@@ -35,7 +42,10 @@ class CronWorker final : public BuiltinWorker {
       if (auto s = weak.lock()) s->tick();
     });
     scheduler_->set_running(true);
-    spdlog::info("iii-cron: scheduling in UTC ({} job(s) active)", scheduler_->size());
+    spdlog::info("iii-cron: scheduling in UTC ({} job(s) active{})", scheduler_->size(),
+                 config_.redis_url.empty() ? ""
+                                           : "; each tick run once by the engines on redis " +
+                                                 RedisEndpoint::parse(config_.redis_url).address());
   }
 
   void stop() override {

@@ -293,59 +293,79 @@ HttpResponse middleware_timeout_response() {
   return error_response(504, "MIDDLEWARE_TIMEOUT", "Middleware timed out", true);
 }
 
-bool middleware_responds(std::string_view result, HttpResponse& out) {
+// Calls fn(key, value) for every field of `o`; false when a field cannot be read or fn returned
+// false. A key is only good until the next read: fn copies it when it needs it longer.
+template <class Fn>
+bool for_each_field(simdjson::ondemand::object& o, Fn&& fn) {
+  for (auto f : o) {
+    simdjson::ondemand::field field;
+    std::string_view key;
+    if (std::move(f).get(field) || field.unescaped_key().get(key)) return false;
+    if (!fn(key, field.value())) return false;
+  }
+  return true;
+}
+
+// for_each_field of `text` parsed as a JSON object; false when it is not one.
+template <class Fn>
+bool for_each_field_of(std::string_view text, Fn&& fn) {
   simdjson::ondemand::document doc;
-  if (scratch().parser.iterate(padded(result)).get(doc)) return false;
+  if (scratch().parser.iterate(padded(text)).get(doc)) return false;
   simdjson::ondemand::object o;
   if (doc.get_object().get(o)) return false;
+  return for_each_field(o, fn);
+}
+
+// The string fields of a header object as headers (fn decides what a non-string value does).
+template <class OnNonString>
+bool read_headers(simdjson::ondemand::object& h, std::vector<ResponseHeader>& out, OnNonString&& on_non_string) {
+  return for_each_field(h, [&](std::string_view name, simdjson::ondemand::value& value) {
+    std::string n(name);
+    std::string_view v;
+    if (value.get_string().get(v)) on_non_string();
+    else out.push_back(ResponseHeader{std::move(n), std::string(v)});
+    return true;
+  });
+}
+
+bool middleware_responds(std::string_view result, HttpResponse& out) {
   std::optional<std::string> action;
   int status = 200;
   std::string body = "null";
   HttpResponseHead user;
   bool headers_ok = true;
-  for (auto f : o) {
-    simdjson::ondemand::field field;
-    std::string_view key;
-    if (std::move(f).get(field) || field.unescaped_key().get(key)) return false;
+  auto response_field = [&](std::string_view key, simdjson::ondemand::value& value) {
+    if (key == "status_code") {
+      status = status_of(value, 100, 999).value_or(200);
+    } else if (key == "body") {
+      std::string_view raw;
+      if (raw_json_of(value, raw)) return false;
+      body.assign(raw);
+    } else if (key == "headers") {
+      // A string map, or nothing at all (one non-string value drops them all).
+      user.headers.clear();
+      headers_ok = true;
+      simdjson::ondemand::object h;
+      if (value.get_object().get(h)) {
+        headers_ok = false;
+        return true;
+      }
+      return read_headers(h, user.headers, [&] { headers_ok = false; });
+    }
+    return true;
+  };
+  const bool read = for_each_field_of(result, [&](std::string_view key, simdjson::ondemand::value& value) {
     if (key == "action") {
       std::string_view a;
-      if (field.value().get_string().get(a) == simdjson::SUCCESS) action = std::string(a);
-      else action = std::string();
+      action = value.get_string().get(a) == simdjson::SUCCESS ? std::string(a) : std::string();
     } else if (key == "response") {
       simdjson::ondemand::object r;
-      if (field.value().get_object().get(r)) continue;
-      for (auto rf : r) {
-        simdjson::ondemand::field rfield;
-        std::string_view rkey;
-        if (std::move(rf).get(rfield) || rfield.unescaped_key().get(rkey)) return false;
-        if (rkey == "status_code") {
-          status = status_of(rfield.value(), 100, 999).value_or(200);
-        } else if (rkey == "body") {
-          std::string_view raw;
-          if (raw_json_of(rfield.value(), raw)) return false;
-          body.assign(raw);
-        } else if (rkey == "headers") {
-          // A string map, or nothing at all (one non-string value drops them all).
-          user.headers.clear();
-          headers_ok = true;
-          simdjson::ondemand::object h;
-          if (rfield.value().get_object().get(h)) {
-            headers_ok = false;
-            continue;
-          }
-          for (auto hf : h) {
-            simdjson::ondemand::field hfield;
-            std::string_view name, value;
-            if (std::move(hf).get(hfield) || hfield.unescaped_key().get(name)) return false;
-            std::string n(name);
-            if (hfield.value().get_string().get(value)) headers_ok = false;
-            else user.headers.push_back(ResponseHeader{std::move(n), std::string(value)});
-          }
-        }
-      }
+      if (value.get_object().get(r)) return true;
+      return for_each_field(r, response_field);
     }
-  }
-  if (!action || *action != "respond") return false;
+    return true;
+  });
+  if (!read || !action || *action != "respond") return false;
   out = json_response(status, std::move(body));
   if (headers_ok) {
     for (const ResponseHeader& h : user.headers) {
@@ -359,38 +379,26 @@ bool middleware_responds(std::string_view result, HttpResponse& out) {
 }
 
 bool apply_control_message(std::string_view text, HttpResponseHead& head) {
-  simdjson::ondemand::document doc;
-  if (scratch().parser.iterate(padded(text)).get(doc)) return false;
-  simdjson::ondemand::object o;
-  if (doc.get_object().get(o)) return false;
   std::string type;
   std::optional<int> status;
   std::vector<ResponseHeader> headers;
   bool has_headers = false;
-  for (auto f : o) {
-    simdjson::ondemand::field field;
-    std::string_view key;
-    if (std::move(f).get(field) || field.unescaped_key().get(key)) return false;
+  const bool read = for_each_field_of(text, [&](std::string_view key, simdjson::ondemand::value& value) {
     if (key == "type") {
       std::string_view t;
-      if (field.value().get_string().get(t) == simdjson::SUCCESS) type = std::string(t);
+      if (value.get_string().get(t) == simdjson::SUCCESS) type = std::string(t);
     } else if (key == "status_code") {
-      status = status_of(field.value(), 100, 599);
+      status = status_of(value, 100, 599);
     } else if (key == "headers") {
       simdjson::ondemand::object h;
-      if (field.value().get_object().get(h)) continue;
+      if (value.get_object().get(h)) return true;
       has_headers = true;
       headers.clear();
-      for (auto hf : h) {
-        simdjson::ondemand::field hfield;
-        std::string_view name, value;
-        if (std::move(hf).get(hfield) || hfield.unescaped_key().get(name)) return false;
-        std::string n(name);
-        if (hfield.value().get_string().get(value) == simdjson::SUCCESS)
-          headers.push_back(ResponseHeader{std::move(n), std::string(value)});
-      }
+      return read_headers(h, headers, [] {});  // non-string values are skipped
     }
-  }
+    return true;
+  });
+  if (!read) return false;
   if (type == "set_status") {
     if (!status) return false;
     head.status = *status;

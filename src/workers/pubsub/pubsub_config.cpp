@@ -15,24 +15,26 @@ constexpr ConfigReader reader{kPubSubWorkerName};
 
 }  // namespace
 
-void parse_pubsub_config(const json::value& config) {
+PubSubConfig parse_pubsub_config(const json::value& config) {
+  PubSubConfig out;
   require_known_keys(config, kPubSubWorkerName, {"adapter"});
-  if (config.is_null()) return;
+  if (config.is_null()) return out;
   const json::value* adapter = config.get_object().if_contains("adapter");
-  if (!adapter || adapter->is_null()) return;
-  const auto [adapter_name, c] = reader.adapter(*adapter, "local");
+  if (!adapter || adapter->is_null()) return out;
+  const auto [adapter_name, c] = reader.adapter(*adapter, "local, redis");
   if (adapter_name == "local") {
-    if (c.is_null()) return;
+    if (c.is_null()) return out;
     if (!c.is_object()) reader.fail("adapter.config", std::string("must be a mapping, got ") + json_text::type_name(c));
     if (!c.get_object().empty())
       reader.fail("adapter.config." + std::string(c.get_object().begin()->key()),
                   "is not an option of the `local` adapter (it takes none)");
-    return;
+    return out;
   }
-  if (adapter_name == "redis")
-    reader.fail("adapter.name", "`redis` (cross-instance delivery) is not supported yet (supported: local)");
-  reader.fail("adapter.name",
-              "`" + adapter_name + "` is not a pubsub adapter (supported: local; redis is not supported yet)");
+  if (adapter_name == "redis") {
+    out.redis_url = reader.redis_url(c);
+    return out;
+  }
+  reader.fail("adapter.name", "`" + adapter_name + "` is not a pubsub adapter (supported: local, redis)");
 }
 
 }  // namespace iii

@@ -1,15 +1,24 @@
 // The `config:` block of the iii-pubsub built-in (docs/builtins.md §5):
 //
 //   adapter:          # default {name: local}
-//     name: local     # in-process topics; `redis` is not supported yet
+//     name: local     # in-process topics (no options)
+//   # or: adapter: { name: redis, config: { redis_url: redis://localhost:6379 } }
 //
-// The `local` adapter takes no options, so there is nothing to keep: parsing only validates.
+// With redis, a publish is a Redis PUBLISH on a channel named like the topic (payload: the JSON
+// of `data`, the official engine's layout), and every engine delivers what its channel
+// subscriptions receive to its own subscribers (docs/redis.md "Pub/sub").
 #pragma once
 #include <boost/json/value.hpp>
 
+#include <string>
+
 namespace iii {
 
-// Validates a config block (null = defaults); throws BuiltinConfigError naming the key.
-void parse_pubsub_config(const boost::json::value& config);
+struct PubSubConfig {
+  std::string redis_url;  // empty: local
+};
+
+// Reads a config block (null = defaults); throws BuiltinConfigError naming the key.
+PubSubConfig parse_pubsub_config(const boost::json::value& config);
 
 }  // namespace iii

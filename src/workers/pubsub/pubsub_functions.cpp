@@ -19,8 +19,9 @@ Outcome input_error(const std::string& why) {
   return Outcome::failure(codes::kDeserializationError, "Failed to deserialize input for publish: " + why);
 }
 
-// publish: answers the caller, then fans out.
-void publish(PubSubTopics& topics, const InProcessCall& call, const Completion& done) {
+// publish: answers the caller, then fans out (or hands the message to every engine through
+// `remote`, which delivers it here too).
+void publish(PubSubTopics& topics, const RemotePublish& remote, const InProcessCall& call, const Completion& done) {
   std::string error;
   std::optional<json::value> input = json_text::parse(call.data, &error);
   if (!input) return done(input_error("not valid JSON: " + error));
@@ -37,17 +38,25 @@ void publish(PubSubTopics& topics, const InProcessCall& call, const Completion& 
   const json::value* data = o.if_contains("data");
   std::string payload = data ? json_text::serialize(*data) : std::string("null");
   const std::string name(topic->get_string());
+  if (remote) {
+    try {
+      remote(name, payload);
+    } catch (const std::exception& e) {
+      return done(Outcome::failure("publish_failed", std::string("publish to ") + name + " failed: " + e.what()));
+    }
+    return done(Outcome::success("null"));
+  }
   done(Outcome::success("null"));
   topics.publish(name, payload, call.traceparent);
 }
 
 }  // namespace
 
-void add_pubsub_functions(InProcessWorker& worker, const std::shared_ptr<PubSubTopics>& topics) {
+void add_pubsub_functions(InProcessWorker& worker, const std::shared_ptr<PubSubTopics>& topics, RemotePublish remote) {
   std::weak_ptr<PubSubTopics> weak = topics;
   worker.add_function(FunctionSpec{"publish", "Publishes an event", kPublishRequestFormat, R"({"type":"null"})", {}},
-                      AsyncFunctionHandler([weak](const InProcessCall& call, Completion done) {
-                        if (auto t = weak.lock()) return publish(*t, call, done);
+                      AsyncFunctionHandler([weak, remote = std::move(remote)](const InProcessCall& call, Completion done) {
+                        if (auto t = weak.lock()) return publish(*t, remote, call, done);
                         done(Outcome::failure("pubsub_unavailable", "iii-pubsub is shutting down"));
                       }));
 }

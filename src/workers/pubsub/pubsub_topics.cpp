@@ -41,31 +41,47 @@ std::optional<ErrorBody> PubSubTopics::activate(const TriggerBinding& binding) {
     s.condition_function_id = std::string(c->get_string());
   }
   const std::string name(topic->get_string());
+  std::optional<std::string> emptied;
+  bool fresh = false;
   {
     std::lock_guard lock(mu_);
-    remove_locked(binding.id);
+    emptied = remove_locked(binding.id);
+    fresh = !topics_.contains(name);
     topics_[name][binding.id] = std::move(s);
     topic_of_[binding.id] = name;
+  }
+  if (listener_) {
+    if (emptied && *emptied != name) listener_(*emptied, false);
+    if (fresh) listener_(name, true);
   }
   spdlog::info("pubsub subscription {} → {} ({})", name, binding.function_id, binding.id);
   return std::nullopt;
 }
 
 void PubSubTopics::deactivate(const TriggerBinding& binding) {
-  std::lock_guard lock(mu_);
-  remove_locked(binding.id);
+  std::optional<std::string> emptied;
+  {
+    std::lock_guard lock(mu_);
+    emptied = remove_locked(binding.id);
+  }
+  if (emptied && listener_) listener_(*emptied, false);
 }
 
 // Removes subscription `id` from its topic only; the topic goes when its last subscriber does.
-void PubSubTopics::remove_locked(const std::string& id) {
+std::optional<std::string> PubSubTopics::remove_locked(const std::string& id) {
   auto where = topic_of_.find(id);
-  if (where == topic_of_.end()) return;
+  if (where == topic_of_.end()) return std::nullopt;
+  std::optional<std::string> emptied;
   auto topic = topics_.find(where->second);
   if (topic != topics_.end()) {
     topic->second.erase(id);
-    if (topic->second.empty()) topics_.erase(topic);
+    if (topic->second.empty()) {
+      emptied = topic->first;
+      topics_.erase(topic);
+    }
   }
   topic_of_.erase(where);
+  return emptied;
 }
 
 size_t PubSubTopics::publish(std::string_view topic, const std::string& data, const std::string& traceparent) {

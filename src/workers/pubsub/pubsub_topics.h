@@ -12,6 +12,7 @@
 //
 // Thread-safe; the mutex is never held while calling into the engine.
 #pragma once
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -34,8 +35,14 @@ class PubSubTopics {
   std::optional<ErrorBody> activate(const TriggerBinding& binding);
   void deactivate(const TriggerBinding& binding);
 
-  // Delivers `data` (raw JSON) to every subscriber of `topic`; returns how many there were.
+  // Delivers `data` (raw JSON) to every subscriber of `topic` on this engine; returns how many
+  // there were.
   size_t publish(std::string_view topic, const std::string& data, const std::string& traceparent = {});
+
+  // For a shared adapter (Redis): told (outside the lock) when a topic gets its first subscriber
+  // here (true) or loses its last one (false). Set before any binding is activated.
+  using TopicListener = std::function<void(const std::string& topic, bool has_subscribers)>;
+  void set_topic_listener(TopicListener listener) { listener_ = std::move(listener); }
 
   size_t subscriber_count(std::string_view topic) const;
   size_t topic_count() const;
@@ -45,12 +52,14 @@ class PubSubTopics {
     TriggerBinding binding;  // metadata cleared: pub/sub does not forward it (docs/builtins.md §0.2)
     std::string condition_function_id;
   };
-  void remove_locked(const std::string& id);
+  // Removes subscription `id`; returns its topic when that topic has no subscriber left.
+  std::optional<std::string> remove_locked(const std::string& id);
 
   Engine& engine_;
   mutable std::mutex mu_;
   StringMap<std::map<std::string, Subscriber>> topics_;  // topic → trigger id → subscriber
   StringMap<std::string> topic_of_;                       // trigger id → topic
+  TopicListener listener_;
 };
 
 }  // namespace iii

@@ -1,11 +1,12 @@
 // The `config:` block of the iii-state built-in (docs/builtins.md §2.1):
 //
 //   adapter:                      # default {name: kv}
-//     name: kv                    # kv only; redis and bridge are not supported yet
-//     config:
+//     name: kv                    # kv | redis (bridge is not supported yet)
+//     config:                     # kv:
 //       store_method: file_based  # in_memory (default) | file_based
 //       file_path: ./data/state_store.db
 //       save_interval_ms: 5000    # accepted, ignored (see below)
+//   # or: adapter: { name: redis, config: { redis_url: redis://localhost:6379 } }
 //   triggers_enabled: true
 //   max_value_bytes: 1048576      # unset = no limit; state::set only
 //   save_interval_ms: 5000        # accepted, ignored (see below)
@@ -15,20 +16,23 @@
 // and can lose that much on a crash; here every write is on disk before it returns, so there is
 // no save loop and both save_interval_ms keys are only range-checked (100..3600000) and ignored.
 // If file_path names an existing directory (upstream's layout keeps one file per scope in a
-// directory), the database is created inside it as `state.sqlite3`.
+// directory), the database is created inside it as `state.sqlite3`. The redis adapter keeps the
+// data in Redis (store/redis_kv_store.h), shared by every engine that names the same server.
 #pragma once
 #include <boost/json/value.hpp>
 
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <string>
 
 namespace iii {
 
 struct StateConfig {
-  enum class Storage { kInMemory, kFileBased };
+  enum class Storage { kInMemory, kFileBased, kRedis };
   Storage storage = Storage::kInMemory;
   std::filesystem::path file_path;  // absolute; meaningful for kFileBased
+  std::string redis_url;            // kRedis
   bool triggers_enabled = true;
   std::optional<uint64_t> max_value_bytes;
 };

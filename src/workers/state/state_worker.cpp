@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "store/memory_kv_store.h"
+#include "store/redis_kv_store.h"
 #include "store/sqlite_kv_store.h"
 #include "workers/state/state_service.h"
 
@@ -36,6 +37,18 @@ class StateWorker final : public BuiltinWorker {
   void start() override {
     if (given_store_) return service_->open(given_store_);
     const StateConfig& config = service_->config();
+    if (config.storage == StateConfig::Storage::kRedis) {
+      auto pool = std::make_shared<RedisPool>(RedisEndpoint::parse(config.redis_url));
+      service_->open(make_redis_kv_store(pool, "state"));
+      // Not fatal: calls answer the store's error until the server is reachable.
+      try {
+        pool->run({"PING"});
+        spdlog::info("iii-state: redis store {}", pool->endpoint().address());
+      } catch (const RedisError& e) {
+        spdlog::warn("iii-state: {} (state calls fail until it answers)", e.what());
+      }
+      return;
+    }
     if (config.storage == StateConfig::Storage::kInMemory) {
       service_->open(std::make_shared<MemoryKvStore>());
       spdlog::info("iii-state: in-memory store");

@@ -1,0 +1,125 @@
+#include "store/redis_subscriber.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace iii {
+namespace {
+
+constexpr auto kPollInterval = std::chrono::milliseconds(50);  // how soon a (un)subscribe is sent
+constexpr auto kFirstBackoff = std::chrono::milliseconds(100);
+constexpr auto kMaxBackoff = std::chrono::seconds(2);
+constexpr auto kConnectTimeout = std::chrono::seconds(5);
+
+}  // namespace
+
+RedisSubscriber::RedisSubscriber(RedisEndpoint endpoint, Handler handler)
+    : endpoint_(std::move(endpoint)), handler_(std::move(handler)), thread_([this] { run(); }) {}
+
+RedisSubscriber::~RedisSubscriber() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  thread_.join();
+}
+
+void RedisSubscriber::subscribe(const std::string& channel) {
+  std::lock_guard lock(mu_);
+  changed_ |= wanted_.insert(channel).second;
+}
+
+void RedisSubscriber::unsubscribe(const std::string& channel) {
+  std::lock_guard lock(mu_);
+  changed_ |= wanted_.erase(channel) > 0;
+}
+
+bool RedisSubscriber::wait_subscribed(const std::string& channel, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return confirmed_cv_.wait_for(lock, timeout, [&] { return confirmed_.contains(channel); });
+}
+
+// Sends the difference between what is wanted and what this connection was asked for.
+void RedisSubscriber::sync_subscriptions(RedisConnection& connection) {
+  std::vector<std::string> add, remove;
+  {
+    std::lock_guard lock(mu_);
+    if (!changed_) return;
+    changed_ = false;
+    std::set_difference(wanted_.begin(), wanted_.end(), sent_.begin(), sent_.end(), std::back_inserter(add));
+    std::set_difference(sent_.begin(), sent_.end(), wanted_.begin(), wanted_.end(), std::back_inserter(remove));
+    for (const std::string& c : remove) confirmed_.erase(c);
+  }
+  std::vector<std::vector<std::string_view>> commands;
+  if (!add.empty()) {
+    commands.push_back({"SUBSCRIBE"});
+    for (const std::string& c : add) commands.back().push_back(c);
+  }
+  if (!remove.empty()) {
+    commands.push_back({"UNSUBSCRIBE"});
+    for (const std::string& c : remove) commands.back().push_back(c);
+  }
+  if (commands.empty()) return;
+  for (const std::string& c : add) sent_.insert(c);
+  for (const std::string& c : remove) sent_.erase(c);
+  connection.send(commands);
+}
+
+void RedisSubscriber::handle(const RedisReply& reply) {
+  if (reply.type != RedisReply::Type::kArray || reply.elements.size() < 3) return;
+  const std::string& kind = reply.elements[0].str;
+  if (kind == "message") return handler_(reply.elements[1].str, reply.elements[2].str);
+  if (kind == "subscribe") {
+    std::lock_guard lock(mu_);
+    confirmed_.insert(reply.elements[1].str);
+    confirmed_cv_.notify_all();
+  }
+}
+
+void RedisSubscriber::run() {
+  std::unique_ptr<RedisConnection> connection;
+  auto backoff = kFirstBackoff;
+  bool down = false;  // warned about an outage
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+    }
+    try {
+      if (!connection) {
+        connection = RedisConnection::open(endpoint_, kConnectTimeout);
+        std::lock_guard lock(mu_);
+        sent_.clear();
+        confirmed_.clear();
+        changed_ = true;  // subscribe to everything wanted again
+      }
+      sync_subscriptions(*connection);
+      if (std::optional<RedisReply> reply = connection->next_reply(kPollInterval)) handle(*reply);
+      if (down) spdlog::info("redis {}: subscriber connected again", endpoint_.address());
+      down = false;
+      backoff = kFirstBackoff;
+    } catch (const RedisError& e) {
+      connection.reset();
+      {
+        std::lock_guard lock(mu_);
+        confirmed_.clear();  // nothing is subscribed while disconnected
+      }
+      if (!down) spdlog::warn("{} (subscriber: messages published meanwhile are lost; reconnecting)", e.what());
+      down = true;
+      // Sleep the backoff, waking early to stop.
+      const auto until = std::chrono::steady_clock::now() + backoff;
+      while (std::chrono::steady_clock::now() < until) {
+        {
+          std::lock_guard lock(mu_);
+          if (stopping_) return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      backoff = std::min<std::chrono::milliseconds>(backoff * 2, kMaxBackoff);
+    }
+  }
+}
+
+}  // namespace iii

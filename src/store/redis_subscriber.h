@@ -1,0 +1,57 @@
+// RedisSubscriber: one Redis connection in subscribe mode, on a thread of its own, that hands
+// every message of the channels it is asked for to a handler (docs/redis.md "Pub/sub").
+//
+// The wanted channels are kept here, so that after a lost connection the thread connects again
+// (backing off from 100 ms to 2 s) and subscribes to all of them. Messages published while it
+// was disconnected are lost — Redis pub/sub keeps nothing — and a warning says when that starts
+// and when it is over.
+#pragma once
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "store/redis_connection.h"
+
+namespace iii {
+
+class RedisSubscriber {
+ public:
+  // Runs on the subscriber's thread; must not block for long (it holds up every channel).
+  using Handler = std::function<void(std::string_view channel, std::string_view message)>;
+
+  RedisSubscriber(RedisEndpoint endpoint, Handler handler);
+  ~RedisSubscriber();  // unsubscribes by closing; waits for the thread
+  RedisSubscriber(const RedisSubscriber&) = delete;
+  RedisSubscriber& operator=(const RedisSubscriber&) = delete;
+
+  void subscribe(const std::string& channel);
+  void unsubscribe(const std::string& channel);
+
+  // True once Redis confirmed the subscription of `channel` on the current connection; waits at
+  // most `timeout` for it.
+  bool wait_subscribed(const std::string& channel, std::chrono::milliseconds timeout);
+
+ private:
+  void run();
+  void sync_subscriptions(RedisConnection& connection);
+  void handle(const RedisReply& reply);
+
+  const RedisEndpoint endpoint_;
+  const Handler handler_;
+  std::mutex mu_;
+  std::condition_variable confirmed_cv_;
+  std::set<std::string> wanted_;     // what the callers asked for
+  std::set<std::string> sent_;       // what the current connection was asked for (thread's own)
+  std::set<std::string> confirmed_;  // what Redis confirmed on the current connection
+  bool changed_ = false;             // wanted_ differs from sent_
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace iii

@@ -1,0 +1,146 @@
+// The Redis client (store/redis_connection.h) against a real redis-server, and what only the Redis
+// store shows: two stores (two engines) on one server share data, and their concurrent updates of
+// one key lose nothing. The KvStore contract itself is kv_store_test.cpp's conformance suite.
+#include "store/redis_connection.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "redis_server.h"
+#include "store/redis_kv_store.h"
+
+namespace iii {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(RedisEndpoint, ParsesUrls) {
+  RedisEndpoint e = RedisEndpoint::parse("redis://localhost");
+  EXPECT_EQ(e.host, "localhost");
+  EXPECT_EQ(e.port, 6379);
+  EXPECT_EQ(e.db, 0u);
+  EXPECT_TRUE(e.password.empty());
+  e = RedisEndpoint::parse("redis://:s3cret@10.1.2.3:7000/2");
+  EXPECT_EQ(e.host, "10.1.2.3");
+  EXPECT_EQ(e.port, 7000);
+  EXPECT_EQ(e.password, "s3cret");
+  EXPECT_TRUE(e.user.empty());
+  EXPECT_EQ(e.db, 2u);
+  e = RedisEndpoint::parse("redis://app:pw@h:1/");
+  EXPECT_EQ(e.user, "app");
+  EXPECT_EQ(e.password, "pw");
+  EXPECT_EQ(RedisEndpoint::parse("redis://token@h").password, "token");
+  for (const char* bad : {"localhost:6379", "http://h", "redis://", "redis://h/db", "redis://h:0", "redis://h/99999"}) {
+    try {
+      RedisEndpoint::parse(bad);
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const RedisError& err) {
+      EXPECT_NE(std::string(err.what()).find(bad), std::string::npos) << err.what();
+    }
+  }
+}
+
+TEST(RedisResp, EncodesCommandsAsArraysOfBulkStrings) {
+  std::string out;
+  append_resp_command(out, {"SET", "k", std::string_view("a\0\r\nb", 5)});
+  const char expected[] = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\na\0\r\nb\r\n";
+  EXPECT_EQ(out, std::string(expected, sizeof expected - 1));
+}
+
+TEST(RedisConnection, PipelinesRepliesInOrderAndIsBinarySafe) {
+  testing::RedisServer::shared().flush();
+  auto c = RedisConnection::open(testing::RedisServer::shared().endpoint(), 5s);
+  const std::string binary("x\0y\r\n\xff", 6);
+  const std::string big(1 << 20, 'b');
+  const auto replies = c->pipeline({{"SET", "a", binary}, {"GET", "a"}, {"SET", "big", big}, {"GET", "big"},
+                               {"GET", "missing"}, {"INCR", "n"}, {"RPUSH", "l", "1", "2"}, {"LRANGE", "l", "0", "-1"},
+                               {"NOSUCHCOMMAND"}, {"PING"}});
+  ASSERT_EQ(replies.size(), 10u);
+  EXPECT_EQ(replies[0].type, RedisReply::Type::kStatus);
+  EXPECT_EQ(replies[1].str, binary);
+  EXPECT_EQ(replies[3].str.size(), big.size());
+  EXPECT_TRUE(replies[4].is_nil());
+  EXPECT_EQ(replies[5].integer, 1);
+  ASSERT_EQ(replies[7].elements.size(), 2u);
+  EXPECT_EQ(replies[7].elements[1].str, "2");
+  EXPECT_TRUE(replies[8].is_error());  // an error reply is an answer: the connection goes on
+  EXPECT_EQ(replies[9].str, "PONG");
+  EXPECT_FALSE(c->broken());
+}
+
+TEST(RedisConnection, RefusedConnectionIsAClearError) {
+  const std::string url = "redis://127.0.0.1:" + std::to_string(testing::RedisServer::free_port());
+  try {
+    RedisConnection::open(RedisEndpoint::parse(url), 1s);
+    FAIL() << "connected";
+  } catch (const RedisError& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot connect"), std::string::npos) << e.what();
+  }
+}
+
+TEST(RedisConnection, AServerThatDoesNotAnswerTimesOutAndBreaksTheConnection) {
+  uint16_t port = 0;
+  const int fd = testing::RedisServer::loopback_socket(true, port);
+  auto c = RedisConnection::open(RedisEndpoint::parse("redis://127.0.0.1:" + std::to_string(port)), 300ms);
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    c->run({"PING"});
+    FAIL() << "answered";
+  } catch (const RedisError& e) {
+    EXPECT_NE(std::string(e.what()).find("timed out after 300 ms"), std::string::npos) << e.what();
+  }
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(waited, 250ms);
+  EXPECT_LT(waited, 3s);
+  EXPECT_TRUE(c->broken());
+  EXPECT_THROW(c->run({"PING"}), RedisError);
+  ::close(fd);
+}
+
+TEST(RedisPool, ReusesItsConnections) {
+  testing::RedisServer::shared().flush();
+  RedisPool pool(testing::RedisServer::shared().endpoint(), 4);
+  const std::string name = "pool-test-" + std::to_string(::getpid());
+  pool.run({"CLIENT", "SETNAME", name});
+  for (int i = 0; i < 20; ++i) pool.run({"INCR", "n"});
+  EXPECT_EQ(pool.run({"GET", "n"}).str, "20");
+  const std::string clients = pool.run({"CLIENT", "LIST"}).str;
+  size_t named = 0;
+  for (size_t at = clients.find(name); at != std::string::npos; at = clients.find(name, at + 1)) ++named;
+  EXPECT_EQ(named, 1u);  // one connection did it all
+}
+
+TEST(RedisKvStore, TwoStoresOnOneServerShareDataAndLoseNoUpdate) {
+  testing::RedisServer::shared().flush();
+  const RedisEndpoint e = testing::RedisServer::shared().endpoint();
+  const auto store_a = make_redis_kv_store(std::make_shared<RedisPool>(e), "state");
+  const auto store_b = make_redis_kv_store(std::make_shared<RedisPool>(e), "state");
+  KvStore &a = *store_a, &b = *store_b;
+  a.set("s", "k", R"({"v":1})");
+  EXPECT_EQ(b.get("s", "k"), R"({"v":1})");
+  EXPECT_EQ(b.list_groups(), std::vector<std::string>{"s"});
+  // The official engine's layout: one hash per scope, field = key, value = JSON text.
+  RedisPool raw(e);
+  EXPECT_EQ(raw.run({"HGET", "state:s", "k"}).str, R"({"v":1})");
+
+  constexpr int kEach = 150;
+  auto increment = [](KvStore& store) {
+    for (int i = 0; i < kEach; ++i)
+      store.update("s", "counter", [](const std::optional<std::string>& cur) -> std::optional<std::string> {
+        return std::to_string((cur ? std::stoi(*cur) : 0) + 1);
+      });
+  };
+  std::thread ta([&] { increment(a); }), tb([&] { increment(b); });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(a.get("s", "counter"), std::to_string(2 * kEach));
+  b.remove("s", "k");
+  b.remove("s", "counter");
+  EXPECT_TRUE(a.list_groups().empty());
+  EXPECT_EQ(raw.run({"EXISTS", "state:s", "iii:state-order:s"}).integer, 0);  // nothing left behind
+}
+
+}  // namespace
+}  // namespace iii
