@@ -74,8 +74,13 @@ void append_resp_command(std::string& out, const std::vector<std::string_view>& 
 }
 
 RedisEndpoint RedisEndpoint::parse(std::string_view url) {
+  // The URL as errors show it: a password (anything between "//" and "@") is not repeated.
+  std::string shown(url);
+  if (const size_t at = shown.find('@'), start = shown.find("//"); at != std::string::npos && start != std::string::npos &&
+                                                                    start + 2 <= at)
+    shown.replace(start + 2, at - start - 2, "***");
   auto bad = [&](const std::string& why) -> RedisError {
-    return RedisError("redis_url `" + std::string(url) + "`: " + why + " (expected redis://[[user]:password@]host[:port][/db])");
+    return RedisError("redis_url `" + shown + "`: " + why + " (expected redis://[[user]:password@]host[:port][/db])");
   };
   auto parsed = boost::urls::parse_uri(url);
   if (!parsed) throw bad("not a URL");

@@ -32,6 +32,13 @@ TEST(RedisEndpoint, ParsesUrls) {
   EXPECT_EQ(e.user, "app");
   EXPECT_EQ(e.password, "pw");
   EXPECT_EQ(RedisEndpoint::parse("redis://token@h").password, "token");
+  try {  // errors do not repeat a password
+    RedisEndpoint::parse("redis://app:s3cret@h/x");
+    ADD_FAILURE() << "accepted";
+  } catch (const RedisError& err) {
+    EXPECT_EQ(std::string(err.what()).find("s3cret"), std::string::npos) << err.what();
+    EXPECT_NE(std::string(err.what()).find("redis://***@h/x"), std::string::npos) << err.what();
+  }
   for (const char* bad : {"localhost:6379", "http://h", "redis://", "redis://h/db", "redis://h:0", "redis://h/99999"}) {
     try {
       RedisEndpoint::parse(bad);
