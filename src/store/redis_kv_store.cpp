@@ -67,9 +67,17 @@ return old
 )lua");
 
 // KEYS: hash, order. Returns {key1, value1, key2, value2, ...} in insertion order, read in one
-// step (HMGET in slices: Lua's unpack has a stack limit).
+// step (HMGET in slices: Lua's unpack has a stack limit). Fields that another client (such as the
+// official engine) wrote without our index come last, in the hash's order.
 const RedisScript kEntries(R"lua(
 local keys = redis.call('ZRANGE', KEYS[2], 0, -1)
+if redis.call('HLEN', KEYS[1]) ~= #keys then
+  local indexed = {}
+  for _, k in ipairs(keys) do indexed[k] = true end
+  for _, k in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if not indexed[k] then keys[#keys + 1] = k end
+  end
+end
 local out = {}
 for i = 1, #keys, 1000 do
   local slice = {}

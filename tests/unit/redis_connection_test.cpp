@@ -132,6 +132,11 @@ TEST(RedisKvStore, TwoStoresOnOneServerShareDataAndLoseNoUpdate) {
   RedisPool raw(e);
   EXPECT_EQ(raw.run({"HGET", "state:s", "k"}).str, R"({"v":1})");
 
+  // A field another client wrote (no order index): listed, after the indexed ones.
+  raw.run({"HSET", "state:s", "external", "true"});
+  EXPECT_EQ(b.list("s"), (std::vector<std::string>{R"({"v":1})", "true"}));
+  raw.run({"HDEL", "state:s", "external"});
+
   constexpr int kEach = 150;
   auto increment = [](KvStore& store) {
     for (int i = 0; i < kEach; ++i)
