@@ -127,7 +127,7 @@ class RedisKvStore final : public KvStore {
   // A script: ZRANGE of the order index, then HMGET of those keys.
   std::vector<std::string> list(std::string_view scope) override;
   std::vector<KvEntry> entries(std::string_view scope) override;
-  // SMEMBERS of the scope set, sorted here.
+  // SMEMBERS of the scope set, and a SCAN of `<name>:*` hashes (scopes other clients wrote).
   std::vector<std::string> list_groups() override;
 
  private:
@@ -237,17 +237,33 @@ std::vector<std::string> RedisKvStore::list(std::string_view scope) {
 }
 
 std::vector<std::string> RedisKvStore::list_groups() {
-  RedisReply r;
+  auto checked = [&](RedisReply r) {
+    if (r.is_error()) throw KvStoreError("redis " + pool_->endpoint().address() + ": " + r.str);
+    return r;
+  };
+  const std::string prefix = name_ + ":";
+  std::string pattern;  // "<name>:*", the name's glob characters escaped
+  for (char c : prefix) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') pattern += '\\';
+    pattern += c;
+  }
+  pattern += '*';
+  std::vector<std::string> out;
   try {
-    r = pool_->run({"SMEMBERS", scopes_key_});
+    for (RedisReply& e : checked(pool_->run({"SMEMBERS", scopes_key_})).elements) out.push_back(std::move(e.str));
+    // Scopes that only another client wrote (the official engine keeps no index): their hashes.
+    std::string cursor = "0";
+    do {
+      const RedisReply page = checked(pool_->run({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000", "TYPE", "hash"}));
+      if (page.elements.size() != 2) throw KvStoreError("redis " + pool_->endpoint().address() + ": odd SCAN reply");
+      cursor = page.elements[0].str;
+      for (const RedisReply& key : page.elements[1].elements) out.push_back(key.str.substr(prefix.size()));
+    } while (cursor != "0");
   } catch (const RedisError& e) {
     throw KvStoreError(e.what());
   }
-  if (r.is_error()) throw KvStoreError("redis " + pool_->endpoint().address() + ": " + r.str);
-  std::vector<std::string> out;
-  out.reserve(r.elements.size());
-  for (RedisReply& e : r.elements) out.push_back(std::move(e.str));
   std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
 

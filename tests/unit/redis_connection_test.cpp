@@ -136,6 +136,12 @@ TEST(RedisKvStore, TwoStoresOnOneServerShareDataAndLoseNoUpdate) {
   raw.run({"HSET", "state:s", "external", "true"});
   EXPECT_EQ(b.list("s"), (std::vector<std::string>{R"({"v":1})", "true"}));
   raw.run({"HDEL", "state:s", "external"});
+  // A scope only another client wrote: listed too, read too.
+  raw.run({"HSET", "state:theirs", "k", "1"});
+  raw.run({"SET", "state:not-a-hash", "x"});
+  EXPECT_EQ(b.list_groups(), (std::vector<std::string>{"s", "theirs"}));
+  EXPECT_EQ(b.get("theirs", "k"), "1");
+  raw.run({"DEL", "state:theirs", "state:not-a-hash"});
 
   constexpr int kEach = 150;
   auto increment = [](KvStore& store) {
