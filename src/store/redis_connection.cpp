@@ -223,11 +223,15 @@ RedisReply RedisConnection::read_reply(Clock::time_point deadline) {
   }
 }
 
-void RedisConnection::send(const std::vector<std::vector<std::string_view>>& commands) {
+void RedisConnection::send(const std::vector<std::vector<std::string_view>>& commands, Clock::time_point deadline) {
   if (fd_ < 0) throw RedisError("redis " + address_ + ": connection closed");
   std::string out;
   for (const auto& c : commands) append_resp_command(out, c);
-  write_all(out, Clock::now() + timeout_);
+  write_all(out, deadline);
+}
+
+void RedisConnection::send(const std::vector<std::vector<std::string_view>>& commands) {
+  send(commands, Clock::now() + timeout_);
 }
 
 std::optional<RedisReply> RedisConnection::next_reply(std::chrono::milliseconds wait) {
@@ -240,11 +244,8 @@ std::optional<RedisReply> RedisConnection::next_reply(std::chrono::milliseconds 
 }
 
 std::vector<RedisReply> RedisConnection::pipeline(const std::vector<std::vector<std::string_view>>& commands) {
-  if (fd_ < 0) throw RedisError("redis " + address_ + ": connection closed");
   const auto deadline = Clock::now() + timeout_;
-  std::string out;
-  for (const auto& c : commands) append_resp_command(out, c);
-  write_all(out, deadline);
+  send(commands, deadline);
   std::vector<RedisReply> replies;
   replies.reserve(commands.size());
   for (size_t i = 0; i < commands.size(); ++i) replies.push_back(read_reply(deadline));

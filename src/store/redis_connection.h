@@ -70,6 +70,7 @@ class RedisConnection {
 
  private:
   RedisConnection(std::string address, std::chrono::milliseconds timeout);
+  void send(const std::vector<std::vector<std::string_view>>& commands, std::chrono::steady_clock::time_point deadline);
   void write_all(std::string_view data, std::chrono::steady_clock::time_point deadline);
   RedisReply read_reply(std::chrono::steady_clock::time_point deadline);
   std::optional<RedisReply> take_parsed();  // a reply already complete in the reader's buffer

@@ -23,6 +23,7 @@ RedisSubscriber::~RedisSubscriber() {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
+  stop_cv_.notify_all();
   thread_.join();
 }
 
@@ -50,7 +51,8 @@ void RedisSubscriber::sync_subscriptions(RedisConnection& connection) {
     changed_ = false;
     std::set_difference(wanted_.begin(), wanted_.end(), sent_.begin(), sent_.end(), std::back_inserter(add));
     std::set_difference(sent_.begin(), sent_.end(), wanted_.begin(), wanted_.end(), std::back_inserter(remove));
-    for (const std::string& c : remove) confirmed_.erase(c);
+    for (const std::string& c : remove) confirmed_.erase(c), sent_.erase(c);
+    sent_.insert(add.begin(), add.end());
   }
   std::vector<std::vector<std::string_view>> commands;
   if (!add.empty()) {
@@ -61,10 +63,7 @@ void RedisSubscriber::sync_subscriptions(RedisConnection& connection) {
     commands.push_back({"UNSUBSCRIBE"});
     for (const std::string& c : remove) commands.back().push_back(c);
   }
-  if (commands.empty()) return;
-  for (const std::string& c : add) sent_.insert(c);
-  for (const std::string& c : remove) sent_.erase(c);
-  connection.send(commands);
+  if (!commands.empty()) connection.send(commands);
 }
 
 void RedisSubscriber::handle(const RedisReply& reply) {
@@ -88,13 +87,7 @@ void RedisSubscriber::run() {
       if (stopping_) return;
     }
     try {
-      if (!connection) {
-        connection = RedisConnection::open(endpoint_, kConnectTimeout);
-        std::lock_guard lock(mu_);
-        sent_.clear();
-        confirmed_.clear();
-        changed_ = true;  // subscribe to everything wanted again
-      }
+      if (!connection) connection = RedisConnection::open(endpoint_, kConnectTimeout);
       sync_subscriptions(*connection);
       if (std::optional<RedisReply> reply = connection->next_reply(kPollInterval)) handle(*reply);
       if (down) spdlog::info("redis {}: subscriber connected again", endpoint_.address());
@@ -102,21 +95,14 @@ void RedisSubscriber::run() {
       backoff = kFirstBackoff;
     } catch (const RedisError& e) {
       connection.reset();
-      {
-        std::lock_guard lock(mu_);
-        confirmed_.clear();  // nothing is subscribed while disconnected
-      }
       if (!down) spdlog::warn("{} (subscriber: messages published meanwhile are lost; reconnecting)", e.what());
       down = true;
-      // Sleep the backoff, waking early to stop.
-      const auto until = std::chrono::steady_clock::now() + backoff;
-      while (std::chrono::steady_clock::now() < until) {
-        {
-          std::lock_guard lock(mu_);
-          if (stopping_) return;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      }
+      std::unique_lock lock(mu_);
+      // Nothing is subscribed while disconnected; the next connection asks for everything wanted.
+      sent_.clear();
+      confirmed_.clear();
+      changed_ = true;
+      if (stop_cv_.wait_for(lock, backoff, [&] { return stopping_; })) return;
       backoff = std::min<std::chrono::milliseconds>(backoff * 2, kMaxBackoff);
     }
   }

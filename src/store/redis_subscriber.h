@@ -46,8 +46,9 @@ class RedisSubscriber {
   const Handler handler_;
   std::mutex mu_;
   std::condition_variable confirmed_cv_;
+  std::condition_variable stop_cv_;  // wakes the thread out of its backoff
   std::set<std::string> wanted_;     // what the callers asked for
-  std::set<std::string> sent_;       // what the current connection was asked for (thread's own)
+  std::set<std::string> sent_;       // what the current connection was asked for
   std::set<std::string> confirmed_;  // what Redis confirmed on the current connection
   bool changed_ = false;             // wanted_ differs from sent_
   bool stopping_ = false;

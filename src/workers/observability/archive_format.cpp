@@ -83,7 +83,6 @@ bool read_names(Reader& r, Dictionary& dictionary) {
       !r.get_string(names->span_name) || !r.get_string(names->service_name) || !r.get(internal))
     return false;
   names->internal = internal != 0;
-  names->prepare_json();
   dictionary[id] = std::move(names);
   return true;
 }

@@ -38,7 +38,6 @@ std::shared_ptr<const CallNames> names_of(const CallStart& call, TelemetryHub& h
   names->service_name = hub.config().service_name;
   names->internal = call.function_id.starts_with("engine::");
   names->counters = &hub.metrics().counters_for(names->function_id);
-  names->prepare_json();
   slot = Slot{hub.id(), names};
   return names;
 }

@@ -1,8 +1,5 @@
 #include "workers/observability/stored_span.h"
 
-#include <algorithm>
-#include <charconv>
-
 #include "wire/json_writer.h"
 #include "workers/observability/span_store.h"
 
@@ -71,83 +68,6 @@ SpanRecord EngineSpan::to_record() const {
     s.attributes.push_back({"iii.error.code", json_string(error->code)});
   }
   return s;
-}
-
-void CallNames::prepare_json() {
-  json_name.clear(), json_service.clear(), json_function.clear(), json_after_invocation.clear();
-  append_json_string(json_name, span_name);
-  append_json_string(json_service, service_name);
-  json_function = "\"iii.function.id\":";
-  append_json_string(json_function, function_id);
-  json_after_invocation = ",\"iii.worker.id\":";
-  append_json_string(json_after_invocation, callee_worker_id);
-  json_after_invocation += ",\"iii.trigger.type\":";
-  append_json_string(json_after_invocation, trigger_type);
-  if (!caller_worker_id.empty()) {
-    json_after_invocation += ",\"iii.caller.worker_id\":";
-    append_json_string(json_after_invocation, caller_worker_id);
-  }
-}
-
-void EngineSpan::append_json(std::string& out) const {
-  auto hex = [&](const auto& bytes) {  // one append per id: this runs for every archived span
-    char buf[2 * 16 + 2];
-    char* p = buf;
-    *p++ = '"';
-    for (uint8_t b : bytes) *p++ = kHex[b >> 4], *p++ = kHex[b & 0xf];
-    *p++ = '"';
-    out.append(buf, p);
-  };
-  char number[32];
-  auto integer = [&](uint64_t v) { out.append(number, std::to_chars(number, number + sizeof number, v).ptr); };
-  out.reserve(out.size() + 512);
-  out += "{\"trace_id\":";
-  hex(trace_id);
-  out += ",\"span_id\":";
-  hex(span_id);
-  out += ",\"parent_span_id\":";
-  if (all_zero(parent_span_id)) out += "null";
-  else hex(parent_span_id);
-  out += ",\"name\":";
-  out += names->json_name;
-  out += ",\"kind\":";
-  integer(kind);
-  out += ",\"start_time_unix_nano\":";
-  integer(start_time_unix_nano);
-  out += ",\"end_time_unix_nano\":";
-  integer(end_time_unix_nano);
-  out += ",\"duration_ms\":";
-  const uint64_t nanos = end_time_unix_nano > start_time_unix_nano ? end_time_unix_nano - start_time_unix_nano : 0;
-  out.append(number, std::to_chars(number, number + sizeof number, static_cast<double>(nanos) / 1e6).ptr);
-  out += status == SpanStatus::kOk ? ",\"status\":\"ok\"" : status == SpanStatus::kError ? ",\"status\":\"error\"" : ",\"status\":\"unset\"";
-  if (error && !error->message.empty()) {
-    out += ",\"status_description\":";
-    append_json_string(out, error->message);
-  }
-  out += ",\"attributes\":{";
-  out += names->json_function;
-  char uuid[36 + 2 + 22];
-  char* p = uuid;
-  p = std::copy_n(",\"iii.invocation.id\":\"", 22, p);
-  for (size_t i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) *p++ = '-';
-    *p++ = kHex[invocation_id[i] >> 4], *p++ = kHex[invocation_id[i] & 0xf];
-  }
-  *p++ = '"';
-  out.append(uuid, p);
-  out += names->json_after_invocation;
-  if (error) {
-    out += ",\"iii.error.code\":";
-    append_json_string(out, error->code);
-  }
-  out += "},\"service_name\":";
-  out += names->json_service;
-  out += ",\"events\":[],\"links\":[],\"instrumentation_scope_name\":\"iii-engine\",\"flags\":1}";
-}
-
-void StoredSpan::append_json(std::string& out) const {
-  if (full_) out += to_json(*full_);
-  else compact_.append_json(out);
 }
 
 std::vector<StoredSpan> stored_spans_of(std::vector<SpanRecord> records) {

@@ -1,7 +1,7 @@
 // How spans are held between the call path and the queries (docs/observability.md "Cost"): the
 // engine records one span per routed call, so its spans are kept compact — binary ids, times, and
 // one shared, interned set of names (function, workers, trigger type) — and become a SpanRecord
-// only when a query, the archive or the exporter reads them. A span ingested from a worker is
+// only when a query or the exporter reads them (the archive writes the compact form as it is). A span ingested from a worker is
 // kept as the SpanRecord it was parsed into. StoredSpan is either.
 #pragma once
 #include <array>
@@ -25,13 +25,6 @@ struct CallNames {
   std::string service_name;  // the engine's service.name
   bool internal = false;     // an engine::* function
   FunctionCounters* counters = nullptr;  // the function's metrics row (owned by the hub's EngineMetrics)
-
-  // The JSON pieces every span of this kind repeats, escaped once (EngineSpan::append_json):
-  // the quoted span name and service, `"iii.function.id":"…"`, and the attributes after the
-  // invocation id (`,"iii.worker.id":"…","iii.trigger.type":"…"[,"iii.caller.worker_id":"…"]`).
-  std::string json_name, json_service, json_function, json_after_invocation;
-  // Fills the json_* pieces from the fields above; call once they are set.
-  void prepare_json();
 };
 
 struct CallError {
@@ -51,8 +44,6 @@ struct EngineSpan {
   std::shared_ptr<const CallError> error;  // set when it failed
 
   SpanRecord to_record() const;
-  // Appends exactly to_json(to_record()), without making the record (the archive's hot loop).
-  void append_json(std::string& out) const;
 };
 
 // A canonical UUID's 16 bytes (dashes skipped); false when it is not one.
@@ -65,8 +56,6 @@ class StoredSpan {
 
   // The span as a record (shared; made on demand for an engine span).
   SpanPtr record() const;
-  // Appends to_json of the record (directly for an engine span).
-  void append_json(std::string& out) const;
   bool is_engine_span() const { return !full_ || full_->engine_span; }
   // The compact form, or nullptr for a span held as a record.
   const EngineSpan* engine() const { return full_ ? nullptr : &compact_; }

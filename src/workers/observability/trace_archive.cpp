@@ -253,8 +253,8 @@ void TraceArchive::write_batch(const std::vector<StoredSpan>& batch) {
 void TraceArchive::write_span(const StoredSpan& span) {
   json_.clear();
   if (!span.engine()) {
+    json_ = to_json(*span.record());
     // What the archive must keep that to_json leaves out.
-    span.append_json(json_);
     if (span.is_engine_span()) {
       json_.pop_back();  // the closing brace
       json_ += ",\"engine_span\":true}";
