@@ -31,6 +31,7 @@
 #include "workers/stream/stream_worker.h"
 #include "workers/http_functions/http_functions_worker.h"
 #include "workers/observability/observability_worker.h"
+#include "workers/cluster/cluster_worker.h"
 
 namespace {
 
@@ -56,6 +57,7 @@ std::vector<iii::BuiltinDescriptor> builtin_catalog(boost::asio::io_context& io,
   catalog.push_back(iii::stream_builtin(io));
   catalog.push_back(iii::http_functions_builtin(io));
   catalog.push_back(iii::observability_builtin(io));
+  catalog.push_back(iii::cluster_builtin(io));
   return catalog;
 }
 

@@ -67,6 +67,9 @@ class Endpoint {
   virtual void send(std::string frame) {}
   // Closes the transport (remote endpoints only).
   virtual void close() {}
+  // Another engine of the cluster (iii-cluster, docs/architecture.md "Several engines"): the
+  // functions it owns are that engine's, and calls delivered to it are forwarded there.
+  virtual bool forwards_to_engine() const { return false; }
 
  private:
   const std::string worker_id_;

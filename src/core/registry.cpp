@@ -101,6 +101,14 @@ bool Registry::upsert_function(FunctionEntry entry) {
   return true;
 }
 
+bool Registry::insert_function(FunctionEntry entry) {
+  std::unique_lock lock(mu_);
+  if (!entry.owner || !entry.owner->alive() || functions_.contains(entry.id)) return false;
+  std::string id = entry.id;
+  functions_.emplace(std::move(id), std::make_shared<const FunctionEntry>(std::move(entry)));
+  return true;
+}
+
 bool Registry::remove_function(std::string_view id, std::string_view owner_worker_id) {
   std::unique_lock lock(mu_);
   auto it = functions_.find(id);

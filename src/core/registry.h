@@ -88,6 +88,8 @@ class Registry {
   // Removes `id` only if `owner_worker_id` still owns it.
   bool remove_function(std::string_view id, std::string_view owner_worker_id);
   std::vector<std::shared_ptr<const FunctionEntry>> functions() const;
+  // Like upsert_function, but only when no function has that id. False otherwise.
+  bool insert_function(FunctionEntry entry);
 
   // --- trigger types ---
   // Registers or replaces a type. Returns the bindings the new provider must activate: the live

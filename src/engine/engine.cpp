@@ -80,6 +80,18 @@ std::string condition_function_id_of(std::string_view config) {
   return std::string(cond->as_string());
 }
 
+FunctionEntry function_entry(const FunctionSpec& spec, std::shared_ptr<Endpoint> owner) {
+  FunctionEntry entry;
+  entry.id = spec.id;
+  entry.description = spec.description;
+  entry.request_format = spec.request_format;
+  entry.response_format = spec.response_format;
+  entry.metadata = spec.metadata;
+  entry.internal = metadata_marks_internal(spec.metadata);
+  entry.owner = std::move(owner);
+  return entry;
+}
+
 bool metadata_marks_internal(std::string_view metadata) {
   if (metadata.find("internal") == std::string_view::npos) return false;
   const std::optional<boost::json::value> v = json_text::parse(metadata);
@@ -150,8 +162,7 @@ void Engine::add_in_process_worker(const std::shared_ptr<InProcessWorker>& worke
 }
 
 void Engine::register_in_process_function(const std::shared_ptr<InProcessWorker>& worker, const FunctionSpec& spec) {
-  registry_.upsert_function(FunctionEntry{spec.id, spec.description, spec.request_format, spec.response_format,
-                                          spec.metadata, metadata_marks_internal(spec.metadata), worker});
+  registry_.upsert_function(function_entry(spec, worker));
 }
 
 bool Engine::update_worker_metadata(std::string_view worker_id, WorkerMetadata meta) {
@@ -177,6 +188,7 @@ std::shared_ptr<InProcessWorker> Engine::in_process_worker(std::string_view name
 
 void Engine::route(RouteRequest r) {
   std::shared_ptr<const FunctionEntry> fn = registry_.find_function(r.function_id);
+  if (fn && r.local_only && fn->owner->forwards_to_engine()) fn = nullptr;
   if (!fn) {
     if (r.done) {
       r.done(Outcome::failure(codes::kFunctionNotFound, "Function " + std::string(r.function_id) + " not found"));
@@ -242,6 +254,7 @@ void Engine::invoke(std::string_view function_id, std::string_view data, std::st
   r.trigger_type = context.trigger_type;
   r.traceparent = context.traceparent;
   r.baggage = context.baggage;
+  r.local_only = context.local_only;
   r.done = std::move(done);
   route(std::move(r));
 }

@@ -130,6 +130,9 @@ class Engine {
   // Registers `entry` (owned by entry.owner, removed when it disconnects) whose calls `delivery`
   // runs. False when the owner is already torn down.
   bool register_delivered_function(FunctionEntry entry, std::shared_ptr<Endpoint> delivery);
+  // Registers a function of another engine (iii-cluster) owned by `entry.owner`, unless a function
+  // of that id exists already: this engine's own workers always win. False when it did.
+  bool register_function_if_absent(FunctionEntry entry) { return registry_.insert_function(std::move(entry)); }
   // Removes function `id` if `owner_worker_id` still owns it.
   bool unregister_function(std::string_view id, std::string_view owner_worker_id) {
     return registry_.remove_function(id, owner_worker_id);
@@ -171,6 +174,7 @@ class Engine {
     std::string_view function_id, data, metadata, traceparent, baggage;
     std::string_view trigger_type;     // empty for a worker's direct call
     const Endpoint* caller = nullptr;  // null for engine-originated calls
+    bool local_only = false;           // CallContext::local_only
     Completion done;                   // empty: nobody waits
   };
   void route(RouteRequest request);
@@ -242,6 +246,10 @@ std::string rewrite_baggage(std::string_view baggage, std::string_view function_
 
 // True when raw JSON `metadata` is an object whose `internal` is true (hidden from listings).
 bool metadata_marks_internal(std::string_view metadata);
+
+// The registry entry of a function described by `spec` (an in-process worker's, or one that
+// another engine announced), owned by `owner`.
+FunctionEntry function_entry(const FunctionSpec& spec, std::shared_ptr<Endpoint> owner);
 
 // The `condition_function_id` string inside a binding's raw JSON config, or "".
 std::string condition_function_id_of(std::string_view config);

@@ -14,6 +14,9 @@ struct CallContext {
   std::string_view trigger_type;  // "http", "cron", "queue", "state", …; empty = a direct call
   std::string_view traceparent;   // W3C traceparent to continue; empty = none
   std::string_view baggage;       // W3C baggage; empty = none
+  // A call another engine forwarded (iii-cluster): it runs on this engine's own workers or not at
+  // all (function_not_found), never forwarded on, so calls cannot loop between engines.
+  bool local_only = false;
 };
 
 // One call as routing sees it, before delivery.

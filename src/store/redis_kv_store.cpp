@@ -1,6 +1,6 @@
 #include "store/redis_kv_store.h"
 
-#include <openssl/evp.h>
+#include "store/redis_script.h"
 
 #include <algorithm>
 #include <chrono>
@@ -8,18 +8,6 @@
 #include <thread>
 
 namespace iii {
-
-// A Lua script and its SHA-1 (hex), for EVALSHA.
-struct RedisScript {
-  explicit RedisScript(std::string text) : body(std::move(text)) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int size = 0;
-    EVP_Digest(body.data(), body.size(), digest, &size, EVP_sha1(), nullptr);
-    static constexpr char kHex[] = "0123456789abcdef";
-    for (unsigned i = 0; i < size; ++i) sha += kHex[digest[i] >> 4], sha += kHex[digest[i] & 0xf];
-  }
-  std::string body, sha;
-};
 
 namespace {
 
@@ -157,18 +145,8 @@ RedisKvStore::Keys RedisKvStore::keys_of(std::string_view scope) const {
 
 RedisReply RedisKvStore::eval(const RedisScript& script, const std::vector<std::string_view>& keys,
                               const std::vector<std::string_view>& args) {
-  const std::string count = std::to_string(keys.size());
-  std::vector<std::string_view> command{"EVALSHA", script.sha, count};
-  command.insert(command.end(), keys.begin(), keys.end());
-  command.insert(command.end(), args.begin(), args.end());
   try {
-    RedisReply reply = pool_->run(command);
-    if (reply.is_error() && reply.str.starts_with("NOSCRIPT")) {
-      command[0] = "EVAL", command[1] = script.body;  // loads it for the next EVALSHA
-      reply = pool_->run(command);
-    }
-    if (reply.is_error()) throw KvStoreError("redis " + pool_->endpoint().address() + ": " + reply.str);
-    return reply;
+    return run_script(*pool_, script, keys, args);
   } catch (const RedisError& e) {
     throw KvStoreError(e.what());
   }

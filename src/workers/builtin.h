@@ -15,6 +15,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <optional>
@@ -47,6 +48,35 @@ class BuiltinWorker {
     (void)fresh;
     return false;
   }
+};
+
+// A built-in whose work is a service over a store (state, queue): start() opens the store — the
+// one given at construction (tests), else open_store(config) for the one its config names — and
+// hands it to the service's open(); stop() calls the service's close().
+template <class Service, class Config, class Store>
+class StoreBackedWorker : public BuiltinWorker {
+ public:
+  // Opens the store `config` names; throws std::runtime_error when it cannot.
+  using StoreOpener = std::shared_ptr<Store> (*)(const Config& config);
+
+  std::shared_ptr<InProcessWorker> endpoint() override { return endpoint_; }
+  void start() override { service_->open(given_store_ ? given_store_ : open_store_(service_->config())); }
+  void stop() override { service_->close(); }
+
+ protected:
+  StoreBackedWorker(std::shared_ptr<Service> service, std::shared_ptr<InProcessWorker> endpoint,
+                    std::shared_ptr<Store> given_store, StoreOpener open_store)
+      : service_(std::move(service)),
+        endpoint_(std::move(endpoint)),
+        given_store_(std::move(given_store)),
+        open_store_(open_store) {}
+
+  const std::shared_ptr<Service> service_;
+  const std::shared_ptr<InProcessWorker> endpoint_;
+
+ private:
+  const std::shared_ptr<Store> given_store_;
+  const StoreOpener open_store_;
 };
 
 // Whether every built-in the config names is running (for GET /readyz): the supervisor keeps it.

@@ -32,7 +32,7 @@ if (!VERBOSE) console.debug = () => {};
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Poll `fn` (sync or async) until it returns a truthy value; throw after `ms`. */
+/** Poll `fn` (sync or async) until it returns a truthy value; throw after `ms` (`label` may be a function, read then). */
 export async function waitFor(fn, ms = 5000, label = 'condition') {
   const deadline = Date.now() + ms;
   let lastErr;
@@ -45,7 +45,7 @@ export async function waitFor(fn, ms = 5000, label = 'condition') {
     }
     if (Date.now() >= deadline) {
       const extra = lastErr ? ` (last error: ${lastErr.message})` : '';
-      throw new Error(`waitFor timed out after ${ms}ms: ${label}${extra}`);
+      throw new Error(`waitFor timed out after ${ms}ms: ${typeof label === 'function' ? label() : label}${extra}`);
     }
     await sleep(25);
   }

@@ -3,62 +3,12 @@
 // text); a publish reaches every subscriber on every engine once; a cron job scheduled on both
 // engines runs once per tick; a Redis that goes away gives clear errors, not hangs.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  engineCall, engineCallError, connectRaw, freePort, sdkSync, sdkWorker, shutdownSdk, sleep, startEngine, tcpConnects,
+  engineCall, engineCallError, connectRaw, freePort, sdkSync, sleep, startEngine, tcpConnects,
   waitFor,
 } from './harness.mjs';
-
-const children = [];
-after(() => { for (const c of children) c.kill('SIGKILL'); });
-
-async function startRedis() {
-  const port = await freePort();
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' });
-  children.push(proc);
-  await waitFor(() => tcpConnects(port), 5000, 'redis-server listening');
-  return { port, url: `redis://127.0.0.1:${port}`, proc };
-}
-
-// A raw RESP command to the server; resolves with its reply's bytes once complete (a simple reply
-// line, or a bulk string with its length).
-async function redisCommand(port, ...args) {
-  const net = await import('node:net');
-  const complete = (d) => {
-    if (!d.endsWith('\r\n')) return false;
-    if (!d.startsWith('$') || d.startsWith('$-1')) return true;
-    const len = Number(d.slice(1, d.indexOf('\r\n')));
-    return Buffer.byteLength(d) >= d.indexOf('\r\n') + 2 + len + 2;
-  };
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1');
-    let data = '';
-    s.on('data', (d) => { data += d; if (complete(data)) { s.end(); resolve(data); } });
-    s.on('error', reject);
-    s.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`);
-  });
-}
-
-// A redis-server and two engines on it (config made from its URL), an SDK worker on each; the
-// body gets {redis, a, b, wa, wb}; everything is stopped afterwards.
-async function onTwoEngines(configOf, names, body) {
-  const redis = await startRedis();
-  const a = await startEngine({ config: configOf(redis.url) });
-  const b = await startEngine({ config: configOf(redis.url) });
-  const wa = sdkWorker(a.url, names[0]);
-  const wb = sdkWorker(b.url, names[1]);
-  try {
-    await body({ redis, a, b, wa, wb });
-  } finally {
-    await shutdownSdk(wa);
-    await shutdownSdk(wb);
-    await a.stop();
-    await b.stop();
-    redis.proc.kill('SIGTERM');
-  }
-}
+import { onTwoEngines, redisCommand, startRedis } from './redis-support.mjs';
 
 const stateOn = (url) => `workers:\n  - name: iii-state\n    config: { adapter: { name: redis, config: { redis_url: "${url}" } } }\n`;
 
@@ -99,13 +49,10 @@ test('when Redis is down, state calls fail at once with an error naming it; they
     assert.ok(Date.now() - started < 6000, 'failed within the deadline');
     assert.match(e.logs(), /iii-state: redis store/);
     // The same port again: the engine reconnects on the next call.
-    const again = spawn('redis-server', ['--port', String(redis.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      { stdio: 'ignore' });
-    children.push(again);
-    await waitFor(() => tcpConnects(redis.port), 5000, 'redis back');
+    const again = await redis.restart();
     await engineCall(c, 'state::set', { scope: 's', key: 'k', value: 2 });
     assert.equal(await engineCall(c, 'state::get', { scope: 's', key: 'k' }), 2);
-    again.kill('SIGTERM');
+    await again.stop();
   } finally {
     await c.terminate();
     await e.stop();

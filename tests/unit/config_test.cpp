@@ -187,7 +187,7 @@ TEST(Config, MiddlewareAloneGivesAccessWithoutRbac) {
 class EchoBuiltin : public BuiltinWorker {
  public:
   EchoBuiltin(Engine& engine, std::string value) : endpoint_(std::make_shared<InProcessWorker>(engine, "echo")) {
-    endpoint_->add_function({"echo::value"}, SyncFunctionHandler([value](const InProcessCall&) {
+    endpoint_->add_function({"echo::value", {}, {}, {}, {}}, SyncFunctionHandler([value](const InProcessCall&) {
                               return Outcome::success("\"" + value + "\"");
                             }));
   }

@@ -4,6 +4,8 @@
 #include "store_test_support.h"
 #include "temp_dir.h"
 #include "store/sqlite_queue_store.h"
+#include "redis_server.h"
+#include "store/redis_queue_store.h"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -39,7 +41,7 @@ std::vector<std::string> ids(const std::vector<QueueMessage>& ms) {
 using Ids = std::vector<std::string>;
 constexpr int64_t kNow = 1'700'000'000'000;
 
-// The contract tests run against every QueueStore implementation (a Redis adapter adds itself here).
+// The contract tests run against every QueueStore implementation.
 struct SqliteFileFactory {
   static constexpr const char* kName = "sqlite";
   std::unique_ptr<QueueStore> make(const TempDir& dir) {
@@ -59,7 +61,16 @@ class QueueStoreTest : public ::testing::Test {
   std::unique_ptr<QueueStore> store = Factory().make(dir);
 };
 
-using Implementations = ::testing::Types<SqliteFileFactory, SqliteMemoryFactory>;
+// A real redis-server shared by the tests, emptied before each.
+struct RedisFactory {
+  static constexpr const char* kName = "redis";
+  std::unique_ptr<QueueStore> make(const TempDir&) {
+    testing::RedisServer::shared().flush();
+    return std::make_unique<RedisQueueStore>(std::make_shared<RedisPool>(testing::RedisServer::shared().endpoint()));
+  }
+};
+
+using Implementations = ::testing::Types<SqliteFileFactory, SqliteMemoryFactory, RedisFactory>;
 TYPED_TEST_SUITE(QueueStoreTest, Implementations, ImplementationNames);
 
 TYPED_TEST(QueueStoreTest, EnqueueLeaseAckInOrder) {

@@ -78,6 +78,10 @@ TEST(QueueConfig, QueuesAndAdapter) {
   EXPECT_EQ(config_of(R"({"adapter":{"name":"builtin","config":{"store_method":"in_memory"}}})").storage,
             QueueWorkerConfig::Storage::kInMemory);
   EXPECT_EQ(config_of(R"({"queue_configs":{"x":null}})").queues.at("x").settings.concurrency, 10u);
+  const QueueWorkerConfig redis = config_of(R"({"adapter":{"name":"redis","config":{"redis_url":"redis://h:7000"}}})");
+  EXPECT_EQ(redis.storage, QueueWorkerConfig::Storage::kRedis);
+  EXPECT_EQ(redis.redis_url, "redis://h:7000");
+  EXPECT_EQ(config_of(R"({"adapter":{"name":"redis"}})").redis_url, "redis://localhost:6379");
 }
 
 TEST(QueueConfig, RejectsBadBlocks) {
@@ -94,7 +98,9 @@ TEST(QueueConfig, RejectsBadBlocks) {
   has(R"({"queue_configs":{"a":{"max_priority":300}}})", "max_priority");
   has(R"({"queue_configs":{"a":5}})", "`queue_configs.a` must be a mapping");
   has(R"({"queue_configs":[1]})", "`queue_configs` must be a mapping");
-  has(R"({"adapter":{"name":"redis"}})", "`redis` is not supported yet");
+  has(R"({"adapter":{"name":"rabbitmq"}})", "`rabbitmq` is not supported yet (supported: builtin, redis)");
+  has(R"({"adapter":{"name":"redis","config":{"redis_url":"http://x"}}})", "`adapter.config.redis_url`");
+  has(R"({"adapter":{"name":"redis","config":{"url":"redis://x"}}})", "unknown key `url`");
   has(R"({"adapter":{"name":"kafka"}})", "`kafka` is not a queue adapter");
   has(R"({"adapter":{"name":"builtin","config":{"store_method":"disk"}}})", "in_memory");
   has(R"({"adapter":{"name":"builtin","config":{"path":"x"}}})", "unknown key `path`");

@@ -85,11 +85,16 @@ void parse_builtin_adapter(const json::value& config, QueueWorkerConfig& out,
 }
 
 void parse_adapter(const json::value& adapter, QueueWorkerConfig& out, const std::filesystem::path& working_dir) {
-  const auto [adapter_name, config] = reader.adapter(adapter, "builtin");
+  const auto [adapter_name, config] = reader.adapter(adapter, "builtin, redis");
   if (adapter_name == "builtin") return parse_builtin_adapter(config, out, working_dir);
-  if (adapter_name == "redis" || adapter_name == "rabbitmq" || adapter_name == "bridge")
-    reader.fail("adapter.name", "`" + adapter_name + "` is not supported yet (supported: builtin)");
-  reader.fail("adapter.name", "`" + adapter_name + "` is not a queue adapter (supported: builtin)");
+  if (adapter_name == "redis") {
+    out.storage = QueueWorkerConfig::Storage::kRedis;
+    out.redis_url = reader.redis_url(config);
+    return;
+  }
+  if (adapter_name == "rabbitmq" || adapter_name == "bridge")
+    reader.fail("adapter.name", "`" + adapter_name + "` is not supported yet (supported: builtin, redis)");
+  reader.fail("adapter.name", "`" + adapter_name + "` is not a queue adapter (supported: builtin, redis)");
 }
 
 }  // namespace

@@ -1,11 +1,13 @@
 // The `config:` block of the iii-queue built-in (docs/builtins.md §3.2):
 //
 //   adapter:                        # default {name: builtin}
-//     name: builtin                 # builtin only; redis, rabbitmq and bridge are not supported yet
-//     config:
+//     name: builtin                 # builtin | redis; rabbitmq and bridge are not supported yet
+//     config:                       # for builtin:
 //       store_method: file_based    # file_based (default here) | in_memory
 //       file_path: ./data/queue_store
 //       save_interval_ms: 5000      # accepted, ignored: every enqueue is on disk before it answers
+//     config:                       # for redis (queues shared by every engine on that server):
+//       redis_url: redis://localhost:6379
 //   max_message_bytes: 1048576      # largest `data` accepted by an enqueue or publish (default 1 MiB)
 //   queue_configs:
 //     orders:                       # a named queue (`default` always exists)
@@ -22,6 +24,8 @@
 // database is `queue.sqlite3` inside it) unless it ends in .db, .sqlite or .sqlite3, in which case
 // it is the database file itself; relative paths resolve against the engine's working directory.
 // in_memory uses the same engine on a private in-memory database: nothing survives a restart.
+// redis keeps every queue in Redis (docs/redis.md): several engines on one server consume the
+// same queues, and the leases of an engine that dies pass to the others.
 #pragma once
 #include <boost/json/value.hpp>
 
@@ -48,9 +52,10 @@ struct NamedQueueConfig {
 };
 
 struct QueueWorkerConfig {
-  enum class Storage { kInMemory, kFileBased };
+  enum class Storage { kInMemory, kFileBased, kRedis };
   Storage storage = Storage::kFileBased;
   std::filesystem::path file_path;  // the database file (absolute) for kFileBased
+  std::string redis_url;            // for kRedis
   uint64_t max_message_bytes = 1 << 20;
   std::map<std::string, NamedQueueConfig> queues;  // always holds "default"
 };

@@ -112,7 +112,7 @@ void QueueDispatcher::pump(const ConsumerPtr& c) {
         try {
           batch = store_->lease(c->queue, limit - c->in_flight.size(), c->settings.fifo, clock_() + lease_ms(c->target));
         } catch (const QueueStoreError& e) {
-          spdlog::error("iii-queue: cannot lease from {}: {}", c->queue, e.what());
+          store_failures_.failed("cannot lease from " + c->queue + ": " + e.what());
         }
         for (const QueueMessage& m : batch) c->in_flight[m.seq] = m.attempt;
       }
@@ -196,7 +196,7 @@ void QueueDispatcher::settle(const std::string& queue, const QueueSettings& sett
     }
   } catch (const QueueStoreError& e) {
     // The message stays leased; when the lease expires it is retried, so nothing is lost.
-    spdlog::error("iii-queue: cannot record the outcome of message {} of {}: {}", lease.message_id, queue, e.what());
+    store_failures_.failed("cannot record the outcome of message " + lease.message_id + " of " + queue + ": " + e.what());
   }
 }
 
@@ -208,8 +208,9 @@ void QueueDispatcher::tick() {
   try {
     store->promote_due(now);
     expired = store->expired(now, kExpiredBatch);
+    store_failures_.succeeded();
   } catch (const QueueStoreError& e) {
-    spdlog::error("iii-queue: {}", e.what());
+    store_failures_.failed(e.what());
   }
   for (const QueueMessage& m : expired) {
     ConsumerPtr c;

@@ -33,6 +33,7 @@
 
 #include "core/endpoint.h"
 #include "store/queue_store.h"
+#include "workers/failure_log.h"
 #include "workers/queue/queue_config.h"
 
 namespace iii {
@@ -116,6 +117,8 @@ class QueueDispatcher : public std::enable_shared_from_this<QueueDispatcher> {
   bool closed_ = true;
   int64_t opened_at_ms_ = 0;
   std::map<std::string, ConsumerPtr, std::less<>> consumers_;
+  // A store that keeps failing (Redis down) fails every tick and delivery: logged sparingly.
+  FailureLog store_failures_{"iii-queue"};
 };
 
 }  // namespace iii

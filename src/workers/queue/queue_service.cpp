@@ -79,12 +79,23 @@ std::string subscriber_queue_store_name(std::string_view topic, std::string_view
 }
 
 QueueService::QueueService(Engine& engine, QueueWorkerConfig config, QueueClock clock)
-    : engine_(engine), config_(std::move(config)), dispatcher_(std::make_shared<QueueDispatcher>(engine, std::move(clock))) {}
+    : engine_(engine),
+      config_(std::move(config)),
+      dispatcher_(std::make_shared<QueueDispatcher>(engine, std::move(clock))),
+      ticker_(engine) {}
 
 void QueueService::open(std::shared_ptr<QueueStore> store) {
   for (const auto& [name, queue] : config_.queues)
     dispatcher_->set_consumer(named_queue_store_name(name), queue.settings, ConsumerTarget{});
   dispatcher_->open(std::move(store));
+  ticker_.start([weak = std::weak_ptr<QueueDispatcher>(dispatcher_)](Clock::time_point) {
+    if (auto d = weak.lock()) d->tick();
+  });
+}
+
+void QueueService::close() {
+  ticker_.stop();
+  dispatcher_->close();
 }
 
 std::optional<ErrorBody> QueueService::activate(const TriggerBinding& binding) {

@@ -16,6 +16,7 @@
 #include "core/endpoint.h"
 #include "core/error_body.h"
 #include "store/queue_store.h"
+#include "workers/builtin.h"
 #include "workers/queue/queue_config.h"
 #include "workers/queue/queue_dispatcher.h"
 
@@ -39,9 +40,10 @@ class QueueService {
   // The open store, or null before start() / after stop().
   std::shared_ptr<QueueStore> store() const { return dispatcher_->store(); }
 
-  // Starts the named queues' consumers on `store` (throws QueueStoreError); close() stops leasing.
+  // Starts the named queues' consumers on `store` (throws QueueStoreError) and ticks the
+  // dispatcher on the engine's ticker (due retries, expired leases); close() stops both.
   void open(std::shared_ptr<QueueStore> store);
-  void close() { dispatcher_->close(); }
+  void close();
 
   // --- durable:subscriber bindings (queue_topics.cpp) ---
   std::optional<ErrorBody> activate(const TriggerBinding& binding);
@@ -69,6 +71,7 @@ class QueueService {
   Engine& engine_;
   const QueueWorkerConfig config_;
   std::shared_ptr<QueueDispatcher> dispatcher_;
+  WorkerTicker ticker_;
   mutable std::mutex mu_;
   std::map<std::string, Subscription> subscriptions_;  // by binding id
 };

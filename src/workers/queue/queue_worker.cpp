@@ -4,7 +4,9 @@
 
 #include "engine/engine.h"
 #include "engine/in_process_worker.h"
+#include "store/redis_queue_store.h"
 #include "store/sqlite_queue_store.h"
+#include "workers/redis_adapter.h"
 #include "workers/queue/queue_service.h"
 
 namespace iii {
@@ -16,46 +18,32 @@ constexpr const char* kTriggerConfigFormat =
     R"("type":{"enum":["standard","fifo"]},"maxRetries":{"type":"integer"},"concurrency":{"type":"integer"},)"
     R"("backoffDelayMs":{"type":"integer"}}}}})";
 
-class QueueWorker final : public BuiltinWorker {
+// Opens the store that `config` names (throws QueueStoreError). Redis registers this engine as a
+// lease holder: unlike state, a queue on an unreachable Redis fails the start rather than
+// dispatching nothing in silence.
+std::shared_ptr<QueueStore> open_queue_store(const QueueWorkerConfig& config) {
+  if (config.storage == QueueWorkerConfig::Storage::kRedis)
+    return std::make_shared<RedisQueueStore>(
+        open_redis_adapter_pool("iii-queue", config.redis_url, "the queue cannot start"));
+  if (config.storage == QueueWorkerConfig::Storage::kInMemory) {
+    spdlog::info("iii-queue: in-memory store (messages do not survive a restart)");
+    return std::make_shared<SqliteQueueStore>(":memory:");
+  }
+  spdlog::info("iii-queue: durable store {}", config.file_path.string());
+  return std::make_shared<SqliteQueueStore>(config.file_path);
+}
+
+class QueueWorker final : public StoreBackedWorker<QueueService, QueueWorkerConfig, QueueStore> {
  public:
   QueueWorker(Engine& engine, QueueWorkerConfig config, std::shared_ptr<QueueStore> store, QueueClock clock)
-      : service_(std::make_shared<QueueService>(engine, std::move(config), std::move(clock))),
-        endpoint_(std::make_shared<InProcessWorker>(engine, kQueueWorkerName)),
-        given_store_(std::move(store)),
-        ticker_(engine) {
+      : StoreBackedWorker(std::make_shared<QueueService>(engine, std::move(config), std::move(clock)),
+                          std::make_shared<InProcessWorker>(engine, kQueueWorkerName), std::move(store),
+                          open_queue_store) {
     add_queue_functions(*endpoint_, service_);
     endpoint_->add_trigger_type(
         TriggerTypeSpec{"durable:subscriber", "Durable topic subscriber (iii::durable::publish)", kTriggerConfigFormat, {}},
         weakly_served(service_, kQueueWorkerName));
   }
-
-  std::shared_ptr<InProcessWorker> endpoint() override { return endpoint_; }
-
-  void start() override {
-    std::shared_ptr<QueueStore> store = given_store_;
-    const QueueWorkerConfig& config = service_->config();
-    if (!store) {
-      const bool memory = config.storage == QueueWorkerConfig::Storage::kInMemory;
-      store = std::make_shared<SqliteQueueStore>(memory ? std::filesystem::path(":memory:") : config.file_path);
-      if (memory) spdlog::info("iii-queue: in-memory store (messages do not survive a restart)");
-      else spdlog::info("iii-queue: durable store {}", config.file_path.string());
-    }
-    service_->open(std::move(store));  // throws QueueStoreError, a runtime_error
-    ticker_.start([weak = std::weak_ptr<QueueDispatcher>(service_->dispatcher())](Clock::time_point) {
-      if (auto d = weak.lock()) d->tick();
-    });
-  }
-
-  void stop() override {
-    ticker_.stop();
-    service_->close();
-  }
-
- private:
-  std::shared_ptr<QueueService> service_;
-  std::shared_ptr<InProcessWorker> endpoint_;
-  std::shared_ptr<QueueStore> given_store_;
-  WorkerTicker ticker_;
 };
 
 }  // namespace

@@ -1,0 +1,23 @@
+// A Lua script run on a Redis server with EVALSHA (EVAL the first time a server sees it), so that
+// a store's multi-key change is one atomic step (docs/redis.md).
+#pragma once
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/redis_connection.h"
+
+namespace iii {
+
+// A script and its SHA-1 (hex), for EVALSHA.
+struct RedisScript {
+  explicit RedisScript(std::string text);
+  std::string body, sha;
+};
+
+// Runs `script` with KEYS `keys` and ARGV `args` on a connection of `pool`. Throws RedisError when
+// the server cannot be reached or answers an error ("redis <host:port>: <the server's message>").
+RedisReply run_script(RedisPool& pool, const RedisScript& script, const std::vector<std::string_view>& keys,
+                      const std::vector<std::string_view>& args);
+
+}  // namespace iii

@@ -1,0 +1,83 @@
+#include "workers/cluster/cluster_server.h"
+
+#include <boost/url/decode_view.hpp>
+#include <boost/url/parse_query.hpp>
+#include <openssl/crypto.h>
+#include <spdlog/spdlog.h>
+
+#include "core/message.h"
+#include "engine/engine.h"
+
+namespace iii {
+namespace {
+
+// The value of `key` in a raw query string, decoded; "" when absent.
+std::string query_value(std::string_view query, std::string_view key) {
+  auto params = boost::urls::parse_query(query);
+  if (!params) return {};
+  for (const auto& p : *params) {
+    if (p.key != key) continue;
+    const auto decoded = *p.value;  // percent-decoded
+    return std::string(decoded.begin(), decoded.end());
+  }
+  return {};
+}
+
+bool same_secret(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+class PeerCallHandler final : public WsConnectionHandler {
+ public:
+  PeerCallHandler(Engine& engine, std::string peer_id) : engine_(engine), peer_id_(std::move(peer_id)) {}
+
+  void on_open(const std::shared_ptr<WsPeer>& peer) override {
+    peer_ = peer;
+    spdlog::debug("iii-cluster: engine {} connected from {}", peer_id_, peer->remote_address());
+  }
+
+  void on_message(std::string_view payload, bool binary) override {
+    if (binary) return;
+    Message m;
+    if (const std::string error = parse_message(payload, m); !error.empty() || m.type != MessageType::kInvokeFunction ||
+                                                              !m.function_id || !m.invocation_id) {
+      spdlog::debug("iii-cluster: engine {} sent a frame that is not a call, dropped", peer_id_);
+      return;
+    }
+    const std::string invocation_id(*m.invocation_id), function_id(*m.function_id);
+    const std::string data(m.data.value_or("null")), metadata(m.metadata.value_or(""));
+    const std::string traceparent(m.traceparent.value_or("")), baggage(m.baggage.value_or(""));
+    CallContext context{{}, traceparent, baggage, /*local_only=*/true};
+    engine_.invoke(
+        function_id, data, metadata,
+        [weak = std::weak_ptr<WsPeer>(peer_), invocation_id, function_id](Outcome o) {
+          if (auto p = weak.lock()) p->send_text(build_result_frame(invocation_id, function_id, o));
+        },
+        context);
+  }
+
+  void on_closed() override { peer_.reset(); }
+
+ private:
+  Engine& engine_;
+  const std::string peer_id_;
+  std::shared_ptr<WsPeer> peer_;
+};
+
+}  // namespace
+
+void ClusterCallService::upgrade(WsUpgradeRequest request, std::function<void(WsDecision)> decide) {
+  WsDecision d;
+  if (!secret_.empty() && !same_secret(query_value(request.query, "secret"), secret_)) {
+    spdlog::warn("iii-cluster: refused a peer connection from {}: wrong or missing secret", request.remote_address);
+    d.status = 401;
+    d.body = "not a member of this cluster";
+    return decide(std::move(d));
+  }
+  const std::string peer = query_value(request.query, "engine");
+  d.handler = std::make_shared<PeerCallHandler>(engine_, peer.empty() ? request.remote_address : peer);
+  d.options.log_name = "cluster peer " + peer;
+  decide(std::move(d));
+}
+
+}  // namespace iii

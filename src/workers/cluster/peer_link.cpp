@@ -1,0 +1,161 @@
+#include "workers/cluster/peer_link.h"
+
+#include <spdlog/spdlog.h>
+
+#include "engine/engine.h"
+#include "wire/json_writer.h"
+#include "wire/ws_client.h"
+
+namespace iii {
+namespace {
+
+// A peer that stops answering pings is given up on quickly: its calls end with
+// invocation_stopped instead of waiting for their timeout.
+net::WsClientOptions link_options() {
+  net::WsClientOptions o;
+  o.connect_timeout = std::chrono::seconds(2);
+  o.ping_interval = std::chrono::seconds(1);
+  o.idle_timeout = std::chrono::seconds(3);
+  o.max_queued_frames = 65536;
+  return o;
+}
+
+std::string percent_encoded(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%', out += kHex[c >> 4], out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+PeerEndpoint::PeerEndpoint(Engine& engine, std::string worker_id, std::shared_ptr<net::WsClient> client)
+    : Endpoint(std::move(worker_id), false), engine_(engine), client_(std::move(client)) {}
+
+void PeerEndpoint::deliver(const CallView& call) {
+  if (client_->send(build_invoke_frame(call))) return;
+  // The link has ended or is flooded: the call cannot be forwarded, say so now.
+  engine_.complete(call.invocation_id, worker_id(),
+                   Outcome::failure(codes::kInvocationStopped, "Invocation stopped: the connection to the engine "
+                                                               "that provides it is gone or full"));
+}
+
+void PeerEndpoint::close() { client_->close(); }
+
+PeerLink::PeerLink(Engine& engine, EngineAnnouncement peer)
+    : engine_(engine), id_(peer.id), address_(peer.address), peer_(std::move(peer)) {}
+
+std::shared_ptr<PeerLink> PeerLink::open(Engine& engine, boost::asio::io_context& io, EngineAnnouncement peer,
+                                         const std::string& secret) {
+  std::shared_ptr<PeerLink> link(new PeerLink(engine, std::move(peer)));
+  std::weak_ptr<PeerLink> weak = link;
+  net::WsClientCallbacks callbacks;
+  callbacks.on_open = [weak] {
+    if (auto l = weak.lock()) l->opened();
+  };
+  callbacks.on_message = [weak](std::string message) {
+    auto l = weak.lock();
+    if (!l) return;
+    std::shared_ptr<PeerEndpoint> endpoint;
+    {
+      std::lock_guard lock(l->mu_);
+      endpoint = l->endpoint_;
+    }
+    l->engine_.on_frame(endpoint, message);  // invocationresult frames
+  };
+  callbacks.on_close = [weak](std::string reason) {
+    if (auto l = weak.lock()) l->ended(reason);
+  };
+  auto client = net::WsClient::create(io, link_options(), std::move(callbacks));
+  link->endpoint_ = std::make_shared<PeerEndpoint>(engine, link->id_, client);
+  std::string url = "ws://" + link->address_ + "/?engine=" + percent_encoded(link->id_);
+  if (!secret.empty()) url += "&secret=" + percent_encoded(secret);
+  client->connect(std::move(url));
+  return link;
+}
+
+void PeerLink::opened() {
+  std::lock_guard lock(mu_);
+  if (closed_) return;
+  engine_.attach(endpoint_, address_);
+  WorkerMetadata meta;
+  meta.name = "engine " + (peer_.name.empty() ? id_ : peer_.name);
+  meta.description = "another engine of the cluster (iii-cluster), at " + address_;
+  meta.runtime = "iii-engine";
+  engine_.update_worker_metadata(id_, std::move(meta));
+  attached_ = true;
+  sync_functions();
+  spdlog::info("iii-cluster: connected to engine {} at {} ({} functions)", peer_.name.empty() ? id_ : peer_.name,
+               address_, registered_.size());
+}
+
+void PeerLink::ended(const std::string& reason) {
+  bool was_attached = false;
+  {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    was_attached = attached_;
+    attached_ = false;
+    registered_.clear();
+  }
+  if (was_attached) {
+    engine_.detach(endpoint_);  // its functions go; calls in flight end with invocation_stopped
+    spdlog::info("iii-cluster: engine {} at {} left{}", id_, address_, reason.empty() ? "" : " (" + reason + ")");
+  } else {
+    spdlog::warn("iii-cluster: cannot connect to engine {} at {}: {}", id_, address_, reason);
+  }
+}
+
+void PeerLink::update(EngineAnnouncement peer) {
+  std::lock_guard lock(mu_);
+  peer_ = std::move(peer);
+  if (attached_) sync_functions();
+}
+
+void PeerLink::sync_functions() {
+  std::set<std::string> announced;
+  for (const AnnouncedFunction& f : peer_.functions) {
+    announced.insert(f.id);
+    // Still ours? (A worker of this engine may have registered the id over it meanwhile.)
+    if (std::shared_ptr<const FunctionEntry> now = engine_.registry().find_function(f.id)) {
+      if (now->owner != endpoint_) registered_.erase(f.id);  // this engine's own (or a third's) wins
+      continue;
+    }
+    // Refused if a worker of this engine registered the id just now (tried again on the next update).
+    if (engine_.register_function_if_absent(function_entry(f, endpoint_))) registered_.insert(f.id);
+  }
+  for (auto it = registered_.begin(); it != registered_.end();) {
+    if (announced.count(*it)) {
+      ++it;
+      continue;
+    }
+    engine_.unregister_function(*it, id_);
+    it = registered_.erase(it);
+  }
+}
+
+void PeerLink::close() { endpoint_->close(); }
+
+bool PeerLink::closed() const {
+  std::lock_guard lock(mu_);
+  return closed_;
+}
+
+std::string PeerLink::describe() const {
+  std::lock_guard lock(mu_);
+  return FrameWriter(160)
+      .string("id", id_)
+      .string("name", peer_.name)
+      .string("address", address_)
+      .boolean("connected", attached_)
+      .number("functions", static_cast<long long>(registered_.size()))
+      .finish();
+}
+
+}  // namespace iii

@@ -1,0 +1,73 @@
+// PeerLink: this engine's connection to another engine of the cluster, through which the calls
+// to that engine's functions go (docs/architecture.md "Several engines").
+//
+// On this engine the other engine is one worker (a PeerEndpoint, attached like a worker socket,
+// listed by engine::workers::list as "engine <name>") that owns the functions the other engine
+// announced, unless this engine has a function of that id itself (its own workers win). A call
+// routed to such a function is delivered as an invokefunction frame over a WebSocket to the other
+// engine's cluster listener; its invocationresult comes back on the same socket and completes the
+// call like any worker's result. When the socket closes (the other engine died or left) the
+// endpoint is detached: its functions go and every call in flight to it ends with
+// invocation_stopped at once.
+#pragma once
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "core/endpoint.h"
+#include "wire/asio_fwd.h"
+#include "workers/cluster/cluster_directory.h"
+
+namespace iii {
+
+class Engine;
+namespace net {
+class WsClient;
+}
+
+class PeerEndpoint final : public Endpoint {
+ public:
+  PeerEndpoint(Engine& engine, std::string worker_id, std::shared_ptr<net::WsClient> client);
+  void deliver(const CallView& call) override;
+  // Another engine provides no trigger types here: nothing to activate.
+  std::optional<ErrorBody> activate_trigger(const TriggerBinding&) override { return std::nullopt; }
+  void deactivate_trigger(const TriggerBinding&) override {}
+  bool forwards_to_engine() const override { return true; }
+  void close() override;
+
+ private:
+  Engine& engine_;
+  std::shared_ptr<net::WsClient> client_;
+};
+
+class PeerLink : public std::enable_shared_from_this<PeerLink> {
+ public:
+  // `secret` is the cluster's (config `secret`), sent in the connection URL.
+  static std::shared_ptr<PeerLink> open(Engine& engine, boost::asio::io_context& io, EngineAnnouncement peer,
+                                        const std::string& secret);
+  // The peer's latest announcement: its functions are registered again (added, removed).
+  void update(EngineAnnouncement peer);
+  // Closes the connection; the endpoint is detached when it is closed.
+  void close();
+  bool closed() const;
+  const std::string& address() const { return address_; }
+  // For engine::cluster::peers: {"id","name","address","connected","functions"}.
+  std::string describe() const;
+
+ private:
+  PeerLink(Engine& engine, EngineAnnouncement peer);
+  void opened();
+  void ended(const std::string& reason);
+  void sync_functions();  // REQUIRES: mu_ held
+
+  Engine& engine_;
+  const std::string id_, address_;
+  mutable std::mutex mu_;
+  EngineAnnouncement peer_;
+  std::shared_ptr<PeerEndpoint> endpoint_;
+  bool attached_ = false, closed_ = false;
+  std::set<std::string> registered_;  // functions this link registered (owned by endpoint_)
+};
+
+}  // namespace iii

@@ -1,0 +1,184 @@
+// Several engines as one (iii-cluster, docs/architecture.md "Several engines"): engines on one
+// real redis-server find each other; a worker on one engine calls a function whose worker is on
+// another, directly and through an HTTP route; a function of the caller's own engine wins; killing
+// the callee's engine ends the calls in flight with invocation_stopped (nobody hangs) and its
+// functions leave the others; the iii-cluster block is validated like every other.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { freePort, sdkCallError, sdkSync, sdkWorker, shutdownSdk, sleep, startEngine, waitFor } from './harness.mjs';
+import { startRedis } from './redis-support.mjs';
+
+const clusterOn = (url, name, extra = '') => `workers:
+  - name: iii-cluster
+    config: { redis_url: "${url}", name: ${name}, lease_ms: 1500, heartbeat_ms: 300 }
+${extra}`;
+
+// Engines named `names` on one Redis; body gets {redis, engines}; all stopped afterwards.
+async function onCluster(names, extra, body) {
+  const redis = await startRedis();
+  const engines = [];
+  try {
+    for (const [i, name] of names.entries()) {
+      engines.push(await startEngine({ config: clusterOn(redis.url, name, typeof extra === 'function' ? await extra(i) : extra) }));
+    }
+    await body({ redis, engines });
+  } finally {
+    for (const e of engines) await e.stop();
+    await redis.stop();
+  }
+}
+
+// engine::cluster::list through `w`, once every engine in `names` is connected with `functions`.
+async function waitForPeers(w, names, label) {
+  let last;
+  await waitFor(async () => {
+    last = await w.trigger({ function_id: 'engine::cluster::list', payload: {}, timeoutMs: 2000 });
+    const connected = last.engines.filter((e) => e.connected).map((e) => e.name).sort();
+    return JSON.stringify(connected) === JSON.stringify([...names].sort());
+  }, 10_000, () => `${label}: ${JSON.stringify(last)}`);
+  return last;
+}
+
+// Calls `function_id` from `w` until it answers (the directory propagates within a heartbeat).
+async function callWhenKnown(w, function_id, payload) {
+  let result;
+  await waitFor(async () => {
+    try {
+      result = await w.trigger({ function_id, payload, timeoutMs: 3000 });
+      return true;
+    } catch (e) {
+      if (e.code !== 'function_not_found') throw e;
+      return false;
+    }
+  }, 10_000, `${function_id} reachable`);
+  return result;
+}
+
+test('a worker on one engine calls a function whose worker is on another; its own engine wins', async () => {
+  await onCluster(['a', 'b'], '', async ({ engines: [a, b] }) => {
+    const wa = sdkWorker(a.url, 'cluster-a');
+    const wb = sdkWorker(b.url, 'cluster-b');
+    try {
+      wb.registerFunction('calc::double', async (p) => ({ n: p.n * 2, on: 'b' }));
+      wb.registerFunction('calc::where', async () => 'b');
+      wa.registerFunction('calc::where', async () => 'a');
+      await sdkSync(wa);
+      await sdkSync(wb);
+      const list = await waitForPeers(wa, ['b'], 'a sees b');
+      assert.equal(list.self.name, 'a');
+      assert.match(list.self.address, /^127\.0\.0\.1:\d+$/);
+      assert.deepEqual(await callWhenKnown(wa, 'calc::double', { n: 21 }), { n: 42, on: 'b' });
+      // Both engines have calc::where: each caller gets its own engine's.
+      assert.equal(await wa.trigger({ function_id: 'calc::where', payload: {} }), 'a');
+      assert.equal(await wb.trigger({ function_id: 'calc::where', payload: {} }), 'b');
+      // Many in flight at once, with payloads that survive the hop byte for byte.
+      const payloads = Array.from({ length: 200 }, (_, i) => ({ n: i, text: `é ${i} "q" \\ ✓` }));
+      const results = await Promise.all(payloads.map((p) => wa.trigger({ function_id: 'calc::double', payload: p })));
+      results.forEach((r, i) => assert.deepEqual(r, { n: 2 * i, on: 'b' }));
+      // Errors of the remote function come back as they are.
+      wb.registerFunction('calc::fail', async () => { throw new Error('boom on b'); });
+      await sdkSync(wb);
+      await waitFor(async () => (await sdkCallError(wa, { function_id: 'calc::fail', payload: {} })).code !== 'function_not_found',
+        10_000, 'calc::fail reachable');
+      const err = await sdkCallError(wa, { function_id: 'calc::fail', payload: {} });
+      assert.match(err.message, /boom on b/);
+      // A function that leaves its engine leaves the others.
+      await shutdownSdk(wb);
+      await waitFor(async () => (await sdkCallError(wa, { function_id: 'calc::double', payload: { n: 1 } })).code === 'function_not_found',
+        10_000, 'calc::double gone from a');
+    } finally {
+      await shutdownSdk(wa);
+      await shutdownSdk(wb);
+    }
+  });
+});
+
+test('an HTTP route on one engine runs a function whose worker is on another', async () => {
+  const http = [];
+  const extra = async (i) => {
+    http[i] = await freePort();
+    return `  - name: iii-http\n    config: { host: 127.0.0.1, port: ${http[i]} }\n`;
+  };
+  await onCluster(['a', 'b'], extra, async ({ engines: [a, b] }) => {
+    const wa = sdkWorker(a.url, 'http-a');
+    const wb = sdkWorker(b.url, 'http-b');
+    try {
+      wb.registerFunction('api::hello', async (req) => ({ status_code: 200, body: { hello: req.body?.name ?? null, on: 'b' } }));
+      await sdkSync(wb);
+      await waitForPeers(wa, ['b'], 'a sees b');
+      await callWhenKnown(wa, 'api::hello', { body: { name: 'x' } });
+      // The route is registered on A, by A's worker, for B's function.
+      wa.registerTrigger({ type: 'http', function_id: 'api::hello', config: { api_path: '/hello', http_method: 'POST' } });
+      await sdkSync(wa);
+      let res;
+      await waitFor(async () => {
+        res = await fetch(`http://127.0.0.1:${http[0]}/hello`, { method: 'POST', body: JSON.stringify({ name: 'ann' }),
+          headers: { 'content-type': 'application/json' } });
+        return res.status !== 404;
+      }, 5000, 'route registered');
+      assert.equal(res.status, 200);
+      assert.deepEqual(await res.json(), { hello: 'ann', on: 'b' });
+    } finally {
+      await shutdownSdk(wa);
+      await shutdownSdk(wb);
+    }
+  });
+});
+
+test("killing the callee's engine ends the calls in flight with invocation_stopped, and its functions leave", async () => {
+  await onCluster(['a', 'b'], '', async ({ engines: [a, b] }) => {
+    const wa = sdkWorker(a.url, 'kill-a', { invocationTimeoutMs: 30_000 });
+    const wb = sdkWorker(b.url, 'kill-b');
+    try {
+      let started = 0;
+      wb.registerFunction('slow::wait', async () => { started++; await sleep(20_000); return 'late'; });
+      await sdkSync(wb);
+      await waitForPeers(wa, ['b'], 'a sees b');
+      await waitFor(async () => (await sdkCallError(wa, { function_id: 'slow::wait', payload: {}, timeoutMs: 200 })).code !== 'function_not_found',
+        10_000, 'slow::wait reachable');
+      const t0 = Date.now();
+      const calls = Array.from({ length: 20 }, () => sdkCallError(wa, { function_id: 'slow::wait', payload: {}, timeoutMs: 30_000 }));
+      await waitFor(() => started >= 20, 5000, 'calls running on b');
+      b.proc.kill('SIGKILL');
+      const errors = await Promise.all(calls);
+      const elapsed = Date.now() - t0;
+      for (const e of errors) assert.equal(e.code, 'invocation_stopped', JSON.stringify(e));
+      assert.ok(elapsed < 10_000, `callers waited ${elapsed} ms`);
+      // B's functions are gone from A: a new call is function_not_found, at once.
+      await waitFor(async () => (await sdkCallError(wa, { function_id: 'slow::wait', payload: {}, timeoutMs: 5000 })).code === 'function_not_found',
+        5000, 'slow::wait gone');
+      const list = await wa.trigger({ function_id: 'engine::cluster::list', payload: {} });
+      assert.ok(!list.engines.some((e) => e.connected), JSON.stringify(list));
+    } finally {
+      await shutdownSdk(wa);
+      await shutdownSdk(wb);
+    }
+  });
+});
+
+test('three engines: each reaches the functions of the other two', async () => {
+  await onCluster(['a', 'b', 'c'], '', async ({ engines }) => {
+    const ws = engines.map((e, i) => sdkWorker(e.url, `three-${i}`));
+    try {
+      ws.forEach((w, i) => w.registerFunction(`node${i}::id`, async () => i));
+      for (const w of ws) await sdkSync(w);
+      for (const [i, w] of ws.entries()) {
+        for (let j = 0; j < 3; j++) assert.equal(await callWhenKnown(w, `node${j}::id`, {}), j, `${i} → ${j}`);
+      }
+    } finally {
+      for (const w of ws) await shutdownSdk(w);
+    }
+  });
+});
+
+test('the iii-cluster block is validated: unknown keys, a bad redis_url, a heartbeat too close to the lease', async () => {
+  const bad = [
+    ['{ redis_url: "redis://127.0.0.1:1", colour: blue }', /colour/],
+    ['{ redis_url: "http://127.0.0.1:1" }', /redis_url/],
+    ['{ redis_url: "redis://127.0.0.1:1", lease_ms: 3000, heartbeat_ms: 2000 }', /heartbeat_ms/],
+    ['{ redis_url: "redis://127.0.0.1:1", lease_ms: 10 }', /lease_ms/],
+  ];
+  for (const [block, pattern] of bad) {
+    await assert.rejects(startEngine({ config: `workers:\n  - name: iii-cluster\n    config: ${block}\n` }), pattern, block);
+  }
+});

@@ -1,0 +1,136 @@
+// What only the Redis queue store shows (the QueueStore contract itself is queue_store_test.cpp's
+// conformance suite): two stores on one server are two engines sharing their queues. Leases are
+// never handed out twice, the leases of a store that died (kill -9) are taken over once its
+// liveness key expires, its late answers are fenced off, and a server that is down is a clear error.
+#include "store/redis_queue_store.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "redis_server.h"
+#include "store_test_support.h"
+
+namespace iii {
+namespace {
+
+using namespace std::chrono_literals;
+constexpr int64_t kNow = 1'700'000'000'000;
+
+NewQueueMessage msg(std::string id) { return NewQueueMessage{"q", "", std::move(id), "fn", "{}", {}, "", ""}; }
+
+std::shared_ptr<RedisPool> shared_pool() {
+  return std::make_shared<RedisPool>(testing::RedisServer::shared().endpoint());
+}
+
+class RedisQueueStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { testing::RedisServer::shared().flush(); }
+};
+
+TEST_F(RedisQueueStoreTest, TwoStoresNeverLeaseOneMessageTwice) {
+  RedisQueueStore a(shared_pool()), b(shared_pool());
+  std::vector<NewQueueMessage> batch;
+  for (int i = 0; i < 500; ++i) batch.push_back(msg("m" + std::to_string(i)));
+  ASSERT_EQ(a.enqueue(batch, kNow), 500u);
+  EXPECT_EQ(b.enqueue(batch, kNow), 0u);  // the other engine sees the same ids
+  std::mutex mu;
+  std::multiset<std::string> leased;
+  auto drain = [&](RedisQueueStore& store) {
+    for (;;) {
+      auto got = store.lease("q", 7, false, kNow + 60'000);
+      if (got.empty()) return;
+      for (const auto& m : got) {
+        EXPECT_TRUE(store.ack(m.seq, m.attempt));
+        std::lock_guard lock(mu);
+        leased.insert(m.message_id);
+      }
+    }
+  };
+  std::thread ta([&] { drain(a); }), tb([&] { drain(b); });
+  ta.join(), tb.join();
+  EXPECT_EQ(leased.size(), 500u);
+  EXPECT_EQ(std::set<std::string>(leased.begin(), leased.end()).size(), 500u);  // no message twice
+  EXPECT_EQ(a.counts({"q", false}).pending(), 0u);
+  EXPECT_TRUE(a.summaries().empty());  // an emptied queue leaves nothing behind
+}
+
+TEST_F(RedisQueueStoreTest, LeasesOfAKilledEngineAreTakenOverOnceItsLivenessExpires) {
+  RedisQueueStore::Options fast;
+  fast.holder_ttl = 300ms;
+  RedisQueueStore survivor(shared_pool(), fast);
+  survivor.enqueue(std::vector<NewQueueMessage>{msg("m1"), msg("m2"), msg("m3")}, kNow);
+  run_then_kill9([&] {
+    // The other engine: leases two messages and dies without a word.
+    auto* dying = new RedisQueueStore(shared_pool(), fast);
+    if (dying->lease("q", 2, false, kNow + 3'600'000).size() != 2) _exit(1);
+  });
+  EXPECT_EQ(survivor.recover(kNow), 0u);  // its liveness key has not expired yet
+  EXPECT_EQ(survivor.counts({"q", false}).leased, 2u);
+  std::this_thread::sleep_for(400ms);
+  EXPECT_EQ(survivor.promote_due(kNow), 0u);  // the tick reclaims on its own
+  const QueueCounts c = survivor.counts({"q", false});
+  EXPECT_EQ(c.leased, 0u);
+  EXPECT_EQ(c.ready, 3u);
+  auto again = survivor.lease("q", 10, false, kNow + 1000);
+  ASSERT_EQ(again.size(), 3u);
+  EXPECT_EQ(again[0].message_id, "m1");
+  EXPECT_EQ(again[0].attempt, 2u);  // the interrupted delivery counted
+  EXPECT_EQ(again[2].attempt, 1u);
+}
+
+TEST_F(RedisQueueStoreTest, AStoreThatStopsRenewingIsFencedOff) {
+  RedisQueueStore::Options fast;
+  fast.holder_ttl = 200ms;
+  RedisQueueStore stalled(shared_pool(), fast), other(shared_pool(), fast);
+  stalled.enqueue(std::vector<NewQueueMessage>{msg("m1")}, kNow);
+  auto first = stalled.lease("q", 1, false, kNow + 3'600'000);
+  ASSERT_EQ(first.size(), 1u);
+  std::this_thread::sleep_for(300ms);  // `stalled` never ticks: its liveness lapses
+  other.promote_due(kNow);             // renews `other`, reclaims from `stalled`
+  auto second = other.lease("q", 1, false, kNow + 1000);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].attempt, 2u);
+  EXPECT_FALSE(stalled.ack(first[0].seq, 1));  // its late answer changes nothing
+  EXPECT_TRUE(other.ack(second[0].seq, 2));
+  EXPECT_EQ(other.counts({"q", false}).pending(), 0u);
+}
+
+TEST_F(RedisQueueStoreTest, ALiveEngineKeepsItsLeasesAndACleanStopHandsThemOver) {
+  auto other = std::make_unique<RedisQueueStore>(shared_pool());
+  RedisQueueStore store(shared_pool());
+  store.enqueue(std::vector<NewQueueMessage>{msg("m1")}, kNow);
+  ASSERT_EQ(other->lease("q", 1, false, kNow + 3'600'000).size(), 1u);
+  EXPECT_EQ(store.recover(kNow), 0u);
+  other.reset();  // a clean stop drops the liveness key at once
+  EXPECT_EQ(store.recover(kNow), 1u);
+}
+
+TEST(RedisQueueStore, AServerThatIsDownIsAClearError) {
+  const uint16_t port = testing::RedisServer::free_port();
+  auto pool = std::make_shared<RedisPool>(RedisEndpoint::parse("redis://127.0.0.1:" + std::to_string(port)), 2, 500ms);
+  try {
+    RedisQueueStore store(pool);
+    FAIL() << "opened a store on a server that is not there";
+  } catch (const QueueStoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("127.0.0.1:" + std::to_string(port)), std::string::npos) << e.what();
+  }
+}
+
+TEST(RedisQueueStore, RedisRestartFailsCallsThenRecovers) {
+  testing::RedisServer server;
+  auto pool = std::make_shared<RedisPool>(server.endpoint(), 2, 500ms);
+  RedisQueueStore store(pool);
+  store.enqueue(std::vector<NewQueueMessage>{msg("m1")}, kNow);
+  const uint16_t port = server.port();
+  server.stop();
+  EXPECT_THROW(store.enqueue(std::vector<NewQueueMessage>{msg("m2")}, kNow), QueueStoreError);
+  testing::RedisServer again(port);  // no persistence in tests: the data went with it
+  EXPECT_EQ(store.enqueue(std::vector<NewQueueMessage>{msg("m2")}, kNow), 1u);
+  EXPECT_EQ(store.lease("q", 5, false, kNow + 1000).size(), 1u);
+}
+
+}  // namespace
+}  // namespace iii
