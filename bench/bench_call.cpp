@@ -10,6 +10,8 @@
 //            --cpu-pid PID (report that process's CPU time per 100k calls)  --name NAME
 //            --caller-url URL (iii: callers connect there, e.g. a listener with RBAC; workers stay on --url)
 //            --label L (the `system` of the output line; default the --system)
+//            --function-prefix F (iii: the echo functions are F0, F1, ...; default bench::echo, so
+//                                 that two runs at once on one engine can use different names)
 //            --calls N (end the measurement once N calls have been answered in this run, warm-up
 //                       included; --seconds is then the longest it may take)
 //            --obs-stats (iii: after the run, ask engine::traces::list for the engine's span
@@ -112,12 +114,13 @@ void iii_caller_thread(iii::Worker& caller, std::string function_id, const json:
 bool iii_run(const bench::Args& args, const Shape& shape, const std::string& payload_text, double seconds,
              std::vector<ThreadResult>& results) {
   const std::string url = args.str("url");
+  const std::string echo = args.str("function-prefix", "bench::echo");
   json::value payload = json::parse(payload_text);
   std::vector<std::unique_ptr<iii::Worker>> workers, callers;
   for (int w = 0; w < shape.workers; ++w) {
     auto worker = std::make_unique<iii::Worker>(iii::WorkerOptions{
         .url = url, .name = "bench-echo-" + std::to_string(w), .handler_threads = 2, .quiet = true});
-    worker->register_function("bench::echo" + std::to_string(w),
+    worker->register_function(echo + std::to_string(w),
                               [](json::value p) -> std::optional<json::value> { return p; });
     workers.push_back(std::move(worker));
   }
@@ -134,7 +137,7 @@ bool iii_run(const bench::Args& args, const Shape& shape, const std::string& pay
   for (int w = 0; w < shape.workers; ++w) {
     for (int attempt = 0;; ++attempt) {
       try {
-        json::value r = callers[0]->trigger("bench::echo" + std::to_string(w), payload);
+        json::value r = callers[0]->trigger(echo + std::to_string(w), payload);
         ++g_check_calls;
         // The engine splices _caller_worker_id into the payload; the rest must come back unchanged.
         if (!r.is_object() || r.as_object().if_contains("pad") == nullptr ||
@@ -154,7 +157,7 @@ bool iii_run(const bench::Args& args, const Shape& shape, const std::string& pay
   init_answers(results.size());
   for (int c = 0, i = 0; c < shape.callers; ++c)
     for (int t = 0; t < shape.threads; ++t, ++i)
-      threads.emplace_back(iii_caller_thread, std::ref(*callers[c]), "bench::echo" + std::to_string(i % shape.workers),
+      threads.emplace_back(iii_caller_thread, std::ref(*callers[c]), echo + std::to_string(i % shape.workers),
                            std::cref(payload), shape.window, std::ref(results[i]), std::ref(g_answers[i].n));
   run_phases(seconds);
   for (auto& t : threads) t.join();

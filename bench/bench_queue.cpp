@@ -2,7 +2,7 @@
 // receipt means the message is stored) to delivered-and-acknowledged (the consumer function
 // returned), end to end through the engine's built-in queue.
 //
-//   bench_queue --url ws://127.0.0.1:P [--queue bench] [--producers 16] [--seconds 5]
+//   bench_queue --url ws://127.0.0.1:P [--queue bench] [--producers 16] [--seconds 5] [--label L]
 //
 // Producers: N threads on one C++ SDK connection, one enqueue in flight each. Consumer: one C++ SDK
 // worker serving bench::consume. Latency = consumer start - enqueue call start (same process, same
@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
   if (n < enqueued.load()) std::cerr << "bench_queue: " << enqueued.load() - n << " messages not delivered within 15 s\n";
   const double span = (last_delivery_ns.load() - start_ns) / 1e9;
   std::lock_guard lock(mu);
-  bench::Line().s("bench", "queue").s("system", "iii").n("producers", producers).n("enqueued", enqueued.load())
+  bench::Line().s("bench", "queue").s("system", args.str("label", "iii")).n("producers", producers).n("enqueued", enqueued.load())
       .n("delivered", n).n("enqueue_per_s", enqueued.load() / enqueue_s).n("msgs_per_s", n / span)
       .n("p50_us", lat.pct_us(0.5)).n("p99_us", lat.pct_us(0.99)).print();
   std::quick_exit(n == enqueued.load() ? 0 : 1);

@@ -5,6 +5,7 @@
 //
 //   bench_state --system iii --url ws://127.0.0.1:P       [--concurrency 16] [--seconds 4]
 //   bench_state --system redis --redis 127.0.0.1:PORT
+//   options: --label L (the `system` of the output lines; default the --system)
 // Prints one line for set and one for get; each phase runs for seconds/2.
 #include <hiredis/hiredis.h>
 #include <iii/iii.h>
@@ -24,6 +25,7 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   bench::Args args(argc, argv);
   const std::string system = args.str("system", "iii");
+  const std::string label = args.str("label", system);  // the `system` of the output lines
   const int conc = static_cast<int>(args.num("concurrency", 16));
   const double half = args.num("seconds", 4) / 2;
   const std::string payload_text = bench::make_payload(200);
@@ -45,9 +47,9 @@ int main(int argc, char** argv) {
     };
     for (int k = 0; k < kKeys; ++k) set(0, k);  // every key exists before the get phase
     double e = bench::run_phase(conc, half, set, rs);
-    ok = bench::report("state_set", "iii", conc, e, rs) && ok;
+    ok = bench::report("state_set", label, conc, e, rs) && ok;
     e = bench::run_phase(conc, half, get, rs);
-    ok = bench::report("state_get", "iii", conc, e, rs) && ok;
+    ok = bench::report("state_get", label, conc, e, rs) && ok;
   } else {
     std::string addr = args.str("redis", "127.0.0.1:6379");
     std::string host = addr.substr(0, addr.rfind(':'));
@@ -70,9 +72,9 @@ int main(int argc, char** argv) {
     auto get = [&](int t, uint64_t i) { cmd(t, "GET bench:%b", keys[i % kKeys], false); };
     for (int k = 0; k < kKeys; ++k) set(0, k);
     double e = bench::run_phase(conc, half, set, rs);
-    ok = bench::report("state_set", "redis", conc, e, rs) && ok;
+    ok = bench::report("state_set", label, conc, e, rs) && ok;
     e = bench::run_phase(conc, half, get, rs);
-    ok = bench::report("state_get", "redis", conc, e, rs) && ok;
+    ok = bench::report("state_get", label, conc, e, rs) && ok;
   }
   std::quick_exit(ok ? 0 : 1);
 }

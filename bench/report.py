@@ -99,6 +99,24 @@ row("stream::set p99 (16 in flight)", "stream_set", "iii", "redis", RS, "p99_us"
 row("queue: durable enqueue -> delivered+acked", "queue", "iii", None, "(none)", "msgs_per_s", "msgs/s", "higher")
 row("queue: enqueue -> delivered p50", "queue", "iii", None, "(none)", "p50_us", "us", "lower")
 row("queue: enqueue -> delivered p99", "queue", "iii", None, "(none)", "p99_us", "us", "lower")
+RA = "raw Redis, 8 connections"
+for op in ("set", "get"):
+    row(f"cluster: state::{op} via the Redis adapter (8 in flight)", f"state_{op}", "iii-redis-adapter", "redis-8", RA,
+        "ops_per_s", "ops/s", "higher", target=("ratio", 0.67, ">= 0.67 x raw Redis"))
+SE = "same-engine call"
+row("cluster: cross-engine call round trip p50", "cluster_call_rtt", "iii-cross-engine", "iii-same-engine", SE,
+    "p50_us", "us", "lower", target=("ratio", 1.5, "<= 1.5 x same engine"))
+row("cluster: cross-engine call round trip p99", "cluster_call_rtt", "iii-cross-engine", "iii-same-engine", SE,
+    "p99_us", "us", "lower")
+row("cluster: cross-engine calls/s (64 in flight)", "cluster_call_64", "iii-cross-engine", "iii-same-engine", SE,
+    "calls_per_s", "calls/s", "higher", target=("ratio", 0.7, ">= 0.7 x same engine"))
+row("cluster: two engines vs one, calls/s (2 x 64 in flight)", "cluster_scale", "iii-two-engines", "iii-one-engine",
+    "one engine, same load", "calls_per_s", "calls/s", "higher")
+EQ = "embedded queue (SQLite file)"
+row("cluster: queue on Redis, enqueue -> delivered+acked", "queue", "iii-redis", "iii-embedded", EQ, "msgs_per_s",
+    "msgs/s", "higher")
+row("cluster: queue on Redis, enqueue -> delivered p99", "queue", "iii-redis", "iii-embedded", EQ, "p99_us", "us",
+    "lower")
 row("start-up to listening", "scale_startup", "iii", "nats", N, "value", "ms", "lower")
 row("RSS idle", "scale_idle_rss", "iii", "nats", N, "value", "MiB", "lower", target=("abs", 20, "< 20 MiB"))
 for n in (100, 1000, 10000):

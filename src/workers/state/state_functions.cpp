@@ -37,33 +37,45 @@ struct FunctionDef {
   Body body;
 };
 
+// Runs one call: decodes, runs `body` against the store, answers, then fires the triggers.
+void run_call(StateService& service, const FunctionDef& def, const InProcessCall& call, const Completion& done) {
+  const std::string code = def.error_code, prefix = def.failure_prefix;
+  Reply reply;
+  try {
+    FunctionInput input(call.data);
+    if (std::shared_ptr<KvStore> store = service.store()) {
+      reply = def.body(input, *store);
+    } else {
+      reply.outcome = Outcome::failure(code, prefix + "the state store is not open (iii-state is not running)");
+    }
+  } catch (const InputError& e) {
+    reply = Reply{Outcome::failure(codes::kDeserializationError, "Failed to deserialize input for " + std::string(def.id) +
+                                                                     ": " + e.what()),
+                  std::nullopt};
+  } catch (const update_ops::ParseError& e) {
+    reply = Reply{Outcome::failure(codes::kDeserializationError, "Failed to deserialize input for " + std::string(def.id) +
+                                                                     ": " + e.what()),
+                  std::nullopt};
+  } catch (const KvStoreError& e) {
+    reply = Reply{Outcome::failure(code, prefix + e.what()), std::nullopt};
+  }
+  done(std::move(reply.outcome));
+  if (reply.event && service.config().triggers_enabled) {
+    StateEvent& e = *reply.event;
+    service.triggers().fire(e.scope, e.key, state_event_payload(e.event_type, e.scope, e.key, e.old_value, e.new_value),
+                            call.traceparent);
+  }
+}
+
 AsyncFunctionHandler make_handler(const std::shared_ptr<StateService>& service, const FunctionDef& def) {
-  return [service, id = std::string(def.id), code = std::string(def.error_code),
-          prefix = std::string(def.failure_prefix), body = def.body](const InProcessCall& call, Completion done) {
-    Reply reply;
-    try {
-      FunctionInput input(call.data);
-      if (std::shared_ptr<KvStore> store = service->store()) {
-        reply = body(input, *store);
-      } else {
-        reply.outcome = Outcome::failure(code, prefix + "the state store is not open (iii-state is not running)");
-      }
-    } catch (const InputError& e) {
-      reply = Reply{Outcome::failure(codes::kDeserializationError, "Failed to deserialize input for " + id + ": " + e.what()),
-                    std::nullopt};
-    } catch (const update_ops::ParseError& e) {
-      reply = Reply{Outcome::failure(codes::kDeserializationError, "Failed to deserialize input for " + id + ": " + e.what()),
-                    std::nullopt};
-    } catch (const KvStoreError& e) {
-      reply = Reply{Outcome::failure(code, prefix + e.what()), std::nullopt};
-    }
-    done(std::move(reply.outcome));
-    if (reply.event && service->config().triggers_enabled) {
-      StateEvent& e = *reply.event;
-      service->triggers().fire(e.scope, e.key,
-                               state_event_payload(e.event_type, e.scope, e.key, e.old_value, e.new_value),
-                               call.traceparent);
-    }
+  return [service, def](const InProcessCall& call, Completion done) {
+    std::shared_ptr<BlockingRunner> runner = service->runner();
+    if (!runner) return run_call(*service, def, call, done);
+    // A remote store: the round trip waits on a runner thread, not on the connection's.
+    auto task = [service, def, call, done] { run_call(*service, def, call, done); };
+    if (!runner->post(std::move(task)))
+      done(Outcome::failure(def.error_code, std::string(def.failure_prefix) + "too many state calls are waiting for the store (" +
+                                                std::to_string(StateService::kMaxQueuedCalls) + ")"));
   };
 }
 

@@ -5,6 +5,7 @@
 
 #include "engine/in_process_worker.h"
 #include "store/kv_store.h"
+#include "workers/blocking_runner.h"
 #include "workers/builtin.h"
 #include "workers/state/state_config.h"
 #include "workers/state/state_triggers.h"
@@ -21,13 +22,25 @@ class StateService {
   // The open store, or null when the worker is not running. Callers keep the returned pointer
   // for the duration of one call, so close() never pulls a store out from under a call.
   std::shared_ptr<KvStore> store() const { return store_.get(); }
-  void open(std::shared_ptr<KvStore> store) { store_.set(std::move(store)); }
+  // Where calls run while the store is remote (Redis): off the network threads, as many at once
+  // as the store has connections (workers/blocking_runner.h). Null: inline.
+  std::shared_ptr<BlockingRunner> runner() const { return runner_.get(); }
+
+  void open(std::shared_ptr<KvStore> store) {
+    const bool remote = store && config_.storage == StateConfig::Storage::kRedis;
+    runner_.set(remote ? std::make_shared<BlockingRunner>("iii-state", kRemoteCallThreads, kMaxQueuedCalls) : nullptr);
+    store_.set(std::move(store));
+  }
   void close() { open(nullptr); }
+
+  static constexpr size_t kRemoteCallThreads = 8;  // the Redis pool's connections
+  static constexpr size_t kMaxQueuedCalls = 65536;
 
  private:
   const StateConfig config_;
   StateTriggers triggers_;
   SharedSlot<KvStore> store_;
+  SharedSlot<BlockingRunner> runner_;
 };
 
 // Registers state::set, get, delete, update, list, list_groups and list_keys on `worker`.
