@@ -55,6 +55,7 @@ std::vector<WorkerEntry> Registry::workers() const {
 
 std::optional<Teardown> Registry::remove_worker(const std::shared_ptr<Endpoint>& ep) {
   std::unique_lock lock(mu_);
+  catalog_changes_.fetch_add(1, std::memory_order_relaxed);
   if (!ep->alive()) return std::nullopt;
   ep->mark_dead();
   const std::string& id = ep->worker_id();
@@ -98,7 +99,7 @@ bool Registry::upsert_function(FunctionEntry entry) {
   if (!entry.owner || !entry.owner->alive()) return false;
   std::string id = entry.id;
   functions_.insert_or_assign(std::move(id), std::make_shared<const FunctionEntry>(std::move(entry)));
-  return true;
+  return catalog_changed();
 }
 
 bool Registry::insert_function(FunctionEntry entry) {
@@ -106,7 +107,7 @@ bool Registry::insert_function(FunctionEntry entry) {
   if (!entry.owner || !entry.owner->alive() || functions_.contains(entry.id)) return false;
   std::string id = entry.id;
   functions_.emplace(std::move(id), std::make_shared<const FunctionEntry>(std::move(entry)));
-  return true;
+  return catalog_changed();
 }
 
 bool Registry::remove_function(std::string_view id, std::string_view owner_worker_id) {
@@ -114,7 +115,7 @@ bool Registry::remove_function(std::string_view id, std::string_view owner_worke
   auto it = functions_.find(id);
   if (it == functions_.end() || !owned_by(it->second->owner, owner_worker_id)) return false;
   functions_.erase(it);
-  return true;
+  return catalog_changed();
 }
 
 std::vector<std::shared_ptr<const FunctionEntry>> Registry::functions() const {
@@ -126,6 +127,7 @@ std::vector<std::shared_ptr<const FunctionEntry>> Registry::functions() const {
 
 std::optional<std::vector<TriggerBinding>> Registry::upsert_trigger_type(TriggerTypeEntry entry) {
   std::unique_lock lock(mu_);
+  catalog_changes_.fetch_add(1, std::memory_order_relaxed);
   if (!entry.provider || !entry.provider->alive()) return std::nullopt;
   const std::string id = entry.id;
   trigger_types_.insert_or_assign(id, std::make_shared<const TriggerTypeEntry>(std::move(entry)));
@@ -156,7 +158,7 @@ bool Registry::remove_trigger_type(std::string_view id, std::string_view provide
   if (it == trigger_types_.end() || !owned_by(it->second->provider, provider_worker_id)) return false;
   park_bindings_of_type_locked(id);
   trigger_types_.erase(it);
-  return true;
+  return catalog_changed();
 }
 
 std::shared_ptr<const TriggerTypeEntry> Registry::find_trigger_type(std::string_view id) const {

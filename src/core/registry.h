@@ -6,6 +6,7 @@
 // Ownership rules (docs/protocol.md §1.7, §1.9): last writer wins; removal is compare-and-delete on the
 // owner, so a stale connection never removes what a fresher one registered.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -88,6 +89,9 @@ class Registry {
   // Removes `id` only if `owner_worker_id` still owns it.
   bool remove_function(std::string_view id, std::string_view owner_worker_id);
   std::vector<std::shared_ptr<const FunctionEntry>> functions() const;
+  // Grows with every (attempted) change of the functions or trigger types: a cheap way to poll
+  // for "has the catalog changed" without listing it (iii-cluster re-announces when it has).
+  uint64_t catalog_changes() const { return catalog_changes_.load(std::memory_order_relaxed); }
   // Like upsert_function, but only when no function has that id. False otherwise.
   bool insert_function(FunctionEntry entry);
 
@@ -126,6 +130,11 @@ class Registry {
   mutable std::shared_mutex mu_;
   StringMap<WorkerEntry> workers_;
   StringMap<std::shared_ptr<const FunctionEntry>> functions_;
+  std::atomic<uint64_t> catalog_changes_{0};
+  bool catalog_changed() {  // counts one change of the catalog; true, for `return catalog_changed();`
+    catalog_changes_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
   StringMap<std::shared_ptr<const TriggerTypeEntry>> trigger_types_;
   StringMap<TriggerBinding> triggers_;          // live bindings
   StringMap<TriggerBinding> pending_triggers_;  // bindings waiting for their type's provider

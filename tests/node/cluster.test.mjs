@@ -156,6 +156,34 @@ test("killing the callee's engine ends the calls in flight with invocation_stopp
   });
 });
 
+test('while Redis is down, calls between engines keep working; a function registered meanwhile is found once it is back', async () => {
+  await onCluster(['a', 'b'], '', async ({ redis, engines: [a, b] }) => {
+    const wa = sdkWorker(a.url, 'outage-a');
+    const wb = sdkWorker(b.url, 'outage-b');
+    try {
+      wb.registerFunction('calc::inc', async (p) => p.n + 1);
+      await sdkSync(wb);
+      assert.equal(await callWhenKnown(wa, 'calc::inc', { n: 1 }), 2);
+      await redis.stop('SIGKILL');
+      // Longer than the lease: the engines keep their view and their links without Redis.
+      await sleep(2500);
+      for (let n = 0; n < 20; n++) assert.equal(await wa.trigger({ function_id: 'calc::inc', payload: { n } }), n + 1);
+      wb.registerFunction('calc::dec', async (p) => p.n - 1);
+      await sdkSync(wb);
+      const restarted = await redis.restart();
+      try {
+        assert.equal(await callWhenKnown(wa, 'calc::dec', { n: 1 }), 0);
+        assert.equal(await wa.trigger({ function_id: 'calc::inc', payload: { n: 41 } }), 42);
+      } finally {
+        await restarted.stop();
+      }
+    } finally {
+      await shutdownSdk(wa);
+      await shutdownSdk(wb);
+    }
+  });
+});
+
 test('three engines: each reaches the functions of the other two', async () => {
   await onCluster(['a', 'b', 'c'], '', async ({ engines }) => {
     const ws = engines.map((e, i) => sdkWorker(e.url, `three-${i}`));

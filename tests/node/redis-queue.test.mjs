@@ -41,11 +41,13 @@ function tally(label, runs, total) {
 test('jobs enqueued on one engine run once each, on workers of both engines', async () => {
   await onTwoEngines(queueOn, ['queue-a', 'queue-b'], async ({ wa, wb }) => {
     const runs = { a: [], b: [] };
-    wa.registerFunction('jobs::run', async (p) => { runs.a.push(p.n); await sleep(5); return null; });
-    wb.registerFunction('jobs::run', async (p) => { runs.b.push(p.n); await sleep(5); return null; });
+    // 20 ms each at concurrency 8: A alone would need half a second, so B (which polls the
+    // shared queue every 100 ms, while A is woken by its own enqueues) takes its share.
+    wa.registerFunction('jobs::run', async (p) => { runs.a.push(p.n); await sleep(20); return null; });
+    wb.registerFunction('jobs::run', async (p) => { runs.b.push(p.n); await sleep(20); return null; });
     await sdkSync(wa);
     await sdkSync(wb);
-    for (let n = 0; n < 200; n++) await enqueue(wa, 'jobs', 'jobs::run', { n });
+    await Promise.all(Array.from({ length: 200 }, (_, n) => enqueue(wa, 'jobs', 'jobs::run', { n })));
     await waitFor(() => runs.a.length + runs.b.length >= 200, 20_000, 'every job ran');
     await sleep(500);
     const all = [...runs.a, ...runs.b];

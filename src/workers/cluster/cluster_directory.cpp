@@ -3,6 +3,8 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <charconv>
+
 #include "core/json_text.h"
 #include "store/redis_subscriber.h"
 #include "wire/json_writer.h"
@@ -14,6 +16,7 @@ namespace json = boost::json;
 
 constexpr const char* kMembersKey = "iii:cluster:members";
 constexpr const char* kEngineKeyPrefix = "iii:cluster:engine:";
+constexpr const char* kVersionKeyPrefix = "iii:cluster:version:";
 constexpr const char* kChangedChannel = "iii:cluster:changed";
 
 std::string string_field(const json::object& o, std::string_view key) {
@@ -85,7 +88,11 @@ std::optional<EngineAnnouncement> parse_announcement(std::string_view text) {
 
 ClusterDirectory::ClusterDirectory(RedisEndpoint redis, std::string self_id, std::chrono::milliseconds lease,
                                    std::chrono::milliseconds heartbeat, Snapshot snapshot, PeersHandler on_peers)
-    : self_id_(std::move(self_id)), self_key_(kEngineKeyPrefix + self_id_), lease_(lease), heartbeat_(heartbeat),
+    : self_id_(std::move(self_id)),
+      self_key_(kEngineKeyPrefix + self_id_),
+      self_version_key_(kVersionKeyPrefix + self_id_),
+      lease_(lease),
+      heartbeat_(heartbeat),
       snapshot_(std::move(snapshot)), on_peers_(std::move(on_peers)),
       // Every exchange is bounded well under the lease, so a slow Redis cannot make this engine
       // miss its own renewals by much.
@@ -115,7 +122,9 @@ void ClusterDirectory::stop() {
   if (thread_.joinable()) thread_.join();
   changes_.reset();
   try {  // withdraw: the others drop this engine now rather than when its lease runs out
-    pool_->pipeline({{"DEL", self_key_}, {"SREM", kMembersKey, self_id_}, {"PUBLISH", kChangedChannel, self_id_}});
+    pool_->pipeline({{"DEL", self_key_, self_version_key_},
+                     {"SREM", kMembersKey, self_id_},
+                     {"PUBLISH", kChangedChannel, self_id_}});
   } catch (const RedisError&) {
   }
 }
@@ -128,41 +137,63 @@ void ClusterDirectory::report(const std::exception& e) {
                e.what());
 }
 
-void ClusterDirectory::announce(const EngineAnnouncement& a, bool changed) {
-  const std::string body = announcement_json(a), px = std::to_string(lease_.count());
-  std::vector<std::vector<std::string_view>> commands{{"SET", self_key_, body, "PX", px},
-                                                      {"SADD", kMembersKey, self_id_}};
-  if (changed) commands.push_back({"PUBLISH", kChangedChannel, self_id_});
-  for (const RedisReply& r : pool_->pipeline(commands)) check(r, *pool_);
+void ClusterDirectory::announce(const VersionedAnnouncement& a, bool changed) {
+  const std::string px = std::to_string(lease_.count());
+  if (!changed) {  // renew the lease; false when the keys are gone (Redis restarted): write them again
+    const auto replies = pool_->pipeline({{"PEXPIRE", self_key_, px}, {"PEXPIRE", self_version_key_, px},
+                                          {"SADD", kMembersKey, self_id_}});
+    for (const RedisReply& r : replies) check(r, *pool_);
+    if (replies[0].integer == 1 && replies[1].integer == 1) return;
+  }
+  const std::string body = announcement_json(a.announcement), version = std::to_string(a.fingerprint);
+  for (const RedisReply& r : pool_->pipeline({{"SET", self_key_, body, "PX", px},
+                                              {"SET", self_version_key_, version, "PX", px},
+                                              {"SADD", kMembersKey, self_id_},
+                                              {"PUBLISH", kChangedChannel, self_id_}}))
+    check(r, *pool_);
 }
 
 void ClusterDirectory::read_peers() {
   RedisReply members = pool_->run({"SMEMBERS", kMembersKey});
   check(members, *pool_);
-  std::vector<std::string> keys;
-  std::vector<std::string_view> ids;
+  std::vector<std::string> ids, version_keys;
   for (const RedisReply& m : members.elements) {
     if (m.str == self_id_) continue;
-    keys.push_back(kEngineKeyPrefix + m.str);
     ids.push_back(m.str);
+    version_keys.push_back(kVersionKeyPrefix + m.str);
   }
-  std::vector<EngineAnnouncement> peers;
-  if (!keys.empty()) {
+  std::map<std::string, AnnouncementPtr> next;
+  if (!ids.empty()) {
     std::vector<std::string_view> mget{"MGET"};
-    mget.insert(mget.end(), keys.begin(), keys.end());
-    const RedisReply values = pool_->run(mget);
-    check(values, *pool_);
+    mget.insert(mget.end(), version_keys.begin(), version_keys.end());
+    const RedisReply versions = pool_->run(mget);
+    check(versions, *pool_);
     std::vector<std::string_view> gone{"SREM", kMembersKey};
-    for (size_t i = 0; i < values.elements.size() && i < ids.size(); ++i) {
-      const RedisReply& v = values.elements[i];
+    for (size_t i = 0; i < versions.elements.size() && i < ids.size(); ++i) {
+      const RedisReply& v = versions.elements[i];
       if (v.type != RedisReply::Type::kString) {
         gone.push_back(ids[i]);  // its lease ran out
         continue;
       }
-      if (std::optional<EngineAnnouncement> a = parse_announcement(v.str)) peers.push_back(std::move(*a));
+      auto known = peers_.find(ids[i]);
+      if (known != peers_.end() && std::to_string(known->second->fingerprint) == v.str) {
+        next.emplace(ids[i], known->second);  // unchanged: no need to fetch it
+        continue;
+      }
+      const RedisReply body = pool_->run({"GET", kEngineKeyPrefix + ids[i]});
+      check(body, *pool_);
+      std::optional<EngineAnnouncement> a;
+      if (body.type == RedisReply::Type::kString) a = parse_announcement(body.str);
+      uint64_t fingerprint = 0;
+      std::from_chars(v.str.data(), v.str.data() + v.str.size(), fingerprint);
+      if (a) next.emplace(ids[i], std::make_shared<const VersionedAnnouncement>(VersionedAnnouncement{std::move(*a), fingerprint}));
     }
     if (gone.size() > 2) check(pool_->run(gone), *pool_);
   }
+  peers_ = std::move(next);
+  std::vector<AnnouncementPtr> peers;
+  peers.reserve(peers_.size());
+  for (const auto& [id, a] : peers_) peers.push_back(a);
   on_peers_(peers);
 }
 
@@ -178,11 +209,11 @@ void ClusterDirectory::run() {
     lock.unlock();
     try {
       const auto now = Steady::now();
-      auto [self, fingerprint] = snapshot_();
-      const bool changed = !ever_announced || fingerprint != announced;
+      const AnnouncementPtr self = snapshot_();
+      const bool changed = !ever_announced || self->fingerprint != announced;
       if (changed || now >= next_heartbeat) {
-        announce(self, changed);
-        announced = fingerprint, ever_announced = true;
+        announce(*self, changed);
+        announced = self->fingerprint, ever_announced = true;
         next_heartbeat = now + heartbeat_;
       }
       if (notified || now >= next_read) {

@@ -5,14 +5,16 @@
 //   iii:cluster:members          set of engine ids
 //   iii:cluster:engine:<id>      that engine's announcement (JSON, below), with a lease: it
 //                                expires `lease` after the last renewal
+//   iii:cluster:version:<id>     its fingerprint (decimal), with the same lease
 //   iii:cluster:changed          pub/sub channel: "an announcement changed, read again"
 //
 // An announcement: {"id","name","address","functions":[{"id","description","request_format",
 // "response_format","metadata"}],"trigger_types":["http",…]}.
 //
-// A thread of its own renews this engine's announcement every heartbeat (at once, with a
-// PUBLISH, when its functions change), and reads the others' every heartbeat (at once after a
-// PUBLISH). A member whose key has expired is removed from the set by whoever reads it. When Redis
+// A thread of its own renews this engine's lease every heartbeat (PEXPIRE: the announcement is
+// written again, with a PUBLISH, only when its functions change), and reads the others' versions
+// every heartbeat (at once after a PUBLISH), fetching an announcement only when its version
+// changed — so the cost of a heartbeat does not grow with the number of functions. A member whose key has expired is removed from the set by whoever reads it. When Redis
 // cannot be reached the last view is kept (engines already connected keep calling each other)
 // and the failure is logged once until it recovers.
 #pragma once
@@ -20,6 +22,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -46,12 +49,20 @@ std::string announcement_json(const EngineAnnouncement& a);
 // nullopt when `json` is not an announcement.
 std::optional<EngineAnnouncement> parse_announcement(std::string_view json);
 
+// An announcement with a fingerprint that changes when it does. Shared, never changed once made:
+// a peer's stays the same object until that engine announces something else.
+struct VersionedAnnouncement {
+  EngineAnnouncement announcement;
+  uint64_t fingerprint = 0;
+};
+using AnnouncementPtr = std::shared_ptr<const VersionedAnnouncement>;
+
 class ClusterDirectory {
  public:
-  // This engine's announcement as of now, and a fingerprint of it that changes when it does.
-  using Snapshot = std::function<std::pair<EngineAnnouncement, uint64_t>()>;
+  // This engine's announcement as of now (polled every kLocalPollEvery: keep it cheap).
+  using Snapshot = std::function<AnnouncementPtr()>;
   // The other engines, after every read (from the directory's thread).
-  using PeersHandler = std::function<void(const std::vector<EngineAnnouncement>&)>;
+  using PeersHandler = std::function<void(const std::vector<AnnouncementPtr>&)>;
 
   ClusterDirectory(RedisEndpoint redis, std::string self_id, std::chrono::milliseconds lease,
                    std::chrono::milliseconds heartbeat, Snapshot snapshot, PeersHandler on_peers);
@@ -66,11 +77,13 @@ class ClusterDirectory {
 
  private:
   void run();
-  void announce(const EngineAnnouncement& a, bool changed);
+  // Writes (changed) or renews this engine's announcement.
+  void announce(const VersionedAnnouncement& a, bool changed);
   void read_peers();
   void report(const std::exception& e);
 
-  const std::string self_id_, self_key_;
+  const std::string self_id_, self_key_, self_version_key_;
+  std::map<std::string, AnnouncementPtr> peers_;  // by engine id, as last read (directory thread only)
   const std::chrono::milliseconds lease_, heartbeat_;
   Snapshot snapshot_;
   PeersHandler on_peers_;

@@ -18,7 +18,7 @@ namespace {
 
 // What this engine announces: its own functions (not those it forwards to other engines) and
 // trigger types, with a fingerprint that changes when they do.
-std::pair<EngineAnnouncement, uint64_t> local_announcement(const Engine& engine, const EngineAnnouncement& self) {
+AnnouncementPtr local_announcement(const Engine& engine, const EngineAnnouncement& self) {
   EngineAnnouncement a{self.id, self.name, self.address, {}, {}};
   uint64_t fingerprint = 0;
   auto mix = [&fingerprint](std::string_view s) {
@@ -39,7 +39,7 @@ std::pair<EngineAnnouncement, uint64_t> local_announcement(const Engine& engine,
   }
   std::sort(a.trigger_types.begin(), a.trigger_types.end());
   for (const std::string& t : a.trigger_types) mix(t);
-  return {std::move(a), fingerprint};
+  return std::make_shared<const VersionedAnnouncement>(VersionedAnnouncement{std::move(a), fingerprint});
 }
 
 std::string reachable_address(const ClusterConfig& config, uint16_t bound_port) {
@@ -86,14 +86,17 @@ class ClusterWorker final : public BuiltinWorker {
         RedisEndpoint::parse(config_.redis_url), state_->self.id, config_.lease, config_.heartbeat,
         [weak, &engine] {
           auto s = weak.lock();
-          EngineAnnouncement self;
-          if (s) {
-            std::lock_guard lock(s->mu);
-            self = s->self;
+          if (!s) return local_announcement(engine, EngineAnnouncement{});
+          // Polled every 100 ms: list the registry only when it changed since the last time.
+          const uint64_t changes = engine.registry().catalog_changes();
+          std::lock_guard lock(s->mu);
+          if (!s->announced || s->announced_at_changes != changes) {
+            s->announced = local_announcement(engine, s->self);
+            s->announced_at_changes = changes;
           }
-          return local_announcement(engine, self);
+          return s->announced;
         },
-        [weak, &engine, &io, secret](const std::vector<EngineAnnouncement>& peers) {
+        [weak, &engine, &io, secret](const std::vector<AnnouncementPtr>& peers) {
           if (auto s = weak.lock()) s->connect(engine, io, secret, peers);
         });
     directory_->start();
@@ -114,23 +117,27 @@ class ClusterWorker final : public BuiltinWorker {
   struct State {
     std::mutex mu;
     EngineAnnouncement self;
+    // The last announcement made of this engine, and the registry's catalog_changes() then.
+    AnnouncementPtr announced;
+    uint64_t announced_at_changes = 0;
     std::map<std::string, std::shared_ptr<PeerLink>> links;  // by engine id
 
     // Links to every engine announced, none to the others (from the directory's thread).
     void connect(Engine& engine, boost::asio::io_context& io, const std::string& secret,
-                 const std::vector<EngineAnnouncement>& peers) {
+                 const std::vector<AnnouncementPtr>& peers) {
       std::vector<std::shared_ptr<PeerLink>> gone;
       {
         std::lock_guard lock(mu);
         std::map<std::string, std::shared_ptr<PeerLink>> next;
-        for (const EngineAnnouncement& p : peers) {
-          auto it = links.find(p.id);
-          if (it != links.end() && !it->second->closed() && it->second->address() == p.address) {
+        for (const AnnouncementPtr& p : peers) {
+          const EngineAnnouncement& a = p->announcement;
+          auto it = links.find(a.id);
+          if (it != links.end() && !it->second->closed() && it->second->address() == a.address) {
             it->second->update(p);
-            next.emplace(p.id, it->second);
+            next.emplace(a.id, it->second);
             links.erase(it);
           } else {
-            next.emplace(p.id, PeerLink::open(engine, io, p, secret));  // new, moved, or reconnecting
+            next.emplace(a.id, PeerLink::open(engine, io, p, secret));  // new, moved, or reconnecting
           }
         }
         for (auto& [id, link] : links) gone.push_back(link);

@@ -48,10 +48,10 @@ void PeerEndpoint::deliver(const CallView& call) {
 
 void PeerEndpoint::close() { client_->close(); }
 
-PeerLink::PeerLink(Engine& engine, EngineAnnouncement peer)
-    : engine_(engine), id_(peer.id), address_(peer.address), peer_(std::move(peer)) {}
+PeerLink::PeerLink(Engine& engine, AnnouncementPtr peer)
+    : engine_(engine), id_(peer->announcement.id), address_(peer->announcement.address), peer_(std::move(peer)) {}
 
-std::shared_ptr<PeerLink> PeerLink::open(Engine& engine, boost::asio::io_context& io, EngineAnnouncement peer,
+std::shared_ptr<PeerLink> PeerLink::open(Engine& engine, boost::asio::io_context& io, AnnouncementPtr peer,
                                          const std::string& secret) {
   std::shared_ptr<PeerLink> link(new PeerLink(engine, std::move(peer)));
   std::weak_ptr<PeerLink> weak = link;
@@ -85,13 +85,13 @@ void PeerLink::opened() {
   if (closed_) return;
   engine_.attach(endpoint_, address_);
   WorkerMetadata meta;
-  meta.name = "engine " + (peer_.name.empty() ? id_ : peer_.name);
+  meta.name = "engine " + (peer_->announcement.name.empty() ? id_ : peer_->announcement.name);
   meta.description = "another engine of the cluster (iii-cluster), at " + address_;
   meta.runtime = "iii-engine";
   engine_.update_worker_metadata(id_, std::move(meta));
   attached_ = true;
   sync_functions();
-  spdlog::info("iii-cluster: connected to engine {} at {} ({} functions)", peer_.name.empty() ? id_ : peer_.name,
+  spdlog::info("iii-cluster: connected to engine {} at {} ({} functions)", peer_->announcement.name.empty() ? id_ : peer_->announcement.name,
                address_, registered_.size());
 }
 
@@ -112,15 +112,16 @@ void PeerLink::ended(const std::string& reason) {
   }
 }
 
-void PeerLink::update(EngineAnnouncement peer) {
+void PeerLink::update(AnnouncementPtr peer) {
   std::lock_guard lock(mu_);
+  const bool same = peer == peer_ && engine_.registry().catalog_changes() == synced_at_changes_;
   peer_ = std::move(peer);
-  if (attached_) sync_functions();
+  if (attached_ && !same) sync_functions();
 }
 
 void PeerLink::sync_functions() {
   std::set<std::string> announced;
-  for (const AnnouncedFunction& f : peer_.functions) {
+  for (const AnnouncedFunction& f : peer_->announcement.functions) {
     announced.insert(f.id);
     // Still ours? (A worker of this engine may have registered the id over it meanwhile.)
     if (std::shared_ptr<const FunctionEntry> now = engine_.registry().find_function(f.id)) {
@@ -138,6 +139,9 @@ void PeerLink::sync_functions() {
     engine_.unregister_function(*it, id_);
     it = registered_.erase(it);
   }
+  // Read after our own registrations, which count too: the next update skips the sync unless
+  // something else changed the catalog since.
+  synced_at_changes_ = engine_.registry().catalog_changes();
 }
 
 void PeerLink::close() { endpoint_->close(); }
@@ -151,7 +155,7 @@ std::string PeerLink::describe() const {
   std::lock_guard lock(mu_);
   return FrameWriter(160)
       .string("id", id_)
-      .string("name", peer_.name)
+      .string("name", peer_->announcement.name)
       .string("address", address_)
       .boolean("connected", attached_)
       .number("functions", static_cast<long long>(registered_.size()))

@@ -44,10 +44,12 @@ class PeerEndpoint final : public Endpoint {
 class PeerLink : public std::enable_shared_from_this<PeerLink> {
  public:
   // `secret` is the cluster's (config `secret`), sent in the connection URL.
-  static std::shared_ptr<PeerLink> open(Engine& engine, boost::asio::io_context& io, EngineAnnouncement peer,
+  static std::shared_ptr<PeerLink> open(Engine& engine, boost::asio::io_context& io, AnnouncementPtr peer,
                                         const std::string& secret);
-  // The peer's latest announcement: its functions are registered again (added, removed).
-  void update(EngineAnnouncement peer);
+  // The peer's latest announcement (every heartbeat): its functions are registered again (added,
+  // removed) when it is a new one, or when this engine's own functions changed since the last
+  // sync (one of ours that hid the peer's may have gone).
+  void update(AnnouncementPtr peer);
   // Closes the connection; the endpoint is detached when it is closed.
   void close();
   bool closed() const;
@@ -56,7 +58,7 @@ class PeerLink : public std::enable_shared_from_this<PeerLink> {
   std::string describe() const;
 
  private:
-  PeerLink(Engine& engine, EngineAnnouncement peer);
+  PeerLink(Engine& engine, AnnouncementPtr peer);
   void opened();
   void ended(const std::string& reason);
   void sync_functions();  // REQUIRES: mu_ held
@@ -64,7 +66,8 @@ class PeerLink : public std::enable_shared_from_this<PeerLink> {
   Engine& engine_;
   const std::string id_, address_;
   mutable std::mutex mu_;
-  EngineAnnouncement peer_;
+  AnnouncementPtr peer_;
+  uint64_t synced_at_changes_ = 0;  // the registry's catalog_changes() after the last sync
   std::shared_ptr<PeerEndpoint> endpoint_;
   bool attached_ = false, closed_ = false;
   std::set<std::string> registered_;  // functions this link registered (owned by endpoint_)
