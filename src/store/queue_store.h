@@ -30,6 +30,7 @@
 // stored before a restart still means something after it.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -112,6 +113,12 @@ class QueueStore {
 
   // Leases held by holders that no longer exist (a crashed run) become READY. Returns how many.
   virtual size_t recover(int64_t now_ms) = 0;
+
+  // A store shared by several engines (Redis) calls `fn` with a queue's name when another engine
+  // made messages of it ready (an enqueue, a redrive, a takeover), so that this engine's consumers
+  // start at once rather than at their next poll. Others never call it. `fn` may run on any
+  // thread; call once, before use.
+  virtual void watch_ready(std::function<void(std::string_view queue)> fn) { (void)fn; }
 
   // --- dead-letter queue and introspection ---
   virtual QueueCounts counts(const QueueScope& scope) = 0;

@@ -48,6 +48,14 @@ local function make_ready(seq, q, at)
   redis.call('ZADD', P .. 'ready:' .. q, seq, seq)
   redis.call('HSET', mkey(seq), 'st', '0', 'at', at)
 end
+-- Tells every engine (RedisQueueStore::watch_ready) that queue q has ready messages, once per
+-- script and queue.
+local notified = {}
+local function notify(q)
+  if notified[q] then return end
+  notified[q] = true
+  redis.call('PUBLISH', P .. 'ready', q)
+end
 -- A dead message redriven: ready again with its attempts and error cleared.
 local function revive(seq, q, at)
   redis.call('HSET', mkey(seq), 'n', '0', 'e', '')
@@ -90,6 +98,7 @@ for i = 3, #ARGV, 9 do
                'bg', ARGV[i + 8], 'st', '0', 'at', ARGV[2], 'n', '0', 'e', '')
     if ARGV[i + 5] == '1' then redis.call('HSET', m, 'g', ARGV[i + 6]) end
     redis.call('ZADD', P .. 'ready:' .. q, seq, seq)
+    notify(q)
     redis.call('SADD', P .. 'queues', q)
     redis.call('HSET', P .. 'qt', q, t)
     if t ~= '' then redis.call('SADD', P .. 'topic:' .. t, q) end
@@ -197,6 +206,7 @@ for _, h in ipairs(redis.call('SMEMBERS', P .. 'holders')) do
         busy(v[3], grp(seq), -1)
         unlease(seq, v[3])
         make_ready(seq, v[3], ARGV[3])
+        notify(v[3])
         n = n + 1
       end
     end
@@ -261,7 +271,7 @@ for _, q in ipairs(scope_queues(ARGV[2], ARGV[3])) do
   end
   for _, seq in ipairs(seqs) do
     redis.call('ZREM', P .. 'dead:' .. q, seq)
-    if ARGV[5] == 'discard' then delete(seq, q) else revive(seq, q, ARGV[4]) end
+    if ARGV[5] == 'discard' then delete(seq, q) else revive(seq, q, ARGV[4]); notify(q) end
   end
   n = n + #seqs
 end

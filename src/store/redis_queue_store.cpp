@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "store/redis_queue_scripts.h"
+#include "store/redis_subscriber.h"
 #include "wire/uuid.h"
 
 namespace iii {
@@ -61,11 +62,18 @@ RedisQueueStore::RedisQueueStore(std::shared_ptr<RedisPool> pool, Options option
 }
 
 RedisQueueStore::~RedisQueueStore() {
+  ready_.reset();  // no more callbacks
   try {
     pool_->run({"DEL", prefix_ + "live:" + holder_});
   } catch (const RedisError&) {
     // Unreachable: the key expires by itself, and the leases are reclaimed then.
   }
+}
+
+void RedisQueueStore::watch_ready(std::function<void(std::string_view queue)> fn) {
+  ready_ = std::make_unique<RedisSubscriber>(pool_->endpoint(),
+                                             [fn = std::move(fn)](std::string_view, std::string_view queue) { fn(queue); });
+  ready_->subscribe(prefix_ + "ready");
 }
 
 RedisReply RedisQueueStore::run(const RedisScript& script, std::vector<std::string_view> args) {

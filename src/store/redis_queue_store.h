@@ -14,6 +14,7 @@
 //   queues, qt, topic:<topic>   the queues holding messages, each one's topic, a topic's queues
 //   holders, held:<holder>      the stores that hold leases and the seqs each holds
 //   live:<holder>               exists while that store is alive (renewed; expires after holder_ttl)
+//   ready                       pub/sub channel: a queue's name, when messages of it became ready
 //
 // Lease holders. Each store (one per engine) is a holder with a liveness key that it renews from
 // promote_due() (the dispatcher's tick). When an engine dies its key expires, and the next store to
@@ -24,6 +25,7 @@
 #pragma once
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -34,6 +36,7 @@
 namespace iii {
 
 struct RedisScript;
+class RedisSubscriber;
 
 class RedisQueueStore final : public QueueStore {
  public:
@@ -64,6 +67,8 @@ class RedisQueueStore final : public QueueStore {
   bool release(int64_t seq, uint32_t attempt, int64_t retry_at_ms, int64_t now_ms) override;
   std::vector<QueueMessage> expired(int64_t now_ms, size_t max) override;
   size_t recover(int64_t now_ms) override;
+  // Subscribes to <prefix>ready, where every enqueue, redrive and takeover publishes its queue.
+  void watch_ready(std::function<void(std::string_view queue)> fn) override;
 
   QueueCounts counts(const QueueScope& scope) override;
   std::vector<QueueSummary> summaries() override;
@@ -80,6 +85,7 @@ class RedisQueueStore final : public QueueStore {
   RedisReply run(const RedisScript& script, std::vector<std::string_view> args);
 
   std::shared_ptr<RedisPool> pool_;
+  std::unique_ptr<RedisSubscriber> ready_;  // set by watch_ready()
   const std::string prefix_, holder_;
   const std::chrono::milliseconds holder_ttl_;
   using SteadyTime = std::chrono::steady_clock::time_point;

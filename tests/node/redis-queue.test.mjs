@@ -41,8 +41,8 @@ function tally(label, runs, total) {
 test('jobs enqueued on one engine run once each, on workers of both engines', async () => {
   await onTwoEngines(queueOn, ['queue-a', 'queue-b'], async ({ wa, wb }) => {
     const runs = { a: [], b: [] };
-    // 20 ms each at concurrency 8: A alone would need half a second, so B (which polls the
-    // shared queue every 100 ms, while A is woken by its own enqueues) takes its share.
+    // 20 ms each at concurrency 8: A alone would need half a second, so B (woken by the enqueues
+    // through Redis pub/sub, or at its next poll) takes its share.
     wa.registerFunction('jobs::run', async (p) => { runs.a.push(p.n); await sleep(20); return null; });
     wb.registerFunction('jobs::run', async (p) => { runs.b.push(p.n); await sleep(20); return null; });
     await sdkSync(wa);

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <set>
 #include <thread>
 
@@ -55,6 +56,40 @@ TEST_F(RedisQueueStoreTest, TwoStoresNeverLeaseOneMessageTwice) {
   EXPECT_EQ(std::set<std::string>(leased.begin(), leased.end()).size(), 500u);  // no message twice
   EXPECT_EQ(a.counts({"q", false}).pending(), 0u);
   EXPECT_TRUE(a.summaries().empty());  // an emptied queue leaves nothing behind
+}
+
+TEST_F(RedisQueueStoreTest, AnotherStoresEnqueueAndRedriveWakeTheWatchers) {
+  RedisQueueStore a(shared_pool()), b(shared_pool());
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> woken;
+  b.watch_ready([&](std::string_view queue) {
+    std::lock_guard lock(mu);
+    woken.emplace_back(queue);
+    cv.notify_all();
+  });
+  auto wait_for = [&](size_t n) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, 5s, [&] { return woken.size() >= n; });
+  };
+  // The subscription is confirmed asynchronously: enqueue until the first wake-up arrives.
+  for (int i = 0; i < 50 && !wait_for(1); ++i) a.enqueue(std::vector{msg("probe" + std::to_string(i))}, kNow);
+  ASSERT_GE(woken.size(), 1u);
+  {
+    std::lock_guard lock(mu);
+    woken.clear();
+  }
+  // One wake-up per script and queue, however many messages it added.
+  ASSERT_EQ(a.enqueue(std::vector{msg("x1"), msg("x2"), msg("x3")}, kNow), 3u);
+  ASSERT_TRUE(wait_for(1));
+  // A message dead-lettered and redriven wakes them again.
+  const auto leased = a.lease("q", 100, false, kNow + 60'000);
+  ASSERT_FALSE(leased.empty());
+  ASSERT_TRUE(a.bury(leased[0].seq, leased[0].attempt, "boom", kNow));
+  ASSERT_TRUE(a.redrive_message({"q", false}, leased[0].message_id, kNow));
+  ASSERT_TRUE(wait_for(2));
+  std::lock_guard lock(mu);
+  EXPECT_EQ(woken, (std::vector<std::string>{"q", "q"}));
 }
 
 TEST_F(RedisQueueStoreTest, LeasesOfAKilledEngineAreTakenOverOnceItsLivenessExpires) {

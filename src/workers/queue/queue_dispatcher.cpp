@@ -23,6 +23,10 @@ QueueDispatcher::QueueDispatcher(Engine& engine, QueueClock clock) : engine_(eng
 
 void QueueDispatcher::open(std::shared_ptr<QueueStore> store) {
   const size_t recovered = store->recover(clock_());  // throws QueueStoreError
+  // Another engine's enqueue into a shared store starts this engine's consumers at once.
+  store->watch_ready([weak = weak_from_this()](std::string_view queue) {
+    if (auto self = weak.lock()) self->wake(queue);
+  });
   if (recovered) spdlog::info("iii-queue: {} message(s) in flight when the engine stopped are queued again", recovered);
   std::vector<ConsumerPtr> consumers;
   {
