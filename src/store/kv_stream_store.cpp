@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "store/memory_kv_store.h"
+#include "store/redis_kv_store.h"
 #include "store/sqlite_kv_store.h"
 
 namespace iii {
@@ -31,9 +32,16 @@ void sort_unique(std::vector<std::string>& names) {
   names.erase(std::unique(names.begin(), names.end()), names.end());
 }
 
+// The stream and group of a scope, split at its first NUL (scope_of).
+std::pair<std::string_view, std::string_view> split_scope(std::string_view scope) {
+  const size_t nul = scope.find('\0');
+  return {scope.substr(0, nul), scope.substr(nul + 1)};
+}
+
 }  // namespace
 
-KvStreamStore::KvStreamStore(std::shared_ptr<KvStore> kv) : kv_(std::move(kv)) {
+KvStreamStore::KvStreamStore(std::shared_ptr<KvStore> kv, bool publishes_changes)
+    : kv_(std::move(kv)), publishes_changes_(publishes_changes) {
   if (!kv_) throw std::invalid_argument("KvStreamStore: null KvStore");
 }
 
@@ -76,14 +84,22 @@ std::vector<std::string> KvStreamStore::list_groups(std::string_view stream) {
 
 std::vector<std::string> KvStreamStore::list_streams() {
   std::vector<std::string> streams;
-  for (std::string& scope : kv_->list_groups()) {
-    const size_t nul = scope.find('\0');
-    if (nul == std::string::npos) continue;  // not written by a KvStreamStore: not a stream
-    scope.resize(nul);
-    if (streams.empty() || streams.back() != scope) streams.push_back(std::move(scope));
-  }
-  sort_unique(streams);
+  for (StreamGroups& s : list_all()) streams.push_back(std::move(s.stream));
   return streams;
+}
+
+std::vector<StreamStore::StreamGroups> KvStreamStore::list_all() {
+  std::vector<StreamGroups> out;
+  // Sorted scopes: those of one stream are contiguous, their groups in order (see the top).
+  std::vector<std::string> scopes = kv_->list_groups();
+  sort_unique(scopes);
+  for (const std::string& scope : scopes) {
+    if (scope.find('\0') == std::string::npos) continue;  // not written by a KvStreamStore: not a stream
+    const auto [stream, group] = split_scope(scope);
+    if (out.empty() || out.back().stream != stream) out.push_back(StreamGroups{std::string(stream), {}});
+    out.back().groups.emplace_back(group);
+  }
+  return out;
 }
 
 std::shared_ptr<StreamStore> open_memory_stream_store() {
@@ -92,6 +108,30 @@ std::shared_ptr<StreamStore> open_memory_stream_store() {
 
 std::shared_ptr<StreamStore> open_sqlite_stream_store(const std::filesystem::path& file) {
   return std::make_shared<KvStreamStore>(std::make_shared<SqliteKvStore>(file));
+}
+
+std::shared_ptr<StreamStore> open_redis_stream_store(std::shared_ptr<RedisPool> pool, StreamChangeFeed feed) {
+  RedisKvLayout layout = redis_kv_layout("stream");
+  layout.hash_name = [](std::string_view scope) {  // "s\0g" → "s:g"
+    const auto [stream, group] = split_scope(scope);
+    return std::string(stream) + ":" + std::string(group);
+  };
+  layout.foreign_scope = [](std::string_view rest) -> std::optional<std::string> {  // "s:g" → "s\0g"
+    const size_t colon = rest.find(':');
+    if (colon == std::string_view::npos || rest.find('\0') != std::string_view::npos) return std::nullopt;
+    std::string scope(rest);
+    scope[colon] = '\0';
+    return scope;
+  };
+  const bool publishes = !feed.channel.empty();
+  if (publishes) {
+    layout.channel = std::move(feed.channel);
+    layout.change_text = [text = std::move(feed.text)](std::string_view scope, std::string_view item) {
+      const auto [stream, group] = split_scope(scope);
+      return text(stream, group, item);
+    };
+  }
+  return std::make_shared<KvStreamStore>(make_redis_kv_store(std::move(pool), std::move(layout)), publishes);
 }
 
 }  // namespace iii

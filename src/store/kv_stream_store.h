@@ -12,21 +12,25 @@
 //  * list() and update() are the KvStore's, so insertion order and atomicity carry over.
 // Item ids go in the key untouched and may hold any byte, NUL included.
 //
-// A Redis adapter will not go through KvStore: it keeps one hash `stream:<stream>:<group>` per
-// group (the official engine's layout) with an ordering index beside it. Names may contain ':',
-// so it cannot recover streams and groups by splitting key names; it needs its own index of them.
+// The Redis adapter is this class over a RedisKvStore whose layout names each scope's hash
+// `stream:<stream>:<group>` (the official engine's layout). Names may contain ':', so streams and
+// groups cannot be recovered by splitting key names: the store's set of scopes (`<stream>\0<group>`)
+// is the index of them.
 #pragma once
 #include <filesystem>
+#include <functional>
 #include <memory>
 
 #include "store/kv_store.h"
+#include "store/redis_kv_store.h"
 #include "store/stream_store.h"
 
 namespace iii {
 
 class KvStreamStore final : public StreamStore {
  public:
-  explicit KvStreamStore(std::shared_ptr<KvStore> kv);
+  // `publishes_changes`: what publishes_changes() answers (the KvStore announces its writes).
+  explicit KvStreamStore(std::shared_ptr<KvStore> kv, bool publishes_changes = false);
 
   std::optional<std::string> get(std::string_view stream, std::string_view group, std::string_view item) override;
   std::optional<std::string> set(std::string_view stream, std::string_view group, std::string_view item,
@@ -37,9 +41,12 @@ class KvStreamStore final : public StreamStore {
   std::vector<std::string> list(std::string_view stream, std::string_view group) override;
   std::vector<std::string> list_groups(std::string_view stream) override;
   std::vector<std::string> list_streams() override;
+  std::vector<StreamGroups> list_all() override;  // one list_groups() of the KvStore
+  bool publishes_changes() const override { return publishes_changes_; }
 
  private:
   std::shared_ptr<KvStore> kv_;
+  bool publishes_changes_;
 };
 
 // A stream store held in process memory (nothing survives the process).
@@ -47,5 +54,24 @@ std::shared_ptr<StreamStore> open_memory_stream_store();
 // A stream store in the SQLite database `file` (created with its parent directories if missing;
 // see store/sqlite_kv_store.h for durability). Throws KvStoreError when it cannot be opened.
 std::shared_ptr<StreamStore> open_sqlite_stream_store(const std::filesystem::path& file);
+
+// How the Redis stream store announces its writes: each write that changes an item publishes
+// text(stream, group, item id) filled in with the change (RedisChangeText) on `channel`, in the
+// write's own script, so the channel carries the changes in the order Redis made them.
+struct StreamChangeFeed {
+  std::string channel;  // empty: nothing is published
+  std::function<RedisChangeText(std::string_view stream, std::string_view group, std::string_view item)> text;
+};
+
+// A stream store on the pool's Redis server (docs/redis.md "Streams on Redis"):
+//   stream:<stream>:<group>                hash: item id → raw JSON value (the official layout)
+//   iii:stream-order:<stream>\0<group>     sorted set: item id → insertion sequence
+//   iii:stream-seq                         counter of insertion sequences
+//   iii:stream-scopes                      set of `<stream>\0<group>` holding at least one item
+// Hashes another client wrote (no index) are read too; list_groups() and list_streams() read
+// `stream:<a>:<b>` as stream <a>, group <b> at the first ':', as the official engine does.
+// Two names that differ only in where ':' falls — stream "a", group "b:c" and stream "a:b",
+// group "c" — share one hash, as in the official engine: their items mix.
+std::shared_ptr<StreamStore> open_redis_stream_store(std::shared_ptr<RedisPool> pool, StreamChangeFeed feed = {});
 
 }  // namespace iii

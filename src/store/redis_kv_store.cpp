@@ -6,42 +6,56 @@
 #include <chrono>
 #include <random>
 #include <thread>
+#include <unordered_set>
 
 namespace iii {
 
 namespace {
 
-// KEYS: hash, order, seq, scopes. ARGV: scope, key, value. Returns the previous value (nil: new).
-const RedisScript kSet(R"lua(
-local old = redis.call('HGET', KEYS[1], ARGV[2])
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
-if not old then
-  redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[3]), ARGV[2])
-  redis.call('SADD', KEYS[4], ARGV[1])
+// What the writes share: Lua functions defined at the top of their scripts. A write takes the
+// layout's change message as optional trailing ARGV (channel, head, mid, tail: RedisChangeText),
+// from index `m`, and publishes it only when the key changed.
+const std::string kWriteFunctions = R"lua(
+local function announce(m, kind, value)
+  if ARGV[m] then
+    redis.call('PUBLISH', ARGV[m], ARGV[m + 1] .. kind .. ARGV[m + 2] .. value .. ARGV[m + 3])
+  end
 end
+-- KEYS: hash, order, seq, scopes. ARGV: scope, key, value. `prev`: what the key held (nil: new).
+local function store(prev, m)
+  redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+  if not prev then
+    redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[3]), ARGV[2])
+    redis.call('SADD', KEYS[4], ARGV[1])
+  end
+  announce(m, prev and 'update' or 'create', ARGV[3])
+end
+)lua";
+
+// KEYS: hash, order, seq, scopes. ARGV: scope, key, value[, message]. Returns the previous value
+// (nil: new).
+const RedisScript kSet(kWriteFunctions + R"lua(
+local old = redis.call('HGET', KEYS[1], ARGV[2])
+store(old, 4)
 return old
 )lua");
 
-// Same keys. ARGV: scope, key, new value, '1' when the key is expected to exist, expected value.
-// Sets the key only when it still holds what the caller read: returns 1, else 0.
-const RedisScript kCompareAndSet(R"lua(
+// Same keys. ARGV: scope, key, new value, '1' when the key is expected to exist, expected
+// value[, message]. Sets the key only when it still holds what the caller read: returns 1, else 0.
+const RedisScript kCompareAndSet(kWriteFunctions + R"lua(
 local cur = redis.call('HGET', KEYS[1], ARGV[2])
 if ARGV[4] == '1' then
   if cur ~= ARGV[5] then return 0 end
 elseif cur then
   return 0
 end
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
-if not cur then
-  redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[3]), ARGV[2])
-  redis.call('SADD', KEYS[4], ARGV[1])
-end
+store(cur, 6)
 return 1
 )lua");
 
-// KEYS: hash, order, scopes. ARGV: scope, key. Returns the removed value (nil: none). An emptied
-// scope leaves no key behind and leaves the scope set.
-const RedisScript kRemove(R"lua(
+// KEYS: hash, order, scopes. ARGV: scope, key[, message]. Returns the removed value (nil: none).
+// An emptied scope leaves no key behind and leaves the scope set.
+const RedisScript kRemove(kWriteFunctions + R"lua(
 local old = redis.call('HGET', KEYS[1], ARGV[2])
 if old then
   redis.call('HDEL', KEYS[1], ARGV[2])
@@ -50,6 +64,7 @@ if old then
     redis.call('DEL', KEYS[2])
     redis.call('SREM', KEYS[3], ARGV[1])
   end
+  announce(3, 'delete', old)
 end
 return old
 )lua");
@@ -102,7 +117,8 @@ std::optional<std::string> optional_string(const RedisReply& r) {
 // The store itself; what each method costs in Redis is one round trip unless said.
 class RedisKvStore final : public KvStore {
  public:
-  RedisKvStore(std::shared_ptr<RedisPool> pool, std::string name);
+  RedisKvStore(std::shared_ptr<RedisPool> pool, RedisKvLayout layout)
+      : pool_(std::move(pool)), layout_(std::move(layout)) {}
 
   // HGET.
   std::optional<std::string> get(std::string_view scope, std::string_view key) override;
@@ -115,33 +131,32 @@ class RedisKvStore final : public KvStore {
   // A script: ZRANGE of the order index, then HMGET of those keys.
   std::vector<std::string> list(std::string_view scope) override;
   std::vector<KvEntry> entries(std::string_view scope) override;
-  // SMEMBERS of the scope set, and a SCAN of `<name>:*` hashes (scopes other clients wrote).
+  // SMEMBERS of the scope set, and a SCAN of the layout's hashes (scopes other clients wrote).
   std::vector<std::string> list_groups() override;
 
  private:
-  struct Keys {
-    std::string hash, order;
-  };
-  Keys keys_of(std::string_view scope) const;
+  std::string hash_of(std::string_view scope) const {
+    return layout_.hash_prefix + (layout_.hash_name ? layout_.hash_name(scope) : std::string(scope));
+  }
+  std::string order_of(std::string_view scope) const { return layout_.order_prefix + std::string(scope); }
+  // The script's ARGV `args` followed by the change message of (scope, key) when the layout has a
+  // channel; `text` keeps the strings alive.
+  std::vector<std::string_view> with_message(std::vector<std::string_view> args, std::string_view scope,
+                                             std::string_view key, RedisChangeText& text) const {
+    if (layout_.channel.empty()) return args;
+    text = layout_.change_text(scope, key);
+    args.insert(args.end(), {layout_.channel, text.head, text.mid, text.tail});
+    return args;
+  }
   // EVALSHA of a script (EVAL when the server does not know it yet); throws KvStoreError.
   RedisReply eval(const RedisScript& script, const std::vector<std::string_view>& keys,
                   const std::vector<std::string_view>& args);
+  // One command; a Redis error reply or a lost server throws KvStoreError.
+  RedisReply run(const std::vector<std::string_view>& command);
 
   std::shared_ptr<RedisPool> pool_;
-  std::string name_, seq_key_, scopes_key_;
+  const RedisKvLayout layout_;
 };
-
-RedisKvStore::RedisKvStore(std::shared_ptr<RedisPool> pool, std::string name)
-    : pool_(std::move(pool)), name_(std::move(name)), seq_key_("iii:" + name_ + "-seq"),
-      scopes_key_("iii:" + name_ + "-scopes") {}
-
-RedisKvStore::Keys RedisKvStore::keys_of(std::string_view scope) const {
-  Keys k;
-  k.hash.reserve(name_.size() + 1 + scope.size());
-  k.hash.append(name_).append(":").append(scope);
-  k.order.append("iii:").append(name_).append("-order:").append(scope);
-  return k;
-}
 
 RedisReply RedisKvStore::eval(const RedisScript& script, const std::vector<std::string_view>& keys,
                               const std::vector<std::string_view>& args) {
@@ -152,29 +167,34 @@ RedisReply RedisKvStore::eval(const RedisScript& script, const std::vector<std::
   }
 }
 
-std::optional<std::string> RedisKvStore::get(std::string_view scope, std::string_view key) {
-  const Keys k = keys_of(scope);
+RedisReply RedisKvStore::run(const std::vector<std::string_view>& command) {
   try {
-    RedisReply r = pool_->run({"HGET", k.hash, key});
+    RedisReply r = pool_->run(command);
     if (r.is_error()) throw KvStoreError("redis " + pool_->endpoint().address() + ": " + r.str);
-    return optional_string(r);
+    return r;
   } catch (const RedisError& e) {
     throw KvStoreError(e.what());
   }
 }
 
+std::optional<std::string> RedisKvStore::get(std::string_view scope, std::string_view key) {
+  return optional_string(run({"HGET", hash_of(scope), key}));
+}
+
 std::optional<std::string> RedisKvStore::set(std::string_view scope, std::string_view key, std::string_view value) {
-  const Keys k = keys_of(scope);
-  return optional_string(eval(kSet, {k.hash, k.order, seq_key_, scopes_key_}, {scope, key, value}));
+  RedisChangeText text;
+  return optional_string(eval(kSet, {hash_of(scope), order_of(scope), layout_.seq_key, layout_.scopes_key},
+                              with_message({scope, key, value}, scope, key, text)));
 }
 
 std::optional<std::string> RedisKvStore::remove(std::string_view scope, std::string_view key) {
-  const Keys k = keys_of(scope);
-  return optional_string(eval(kRemove, {k.hash, k.order, scopes_key_}, {scope, key}));
+  RedisChangeText text;
+  return optional_string(
+      eval(kRemove, {hash_of(scope), order_of(scope), layout_.scopes_key}, with_message({scope, key}, scope, key, text)));
 }
 
 KvUpdate RedisKvStore::update(std::string_view scope, std::string_view key, const KvUpdateFn& fn) {
-  const Keys k = keys_of(scope);
+  const std::string hash = hash_of(scope), order = order_of(scope);
   const auto deadline = std::chrono::steady_clock::now() + kUpdateDeadline;
   for (int conflicts = 0;; ++conflicts) {
     KvUpdate out;
@@ -184,8 +204,10 @@ KvUpdate RedisKvStore::update(std::string_view scope, std::string_view key, cons
       out.new_value = out.old_value;
       return out;
     }
-    const RedisReply done = eval(kCompareAndSet, {k.hash, k.order, seq_key_, scopes_key_},
-                                 {scope, key, *next, out.old_value ? "1" : "0", out.old_value ? *out.old_value : ""});
+    RedisChangeText text;
+    const RedisReply done = eval(
+        kCompareAndSet, {hash, order, layout_.seq_key, layout_.scopes_key},
+        with_message({scope, key, *next, out.old_value ? "1" : "0", out.old_value ? *out.old_value : ""}, scope, key, text));
     if (done.type == RedisReply::Type::kInteger && done.integer == 1) {
       out.new_value = std::move(next);
       return out;
@@ -200,8 +222,7 @@ KvUpdate RedisKvStore::update(std::string_view scope, std::string_view key, cons
 }
 
 std::vector<KvEntry> RedisKvStore::entries(std::string_view scope) {
-  const Keys k = keys_of(scope);
-  const RedisReply r = eval(kEntries, {k.hash, k.order}, {});
+  const RedisReply r = eval(kEntries, {hash_of(scope), order_of(scope)}, {});
   std::vector<KvEntry> out;
   out.reserve(r.elements.size() / 2);
   for (size_t i = 0; i + 1 < r.elements.size(); i += 2) out.push_back(KvEntry{r.elements[i].str, r.elements[i + 1].str});
@@ -215,38 +236,51 @@ std::vector<std::string> RedisKvStore::list(std::string_view scope) {
 }
 
 std::vector<std::string> RedisKvStore::list_groups() {
-  auto checked = [&](RedisReply r) {
-    if (r.is_error()) throw KvStoreError("redis " + pool_->endpoint().address() + ": " + r.str);
-    return r;
-  };
-  const std::string prefix = name_ + ":";
-  std::string pattern;  // "<name>:*", the name's glob characters escaped
-  for (char c : prefix) {
+  std::string pattern;  // "<hash prefix>*", the prefix's glob characters escaped
+  for (char c : layout_.hash_prefix) {
     if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') pattern += '\\';
     pattern += c;
   }
   pattern += '*';
   std::vector<std::string> out;
-  try {
-    for (RedisReply& e : checked(pool_->run({"SMEMBERS", scopes_key_})).elements) out.push_back(std::move(e.str));
-    // Scopes that only another client wrote (the official engine keeps no index): their hashes.
-    std::string cursor = "0";
-    do {
-      const RedisReply page = checked(pool_->run({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000", "TYPE", "hash"}));
-      if (page.elements.size() != 2) throw KvStoreError("redis " + pool_->endpoint().address() + ": odd SCAN reply");
-      cursor = page.elements[0].str;
-      for (const RedisReply& key : page.elements[1].elements) out.push_back(key.str.substr(prefix.size()));
-    } while (cursor != "0");
-  } catch (const RedisError& e) {
-    throw KvStoreError(e.what());
+  std::unordered_set<std::string> indexed;  // the hashes of the scopes in our set
+  for (RedisReply& e : run({"SMEMBERS", layout_.scopes_key}).elements) {
+    indexed.insert(hash_of(e.str));
+    out.push_back(std::move(e.str));
   }
+  // Scopes that only another client wrote (the official engine keeps no index): their hashes.
+  std::string cursor = "0";
+  do {
+    const RedisReply page = run({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000", "TYPE", "hash"});
+    if (page.elements.size() != 2) throw KvStoreError("redis " + pool_->endpoint().address() + ": odd SCAN reply");
+    cursor = page.elements[0].str;
+    for (const RedisReply& key : page.elements[1].elements) {
+      if (indexed.contains(key.str)) continue;
+      const std::string_view rest = std::string_view(key.str).substr(layout_.hash_prefix.size());
+      if (!layout_.foreign_scope) {
+        out.emplace_back(rest);
+      } else if (std::optional<std::string> scope = layout_.foreign_scope(rest)) {
+        out.push_back(std::move(*scope));
+      }
+    }
+  } while (cursor != "0");
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
 
-std::unique_ptr<KvStore> make_redis_kv_store(std::shared_ptr<RedisPool> pool, std::string name) {
-  return std::make_unique<RedisKvStore>(std::move(pool), std::move(name));
+RedisKvLayout redis_kv_layout(std::string_view name) {
+  const std::string n(name);
+  RedisKvLayout layout;
+  layout.hash_prefix = n + ":";
+  layout.order_prefix = "iii:" + n + "-order:";
+  layout.seq_key = "iii:" + n + "-seq";
+  layout.scopes_key = "iii:" + n + "-scopes";
+  return layout;
+}
+
+std::unique_ptr<KvStore> make_redis_kv_store(std::shared_ptr<RedisPool> pool, RedisKvLayout layout) {
+  return std::make_unique<RedisKvStore>(std::move(pool), std::move(layout));
 }
 
 }  // namespace iii

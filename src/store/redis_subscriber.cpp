@@ -15,8 +15,8 @@ constexpr auto kConnectTimeout = std::chrono::seconds(5);
 
 }  // namespace
 
-RedisSubscriber::RedisSubscriber(RedisEndpoint endpoint, Handler handler)
-    : endpoint_(std::move(endpoint)), handler_(std::move(handler)), thread_([this] { run(); }) {}
+RedisSubscriber::RedisSubscriber(RedisEndpoint endpoint, Handler handler, GapHandler on_gap)
+    : endpoint_(std::move(endpoint)), handler_(std::move(handler)), on_gap_(std::move(on_gap)), thread_([this] { run(); }) {}
 
 RedisSubscriber::~RedisSubscriber() {
   {
@@ -71,9 +71,15 @@ void RedisSubscriber::handle(const RedisReply& reply) {
   const std::string& kind = reply.elements[0].str;
   if (kind == "message") return handler_(reply.elements[1].str, reply.elements[2].str);
   if (kind == "subscribe") {
-    std::lock_guard lock(mu_);
-    confirmed_.insert(reply.elements[1].str);
-    confirmed_cv_.notify_all();
+    {
+      std::lock_guard lock(mu_);
+      confirmed_.insert(reply.elements[1].str);
+      confirmed_cv_.notify_all();
+    }
+    if (gap_) {
+      gap_ = false;
+      if (on_gap_) on_gap_();
+    }
   }
 }
 
@@ -95,6 +101,7 @@ void RedisSubscriber::run() {
       backoff = kFirstBackoff;
     } catch (const RedisError& e) {
       connection.reset();
+      gap_ = true;
       if (!down) spdlog::warn("{} (subscriber: messages published meanwhile are lost; reconnecting)", e.what());
       down = true;
       std::unique_lock lock(mu_);

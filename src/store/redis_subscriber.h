@@ -4,7 +4,7 @@
 // The wanted channels are kept here, so that after a lost connection the thread connects again
 // (backing off from 100 ms to 2 s) and subscribes to all of them. Messages published while it
 // was disconnected are lost — Redis pub/sub keeps nothing — and a warning says when that starts
-// and when it is over.
+// and when it is over; an owner that must make up for them passes an `on_gap` handler.
 #pragma once
 #include <chrono>
 #include <condition_variable>
@@ -25,7 +25,12 @@ class RedisSubscriber {
   // Runs on the subscriber's thread; must not block for long (it holds up every channel).
   using Handler = std::function<void(std::string_view channel, std::string_view message)>;
 
-  RedisSubscriber(RedisEndpoint endpoint, Handler handler);
+  // Runs on the subscriber's thread when a channel is subscribed again on a connection that
+  // replaced a lost one (or once connecting works after failing at first): whatever was published
+  // in between was lost.
+  using GapHandler = std::function<void()>;
+
+  RedisSubscriber(RedisEndpoint endpoint, Handler handler, GapHandler on_gap = nullptr);
   ~RedisSubscriber();  // unsubscribes by closing; waits for the thread
   RedisSubscriber(const RedisSubscriber&) = delete;
   RedisSubscriber& operator=(const RedisSubscriber&) = delete;
@@ -44,6 +49,7 @@ class RedisSubscriber {
 
   const RedisEndpoint endpoint_;
   const Handler handler_;
+  const GapHandler on_gap_;
   std::mutex mu_;
   std::condition_variable confirmed_cv_;
   std::condition_variable stop_cv_;  // wakes the thread out of its backoff
@@ -52,6 +58,7 @@ class RedisSubscriber {
   std::set<std::string> confirmed_;  // what Redis confirmed on the current connection
   bool changed_ = false;             // wanted_ differs from sent_
   bool stopping_ = false;
+  bool gap_ = false;                 // a connection failed since the last confirmation (thread only)
   std::thread thread_;
 };
 

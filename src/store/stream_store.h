@@ -18,9 +18,9 @@
 //  * Durability is the implementation's; errors throw KvStoreError and change nothing; reads never
 //    throw for a missing stream, group or item. Thread-safe; calls may block on I/O.
 //
-// The interface is what a Redis adapter (one hash `stream:<stream>:<group>` per group, the
-// official engine's layout) can give with the same semantics, provided it keeps its own index of
-// streams and groups: ':' may occur in names, so keys alone are ambiguous.
+// The Redis adapter (open_redis_stream_store in store/kv_stream_store.h) gives the same semantics
+// in the official engine's layout, one hash `stream:<stream>:<group>` per group, with its own
+// index of streams and groups beside it: ':' may occur in names, so keys alone are ambiguous.
 #pragma once
 #include <optional>
 #include <string>
@@ -50,6 +50,27 @@ class StreamStore {
   virtual std::vector<std::string> list_groups(std::string_view stream) = 0;
   // Every stream holding at least one item, sorted.
   virtual std::vector<std::string> list_streams() = 0;
+
+  // Every stream holding at least one item, with its groups: what list_streams() and
+  // list_groups() of each give, read in one pass where the store can (over Redis each listing
+  // walks the keyspace once).
+  struct StreamGroups {
+    std::string stream;
+    std::vector<std::string> groups;
+    bool operator==(const StreamGroups&) const = default;
+  };
+  virtual std::vector<StreamGroups> list_all() {
+    std::vector<StreamGroups> out;
+    for (std::string& stream : list_streams()) {
+      std::vector<std::string> groups = list_groups(stream);
+      out.push_back(StreamGroups{std::move(stream), std::move(groups)});
+    }
+    return out;
+  }
+
+  // True when every write that changes an item also announces the change itself, as one step
+  // with the write (the Redis store publishes it to every engine): the caller then must not.
+  virtual bool publishes_changes() const { return false; }
 };
 
 }  // namespace iii

@@ -86,14 +86,16 @@ ConfigReader::KvAdapter ConfigReader::kv_adapter(const boost::json::value& adapt
                                                  std::initializer_list<std::string_view> known,
                                                  std::string_view default_path,
                                                  const std::filesystem::path& working_dir) const {
-  const auto [name, config] = adapter(adapter_block, "kv");
-  if (name == "redis" || name == "bridge") fail("adapter.name", "`" + name + "` is not supported yet (supported: kv)");
-  if (name != "kv")
-    fail("adapter.name", "`" + name + "` is not a " + std::string(what) +
-                             " adapter (supported: kv; redis and bridge are not supported yet)");
-  require_known_keys(config, std::string(worker_) + " adapter `kv`", known);
+  const auto [name, config] = adapter(adapter_block, "kv, redis");
   KvAdapter out;
   out.config = &config;
+  if (name == "redis") {
+    out.redis_url = redis_url(config);
+    return out;
+  }
+  if (name == "bridge") fail("adapter.name", "`bridge` is not supported yet (supported: kv, redis)");
+  if (name != "kv") fail("adapter.name", "`" + name + "` is not a " + std::string(what) + " adapter (supported: kv, redis)");
+  require_known_keys(config, std::string(worker_) + " adapter `kv`", known);
   std::string file_path(default_path);
   if (config.is_object()) {
     const boost::json::object& o = config.get_object();

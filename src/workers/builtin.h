@@ -199,16 +199,32 @@ class ConfigReader {
   };
   Adapter adapter(const boost::json::value& block, std::string_view supported) const;
 
-  // The `adapter` block of state and stream, where only `kv` is supported (yet: redis and bridge
-  // are named as such in the error). Its config: `store_method` in_memory (default) or
-  // file_based, `file_path` (relative to `working_dir`; `default_path` when absent) and
-  // `save_interval_ms` (range-checked, unused: writes are on disk before they return). `known`
-  // lists every key the config may have; the caller reads the ones beyond these three from
-  // `config`. `what` names the worker's kind in errors ("state").
+  // The `adapter` block of state and stream: `kv` or `redis` (`bridge` is named as not supported
+  // yet in the error). A `redis` config is read by redis_url() and sets `redis_url`. A `kv`
+  // config: `store_method` in_memory (default) or file_based, `file_path` (relative to
+  // `working_dir`; `default_path` when absent) and `save_interval_ms` (range-checked, unused:
+  // writes are on disk before they return); `known` lists every key it may have, the caller
+  // reads the ones beyond these three from `config`. `what` names the worker's kind in errors
+  // ("state").
   struct KvAdapter {
     bool file_based = false;
     std::filesystem::path file_path;  // absolute
+    std::optional<std::string> redis_url;  // set for `redis`
     const boost::json::value* config = nullptr;  // the adapter's config (JSON null when absent)
+
+    // Sets `storage` (an enum with kInMemory, kFileBased and kRedis) and `file_path` or
+    // `redis_url` of a worker's config.
+    template <class Config>
+    void apply_to(Config& out) const {
+      using Storage = typename Config::Storage;
+      if (redis_url) {
+        out.storage = Storage::kRedis;
+        out.redis_url = *redis_url;
+        return;
+      }
+      out.storage = file_based ? Storage::kFileBased : Storage::kInMemory;
+      out.file_path = file_path;
+    }
   };
   KvAdapter kv_adapter(const boost::json::value& adapter_block, std::string_view what,
                        std::initializer_list<std::string_view> known, std::string_view default_path,

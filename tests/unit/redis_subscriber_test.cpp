@@ -1,11 +1,12 @@
 // RedisSubscriber (store/redis_subscriber.h) against real redis-servers: messages of the channels
 // it was asked for reach the handler, unsubscribed ones stop, and after the server goes away and
-// comes back on the same port it connects and subscribes again by itself.
+// comes back on the same port it connects and subscribes again by itself and reports the gap.
 #include "store/redis_subscriber.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -71,9 +72,12 @@ TEST(RedisSubscriber, SubscribesAgainAfterTheServerComesBack) {
   const uint16_t port = server->port();
   const RedisEndpoint endpoint = server->endpoint();
   Inbox inbox;
-  RedisSubscriber sub(endpoint, [&](std::string_view c, std::string_view m) { inbox.add(c, m); });
+  std::atomic<int> gaps{0};
+  RedisSubscriber sub(
+      endpoint, [&](std::string_view c, std::string_view m) { inbox.add(c, m); }, [&] { ++gaps; });
   sub.subscribe("news");
   ASSERT_TRUE(sub.wait_subscribed("news", 5s));
+  EXPECT_EQ(gaps, 0);  // the first connection lost nothing
   server->stop();
   server.reset();
   std::this_thread::sleep_for(300ms);  // the subscriber notices and backs off
@@ -83,6 +87,23 @@ TEST(RedisSubscriber, SubscribesAgainAfterTheServerComesBack) {
   EXPECT_EQ(pool.run({"PUBLISH", "news", "back"}).integer, 1);
   ASSERT_TRUE(inbox.wait_for_size(1));
   EXPECT_EQ(inbox.snapshot(), std::vector<std::string>{"news:back"});
+  EXPECT_EQ(gaps, 1);  // told once that messages may have been lost in between
+}
+
+// A server that is not there at first: once connecting works, the owner hears of the gap (what
+// was published before could not be heard).
+TEST(RedisSubscriber, AFirstConnectionThatFailedIsAGapToo) {
+  const uint16_t port = testing::RedisServer::free_port();
+  std::atomic<int> gaps{0};
+  RedisSubscriber sub(
+      RedisEndpoint::parse("redis://127.0.0.1:" + std::to_string(port)), [](std::string_view, std::string_view) {},
+      [&] { ++gaps; });
+  sub.subscribe("news");
+  EXPECT_FALSE(sub.wait_subscribed("news", 300ms));
+  testing::RedisServer server(port);
+  ASSERT_TRUE(sub.wait_subscribed("news", 10s));
+  for (int i = 0; i < 100 && gaps == 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(gaps, 1);
 }
 
 }  // namespace

@@ -130,7 +130,7 @@ TEST(StreamConfig, WrongTypesAreRejected) {
   EXPECT_EQ(config_error(R"({"port":-1})"), "iii-stream: `port` must be a whole number between 0 and 65535");
   EXPECT_EQ(config_error(R"({"auth_function":["a"]})"), "iii-stream: `auth_function` must be a string, got array");
   EXPECT_EQ(config_error(R"({"adapter":"kv"})"), "iii-stream: `adapter` must be a mapping {name, config}, got string");
-  EXPECT_EQ(config_error(R"({"adapter":{}})"), "iii-stream: `adapter.name` is required (supported: kv)");
+  EXPECT_EQ(config_error(R"({"adapter":{}})"), "iii-stream: `adapter.name` is required (supported: kv, redis)");
   EXPECT_EQ(config_error(R"({"adapter":{"name":7}})"), "iii-stream: `adapter.name` must be a string, got number");
   EXPECT_EQ(config_error(R"({"adapter":{"name":"kv","config":5}})"), "iii-stream adapter `kv`: `config` must be a mapping");
   EXPECT_EQ(config_error(R"({"adapter":{"name":"kv","config":{"store_method":"disk"}}})"),
@@ -194,17 +194,27 @@ TEST(StreamConfig, QuotedNumbersAreRefusedLikeEveryConfigReaderKey) {
   EXPECT_EQ(config_of(R"({"host":"127.0.0.1"})").host, "127.0.0.1");
 }
 
+TEST(StreamConfig, RedisAdapterTakesAUrl) {
+  StreamConfig c = config_of(R"({"adapter":{"name":"redis","config":{"redis_url":"redis://:pw@10.0.0.5:6380/2"}}})");
+  EXPECT_EQ(c.storage, StreamConfig::Storage::kRedis);
+  EXPECT_EQ(c.redis_url, "redis://:pw@10.0.0.5:6380/2");
+  EXPECT_EQ(config_of(R"({"adapter":{"name":"redis"}})").redis_url, "redis://localhost:6379");  // the default
+  const std::string bad = config_error(R"({"adapter":{"name":"redis","config":{"redis_url":"http://x"}}})");
+  EXPECT_EQ(bad.rfind("iii-stream: `adapter.config.redis_url` ", 0), 0u) << bad;
+  EXPECT_NE(bad.find("the scheme must be redis"), std::string::npos) << bad;
+  EXPECT_EQ(config_error(R"({"adapter":{"name":"redis","config":{"redis_url":5}}})"),
+            "iii-stream: `adapter.config.redis_url` must be a string, got number");
+  EXPECT_EQ(config_error(R"({"adapter":{"name":"redis","config":{"store_method":"file_based"}}})"),
+            "iii-stream adapter `redis`: unknown key `store_method` (known keys: redis_url)");
+}
+
 TEST(StreamConfig, UnsupportedAdaptersSaySo) {
-  EXPECT_EQ(config_error(R"({"adapter":{"name":"redis","config":{"redis_url":"redis://localhost:6379"}}})"),
-            "iii-stream: `adapter.name` `redis` is not supported yet (supported: kv)");
   EXPECT_EQ(config_error(R"({"adapter":{"name":"bridge"}})"),
-            "iii-stream: `adapter.name` `bridge` is not supported yet (supported: kv)");
+            "iii-stream: `adapter.name` `bridge` is not supported yet (supported: kv, redis)");
   EXPECT_EQ(config_error(R"({"adapter":{"name":"postgres"}})"),
-            "iii-stream: `adapter.name` `postgres` is not a stream adapter (supported: kv; redis and bridge are not "
-            "supported yet)");
+            "iii-stream: `adapter.name` `postgres` is not a stream adapter (supported: kv, redis)");
   EXPECT_EQ(config_error(R"({"adapter":{"name":"KV"}})"),
-            "iii-stream: `adapter.name` `KV` is not a stream adapter (supported: kv; redis and bridge are not "
-            "supported yet)");
+            "iii-stream: `adapter.name` `KV` is not a stream adapter (supported: kv, redis)");
 }
 
 TEST(StreamConfig, ExistingDirectoryHoldsTheDatabase) {
@@ -230,6 +240,12 @@ TEST(StreamConfig, SameStoreComparesOnlyTheStoragePart) {
                                       "/elsewhere")));
   StreamConfig f = config_of(R"({"adapter":{"name":"kv","config":{"store_method":"file_based"}}})");
   EXPECT_FALSE(f.same_store(config_of(R"({"adapter":{"name":"kv","config":{"store_method":"file_based","file_path":"o.db"}}})")));
+  // Redis: the server is the store (a reload between two URLs swaps it, one with the same URL not).
+  StreamConfig r = config_of(R"({"adapter":{"name":"redis","config":{"redis_url":"redis://127.0.0.1:6379"}}})");
+  EXPECT_TRUE(r.same_store(config_of(R"({"port":1,"adapter":{"name":"redis","config":{"redis_url":"redis://127.0.0.1:6379"}}})")));
+  EXPECT_FALSE(r.same_store(config_of(R"({"adapter":{"name":"redis","config":{"redis_url":"redis://127.0.0.1:6380"}}})")));
+  EXPECT_FALSE(r.same_store(a));
+  EXPECT_FALSE(a.same_store(r));
 }
 
 // file_path means nothing to an in-memory store: a hot reload that only edits it must not swap
@@ -249,11 +265,14 @@ TEST(StreamConfig, Descriptor) {
   Engine engine;
   BuiltinContext context{engine, "/tmp"};
   try {
-    d.factory(context, parse(R"({"adapter":{"name":"redis"}})"));
-    FAIL() << "the factory accepted the redis adapter";
+    d.factory(context, parse(R"({"adapter":{"name":"bridge"}})"));
+    FAIL() << "the factory accepted the bridge adapter";
   } catch (const BuiltinConfigError& e) {
-    EXPECT_EQ(std::string(e.what()), "iii-stream: `adapter.name` `redis` is not supported yet (supported: kv)");
+    EXPECT_EQ(std::string(e.what()), "iii-stream: `adapter.name` `bridge` is not supported yet (supported: kv, redis)");
   }
+  // A redis adapter is only read here: nothing connects before start().
+  EXPECT_NE(d.factory(context, parse(R"({"adapter":{"name":"redis","config":{"redis_url":"redis://127.0.0.1:1"}}})")),
+            nullptr);
   EXPECT_THROW(d.factory(context, parse(R"({"port":"3112"})")), BuiltinConfigError);
   EXPECT_NE(d.factory(context, parse("null")), nullptr);
 }

@@ -12,47 +12,11 @@
 #include <thread>
 #include <vector>
 
+#include "fake_peer.h"
 #include "net/ws_service.h"
 
 namespace iii {
 namespace {
-
-// A WsPeer that records every send (a fake is fine inside a unit test of one class).
-class FakePeer : public WsPeer {
- public:
-  explicit FakePeer(bool accepting = true) : accepting_(accepting) {}
-  bool send_text(std::string_view payload) override {
-    std::lock_guard lock(mu);
-    texts.emplace_back(payload);
-    return accepting_;
-  }
-  bool send_encoded(std::string_view frames) override {
-    std::lock_guard lock(mu);
-    encoded.emplace_back(frames);
-    encoded_data.push_back(frames.data());
-    return accepting_;
-  }
-  void close(uint16_t code, std::string_view) override {
-    std::lock_guard lock(mu);
-    closed_with = code;
-  }
-  const std::string& remote_address() const override { return address_; }
-
-  size_t count() {
-    std::lock_guard lock(mu);
-    return encoded.size();
-  }
-
-  std::mutex mu;
-  std::vector<std::string> texts;
-  std::vector<std::string> encoded;
-  std::vector<const char*> encoded_data;  // where each frame's bytes were (encode once: one buffer)
-  int closed_with = 0;
-
- private:
-  const bool accepting_;
-  const std::string address_ = "127.0.0.1:1";
-};
 
 const std::optional<std::string> kNoItem;
 std::optional<std::string> item(std::string id) { return std::optional<std::string>(std::move(id)); }
@@ -305,6 +269,21 @@ TEST(StreamHub, ConcurrentBroadcastsAndSubscriptionChanges) {
   churn.join();
   EXPECT_EQ(steady->count(), static_cast<size_t>(kBroadcasts));
   EXPECT_EQ(hub.size(), 1u);
+}
+
+// What the redis adapter does when changes may have been lost: every subscribed socket is closed
+// (once, however many subscriptions it holds) so that its client joins again.
+TEST(StreamHub, CloseAllClosesEverySubscribedSocketOnce) {
+  StreamHub hub;
+  auto a = std::make_shared<FakePeer>(), b = std::make_shared<FakePeer>(), idle = std::make_shared<FakePeer>();
+  live(hub, 1, a, "s1", "todos", "inbox");
+  live(hub, 1, a, "s2", "todos", "done", item("t1"));
+  hub.subscribe(2, b, "s1", "other", "g", kNoItem);  // still waiting for its sync
+  EXPECT_EQ(hub.close_all(1012, "join again"), 2u);
+  EXPECT_EQ(a->closed(), 1012);
+  EXPECT_EQ(b->closed(), 1012);
+  EXPECT_EQ(idle->closed(), 0);
+  EXPECT_EQ(hub.size(), 3u);  // the sockets leave their subscriptions as they close
 }
 
 }  // namespace

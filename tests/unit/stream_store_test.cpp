@@ -1,6 +1,8 @@
 // Conformance tests of the StreamStore contract (store/stream_store.h), run against every
-// implementation, plus what only the SQLite-backed store promises: persistence across reopen and
-// across kill -9.
+// implementation (memory, SQLite, and a real redis-server on a free loopback port), plus what
+// only the SQLite-backed store promises: persistence across reopen and across kill -9. What only
+// the Redis store does (its layout, its change feed, two engines) is in redis_stream_store_test.cpp.
+#include "redis_server.h"
 #include "store_test_support.h"
 #include "temp_dir.h"
 #include "store/stream_store.h"
@@ -42,6 +44,15 @@ struct SqliteFactory {
   std::shared_ptr<StreamStore> make(const TempDir& dir) { return open_sqlite_stream_store(dir.path() / "streams.db"); }
 };
 
+// A real redis-server shared by the tests, emptied before each.
+struct RedisFactory {
+  static constexpr const char* kName = "redis";
+  std::shared_ptr<StreamStore> make(const TempDir&) {
+    testing::RedisServer::shared().flush();
+    return open_redis_stream_store(std::make_shared<RedisPool>(testing::RedisServer::shared().endpoint()));
+  }
+};
+
 template <class Factory>
 class StreamStoreConformance : public ::testing::Test {
  protected:
@@ -50,7 +61,7 @@ class StreamStoreConformance : public ::testing::Test {
   std::shared_ptr<StreamStore> store;
 };
 
-using Implementations = ::testing::Types<MemoryFactory, SqliteFactory>;
+using Implementations = ::testing::Types<MemoryFactory, SqliteFactory, RedisFactory>;
 TYPED_TEST_SUITE(StreamStoreConformance, Implementations, ImplementationNames);
 
 // Not derived from std::runtime_error, so a store that wrapped it (say into KvStoreError) fails.
@@ -247,6 +258,20 @@ TYPED_TEST(StreamStoreConformance, ListStreamsIsSortedWithoutDuplicates) {
   }
   this->store->set("", "g", "i", "1");
   EXPECT_EQ(this->store->list_streams(), (Values{"", "B", "a", "a\x01", "ab", "b", "\xff"}));
+}
+
+// list_all() is list_streams() with list_groups() of each, however the store reads it.
+TYPED_TEST(StreamStoreConformance, ListAllIsEveryStreamWithItsGroups) {
+  EXPECT_EQ(this->store->list_all(), std::vector<StreamStore::StreamGroups>{});
+  for (const char* s : {"b", "a", "a\x01", ""}) {
+    for (const char* g : {"h", "\x01", "g"}) this->store->set(s, g, "i", "1");
+  }
+  this->store->remove("b", "h", "i");
+  std::vector<StreamStore::StreamGroups> expected;
+  for (std::string& s : this->store->list_streams()) expected.push_back({s, this->store->list_groups(s)});
+  EXPECT_EQ(expected.size(), 4u);
+  EXPECT_EQ(expected[3].groups, (Values{"\x01", "g"}));
+  EXPECT_EQ(this->store->list_all(), expected);
 }
 
 // --- names ---

@@ -20,18 +20,8 @@ void check_save_interval(const json::value* v, const std::string& key) {
 }
 
 void parse_adapter(const json::value& adapter, StateConfig& out, const std::filesystem::path& working_dir) {
-  const auto [name, config] = reader.adapter(adapter, "kv, redis");
-  if (name == "redis") {
-    out.storage = StateConfig::Storage::kRedis;
-    out.redis_url = reader.redis_url(config);
-    return;
-  }
-  if (name == "bridge") reader.fail("adapter.name", "`bridge` is not supported yet (supported: kv, redis)");
-  if (name != "kv") reader.fail("adapter.name", "`" + name + "` is not a state adapter (supported: kv, redis)");
-  const auto kv = reader.kv_adapter(adapter, "state", {"store_method", "file_path", "save_interval_ms"},
-                                    kDefaultStateFilePath, working_dir);
-  out.storage = kv.file_based ? StateConfig::Storage::kFileBased : StateConfig::Storage::kInMemory;
-  out.file_path = kv.file_path;
+  reader.kv_adapter(adapter, "state", {"store_method", "file_path", "save_interval_ms"}, kDefaultStateFilePath, working_dir)
+      .apply_to(out);
 }
 
 }  // namespace

@@ -14,8 +14,7 @@ constexpr ConfigReader reader{kWorker};
 void parse_adapter(const json::value& adapter, StreamConfig& out, const std::filesystem::path& working_dir) {
   const auto kv = reader.kv_adapter(adapter, "stream", {"store_method", "file_path", "save_interval_ms", "channel_size"},
                                     kDefaultStreamFilePath, working_dir);
-  out.storage = kv.file_based ? StreamConfig::Storage::kFileBased : StreamConfig::Storage::kInMemory;
-  out.file_path = kv.file_path;
+  kv.apply_to(out);
   if (kv.config->is_object())  // accepted for the official configs; sockets have byte bounds instead
     if (const json::value* c = ConfigReader::field(kv.config->get_object(), "channel_size"))
       reader.integer(*c, "adapter.config.channel_size", 1, 1'048'576);

@@ -4,12 +4,13 @@
 //   port: 3112
 //   auth_function: app::auth      # optional; called on every upgrade (fail closed, see README)
 //   adapter:                      # default {name: kv}
-//     name: kv                    # kv only; redis and bridge are not supported yet
-//     config:
+//     name: kv                    # kv | redis (bridge is not supported yet)
+//     config:                     # kv:
 //       store_method: in_memory   # in_memory (default) | file_based
 //       file_path: ./data/stream_store.db
 //       save_interval_ms: 5000    # accepted, ignored: every write is on disk before it returns
 //       channel_size: 256         # accepted (1..1048576), ignored: sockets have byte bounds below
+//   # or: adapter: { name: redis, config: { redis_url: redis://localhost:6379 } }
 //   # Bounds (this engine's; upstream has none):
 //   max_item_bytes: 4194304             # largest item (set, update result) or send payload
 //   max_subscriptions_per_socket: 1024  # beyond it the socket is closed with 1008
@@ -18,7 +19,9 @@
 //   auth_timeout_ms: 5000               # the auth function's deadline → connection refused
 //
 // file_based keeps the items in one SQLite database (WAL) at file_path, relative to the engine's
-// working directory; an existing directory gets `stream.sqlite3` inside it.
+// working directory; an existing directory gets `stream.sqlite3` inside it. redis keeps them in
+// Redis, shared by every engine that names the same server, and carries every change to the
+// client sockets of all those engines (docs/redis.md "Streams on Redis").
 #pragma once
 #include <boost/json/value.hpp>
 
@@ -35,9 +38,10 @@ struct StreamConfig {
   std::string host = "0.0.0.0";
   uint16_t port = 3112;
   std::optional<std::string> auth_function;
-  enum class Storage { kInMemory, kFileBased };
+  enum class Storage { kInMemory, kFileBased, kRedis };
   Storage storage = Storage::kInMemory;
   std::filesystem::path file_path;  // absolute; meaningful for kFileBased
+  std::string redis_url;            // kRedis
   size_t max_item_bytes = 4u << 20;
   size_t max_subscriptions_per_socket = 1024;
   size_t max_send_queue_bytes = 16u << 20;
@@ -46,7 +50,9 @@ struct StreamConfig {
 
   // The storage part (what a change of needs a new store).
   bool same_store(const StreamConfig& o) const {
-    return storage == o.storage && (storage == Storage::kInMemory || file_path == o.file_path);
+    if (storage != o.storage) return false;
+    if (storage == Storage::kFileBased) return file_path == o.file_path;
+    return storage == Storage::kInMemory || redis_url == o.redis_url;
   }
   bool operator==(const StreamConfig&) const = default;
 };

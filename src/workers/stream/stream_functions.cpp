@@ -1,8 +1,11 @@
 // The stream::* functions (docs/builtins.md §6.2). Each decodes its input (bad input answers
 // deserialization_error and changes nothing), runs against the backend (a custom
 // `stream::<op>(<stream>)` function when one is registered, else the store), answers, and only
-// then announces the change to the subscribed sockets and the `stream` triggers.
+// then announces the change to the subscribed sockets and the `stream` triggers. With the redis
+// adapter the sockets hear of it through Redis: a store write publishes it as it commits, and a
+// send is published before its answer (stream_redis.h).
 #include <boost/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include <memory>
 
@@ -57,6 +60,7 @@ struct Change {
   const char* type = nullptr;  // "create" | "update" | "delete"; null: nothing to announce
   std::string data;            // raw JSON
   bool from_store = false;     // the store path filled it (else read the custom result)
+  bool announced = false;      // the store published it with the write (redis adapter)
 };
 
 // From a custom backend's {"old_value", "new_value"} (set, update) or {"old_value"} (delete).
@@ -116,14 +120,21 @@ void write_through(const ServicePtr& service, std::string_view op, const Address
       op, a.stream, call.data, error_code,
       [&](StreamStore& store) {
         change->from_store = true;
-        return builtin(store, *change);
+        Outcome outcome = builtin(store, *change);
+        change->announced = store.publishes_changes();
+        return outcome;
       },
       [service, op = std::string(op), a, change, done = std::move(done), traceparent = call.traceparent](Outcome outcome) {
         if (outcome.ok() && !change->from_store) read_custom_change(op, outcome.result, *change);
         const bool ok = outcome.ok();
         done(std::move(outcome));
-        if (ok && change->type)
-          service->publish(a.stream, a.group, a.item, stream_event(change->type, change->data), traceparent);
+        if (!ok || !change->type) return;
+        try {
+          service->publish(a.stream, a.group, a.item, stream_event(change->type, change->data), traceparent,
+                           change->announced);
+        } catch (const std::exception& e) {  // redis: the custom backend wrote, the sockets cannot hear of it
+          spdlog::warn("iii-stream: the {} of {}/{}/{} was not announced: {}", op, a.stream, a.group, a.item, e.what());
+        }
       });
 }
 
@@ -205,13 +216,13 @@ void list_all_body(const ServicePtr& service, const InProcessCall&, const Functi
   std::shared_ptr<StreamStore> store = service->store();
   if (!store) return done(Outcome::failure("STREAM_LIST_ALL_ERROR", "the stream store is not open"));
   std::string streams = "[";
-  const std::vector<std::string> names = store->list_streams();
-  for (const std::string& name : names) {
+  const std::vector<StreamStore::StreamGroups> all = store->list_all();
+  for (const StreamStore::StreamGroups& s : all) {
     if (streams.size() > 1) streams += ',';
-    streams += FrameWriter().string("id", name).raw("groups", json_string_array(store->list_groups(name))).finish();
+    streams += FrameWriter().string("id", s.stream).raw("groups", json_string_array(s.groups)).finish();
   }
   streams += ']';
-  done(Outcome::success(FrameWriter().raw("stream", streams).number("count", static_cast<long long>(names.size())).finish()));
+  done(Outcome::success(FrameWriter().raw("stream", streams).number("count", static_cast<long long>(all.size())).finish()));
 }
 
 void send_body(const ServicePtr& service, const InProcessCall& call, const FunctionInput& in, Completion done) {
@@ -221,10 +232,16 @@ void send_body(const ServicePtr& service, const InProcessCall& call, const Funct
   const std::string text = json_text::serialize(in.required("data"));
   const size_t limit = service->config()->max_item_bytes;
   if (text.size() > limit) throw ItemTooLarge(too_large_message(text.size(), limit));
+  // Nothing is stored: the custom event only goes out. Through this engine's hub, once the caller
+  // has its answer, as every change; through Redis, Redis must take it before the answer says it
+  // went out (publish throws, and the send answers the error).
+  const std::string event = FrameWriter().string("type", "event").raw("event", stream_event(type, text)).finish();
+  if (service->changes_through_redis()) {
+    service->publish(a.stream, a.group, id, event, call.traceparent);
+    return done(Outcome::success("null"));
+  }
   done(Outcome::success("null"));
-  // Nothing is stored: the custom event only goes out.
-  service->publish(a.stream, a.group, id, FrameWriter().string("type", "event").raw("event", stream_event(type, text)).finish(),
-                   call.traceparent);
+  service->publish(a.stream, a.group, id, event, call.traceparent);
 }
 
 }  // namespace

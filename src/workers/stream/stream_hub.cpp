@@ -84,6 +84,18 @@ size_t StreamHub::broadcast(std::string_view stream, std::string_view group, con
   return sent;
 }
 
+size_t StreamHub::close_all(uint16_t code, std::string_view reason) {
+  std::unordered_map<uint64_t, std::shared_ptr<WsPeer>> peers;
+  {
+    std::shared_lock lock(mu_);
+    for (const auto& [key, subscribers] : groups_)
+      for (const Subscriber& s : subscribers) peers.emplace(s.socket_id, s.peer);
+  }
+  // Outside the lock: a closing socket leaves its subscriptions through this hub.
+  for (const auto& [id, peer] : peers) peer->close(code, reason);
+  return peers.size();
+}
+
 size_t StreamHub::size() const {
   std::shared_lock lock(mu_);
   return size_;

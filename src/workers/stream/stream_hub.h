@@ -42,6 +42,9 @@ class StreamHub {
   // how many subscriptions it was queued (or held) for.
   size_t broadcast(std::string_view stream, std::string_view group, const std::optional<std::string>& id,
                    std::string_view message);
+  // Closes every socket that holds a subscription with (code, reason), so that its client joins
+  // again and gets a fresh sync (their subscriptions go as they close). Returns how many sockets.
+  size_t close_all(uint16_t code, std::string_view reason);
   // Subscriptions held (all sockets).
   size_t size() const;
 

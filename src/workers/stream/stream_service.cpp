@@ -2,14 +2,17 @@
 
 #include <chrono>
 
+#include <spdlog/spdlog.h>
+
+#include "core/json_text.h"
 #include "wire/json_writer.h"
+#include "workers/stream/stream_redis.h"
 
 namespace iii {
 
-std::string stream_message(std::string_view stream, std::string_view group, const std::optional<std::string>& id,
-                           std::string_view event) {
+std::string stream_message_head(std::string_view stream, std::string_view group, const std::optional<std::string>& id) {
   const auto now = std::chrono::system_clock::now().time_since_epoch();
-  FrameWriter w(96 + stream.size() + group.size() + (id ? id->size() : 0) + event.size());
+  FrameWriter w(96 + stream.size() + group.size() + (id ? id->size() : 0));
   w.string("type", "stream");
   w.number("timestamp", std::chrono::duration_cast<std::chrono::milliseconds>(now).count());
   w.string("streamName", stream);
@@ -19,8 +22,17 @@ std::string stream_message(std::string_view stream, std::string_view group, cons
   } else {
     w.raw("id", "null");
   }
-  w.raw("event", event);
-  return w.finish();
+  std::string head = w.raw("event", "").finish();
+  head.pop_back();  // the object's closing brace: the event comes first
+  return head;
+}
+
+std::string stream_message(std::string_view stream, std::string_view group, const std::optional<std::string>& id,
+                           std::string_view event) {
+  std::string message = stream_message_head(stream, group, id);
+  message.reserve(message.size() + event.size() + 1);
+  message.append(event).push_back('}');
+  return message;
 }
 
 std::string stream_event(std::string_view type, std::string_view data) {
@@ -57,10 +69,37 @@ void StreamService::read_group(const std::string& stream, const std::string& gro
 }
 
 void StreamService::publish(std::string_view stream, std::string_view group, const std::optional<std::string>& id,
-                            std::string_view event, std::string traceparent) {
+                            std::string_view event, std::string traceparent, bool announced) {
   std::string message = stream_message(stream, group, id, event);
-  hub_.broadcast(stream, group, id, message);
+  if (!announced) {
+    const std::shared_ptr<const StreamBackend> backend = backend_.get();
+    if (backend && backend->redis) {
+      backend->redis->publish(message);  // back to this engine's hub through its subscriber
+    } else {
+      hub_.broadcast(stream, group, id, message);
+    }
+  }
   triggers_.fire_change(stream, group, id, std::move(message), std::move(traceparent));
+}
+
+void StreamService::deliver(std::string_view message) {
+  // Only the address is read: the message goes to the sockets as it came.
+  const std::optional<boost::json::value> v = json_text::parse(message);
+  const boost::json::object* o = v ? v->if_object() : nullptr;
+  const boost::json::value* stream = o ? o->if_contains("streamName") : nullptr;
+  const boost::json::value* group = o ? o->if_contains("groupId") : nullptr;
+  if (!stream || !stream->is_string() || !group || !group->is_string()) {
+    spdlog::debug("iii-stream: ignored a message on redis that is not a change: {:.200}", message);
+    return;
+  }
+  std::optional<std::string> id;
+  if (const boost::json::value* i = o->if_contains("id"); i && i->is_string()) id = std::string(i->get_string());
+  hub_.broadcast(stream->get_string(), group->get_string(), id, message);
+}
+
+void StreamService::resync() {
+  if (const size_t n = hub_.close_all(1012, "changes were lost while redis was unreachable: join again"))
+    spdlog::warn("iii-stream: closed {} client socket(s) after losing changes from redis, so that they join again", n);
 }
 
 }  // namespace iii

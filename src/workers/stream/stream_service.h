@@ -1,8 +1,8 @@
 // What the iii-stream functions, its trigger types and its client socket share: the config (hot
 // reload swaps it), the store (open between start() and stop(), swapped when the adapter
-// changes), the subscriptions, the trigger bindings, and the two things every change goes
-// through: the backend (a custom `stream::<op>(<stream>)` function or the store) and publish().
-// Internal to src/workers/stream/.
+// changes; with the redis adapter, together with its link to Redis), the subscriptions, the
+// trigger bindings, and the two things every change goes through: the backend (a custom
+// `stream::<op>(<stream>)` function or the store) and publish(). Internal to src/workers/stream/.
 #pragma once
 #include <functional>
 #include <memory>
@@ -20,6 +20,15 @@
 
 namespace iii {
 
+class StreamRedisLink;
+
+// What open() swaps in: the store, and with the redis adapter the link that carries every
+// change through Redis to the hub of every engine (stream_redis.h).
+struct StreamBackend {
+  std::shared_ptr<StreamStore> store;
+  std::shared_ptr<StreamRedisLink> redis;  // null: changes go straight to this engine's hub
+};
+
 class StreamService {
  public:
   StreamService(Engine& engine, StreamConfig config)
@@ -33,9 +42,17 @@ class StreamService {
   void set_config(StreamConfig config) { config_.set(std::make_shared<const StreamConfig>(std::move(config))); }
 
   // The open store, or null when the worker is not running (see SharedSlot).
-  std::shared_ptr<StreamStore> store() const { return store_.get(); }
-  void open(std::shared_ptr<StreamStore> store) { store_.set(std::move(store)); }
-  void close() { open(nullptr); }
+  std::shared_ptr<StreamStore> store() const {
+    const auto b = backend_.get();
+    return b ? b->store : nullptr;
+  }
+  void open(StreamBackend backend) { backend_.set(std::make_shared<const StreamBackend>(std::move(backend))); }
+  void close() { backend_.set(nullptr); }
+  // Whether changes reach the sockets through Redis (the redis adapter is open).
+  bool changes_through_redis() const {
+    const auto b = backend_.get();
+    return b && b->redis;
+  }
 
   // Runs operation `op` ("get", "set", …) of `stream`: the function `stream::<op>(<stream>)` with
   // `request` when one is registered (a custom backend, docs/builtins.md §6.2), else
@@ -53,13 +70,23 @@ class StreamService {
 
   // Announces a change to the subscribed sockets and the `stream` triggers. `event` is the raw
   // JSON of the inner event ({"type":"create","data":…}); the triggers continue `traceparent`.
+  // The sockets get it from this engine's hub, or with the redis adapter through Redis (every
+  // engine's hub); `announced`: the store published it already (StreamStore::publishes_changes),
+  // only the triggers remain. Throws RedisError when Redis cannot take it (triggers not fired).
   void publish(std::string_view stream, std::string_view group, const std::optional<std::string>& id,
-               std::string_view event, std::string traceparent = {});
+               std::string_view event, std::string traceparent = {}, bool announced = false);
+
+  // A change message that came through Redis (any engine's, this one's included): to the
+  // subscriptions it matches. A message that is not one is ignored.
+  void deliver(std::string_view message);
+  // Changes may have been lost on the way from Redis: every subscribed socket is closed, so that
+  // its client joins again and gets a fresh sync.
+  void resync();
 
  private:
   Engine& engine_;
   SharedSlot<const StreamConfig> config_;
-  SharedSlot<StreamStore> store_;
+  SharedSlot<const StreamBackend> backend_;
   StreamHub hub_;
   StreamTriggers triggers_;
 };
@@ -68,6 +95,8 @@ class StreamService {
 // {"type":"stream","timestamp":<unix ms>,"streamName":…,"groupId":…,"id":…|null,"event":<event>}
 std::string stream_message(std::string_view stream, std::string_view group, const std::optional<std::string>& id,
                            std::string_view event);
+// Its text up to the event, to be completed with <event> + "}" (the Redis store's scripts do).
+std::string stream_message_head(std::string_view stream, std::string_view group, const std::optional<std::string>& id);
 
 // {"type":<type>,"data":<data>} (data raw JSON).
 std::string stream_event(std::string_view type, std::string_view data);

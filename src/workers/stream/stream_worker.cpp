@@ -4,6 +4,7 @@
 
 #include "net/ws_server.h"
 #include "store/kv_stream_store.h"
+#include "workers/stream/stream_redis.h"
 #include "workers/stream/stream_service.h"
 #include "workers/stream/stream_socket.h"
 
@@ -33,14 +34,26 @@ class TriggerKind {
   StreamTriggers::Kind kind_;
 };
 
-std::shared_ptr<StreamStore> open_store(const StreamConfig& config) {
-  if (config.storage == StreamConfig::Storage::kInMemory) return open_memory_stream_store();
-  return open_sqlite_stream_store(stream_database_file(config));  // throws KvStoreError, a runtime_error
+// Opens the store `config` names (throws KvStoreError, a runtime_error), with its link to Redis
+// for the redis adapter (never fails: calls fail until Redis answers).
+StreamBackend open_backend(const StreamConfig& config, const std::shared_ptr<StreamService>& service) {
+  if (config.storage == StreamConfig::Storage::kInMemory) return {open_memory_stream_store(), nullptr};
+  if (config.storage == StreamConfig::Storage::kFileBased)
+    return {open_sqlite_stream_store(stream_database_file(config)), nullptr};
+  return open_redis_backend(config.redis_url, service);
 }
 
 std::string describe_store(const StreamConfig& config) {
-  return config.storage == StreamConfig::Storage::kInMemory ? "in-memory store"
-                                                            : "file store " + stream_database_file(config).string();
+  switch (config.storage) {
+    case StreamConfig::Storage::kInMemory:
+      return "in-memory store";
+    case StreamConfig::Storage::kFileBased:
+      return "file store " + stream_database_file(config).string();
+    case StreamConfig::Storage::kRedis:
+      break;
+  }
+  return "redis store " + RedisEndpoint::parse(config.redis_url).address() + ", changes through channel " +
+         StreamRedisLink::kChannel;
 }
 
 class StreamWorker final : public BuiltinWorker {
@@ -76,7 +89,7 @@ class StreamWorker final : public BuiltinWorker {
 
   void start() override {
     const auto config = service_->config();
-    service_->open(given_store_ ? given_store_ : open_store(*config));
+    service_->open(given_store_ ? StreamBackend{given_store_, nullptr} : open_backend(*config, service_));
     listen(*config);
     spdlog::info("iii-stream: {}", given_store_ ? std::string("given store") : describe_store(*config));
   }
@@ -93,8 +106,8 @@ class StreamWorker final : public BuiltinWorker {
     const StreamConfig next = *fresh->service_->config();
     const auto current = service_->config();
     // Open what can fail first, so a failure leaves everything as it was.
-    std::shared_ptr<StreamStore> store;
-    if (!given_store_ && !current->same_store(next)) store = open_store(next);
+    std::optional<StreamBackend> backend;
+    if (!given_store_ && !current->same_store(next)) backend = open_backend(next, service_);
     std::unique_ptr<WsServer> server;
     const bool rebind = next.host != current->host || next.port != current->port;
     if (rebind && next.port != current->port) {
@@ -115,8 +128,8 @@ class StreamWorker final : public BuiltinWorker {
       }
     }
     service_->set_config(next);
-    if (store) {
-      service_->open(std::move(store));
+    if (backend) {
+      service_->open(std::move(*backend));
       spdlog::info("iii-stream: now on the {}", describe_store(next));
     }
     if (server) {

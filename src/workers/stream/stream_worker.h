@@ -5,7 +5,8 @@
 // and custom backends (`stream::<op>(<stream>)` functions) are described in this folder's
 // README.md.
 //
-// start() opens the store (memory, or SQLite for store_method file_based) and the client socket;
+// start() opens the store (memory, SQLite for store_method file_based, or Redis with its
+// subscriber to the change channel for the redis adapter: stream_redis.h) and the client socket;
 // stop() closes both. A hot reload applies in place: a new auth_function and new bounds apply to
 // new connections, a new host/port rebinds (open sockets are dropped), a new adapter swaps the
 // store (open sockets stay subscribed and see changes made through the new one).
