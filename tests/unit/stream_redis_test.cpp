@@ -11,6 +11,7 @@
 
 #include <boost/json.hpp>
 
+#include <future>
 #include <thread>
 
 #include "core/json_text.h"
@@ -36,11 +37,16 @@ struct EngineSide {
   }
   ~EngineSide() { service->close(); }
 
+  // Calls run on the adapter's runner threads: wait for the answer (bounded).
   Outcome call(const std::string& function_id, const std::string& data) {
-    std::optional<Outcome> out;
-    engine.invoke(function_id, data, {}, [&](Outcome o) { out = std::move(o); });
-    EXPECT_TRUE(out) << function_id << " did not answer synchronously";
-    return out ? *out : Outcome::failure("no_answer", "");
+    auto answer = std::make_shared<std::promise<Outcome>>();
+    engine.invoke(function_id, data, {}, [answer](Outcome o) { answer->set_value(std::move(o)); });
+    std::future<Outcome> f = answer->get_future();
+    if (f.wait_for(5s) != std::future_status::ready) {
+      ADD_FAILURE() << function_id << " did not answer within 5 s";
+      return Outcome::failure("no_answer", "");
+    }
+    return f.get();
   }
 
   Engine engine{EngineOptions{std::chrono::milliseconds(2000), std::chrono::milliseconds(500), 1000}};

@@ -439,7 +439,7 @@ class StreamSocketTest : public ::testing::Test {
 
   void start(StreamConfig config = {}) {
     service = std::make_shared<StreamService>(engine, config);
-    service->open(StreamBackend{store, nullptr});
+    service->open(StreamBackend{store, nullptr, nullptr});
     endpoint = std::make_shared<InProcessWorker>(engine, "iii-stream");
     add_stream_functions(*endpoint, service);
     engine.add_in_process_worker(endpoint);

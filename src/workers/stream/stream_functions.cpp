@@ -87,28 +87,38 @@ struct FunctionDef {
   Body body;
 };
 
+// Runs one call: decodes its input and runs `def.body`; failures before an answer are answered.
+void run_call(const ServicePtr& service, const FunctionDef& def, const InProcessCall& call, const Completion& done) {
+  auto answered = std::make_shared<bool>(false);
+  Completion once = [done, answered](Outcome o) {
+    *answered = true;
+    done(std::move(o));
+  };
+  const std::string id = def.id;
+  std::optional<Outcome> failure;
+  try {
+    FunctionInput input(call.data);
+    def.body(service, call, input, once);
+  } catch (const InputError& e) {
+    failure = Outcome::failure(codes::kDeserializationError, "Failed to deserialize input for " + id + ": " + e.what());
+  } catch (const update_ops::ParseError& e) {
+    failure = Outcome::failure(codes::kDeserializationError, "Failed to deserialize input for " + id + ": " + e.what());
+  } catch (const ItemTooLarge& e) {
+    failure = Outcome::failure(kTooLarge, e.what());
+  } catch (const std::exception& e) {  // KvStoreError and the like: the store failed
+    failure = Outcome::failure(def.error_code, std::string("Failed to run ") + id + ": " + e.what());
+  }
+  if (failure && !*answered) done(std::move(*failure));
+}
+
 AsyncFunctionHandler make_handler(const ServicePtr& service, const FunctionDef& def) {
-  return [service, id = std::string(def.id), code = std::string(def.error_code), body = def.body](
-             const InProcessCall& call, Completion done) {
-    auto answered = std::make_shared<bool>(false);
-    Completion once = [done, answered](Outcome o) {
-      *answered = true;
-      done(std::move(o));
-    };
-    std::optional<Outcome> failure;
-    try {
-      FunctionInput input(call.data);
-      body(service, call, input, once);
-    } catch (const InputError& e) {
-      failure = Outcome::failure(codes::kDeserializationError, "Failed to deserialize input for " + id + ": " + e.what());
-    } catch (const update_ops::ParseError& e) {
-      failure = Outcome::failure(codes::kDeserializationError, "Failed to deserialize input for " + id + ": " + e.what());
-    } catch (const ItemTooLarge& e) {
-      failure = Outcome::failure(kTooLarge, e.what());
-    } catch (const std::exception& e) {  // KvStoreError and the like: the store failed
-      failure = Outcome::failure(code, std::string("Failed to run ") + id + ": " + e.what());
-    }
-    if (failure && !*answered) done(std::move(*failure));
+  return [service, def](const InProcessCall& call, Completion done) {
+    std::shared_ptr<BlockingRunner> runner = service->runner();
+    if (!runner) return run_call(service, def, call, done);
+    // A remote store: the round trip waits on a runner thread, not on the connection's.
+    if (!runner->post([service, def, call, done] { run_call(service, def, call, done); }))
+      done(Outcome::failure(def.error_code, std::string("Failed to run ") + def.id +
+                                                ": too many stream calls are waiting for the store"));
   };
 }
 

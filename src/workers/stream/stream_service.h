@@ -13,6 +13,7 @@
 #include "engine/engine.h"
 #include "engine/in_process_worker.h"
 #include "store/stream_store.h"
+#include "workers/blocking_runner.h"
 #include "workers/builtin.h"
 #include "workers/stream/stream_config.h"
 #include "workers/stream/stream_hub.h"
@@ -27,6 +28,9 @@ class StreamRedisLink;
 struct StreamBackend {
   std::shared_ptr<StreamStore> store;
   std::shared_ptr<StreamRedisLink> redis;  // null: changes go straight to this engine's hub
+  // With a remote store, where the functions run (off the network threads, so that the round
+  // trips of one connection's calls overlap: workers/blocking_runner.h). Null: inline.
+  std::shared_ptr<BlockingRunner> runner;
 };
 
 class StreamService {
@@ -48,6 +52,10 @@ class StreamService {
   }
   void open(StreamBackend backend) { backend_.set(std::make_shared<const StreamBackend>(std::move(backend))); }
   void close() { backend_.set(nullptr); }
+  std::shared_ptr<BlockingRunner> runner() const {
+    const auto b = backend_.get();
+    return b ? b->runner : nullptr;
+  }
   // Whether changes reach the sockets through Redis (the redis adapter is open).
   bool changes_through_redis() const {
     const auto b = backend_.get();
