@@ -189,9 +189,12 @@ return 1
 )lua"));
 
 const RedisScript kExpired(with_library(R"lua(
-local out = {}
-for _, seq in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])) do
-  out[#out + 1] = read(seq)
+-- Only this holder's: each engine settles its own expired leases, with its own queue settings;
+-- a dead holder's are reclaimed instead. A bounded scan: the rest waits for the next tick.
+local out, max = {}, tonumber(ARGV[3])
+for _, seq in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', ARGV[2], 'LIMIT', 0, max * 8)) do
+  if #out >= max then break end
+  if redis.call('HGET', mkey(seq), 'o') == ARGV[4] then out[#out + 1] = read(seq) end
 end
 return out
 )lua"));

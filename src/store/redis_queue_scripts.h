@@ -19,7 +19,7 @@ extern const RedisScript kLease;
 extern const RedisScript kFinish;
 // ARGV: prefix, seq, attempt, retry at, now, mode ('retry' | 'release'), error.
 extern const RedisScript kRequeue;
-// ARGV: prefix, now, max. Leases whose deadline passed, soonest first.
+// ARGV: prefix, now, max, holder. That holder's leases whose deadline passed, soonest first.
 extern const RedisScript kExpired;
 // ARGV: prefix, this holder, now. Leases of holders whose liveness key is gone become ready.
 extern const RedisScript kReclaim;

@@ -93,8 +93,19 @@ void RedisQueueStore::renew_liveness() {
       if (r.is_error()) throw QueueStoreError("redis " + pool_->endpoint().address() + ": " + r.str);
     }
   } catch (const RedisError& e) {
+    std::lock_guard lock(upkeep_mu_);
+    live_since_.reset();
     throw QueueStoreError(e.what());
+  } catch (const QueueStoreError&) {
+    std::lock_guard lock(upkeep_mu_);
+    live_since_.reset();
+    throw;
   }
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(upkeep_mu_);
+  // A renewal more than holder_ttl after the previous one: our key may have expired in between.
+  if (!live_since_ || now - renewed_ok_at_ > holder_ttl_) live_since_ = now;
+  renewed_ok_at_ = now;
 }
 
 size_t RedisQueueStore::enqueue(std::span<const NewQueueMessage> messages, int64_t now_ms) {
@@ -161,11 +172,18 @@ bool RedisQueueStore::bury(int64_t seq, uint32_t attempt, std::string_view error
 
 std::vector<QueueMessage> RedisQueueStore::expired(int64_t now_ms, size_t max) {
   const std::string now = std::to_string(now_ms), n = std::to_string(max);
-  RedisReply r = run(scripts::kExpired, {now, n});
+  RedisReply r = run(scripts::kExpired, {now, n, holder_});
   return messages_of(r);
 }
 
 size_t RedisQueueStore::recover(int64_t now_ms) {
+  {
+    // After Redis was unreachable for a while every holder's key may have expired, live ones
+    // included: reclaim only once this store has renewed without a break for a whole holder_ttl,
+    // by which time every live holder has renewed too.
+    std::lock_guard lock(upkeep_mu_);
+    if (!live_since_ || std::chrono::steady_clock::now() - *live_since_ < holder_ttl_) return 0;
+  }
   const std::string now = std::to_string(now_ms);
   return static_cast<size_t>(integer_of(run(scripts::kReclaim, {holder_, now})));
 }

@@ -20,7 +20,10 @@
 // promote_due() (the dispatcher's tick). When an engine dies its key expires, and the next store to
 // reclaim — every live store tries every kReclaimEvery — makes the dead holder's leases READY
 // again: an engine's jobs in flight are taken over within about holder_ttl, much sooner than their
-// lease deadlines. recover() is the same step. A late answer of the dead holder is fenced off by
+// lease deadlines. recover() is the same step. A store reclaims only after it has itself renewed
+// without a break for holder_ttl (so, also, not in the first holder_ttl after it opens): after a
+// Redis outage every key may have expired, and live holders need that long to renew theirs.
+// expired() returns only this store's own leases. A late answer of the dead holder is fenced off by
 // the attempt number, as everywhere.
 #pragma once
 #include <atomic>
@@ -28,6 +31,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "store/queue_store.h"
@@ -91,6 +95,10 @@ class RedisQueueStore final : public QueueStore {
   using SteadyTime = std::chrono::steady_clock::time_point;
   std::mutex upkeep_mu_;
   SteadyTime renewed_at_{}, reclaimed_at_{};
+  // Since when the liveness key has been renewed without a break (unset after a failure), and
+  // the last successful renewal: recover() reclaims only after a whole holder_ttl of it.
+  std::optional<SteadyTime> live_since_;
+  SteadyTime renewed_ok_at_{};
 };
 
 }  // namespace iii

@@ -184,6 +184,33 @@ test('while Redis is down, calls between engines keep working; a function regist
   });
 });
 
+test('an engine that stops cleanly leaves at once, and its successor is reached', async () => {
+  await onCluster(['a', 'b'], '', async ({ redis, engines: [a, b] }) => {
+    const wa = sdkWorker(a.url, 'restart-a');
+    let wb = sdkWorker(b.url, 'restart-b');
+    let b2 = null;
+    try {
+      wb.registerFunction('svc::whoami', async () => 'first');
+      await sdkSync(wb);
+      assert.equal(await callWhenKnown(wa, 'svc::whoami', {}), 'first');
+      await shutdownSdk(wb);
+      await b.stop();  // SIGTERM: withdraws its announcement, then closes its links
+      await waitFor(async () => (await sdkCallError(wa, { function_id: 'svc::whoami', payload: {}, timeoutMs: 2000 })).code === 'function_not_found',
+        5000, 'svc::whoami gone from a');
+      assert.deepEqual((await wa.trigger({ function_id: 'engine::cluster::list', payload: {} })).engines, []);
+      b2 = await startEngine({ config: clusterOn(redis.url, 'b2') });
+      wb = sdkWorker(b2.url, 'restart-b2');
+      wb.registerFunction('svc::whoami', async () => 'second');
+      await sdkSync(wb);
+      assert.equal(await callWhenKnown(wa, 'svc::whoami', {}), 'second');
+    } finally {
+      await shutdownSdk(wa);
+      await shutdownSdk(wb);
+      if (b2) await b2.stop();
+    }
+  });
+});
+
 test('three engines: each reaches the functions of the other two', async () => {
   await onCluster(['a', 'b', 'c'], '', async ({ engines }) => {
     const ws = engines.map((e, i) => sdkWorker(e.url, `three-${i}`));

@@ -92,6 +92,16 @@ TEST_F(RedisQueueStoreTest, AnotherStoresEnqueueAndRedriveWakeTheWatchers) {
   EXPECT_EQ(woken, (std::vector<std::string>{"q", "q"}));
 }
 
+// Ticks `stores` (promote_due renews their liveness and reclaims) every 20 ms until `done()` or 3 s.
+template <class Done>
+void tick_until(std::initializer_list<RedisQueueStore*> stores, Done done) {
+  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (!done() && std::chrono::steady_clock::now() < deadline) {
+    for (RedisQueueStore* s : stores) s->promote_due(kNow);
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
 TEST_F(RedisQueueStoreTest, LeasesOfAKilledEngineAreTakenOverOnceItsLivenessExpires) {
   RedisQueueStore::Options fast;
   fast.holder_ttl = 300ms;
@@ -104,8 +114,11 @@ TEST_F(RedisQueueStoreTest, LeasesOfAKilledEngineAreTakenOverOnceItsLivenessExpi
   });
   EXPECT_EQ(survivor.recover(kNow), 0u);  // its liveness key has not expired yet
   EXPECT_EQ(survivor.counts({"q", false}).leased, 2u);
-  std::this_thread::sleep_for(400ms);
-  EXPECT_EQ(survivor.promote_due(kNow), 0u);  // the tick reclaims on its own
+  // The survivor's ticks reclaim on their own once the dead key expired and the survivor has been
+  // live a whole holder_ttl.
+  const auto start = std::chrono::steady_clock::now();
+  tick_until({&survivor}, [&] { return survivor.counts({"q", false}).leased == 0; });
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 250ms) << "reclaimed before the dead key could expire";
   const QueueCounts c = survivor.counts({"q", false});
   EXPECT_EQ(c.leased, 0u);
   EXPECT_EQ(c.ready, 3u);
@@ -123,8 +136,8 @@ TEST_F(RedisQueueStoreTest, AStoreThatStopsRenewingIsFencedOff) {
   stalled.enqueue(std::vector<NewQueueMessage>{msg("m1")}, kNow);
   auto first = stalled.lease("q", 1, false, kNow + 3'600'000);
   ASSERT_EQ(first.size(), 1u);
-  std::this_thread::sleep_for(300ms);  // `stalled` never ticks: its liveness lapses
-  other.promote_due(kNow);             // renews `other`, reclaims from `stalled`
+  // `stalled` never ticks: its liveness lapses, and `other`'s ticks reclaim its lease.
+  tick_until({&other}, [&] { return other.counts({"q", false}).ready == 1; });
   auto second = other.lease("q", 1, false, kNow + 1000);
   ASSERT_EQ(second.size(), 1u);
   EXPECT_EQ(second[0].attempt, 2u);
@@ -134,13 +147,36 @@ TEST_F(RedisQueueStoreTest, AStoreThatStopsRenewingIsFencedOff) {
 }
 
 TEST_F(RedisQueueStoreTest, ALiveEngineKeepsItsLeasesAndACleanStopHandsThemOver) {
-  auto other = std::make_unique<RedisQueueStore>(shared_pool());
-  RedisQueueStore store(shared_pool());
+  RedisQueueStore::Options fast;
+  fast.holder_ttl = 200ms;
+  auto other = std::make_unique<RedisQueueStore>(shared_pool(), fast);
+  RedisQueueStore store(shared_pool(), fast);
   store.enqueue(std::vector<NewQueueMessage>{msg("m1")}, kNow);
   ASSERT_EQ(other->lease("q", 1, false, kNow + 3'600'000).size(), 1u);
+  // Both tick for two holder_ttls: `store` may reclaim by then, and must find nothing to take.
+  const auto until = std::chrono::steady_clock::now() + 400ms;
+  tick_until({&store, other.get()}, [&] { return std::chrono::steady_clock::now() >= until; });
   EXPECT_EQ(store.recover(kNow), 0u);
+  EXPECT_EQ(store.counts({"q", false}).leased, 1u);
   other.reset();  // a clean stop drops the liveness key at once
   EXPECT_EQ(store.recover(kNow), 1u);
+}
+
+TEST_F(RedisQueueStoreTest, AfterARedisOutageNoLiveHolderLosesItsLeases) {
+  // Every key expired while Redis was unreachable (simulated by deleting them): the first store
+  // back must not take the other's leases before that one had a whole holder_ttl to renew.
+  RedisQueueStore::Options fast;
+  fast.holder_ttl = 200ms;
+  RedisQueueStore a(shared_pool(), fast), b(shared_pool(), fast);
+  a.enqueue(std::vector<NewQueueMessage>{msg("m1")}, kNow);
+  ASSERT_EQ(b.lease("q", 1, false, kNow + 3'600'000).size(), 1u);
+  const auto until = std::chrono::steady_clock::now() + 300ms;
+  tick_until({&a, &b}, [&] { return std::chrono::steady_clock::now() >= until; });
+  shared_pool()->run({"DEL", "iii:queue:live:" + a.holder(), "iii:queue:live:" + b.holder()});
+  std::this_thread::sleep_for(250ms);  // a tick after this gap renews `a` after more than holder_ttl
+  const auto later = std::chrono::steady_clock::now() + 600ms;  // three holder_ttls of both ticking
+  tick_until({&a, &b}, [&] { return std::chrono::steady_clock::now() >= later; });
+  EXPECT_EQ(a.counts({"q", false}).leased, 1u) << "a live holder's lease was taken";
 }
 
 TEST(RedisQueueStore, AServerThatIsDownIsAClearError) {

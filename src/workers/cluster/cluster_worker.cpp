@@ -122,9 +122,13 @@ class ClusterWorker final : public BuiltinWorker {
     uint64_t announced_at_changes = 0;
     std::map<std::string, std::shared_ptr<PeerLink>> links;  // by engine id
 
-    // Links to every engine announced, none to the others (from the directory's thread).
+    // Links to every engine announced, none to the others (from the directory's thread only).
+    // The links are called outside `mu`: they call into the engine, whose callbacks may run
+    // engine::cluster::list (describe(), which takes `mu`).
     void connect(Engine& engine, boost::asio::io_context& io, const std::string& secret,
                  const std::vector<AnnouncementPtr>& peers) {
+      std::vector<std::pair<std::shared_ptr<PeerLink>, AnnouncementPtr>> kept;
+      std::vector<AnnouncementPtr> added;
       std::vector<std::shared_ptr<PeerLink>> gone;
       {
         std::lock_guard lock(mu);
@@ -133,17 +137,23 @@ class ClusterWorker final : public BuiltinWorker {
           const EngineAnnouncement& a = p->announcement;
           auto it = links.find(a.id);
           if (it != links.end() && !it->second->closed() && it->second->address() == a.address) {
-            it->second->update(p);
+            kept.emplace_back(it->second, p);
             next.emplace(a.id, it->second);
             links.erase(it);
           } else {
-            next.emplace(a.id, PeerLink::open(engine, io, p, secret));  // new, moved, or reconnecting
+            added.push_back(p);  // new, moved, or reconnecting (the old link, if any, is in `links`)
           }
         }
         for (auto& [id, link] : links) gone.push_back(link);
         links = std::move(next);
       }
       for (const auto& link : gone) link->close();
+      for (const auto& [link, p] : kept) link->update(p);
+      for (const AnnouncementPtr& p : added) {
+        std::shared_ptr<PeerLink> link = PeerLink::open(engine, io, p, secret);
+        std::lock_guard lock(mu);
+        links[p->announcement.id] = std::move(link);
+      }
     }
 
     void close_all() {

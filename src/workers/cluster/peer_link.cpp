@@ -70,7 +70,7 @@ std::shared_ptr<PeerLink> PeerLink::open(Engine& engine, boost::asio::io_context
     l->engine_.on_frame(endpoint, message);  // invocationresult frames
   };
   callbacks.on_close = [weak](std::string reason) {
-    if (auto l = weak.lock()) l->ended(reason);
+    if (auto l = weak.lock()) l->ended(std::move(reason));
   };
   auto client = net::WsClient::create(io, link_options(), std::move(callbacks));
   link->endpoint_ = std::make_shared<PeerEndpoint>(engine, link->id_, client);
@@ -81,47 +81,68 @@ std::shared_ptr<PeerLink> PeerLink::open(Engine& engine, boost::asio::io_context
 }
 
 void PeerLink::opened() {
-  std::lock_guard lock(mu_);
-  if (closed_) return;
+  std::lock_guard sync(sync_mu_);
+  AnnouncementPtr peer;
+  {
+    std::lock_guard lock(mu_);
+    if (closed_) return;
+    peer = peer_;
+  }
+  const std::string& name = peer->announcement.name.empty() ? id_ : peer->announcement.name;
   engine_.attach(endpoint_, address_);
   WorkerMetadata meta;
-  meta.name = "engine " + (peer_->announcement.name.empty() ? id_ : peer_->announcement.name);
+  meta.name = "engine " + name;
   meta.description = "another engine of the cluster (iii-cluster), at " + address_;
   meta.runtime = "iii-engine";
   engine_.update_worker_metadata(id_, std::move(meta));
-  attached_ = true;
-  sync_functions();
-  spdlog::info("iii-cluster: connected to engine {} at {} ({} functions)", peer_->announcement.name.empty() ? id_ : peer_->announcement.name,
-               address_, registered_.size());
+  {
+    std::lock_guard lock(mu_);
+    attached_ = true;
+  }
+  sync_functions(peer);
+  spdlog::info("iii-cluster: connected to engine {} at {} ({} functions)", name, address_, registered_count_.load());
 }
 
-void PeerLink::ended(const std::string& reason) {
+void PeerLink::ended(const std::optional<std::string>& reason) {
+  std::lock_guard sync(sync_mu_);
   bool was_attached = false;
   {
     std::lock_guard lock(mu_);
+    if (closed_ && !attached_) return;  // ended already
     closed_ = true;
     was_attached = attached_;
     attached_ = false;
-    registered_.clear();
   }
+  registered_.clear();
+  registered_count_ = 0;
   if (was_attached) {
     engine_.detach(endpoint_);  // its functions go; calls in flight end with invocation_stopped
-    spdlog::info("iii-cluster: engine {} at {} left{}", id_, address_, reason.empty() ? "" : " (" + reason + ")");
-  } else {
-    spdlog::warn("iii-cluster: cannot connect to engine {} at {}: {}", id_, address_, reason);
+    spdlog::info("iii-cluster: engine {} at {} left{}", id_, address_, reason && !reason->empty() ? " (" + *reason + ")" : "");
+  } else if (reason) {
+    spdlog::warn("iii-cluster: cannot connect to engine {} at {}: {}", id_, address_, *reason);
   }
 }
 
 void PeerLink::update(AnnouncementPtr peer) {
-  std::lock_guard lock(mu_);
-  const bool same = peer == peer_ && engine_.registry().catalog_changes() == synced_at_changes_;
-  peer_ = std::move(peer);
-  if (attached_ && !same) sync_functions();
+  {
+    std::lock_guard lock(mu_);
+    const bool same = peer == peer_ && engine_.registry().catalog_changes() == synced_at_changes_.load();
+    peer_ = std::move(peer);
+    if (!attached_ || same) return;
+  }
+  std::lock_guard sync(sync_mu_);
+  AnnouncementPtr current;
+  {
+    std::lock_guard lock(mu_);
+    if (!attached_) return;  // ended meanwhile
+    current = peer_;
+  }
+  sync_functions(current);
 }
 
-void PeerLink::sync_functions() {
+void PeerLink::sync_functions(const AnnouncementPtr& peer) {
   std::set<std::string> announced;
-  for (const AnnouncedFunction& f : peer_->announcement.functions) {
+  for (const AnnouncedFunction& f : peer->announcement.functions) {
     announced.insert(f.id);
     // Still ours? (A worker of this engine may have registered the id over it meanwhile.)
     if (std::shared_ptr<const FunctionEntry> now = engine_.registry().find_function(f.id)) {
@@ -139,12 +160,16 @@ void PeerLink::sync_functions() {
     engine_.unregister_function(*it, id_);
     it = registered_.erase(it);
   }
+  registered_count_ = registered_.size();
   // Read after our own registrations, which count too: the next update skips the sync unless
   // something else changed the catalog since.
   synced_at_changes_ = engine_.registry().catalog_changes();
 }
 
-void PeerLink::close() { endpoint_->close(); }
+void PeerLink::close() {
+  endpoint_->close();
+  ended(std::nullopt);  // now: the socket's own close may come after the last owner let go
+}
 
 bool PeerLink::closed() const {
   std::lock_guard lock(mu_);
@@ -158,7 +183,7 @@ std::string PeerLink::describe() const {
       .string("name", peer_->announcement.name)
       .string("address", address_)
       .boolean("connected", attached_)
-      .number("functions", static_cast<long long>(registered_.size()))
+      .number("functions", static_cast<long long>(registered_count_.load()))
       .finish();
 }
 

@@ -10,8 +10,10 @@
 // endpoint is detached: its functions go and every call in flight to it ends with
 // invocation_stopped at once.
 #pragma once
+#include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -50,7 +52,8 @@ class PeerLink : public std::enable_shared_from_this<PeerLink> {
   // removed) when it is a new one, or when this engine's own functions changed since the last
   // sync (one of ours that hid the peer's may have gone).
   void update(AnnouncementPtr peer);
-  // Closes the connection; the endpoint is detached when it is closed.
+  // Closes the connection and detaches the endpoint now (its functions go, its calls in flight
+  // end with invocation_stopped), without waiting for the socket's close.
   void close();
   bool closed() const;
   const std::string& address() const { return address_; }
@@ -60,17 +63,25 @@ class PeerLink : public std::enable_shared_from_this<PeerLink> {
  private:
   PeerLink(Engine& engine, AnnouncementPtr peer);
   void opened();
-  void ended(const std::string& reason);
-  void sync_functions();  // REQUIRES: mu_ held
+  // The link is over: by close() (`reason` nullopt) or because the socket closed or never opened.
+  // Detaches the endpoint once, whichever comes first.
+  void ended(const std::optional<std::string>& reason);
+  void sync_functions(const AnnouncementPtr& peer);  // REQUIRES: sync_mu_ held
 
+  // Two locks. mu_ guards the small state below and is never held across a call into the engine
+  // (engine::cluster::list reads it from inside engine callbacks). sync_mu_ orders opened(),
+  // syncs and ended(), which call into the engine (attach, registrations, detach), and guards
+  // registered_; describe() never takes it.
   Engine& engine_;
   const std::string id_, address_;
   mutable std::mutex mu_;
   AnnouncementPtr peer_;
-  uint64_t synced_at_changes_ = 0;  // the registry's catalog_changes() after the last sync
-  std::shared_ptr<PeerEndpoint> endpoint_;
   bool attached_ = false, closed_ = false;
+  std::shared_ptr<PeerEndpoint> endpoint_;
+  std::mutex sync_mu_;
   std::set<std::string> registered_;  // functions this link registered (owned by endpoint_)
+  std::atomic<size_t> registered_count_{0};
+  std::atomic<uint64_t> synced_at_changes_{0};  // the registry's catalog_changes() after the last sync
 };
 
 }  // namespace iii

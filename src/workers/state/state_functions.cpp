@@ -56,7 +56,7 @@ void run_call(StateService& service, const FunctionDef& def, const InProcessCall
     reply = Reply{Outcome::failure(codes::kDeserializationError, "Failed to deserialize input for " + std::string(def.id) +
                                                                      ": " + e.what()),
                   std::nullopt};
-  } catch (const KvStoreError& e) {
+  } catch (const std::exception& e) {  // KvStoreError, and anything else: answered, never dropped
     reply = Reply{Outcome::failure(code, prefix + e.what()), std::nullopt};
   }
   done(std::move(reply.outcome));

@@ -26,10 +26,12 @@ class StateService {
   // as the store has connections (workers/blocking_runner.h). Null: inline.
   std::shared_ptr<BlockingRunner> runner() const { return runner_.get(); }
 
+  // The store first: on close() the runner's queued calls then find it closed and answer at once
+  // instead of each waiting for an unreachable server while the runner drains.
   void open(std::shared_ptr<KvStore> store) {
     const bool remote = store && config_.storage == StateConfig::Storage::kRedis;
-    runner_.set(remote ? std::make_shared<BlockingRunner>("iii-state", kRemoteCallThreads, kMaxQueuedCalls) : nullptr);
     store_.set(std::move(store));
+    runner_.set(remote ? std::make_shared<BlockingRunner>("iii-state", kRemoteCallThreads, kMaxQueuedCalls) : nullptr);
   }
   void close() { open(nullptr); }
 
