@@ -46,7 +46,7 @@ std::vector<QueueMessage> messages_of(RedisReply& r) {
   out.reserve(r.elements.size());
   for (RedisReply& e : r.elements) {
     QueueMessage m = message_of(e);
-    if (m.seq) out.push_back(std::move(m));  // a message deleted meanwhile reads as nils: skipped
+    if (m.seq) out.push_back(std::move(m));  // the scripts read each message atomically; 0: a malformed reply
   }
   return out;
 }

@@ -222,7 +222,7 @@ void ClusterDirectory::run() {
       }
       if (failing_) spdlog::info("iii-cluster: redis {} answers again", pool_->endpoint().address());
       failing_ = false;
-    } catch (const RedisError& e) {
+    } catch (const std::exception& e) {  // RedisError mostly; nothing may end this thread
       report(e);
       ever_announced = false;  // announce again as soon as it answers
     }
