@@ -246,9 +246,10 @@ const RedisScript kDead(with_library(R"lua(
 local offset, limit = tonumber(ARGV[4]), tonumber(ARGV[5])
 local seqs
 if ARGV[3] == '1' then
+  -- A topic's page is among the first offset + limit of each of its queues (sorted by seq).
   seqs = {}
   for _, q in ipairs(scope_queues(ARGV[2], ARGV[3])) do
-    for _, seq in ipairs(redis.call('ZRANGE', P .. 'dead:' .. q, 0, -1)) do seqs[#seqs + 1] = seq end
+    for _, seq in ipairs(redis.call('ZRANGE', P .. 'dead:' .. q, 0, offset + limit - 1)) do seqs[#seqs + 1] = seq end
   end
   table.sort(seqs, function(a, b) return tonumber(a) < tonumber(b) end)
 else
@@ -266,8 +267,8 @@ const RedisScript kDeadLetters(with_library(R"lua(
 local n = 0
 for _, q in ipairs(scope_queues(ARGV[2], ARGV[3])) do
   local seqs
-  if ARGV[5] == 'all' then
-    seqs = redis.call('ZRANGE', P .. 'dead:' .. q, 0, -1)
+  if ARGV[5] == 'all' then  -- a page of ARGV[6] at most: the caller repeats until none is left
+    seqs = redis.call('ZRANGE', P .. 'dead:' .. q, 0, tonumber(ARGV[6]) - 1)
   else
     local seq = redis.call('HGET', P .. 'ids:' .. q, ARGV[6])
     seqs = (seq and redis.call('HGET', mkey(seq), 'st') == '3') and {seq} or {}

@@ -29,8 +29,9 @@ extern const RedisScript kCounts;
 extern const RedisScript kSummaries;
 // ARGV: prefix, name, is topic, offset, limit. Dead messages in enqueue order.
 extern const RedisScript kDead;
-// ARGV: prefix, name, is topic, now, mode, message id. Mode 'all': every dead message of the scope
-// back to ready; 'redrive' | 'discard': the one with that id. Returns how many.
+// ARGV: prefix, name, is topic, now, mode, message id or page size. Mode 'all': up to `page` dead
+// messages of each queue of the scope back to ready (oldest first); 'redrive' | 'discard': the one
+// with that id. Returns how many.
 extern const RedisScript kDeadLetters;
 
 }  // namespace iii::redis_queue_scripts

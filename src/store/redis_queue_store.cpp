@@ -233,8 +233,14 @@ std::vector<DeadMessage> RedisQueueStore::dead(const QueueScope& scope, size_t o
 }
 
 size_t RedisQueueStore::redrive(const QueueScope& scope, int64_t now_ms) {
-  const std::string now = std::to_string(now_ms);
-  return static_cast<size_t>(integer_of(run(scripts::kDeadLetters, {scope.name, flag(scope.is_topic), now, "all"})));
+  // In pages, so that a large dead-letter queue never holds Redis (and every engine) for long.
+  const std::string now = std::to_string(now_ms), page = std::to_string(kRedrivePage);
+  size_t total = 0;
+  for (;;) {
+    const auto n = static_cast<size_t>(integer_of(run(scripts::kDeadLetters, {scope.name, flag(scope.is_topic), now, "all", page})));
+    total += n;
+    if (n == 0) return total;
+  }
 }
 
 bool RedisQueueStore::redrive_message(const QueueScope& scope, std::string_view message_id, int64_t now_ms) {

@@ -47,6 +47,7 @@ class RedisQueueStore final : public QueueStore {
   static constexpr auto kReclaimEvery = std::chrono::seconds(1);
   static constexpr size_t kFifoScanLimit = 4096;  // as SqliteQueueStore
   static constexpr size_t kPromoteBatch = 1000;
+  static constexpr size_t kRedrivePage = 1000;  // dead messages per script of redrive()
 
   struct Options {
     std::string prefix = "iii:queue:";  // every engine of a cluster uses the same

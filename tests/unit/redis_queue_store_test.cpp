@@ -179,6 +179,26 @@ TEST_F(RedisQueueStoreTest, AfterARedisOutageNoLiveHolderLosesItsLeases) {
   EXPECT_EQ(a.counts({"q", false}).leased, 1u) << "a live holder's lease was taken";
 }
 
+TEST_F(RedisQueueStoreTest, ALargeDeadLetterQueueIsRedrivenInPagesInOrder) {
+  RedisQueueStore store(shared_pool());
+  const size_t n = RedisQueueStore::kRedrivePage * 2 + 500;
+  std::vector<NewQueueMessage> batch;
+  for (size_t i = 0; i < n; ++i) batch.push_back(msg("m" + std::to_string(i)));
+  ASSERT_EQ(store.enqueue(batch, kNow), n);
+  for (const QueueMessage& m : store.lease("q", n, false, kNow + 60'000)) ASSERT_TRUE(store.bury(m.seq, m.attempt, "x", kNow));
+  ASSERT_EQ(store.counts({"q", false}).dead, n);
+  // A page from the middle of the listing.
+  const auto page = store.dead({"q", false}, 1000, 3);
+  ASSERT_EQ(page.size(), 3u);
+  EXPECT_EQ(page[0].message_id, "m1000");
+  EXPECT_EQ(store.redrive({"q", false}, kNow), n);
+  EXPECT_EQ(store.counts({"q", false}).dead, 0u);
+  const auto again = store.lease("q", 2, false, kNow + 60'000);
+  ASSERT_EQ(again.size(), 2u);
+  EXPECT_EQ(again[0].message_id, "m0");
+  EXPECT_EQ(again[1].message_id, "m1");
+}
+
 TEST(RedisQueueStore, AServerThatIsDownIsAClearError) {
   const uint16_t port = testing::RedisServer::free_port();
   auto pool = std::make_shared<RedisPool>(RedisEndpoint::parse("redis://127.0.0.1:" + std::to_string(port)), 2, 500ms);
