@@ -149,6 +149,11 @@ test("killing the callee's engine ends the calls in flight with invocation_stopp
         5000, 'slow::wait gone');
       const list = await wa.trigger({ function_id: 'engine::cluster::list', payload: {} });
       assert.ok(!list.engines.some((e) => e.connected), JSON.stringify(list));
+      // Until its lease runs out (1.5 s) A tries to reconnect every heartbeat, warning once.
+      await waitFor(async () => (await wa.trigger({ function_id: 'engine::cluster::list', payload: {} })).engines.length === 0,
+        5000, 'b dropped from the directory');
+      const warnings = a.logs().split('\n').filter((l) => l.includes('cannot connect to engine')).length;
+      assert.ok(warnings <= 1, `${warnings} reconnect warnings:\n${a.logs().slice(-2000)}`);
     } finally {
       await shutdownSdk(wa);
       await shutdownSdk(wb);

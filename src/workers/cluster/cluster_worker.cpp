@@ -128,7 +128,7 @@ class ClusterWorker final : public BuiltinWorker {
     void connect(Engine& engine, boost::asio::io_context& io, const std::string& secret,
                  const std::vector<AnnouncementPtr>& peers) {
       std::vector<std::pair<std::shared_ptr<PeerLink>, AnnouncementPtr>> kept;
-      std::vector<AnnouncementPtr> added;
+      std::vector<std::pair<AnnouncementPtr, bool>> added;  // with: the previous link never connected
       std::vector<std::shared_ptr<PeerLink>> gone;
       {
         std::lock_guard lock(mu);
@@ -140,8 +140,8 @@ class ClusterWorker final : public BuiltinWorker {
             kept.emplace_back(it->second, p);
             next.emplace(a.id, it->second);
             links.erase(it);
-          } else {
-            added.push_back(p);  // new, moved, or reconnecting (the old link, if any, is in `links`)
+          } else {  // new, moved, or reconnecting (the old link, if any, stays in `links`: closed below)
+            added.emplace_back(p, it != links.end() && !it->second->ever_connected());
           }
         }
         for (auto& [id, link] : links) gone.push_back(link);
@@ -149,8 +149,8 @@ class ClusterWorker final : public BuiltinWorker {
       }
       for (const auto& link : gone) link->close();
       for (const auto& [link, p] : kept) link->update(p);
-      for (const AnnouncementPtr& p : added) {
-        std::shared_ptr<PeerLink> link = PeerLink::open(engine, io, p, secret);
+      for (const auto& [p, retrying] : added) {
+        std::shared_ptr<PeerLink> link = PeerLink::open(engine, io, p, secret, retrying);
         std::lock_guard lock(mu);
         links[p->announcement.id] = std::move(link);
       }

@@ -52,8 +52,9 @@ PeerLink::PeerLink(Engine& engine, AnnouncementPtr peer)
     : engine_(engine), id_(peer->announcement.id), address_(peer->announcement.address), peer_(std::move(peer)) {}
 
 std::shared_ptr<PeerLink> PeerLink::open(Engine& engine, boost::asio::io_context& io, AnnouncementPtr peer,
-                                         const std::string& secret) {
+                                         const std::string& secret, bool retrying) {
   std::shared_ptr<PeerLink> link(new PeerLink(engine, std::move(peer)));
+  link->retrying_ = retrying;
   std::weak_ptr<PeerLink> weak = link;
   net::WsClientCallbacks callbacks;
   callbacks.on_open = [weak] {
@@ -97,7 +98,7 @@ void PeerLink::opened() {
   engine_.update_worker_metadata(id_, std::move(meta));
   {
     std::lock_guard lock(mu_);
-    attached_ = true;
+    attached_ = ever_attached_ = true;
   }
   sync_functions(peer);
   spdlog::info("iii-cluster: connected to engine {} at {} ({} functions)", name, address_, registered_count_.load());
@@ -118,8 +119,11 @@ void PeerLink::ended(const std::optional<std::string>& reason) {
   if (was_attached) {
     engine_.detach(endpoint_);  // its functions go; calls in flight end with invocation_stopped
     spdlog::info("iii-cluster: engine {} at {} left{}", id_, address_, reason && !reason->empty() ? " (" + *reason + ")" : "");
+  } else if (reason && !retrying_) {
+    spdlog::warn("iii-cluster: cannot connect to engine {} at {}: {} (trying again every heartbeat)", id_, address_,
+                 *reason);
   } else if (reason) {
-    spdlog::warn("iii-cluster: cannot connect to engine {} at {}: {}", id_, address_, *reason);
+    spdlog::debug("iii-cluster: cannot connect to engine {} at {}: {}", id_, address_, *reason);
   }
 }
 
@@ -169,6 +173,11 @@ void PeerLink::sync_functions(const AnnouncementPtr& peer) {
 void PeerLink::close() {
   endpoint_->close();
   ended(std::nullopt);  // now: the socket's own close may come after the last owner let go
+}
+
+bool PeerLink::ever_connected() const {
+  std::lock_guard lock(mu_);
+  return ever_attached_;
 }
 
 bool PeerLink::closed() const {

@@ -45,9 +45,13 @@ class PeerEndpoint final : public Endpoint {
 
 class PeerLink : public std::enable_shared_from_this<PeerLink> {
  public:
-  // `secret` is the cluster's (config `secret`), sent in the connection URL.
+  // `secret` is the cluster's (config `secret`), sent in the connection URL. `retrying`: the
+  // previous link to this engine never connected (its failure was logged; this one's is a debug
+  // line, so that an unreachable peer does not log a warning every heartbeat).
   static std::shared_ptr<PeerLink> open(Engine& engine, boost::asio::io_context& io, AnnouncementPtr peer,
-                                        const std::string& secret);
+                                        const std::string& secret, bool retrying = false);
+  // Whether this link ever connected.
+  bool ever_connected() const;
   // The peer's latest announcement (every heartbeat): its functions are registered again (added,
   // removed) when it is a new one, or when this engine's own functions changed since the last
   // sync (one of ours that hid the peer's may have gone).
@@ -76,7 +80,7 @@ class PeerLink : public std::enable_shared_from_this<PeerLink> {
   const std::string id_, address_;
   mutable std::mutex mu_;
   AnnouncementPtr peer_;
-  bool attached_ = false, closed_ = false;
+  bool attached_ = false, closed_ = false, ever_attached_ = false, retrying_ = false;
   std::shared_ptr<PeerEndpoint> endpoint_;
   std::mutex sync_mu_;
   std::set<std::string> registered_;  // functions this link registered (owned by endpoint_)
