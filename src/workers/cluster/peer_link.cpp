@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+
 #include "engine/engine.h"
 #include "wire/json_writer.h"
 #include "wire/ws_client.h"
@@ -74,7 +76,10 @@ std::shared_ptr<PeerLink> PeerLink::open(Engine& engine, boost::asio::io_context
     if (auto l = weak.lock()) l->ended(std::move(reason));
   };
   auto client = net::WsClient::create(io, link_options(), std::move(callbacks));
-  link->endpoint_ = std::make_shared<PeerEndpoint>(engine, link->id_, client);
+  // A worker id of its own per link ("<engine id>#<n>"): the detach of an old link to the same
+  // engine can then never remove a newer link's entries.
+  static std::atomic<uint64_t> links_opened{0};
+  link->endpoint_ = std::make_shared<PeerEndpoint>(engine, link->id_ + "#" + std::to_string(++links_opened), client);
   std::string url = "ws://" + link->address_ + "/?engine=" + percent_encoded(link->id_);
   if (!secret.empty()) url += "&secret=" + percent_encoded(secret);
   client->connect(std::move(url));
@@ -95,7 +100,7 @@ void PeerLink::opened() {
   meta.name = "engine " + name;
   meta.description = "another engine of the cluster (iii-cluster), at " + address_;
   meta.runtime = "iii-engine";
-  engine_.update_worker_metadata(id_, std::move(meta));
+  engine_.update_worker_metadata(endpoint_->worker_id(), std::move(meta));
   {
     std::lock_guard lock(mu_);
     attached_ = ever_attached_ = true;
@@ -161,7 +166,7 @@ void PeerLink::sync_functions(const AnnouncementPtr& peer) {
       ++it;
       continue;
     }
-    engine_.unregister_function(*it, id_);
+    engine_.unregister_function(*it, endpoint_->worker_id());
     it = registered_.erase(it);
   }
   registered_count_ = registered_.size();
