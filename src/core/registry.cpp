@@ -110,6 +110,14 @@ bool Registry::insert_function(FunctionEntry entry) {
   return catalog_changed();
 }
 
+bool Registry::replace_own_function(FunctionEntry entry) {
+  std::unique_lock lock(mu_);
+  auto it = functions_.find(entry.id);
+  if (it == functions_.end() || it->second->owner != entry.owner) return false;
+  it->second = std::make_shared<const FunctionEntry>(std::move(entry));
+  return catalog_changed();
+}
+
 bool Registry::remove_function(std::string_view id, std::string_view owner_worker_id) {
   std::unique_lock lock(mu_);
   auto it = functions_.find(id);

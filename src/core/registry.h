@@ -89,11 +89,14 @@ class Registry {
   // Removes `id` only if `owner_worker_id` still owns it.
   bool remove_function(std::string_view id, std::string_view owner_worker_id);
   std::vector<std::shared_ptr<const FunctionEntry>> functions() const;
-  // Grows with every (attempted) change of the functions or trigger types: a cheap way to poll
+  // Grows with every change of the functions or trigger types: a cheap way to poll
   // for "has the catalog changed" without listing it (iii-cluster re-announces when it has).
   uint64_t catalog_changes() const { return catalog_changes_.load(std::memory_order_relaxed); }
   // Like upsert_function, but only when no function has that id. False otherwise.
   bool insert_function(FunctionEntry entry);
+  // Replaces function entry.id if entry.owner still owns it (its description, formats or
+  // metadata changed). False, and nothing changed, otherwise.
+  bool replace_own_function(FunctionEntry entry);
 
   // --- trigger types ---
   // Registers or replaces a type. Returns the bindings the new provider must activate: the live

@@ -133,6 +133,8 @@ class Engine {
   // Registers a function of another engine (iii-cluster) owned by `entry.owner`, unless a function
   // of that id exists already: this engine's own workers always win. False when it did.
   bool register_function_if_absent(FunctionEntry entry) { return registry_.insert_function(std::move(entry)); }
+  // Updates such a function (its description, formats or metadata) if `entry.owner` still owns it.
+  bool update_own_function(FunctionEntry entry) { return registry_.replace_own_function(std::move(entry)); }
   // Removes function `id` if `owner_worker_id` still owns it.
   bool unregister_function(std::string_view id, std::string_view owner_worker_id) {
     return registry_.remove_function(id, owner_worker_id);

@@ -75,6 +75,19 @@ test('a worker on one engine calls a function whose worker is on another; its ow
       const payloads = Array.from({ length: 200 }, (_, i) => ({ n: i, text: `é ${i} "q" \\ ✓` }));
       const results = await Promise.all(payloads.map((p) => wa.trigger({ function_id: 'calc::double', payload: p })));
       results.forEach((r, i) => assert.deepEqual(r, { n: 2 * i, on: 'b' }));
+      // The other engine lists the function as announced, and follows a re-registration.
+      const described = async () => (await wa.trigger({ function_id: 'engine::functions::list', payload: { prefix: 'calc::double' } }))
+        .functions.find((f) => f.function_id === 'calc::double')?.description ?? null;
+      // A second worker on B takes the id over (on B the last registration serves it): the id
+      // never leaves B's announcement, only its description changes.
+      const wb2 = sdkWorker(b.url, 'cluster-b2');
+      try {
+        wb2.registerFunction('calc::double', async (p) => ({ n: p.n * 2, on: 'b' }), { description: 'doubles n' });
+        await sdkSync(wb2);
+        await waitFor(async () => (await described()) === 'doubles n', 5000, 'new description seen on a');
+      } finally {
+        await shutdownSdk(wb2);
+      }
       // Errors of the remote function come back as they are.
       wb.registerFunction('calc::fail', async () => { throw new Error('boom on b'); });
       await sdkSync(wb);

@@ -155,7 +155,12 @@ void PeerLink::sync_functions(const AnnouncementPtr& peer) {
     announced.insert(f.id);
     // Still ours? (A worker of this engine may have registered the id over it meanwhile.)
     if (std::shared_ptr<const FunctionEntry> now = engine_.registry().find_function(f.id)) {
-      if (now->owner != endpoint_) registered_.erase(f.id);  // this engine's own (or a third's) wins
+      if (now->owner != endpoint_) {
+        registered_.erase(f.id);  // this engine's own (or a third's) wins
+      } else if (now->description != f.description || now->request_format != f.request_format ||
+                 now->response_format != f.response_format || now->metadata != f.metadata) {
+        engine_.update_own_function(function_entry(f, endpoint_));  // the peer re-registered it
+      }
       continue;
     }
     // Refused if a worker of this engine registered the id just now (tried again on the next update).
