@@ -219,7 +219,11 @@ test('an engine that stops cleanly leaves at once, and its successor is reached'
       b2 = await startEngine({ config: clusterOn(redis.url, 'b2') });
       wb = sdkWorker(b2.url, 'restart-b2');
       wb.registerFunction('svc::whoami', async () => 'second');
-      await sdkSync(wb);
+      try {
+        await sdkSync(wb, 10_000);
+      } catch (e) {  // seen once in a full run, never alone: say what the new engine was doing
+        throw new Error(`${e.message}; b2 alive: ${b2.alive()} ${JSON.stringify(b2.exitInfo())}\n${b2.logs().slice(-3000)}`);
+      }
       assert.equal(await callWhenKnown(wa, 'svc::whoami', {}), 'second');
     } finally {
       await shutdownSdk(wa);
