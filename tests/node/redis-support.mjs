@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { after } from 'node:test';
+import assert from 'node:assert/strict';
 import { freePort, sdkWorker, shutdownSdk, startEngine, tcpConnects, waitFor } from './harness.mjs';
 
 const children = [];
@@ -66,4 +67,14 @@ export async function onTwoEngines(configOf, names, body, redis = null) {
     await b.stop();
     if (own) await redis.stop();
   }
+}
+
+// An engine whose config (made by `configOf` from a URL) names a redis_url that is not one
+// refuses to start, naming the key.
+export async function assertBadRedisUrlRefused(configOf) {
+  const port = await freePort();
+  await assert.rejects(
+    startEngine({ port, config: configOf('http://127.0.0.1:1') }),
+    /adapter\.config\.redis_url.*the scheme must be redis/s,
+  );
 }
