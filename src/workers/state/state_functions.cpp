@@ -75,7 +75,7 @@ AsyncFunctionHandler make_handler(const std::shared_ptr<StateService>& service, 
     auto task = [service, def, call, done] { run_call(*service, def, call, done); };
     if (!runner->post(std::move(task)))
       done(Outcome::failure(def.error_code, std::string(def.failure_prefix) + "too many state calls are waiting for the store (" +
-                                                std::to_string(StateService::kMaxQueuedCalls) + ")"));
+                                                std::to_string(BlockingRunner::kRedisStoreMaxQueued) + ")"));
   };
 }
 

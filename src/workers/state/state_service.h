@@ -31,12 +31,11 @@ class StateService {
   void open(std::shared_ptr<KvStore> store) {
     const bool remote = store && config_.storage == StateConfig::Storage::kRedis;
     store_.set(std::move(store));
-    runner_.set(remote ? std::make_shared<BlockingRunner>("iii-state", kRemoteCallThreads, kMaxQueuedCalls) : nullptr);
+    runner_.set(remote ? std::make_shared<BlockingRunner>("iii-state", BlockingRunner::kRedisStoreThreads,
+                                                          BlockingRunner::kRedisStoreMaxQueued)
+                       : nullptr);
   }
   void close() { open(nullptr); }
-
-  static constexpr size_t kRemoteCallThreads = 8;  // the Redis pool's connections
-  static constexpr size_t kMaxQueuedCalls = 65536;
 
  private:
   const StateConfig config_;

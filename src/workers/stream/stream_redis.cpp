@@ -10,8 +10,6 @@ namespace iii {
 namespace {
 
 constexpr auto kSubscribeWait = std::chrono::milliseconds(1000);
-constexpr size_t kRemoteCallThreads = 8;  // the Redis pool's connections
-constexpr size_t kMaxQueuedCalls = 65536;
 
 // A write's change message, which the store's script completes with the kind and the value:
 // {"type":"stream",…,"event":{"type":"<kind>","data":<value>}}, as stream_message() builds it.
@@ -50,7 +48,8 @@ StreamBackend open_redis_backend(const std::string& url, const std::shared_ptr<S
     spdlog::warn("iii-stream: redis {} did not confirm the subscription to {} yet (client sockets get no changes until it does)",
                  link->address(), StreamRedisLink::kChannel);
   return StreamBackend{link->store(), std::move(link),
-                       std::make_shared<BlockingRunner>("iii-stream", kRemoteCallThreads, kMaxQueuedCalls)};
+                       std::make_shared<BlockingRunner>("iii-stream", BlockingRunner::kRedisStoreThreads,
+                                                        BlockingRunner::kRedisStoreMaxQueued)};
 }
 
 }  // namespace iii
