@@ -19,11 +19,6 @@ namespace iii {
 
 class BlockingRunner {
  public:
-  // The shape the built-ins use for a Redis store: a thread per connection of its RedisPool (8),
-  // and a bound on calls waiting for one.
-  static constexpr size_t kRedisStoreThreads = 8;
-  static constexpr size_t kRedisStoreMaxQueued = 65536;
-
   BlockingRunner(std::string name, size_t threads, size_t max_queued);
   // Runs the tasks already queued, then joins the threads. May run on one of its own threads
   // (the last owner released inside a task): that thread is then detached, not joined.
@@ -36,6 +31,11 @@ class BlockingRunner {
   bool post(std::function<void()> task);
 
   size_t queued() const;
+
+  // The shape the built-ins use for a Redis store: a thread per connection of its RedisPool (8),
+  // and a bound on calls waiting for one.
+  static constexpr size_t kRedisStoreThreads = 8;
+  static constexpr size_t kRedisStoreMaxQueued = 65536;
 
  private:
   struct Shared;  // what the threads use: owned by them too, so a detached thread outlives us safely
