@@ -1,5 +1,7 @@
 #include "workers/builtin.h"
 
+#include <boost/url/parse.hpp>
+
 #include <boost/json.hpp>
 
 #include <cmath>
@@ -86,15 +88,19 @@ ConfigReader::KvAdapter ConfigReader::kv_adapter(const boost::json::value& adapt
                                                  std::initializer_list<std::string_view> known,
                                                  std::string_view default_path,
                                                  const std::filesystem::path& working_dir) const {
-  const auto [name, config] = adapter(adapter_block, "kv, redis");
+  const auto [name, config] = adapter(adapter_block, "kv, redis, bridge");
   KvAdapter out;
   out.config = &config;
   if (name == "redis") {
     out.redis_url = redis_url(config);
     return out;
   }
-  if (name == "bridge") fail("adapter.name", "`bridge` is not supported yet (supported: kv, redis)");
-  if (name != "kv") fail("adapter.name", "`" + name + "` is not a " + std::string(what) + " adapter (supported: kv, redis)");
+  if (name == "bridge") {
+    out.bridge_url = bridge_url(config);
+    return out;
+  }
+  if (name != "kv")
+    fail("adapter.name", "`" + name + "` is not a " + std::string(what) + " adapter (supported: kv, redis, bridge)");
   require_known_keys(config, std::string(worker_) + " adapter `kv`", known);
   std::string file_path(default_path);
   if (config.is_object()) {
@@ -127,6 +133,21 @@ std::string ConfigReader::redis_url(const boost::json::value& config) const {
     fail("adapter.config.redis_url", e.what());
   }
   return url;
+}
+
+std::string ConfigReader::ws_url(const boost::json::value& v, const std::string& key) const {
+  std::string url = string(v, key);
+  auto parsed = boost::urls::parse_uri(url);
+  if (!parsed || (parsed->scheme() != "ws" && parsed->scheme() != "wss") || parsed->host().empty())
+    fail(key, "must be a ws:// or wss:// URL with a host, got `" + url + "`");
+  return url;
+}
+
+std::string ConfigReader::bridge_url(const boost::json::value& config) const {
+  require_known_keys(config, std::string(worker_) + " adapter `bridge`", {"bridge_url"});
+  if (config.is_object())
+    if (const boost::json::value* u = field(config.get_object(), "bridge_url")) return ws_url(*u, "adapter.config.bridge_url");
+  return kDefaultBridgeUrl;
 }
 
 std::filesystem::path database_file_at(const std::filesystem::path& file_path, std::string_view name) {

@@ -25,6 +25,9 @@
 
 namespace iii {
 
+// Where `bridge` adapters and iii-bridge connect when their config names no URL.
+inline constexpr const char* kDefaultBridgeUrl = "ws://localhost:49134";
+
 struct BuiltinConfigError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
@@ -199,8 +202,8 @@ class ConfigReader {
   };
   Adapter adapter(const boost::json::value& block, std::string_view supported) const;
 
-  // The `adapter` block of state and stream: `kv` or `redis` (`bridge` is named as not supported
-  // yet in the error). A `redis` config is read by redis_url() and sets `redis_url`. A `kv`
+  // The `adapter` block of state and stream: `kv`, `redis` or `bridge`. A `redis` config is read
+  // by redis_url() and sets `redis_url`; a `bridge` config by bridge_url(), setting `bridge_url`. A `kv`
   // config: `store_method` in_memory (default) or file_based, `file_path` (relative to
   // `working_dir`; `default_path` when absent) and `save_interval_ms` (range-checked, unused:
   // writes are on disk before they return); `known` lists every key it may have, the caller
@@ -210,13 +213,19 @@ class ConfigReader {
     bool file_based = false;
     std::filesystem::path file_path;  // absolute
     std::optional<std::string> redis_url;  // set for `redis`
+    std::optional<std::string> bridge_url;  // set for `bridge`
     const boost::json::value* config = nullptr;  // the adapter's config (JSON null when absent)
 
-    // Sets `storage` (an enum with kInMemory, kFileBased and kRedis) and `file_path` or
-    // `redis_url` of a worker's config.
+    // Sets `storage` (an enum with kInMemory, kFileBased, kRedis and kBridge) and `file_path`,
+    // `redis_url` or `bridge_url` of a worker's config.
     template <class Config>
     void apply_to(Config& out) const {
       using Storage = typename Config::Storage;
+      if (bridge_url) {
+        out.storage = Storage::kBridge;
+        out.bridge_url = *bridge_url;
+        return;
+      }
       if (redis_url) {
         out.storage = Storage::kRedis;
         out.redis_url = *redis_url;
@@ -233,6 +242,11 @@ class ConfigReader {
   // The config of a `redis` adapter: `redis_url` (default redis://localhost:6379), a URL that
   // RedisEndpoint::parse accepts. Returns it.
   std::string redis_url(const boost::json::value& adapter_config) const;
+  // The config of a `bridge` adapter: `bridge_url` (default kDefaultBridgeUrl), a ws(s):// URL of
+  // the engine whose functions do the work (docs/builtins.md §10). Returns it.
+  std::string bridge_url(const boost::json::value& adapter_config) const;
+  // A string that is a ws:// or wss:// URL with a host.
+  std::string ws_url(const boost::json::value& v, const std::string& key) const;
 
  private:
   std::string_view worker_;

@@ -98,7 +98,7 @@ TEST(QueueConfig, RejectsBadBlocks) {
   has(R"({"queue_configs":{"a":{"max_priority":300}}})", "max_priority");
   has(R"({"queue_configs":{"a":5}})", "`queue_configs.a` must be a mapping");
   has(R"({"queue_configs":[1]})", "`queue_configs` must be a mapping");
-  has(R"({"adapter":{"name":"rabbitmq"}})", "`rabbitmq` is not supported yet (supported: builtin, redis)");
+  has(R"({"adapter":{"name":"rabbitmq"}})", "`rabbitmq` is not supported yet (supported: builtin, redis, bridge)");
   has(R"({"adapter":{"name":"redis","config":{"redis_url":"http://x"}}})", "`adapter.config.redis_url`");
   has(R"({"adapter":{"name":"redis","config":{"url":"redis://x"}}})", "unknown key `url`");
   has(R"({"adapter":{"name":"kafka"}})", "`kafka` is not a queue adapter");

@@ -74,7 +74,8 @@ TEST(StateConfig, RejectsBadBlocks) {
             std::string::npos);
   EXPECT_NE(config_error(R"({"adapter":{"name":"redis","config":{"url":"redis://h"}}})").find("unknown key `url`"),
             std::string::npos);
-  EXPECT_NE(config_error(R"({"adapter":{"name":"bridge"}})").find("`bridge` is not supported yet"), std::string::npos);
+  EXPECT_NE(config_error(R"({"adapter":{"name":"bridge","config":{"bridge_url":"ws:x"}}})").find("ws:// or wss:// URL"),
+            std::string::npos);
   EXPECT_NE(config_error(R"({"adapter":{"name":"postgres"}})").find("`postgres` is not a state adapter"), std::string::npos);
   EXPECT_NE(config_error(R"({"adapter":{}})").find("adapter.name"), std::string::npos);
   EXPECT_NE(config_error(R"({"adapter":"kv"})").find("`adapter` must be a mapping"), std::string::npos);

@@ -130,7 +130,7 @@ TEST(StreamConfig, WrongTypesAreRejected) {
   EXPECT_EQ(config_error(R"({"port":-1})"), "iii-stream: `port` must be a whole number between 0 and 65535");
   EXPECT_EQ(config_error(R"({"auth_function":["a"]})"), "iii-stream: `auth_function` must be a string, got array");
   EXPECT_EQ(config_error(R"({"adapter":"kv"})"), "iii-stream: `adapter` must be a mapping {name, config}, got string");
-  EXPECT_EQ(config_error(R"({"adapter":{}})"), "iii-stream: `adapter.name` is required (supported: kv, redis)");
+  EXPECT_EQ(config_error(R"({"adapter":{}})"), "iii-stream: `adapter.name` is required (supported: kv, redis, bridge)");
   EXPECT_EQ(config_error(R"({"adapter":{"name":7}})"), "iii-stream: `adapter.name` must be a string, got number");
   EXPECT_EQ(config_error(R"({"adapter":{"name":"kv","config":5}})"), "iii-stream adapter `kv`: `config` must be a mapping");
   EXPECT_EQ(config_error(R"({"adapter":{"name":"kv","config":{"store_method":"disk"}}})"),
@@ -209,12 +209,10 @@ TEST(StreamConfig, RedisAdapterTakesAUrl) {
 }
 
 TEST(StreamConfig, UnsupportedAdaptersSaySo) {
-  EXPECT_EQ(config_error(R"({"adapter":{"name":"bridge"}})"),
-            "iii-stream: `adapter.name` `bridge` is not supported yet (supported: kv, redis)");
   EXPECT_EQ(config_error(R"({"adapter":{"name":"postgres"}})"),
-            "iii-stream: `adapter.name` `postgres` is not a stream adapter (supported: kv, redis)");
+            "iii-stream: `adapter.name` `postgres` is not a stream adapter (supported: kv, redis, bridge)");
   EXPECT_EQ(config_error(R"({"adapter":{"name":"KV"}})"),
-            "iii-stream: `adapter.name` `KV` is not a stream adapter (supported: kv, redis)");
+            "iii-stream: `adapter.name` `KV` is not a stream adapter (supported: kv, redis, bridge)");
 }
 
 TEST(StreamConfig, ExistingDirectoryHoldsTheDatabase) {
@@ -265,10 +263,11 @@ TEST(StreamConfig, Descriptor) {
   Engine engine;
   BuiltinContext context{engine, "/tmp"};
   try {
-    d.factory(context, parse(R"({"adapter":{"name":"bridge"}})"));
-    FAIL() << "the factory accepted the bridge adapter";
+    d.factory(context, parse(R"({"adapter":{"name":"bridge","config":{"bridge_url":"http://x"}}})"));
+    FAIL() << "the factory accepted a bridge_url that is not ws://";
   } catch (const BuiltinConfigError& e) {
-    EXPECT_EQ(std::string(e.what()), "iii-stream: `adapter.name` `bridge` is not supported yet (supported: kv, redis)");
+    EXPECT_EQ(std::string(e.what()),
+              "iii-stream: `adapter.config.bridge_url` must be a ws:// or wss:// URL with a host, got `http://x`");
   }
   // A redis adapter is only read here: nothing connects before start().
   EXPECT_NE(d.factory(context, parse(R"({"adapter":{"name":"redis","config":{"redis_url":"redis://127.0.0.1:1"}}})")),

@@ -26,10 +26,6 @@ std::string resolve_name(const std::string& configured) {
   return std::string(host) + ":" + std::to_string(getpid());
 }
 
-std::exception_ptr error_ptr(std::string code, std::string message) {
-  return std::make_exception_ptr(InvocationError(std::move(code), std::move(message)));
-}
-
 }  // namespace
 
 InvocationError::InvocationError(std::string code, std::string message, std::optional<std::string> stacktrace)
@@ -263,44 +259,48 @@ void Worker::Impl::unregister_trigger_type(const std::string& id) {
 // ---- Impl: calls -------------------------------------------------------------------------------
 
 std::future<json::value> Worker::Impl::trigger_async(TriggerRequest request) {
+  auto promise = std::make_shared<std::promise<json::value>>();
+  std::future<json::value> result = promise->get_future();
+  trigger_then(std::move(request), [promise](json::value value, std::optional<InvocationError> error) {
+    if (error) {
+      promise->set_exception(std::make_exception_ptr(std::move(*error)));
+    } else {
+      promise->set_value(std::move(value));
+    }
+  });
+  return result;
+}
+
+void Worker::Impl::trigger_then(TriggerRequest request, TriggerCallback callback) {
+  auto stopping_now = [this] {
+    std::lock_guard lock(mutex_);
+    return stopping_;
+  };
   if (std::holds_alternative<Void>(request.action)) {
-    std::promise<json::value> done;
     auto frame = detail::invoke_function_frame(nullptr, request.function_id, request.payload, request.action,
                                                request.metadata);
-    if (send_now_or_queue(std::move(frame), {})) {
-      done.set_value(nullptr);
-    } else {
-      bool stopping;
-      {
-        std::lock_guard lock(mutex_);
-        stopping = stopping_;
-      }
-      done.set_exception(stopping ? error_ptr("SHUTDOWN", "worker is shutting down")
-                                  : error_ptr("QUEUE_FULL", "outgoing queue is full while disconnected"));
-    }
-    return done.get_future();
+    if (send_now_or_queue(std::move(frame), {})) return callback(nullptr, std::nullopt);
+    return callback(nullptr, stopping_now() ? InvocationError("SHUTDOWN", "worker is shutting down")
+                                            : InvocationError("QUEUE_FULL", "outgoing queue is full while disconnected"));
   }
 
   std::string id = new_uuid();
   auto frame = detail::invoke_function_frame(&id, request.function_id, request.payload, request.action,
                                              request.metadata);
-  std::future<json::value> result;
   {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     if (stopping_) {
-      std::promise<json::value> failed;
-      failed.set_exception(error_ptr("SHUTDOWN", "worker is shutting down"));
-      return failed.get_future();
+      lock.unlock();
+      return callback(nullptr, InvocationError("SHUTDOWN", "worker is shutting down"));
     }
     auto& call = pending_[id];
     call.function_id = request.function_id;
-    result = call.promise.get_future();
+    call.callback = std::move(callback);
   }
   arm_timeout(id, request.timeout.value_or(options_.invocation_timeout));
   if (!send_now_or_queue(std::move(frame), id)) {
     fail_call(id, InvocationError("QUEUE_FULL", "outgoing queue is full while disconnected"));
   }
-  return result;
 }
 
 void Worker::Impl::arm_timeout(const std::string& invocation_id, std::chrono::milliseconds timeout) {
@@ -328,7 +328,7 @@ void Worker::Impl::fail_call(const std::string& invocation_id, InvocationError e
   }
   if (call.empty()) return;
   if (auto timer = call.mapped().timer) boost::asio::post(io_, [timer] { timer->cancel(); });
-  call.mapped().promise.set_exception(std::make_exception_ptr(std::move(error)));
+  call.mapped().callback(nullptr, std::move(error));
 }
 
 void Worker::Impl::fail_all_calls(const InvocationError& error) {
@@ -337,7 +337,7 @@ void Worker::Impl::fail_all_calls(const InvocationError& error) {
     std::lock_guard lock(mutex_);
     calls.swap(pending_);
   }
-  for (auto& [id, call] : calls) call.promise.set_exception(std::make_exception_ptr(error));
+  for (auto& [id, call] : calls) call.callback(nullptr, error);
 }
 
 // ---- Impl: state -------------------------------------------------------------------------------
@@ -416,6 +416,10 @@ json::value Worker::trigger(std::string function_id, json::value payload) {
 
 std::future<json::value> Worker::trigger_async(TriggerRequest request) {
   return impl_->trigger_async(std::move(request));
+}
+
+void Worker::trigger_then(TriggerRequest request, TriggerCallback callback) {
+  impl_->trigger_then(std::move(request), std::move(callback));
 }
 
 bool Worker::connected() const { return impl_->connected(); }

@@ -37,6 +37,7 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
                              TriggerTypeOptions options);
   void unregister_trigger_type(const std::string& id);
   std::future<json::value> trigger_async(TriggerRequest request);
+  void trigger_then(TriggerRequest request, TriggerCallback callback);
 
   bool connected() const;
   bool wait_connected(std::chrono::milliseconds timeout) const;
@@ -58,7 +59,7 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
     std::map<std::string, TriggerConfig> bindings;  // what the engine asked this provider to activate
   };
   struct PendingCall {
-    std::promise<json::value> promise;
+    TriggerCallback callback;
     std::string function_id;
     std::shared_ptr<boost::asio::steady_timer> timer;  // touched on the I/O thread only
   };

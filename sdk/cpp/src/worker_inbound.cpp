@@ -82,10 +82,9 @@ void Worker::Impl::handle_invocation_result(const detail::InboundFrame& frame, c
   if (call.mapped().timer) call.mapped().timer->cancel();
   if (!error.is_null()) {
     auto body = detail::parse_error_body(error);
-    call.mapped().promise.set_exception(
-        std::make_exception_ptr(InvocationError(body.code, body.message, body.stacktrace)));
+    call.mapped().callback(nullptr, InvocationError(body.code, body.message, body.stacktrace));
   } else {
-    call.mapped().promise.set_value(std::move(result));
+    call.mapped().callback(std::move(result), std::nullopt);
   }
 }
 
@@ -127,6 +126,8 @@ void Worker::Impl::Invocation::operator()() {
   std::optional<detail::WireError> error;
   try {
     result = (*handler)(std::move(data));
+  } catch (const InvocationError& e) {  // the handler chose the code (e.g. passing on a failure)
+    error = detail::WireError{e.code(), e.message(), e.stacktrace()};
   } catch (const std::exception& e) {
     error = detail::WireError{"invocation_failed", e.what(), std::nullopt};
   } catch (...) {

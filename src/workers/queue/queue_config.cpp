@@ -85,16 +85,21 @@ void parse_builtin_adapter(const json::value& config, QueueWorkerConfig& out,
 }
 
 void parse_adapter(const json::value& adapter, QueueWorkerConfig& out, const std::filesystem::path& working_dir) {
-  const auto [adapter_name, config] = reader.adapter(adapter, "builtin, redis");
+  const auto [adapter_name, config] = reader.adapter(adapter, "builtin, redis, bridge");
   if (adapter_name == "builtin") return parse_builtin_adapter(config, out, working_dir);
   if (adapter_name == "redis") {
     out.storage = QueueWorkerConfig::Storage::kRedis;
     out.redis_url = reader.redis_url(config);
     return;
   }
-  if (adapter_name == "rabbitmq" || adapter_name == "bridge")
-    reader.fail("adapter.name", "`" + adapter_name + "` is not supported yet (supported: builtin, redis)");
-  reader.fail("adapter.name", "`" + adapter_name + "` is not a queue adapter (supported: builtin, redis)");
+  if (adapter_name == "bridge") {
+    out.storage = QueueWorkerConfig::Storage::kBridge;
+    out.bridge_url = reader.bridge_url(config);
+    return;
+  }
+  if (adapter_name == "rabbitmq")
+    reader.fail("adapter.name", "`rabbitmq` is not supported yet (supported: builtin, redis, bridge)");
+  reader.fail("adapter.name", "`" + adapter_name + "` is not a queue adapter (supported: builtin, redis, bridge)");
 }
 
 }  // namespace

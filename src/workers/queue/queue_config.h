@@ -1,7 +1,7 @@
 // The `config:` block of the iii-queue built-in (docs/builtins.md §3.2):
 //
 //   adapter:                        # default {name: builtin}
-//     name: builtin                 # builtin | redis; rabbitmq and bridge are not supported yet
+//     name: builtin                 # builtin | redis | bridge ({bridge_url}); rabbitmq is not supported yet
 //     config:                       # for builtin:
 //       store_method: file_based    # file_based (default here) | in_memory
 //       file_path: ./data/queue_store
@@ -52,10 +52,11 @@ struct NamedQueueConfig {
 };
 
 struct QueueWorkerConfig {
-  enum class Storage { kInMemory, kFileBased, kRedis };
+  enum class Storage { kInMemory, kFileBased, kRedis, kBridge };
   Storage storage = Storage::kFileBased;
   std::filesystem::path file_path;  // the database file (absolute) for kFileBased
   std::string redis_url;            // for kRedis
+  std::string bridge_url;           // for kBridge: the queues are that engine's (queue_bridge.h)
   uint64_t max_message_bytes = 1 << 20;
   std::map<std::string, NamedQueueConfig> queues;  // always holds "default"
 };

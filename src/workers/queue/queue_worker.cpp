@@ -7,6 +7,7 @@
 #include "store/redis_queue_store.h"
 #include "store/sqlite_queue_store.h"
 #include "workers/redis_adapter.h"
+#include "workers/queue/queue_bridge.h"
 #include "workers/queue/queue_service.h"
 
 namespace iii {
@@ -49,9 +50,12 @@ class QueueWorker final : public StoreBackedWorker<QueueService, QueueWorkerConf
 }  // namespace
 
 BuiltinDescriptor queue_builtin() {
-  return {kQueueWorkerName, {"queue"}, [](BuiltinContext& context, const boost::json::value& config) {
-            return make_queue_worker(context.engine, parse_queue_config(config, context.working_dir), nullptr,
-                                     queue_wall_clock_ms);
+  return {kQueueWorkerName, {"queue"},
+          [](BuiltinContext& context, const boost::json::value& config) -> std::unique_ptr<BuiltinWorker> {
+            QueueWorkerConfig parsed = parse_queue_config(config, context.working_dir);
+            if (parsed.storage == QueueWorkerConfig::Storage::kBridge)
+              return make_bridged_queue_worker(context.engine, parsed.bridge_url);
+            return make_queue_worker(context.engine, std::move(parsed), nullptr, queue_wall_clock_ms);
           }};
 }
 

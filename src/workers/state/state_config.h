@@ -1,12 +1,13 @@
 // The `config:` block of the iii-state built-in (docs/builtins.md §2.1):
 //
 //   adapter:                      # default {name: kv}
-//     name: kv                    # kv | redis (bridge is not supported yet)
+//     name: kv                    # kv | redis | bridge
 //     config:                     # kv:
 //       store_method: file_based  # in_memory (default) | file_based
 //       file_path: ./data/state_store.db
 //       save_interval_ms: 5000    # accepted, ignored (see below)
 //   # or: adapter: { name: redis, config: { redis_url: redis://localhost:6379 } }
+//   # or: adapter: { name: bridge, config: { bridge_url: ws://localhost:49134 } }
 //   triggers_enabled: true
 //   max_value_bytes: 1048576      # unset = no limit; state::set only
 //   save_interval_ms: 5000        # accepted, ignored (see below)
@@ -17,7 +18,9 @@
 // no save loop and both save_interval_ms keys are only range-checked (100..3600000) and ignored.
 // If file_path names an existing directory (upstream's layout keeps one file per scope in a
 // directory), the database is created inside it as `state.sqlite3`. The redis adapter keeps the
-// data in Redis (store/redis_kv_store.h), shared by every engine that names the same server.
+// data in Redis (store/redis_kv_store.h), shared by every engine that names the same server. The
+// bridge adapter keeps nothing here: every state::* call runs as the same call on the engine at
+// bridge_url, and this engine's `state` triggers fire on what it answers.
 #pragma once
 #include <boost/json/value.hpp>
 
@@ -29,10 +32,11 @@
 namespace iii {
 
 struct StateConfig {
-  enum class Storage { kInMemory, kFileBased, kRedis };
+  enum class Storage { kInMemory, kFileBased, kRedis, kBridge };
   Storage storage = Storage::kInMemory;
   std::filesystem::path file_path;  // absolute; meaningful for kFileBased
   std::string redis_url;            // kRedis
+  std::string bridge_url;           // kBridge
   bool triggers_enabled = true;
   std::optional<uint64_t> max_value_bytes;
 };

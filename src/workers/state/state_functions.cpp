@@ -37,6 +37,12 @@ struct FunctionDef {
   Body body;
 };
 
+const char* created_or_updated(const std::optional<std::string>& old_value) {
+  return old_value ? "state:updated" : "state:created";
+}
+
+std::string or_null(const std::optional<std::string>& raw) { return raw ? *raw : "null"; }
+
 // Runs one call: decodes, runs `body` against the store, answers, then fires the triggers.
 void run_call(StateService& service, const FunctionDef& def, const InProcessCall& call, const Completion& done) {
   const std::string code = def.error_code, prefix = def.failure_prefix;
@@ -67,8 +73,56 @@ void run_call(StateService& service, const FunctionDef& def, const InProcessCall
   }
 }
 
+// The change a state::set, update or delete answered by another engine made, from its answer
+// ({"old_value","new_value"}; delete answers the removed value).
+std::optional<StateEvent> remote_change(const FunctionDef& def, const InProcessCall& call, const std::string& result) {
+  const std::string_view id = def.id;
+  const bool removes = id == "state::delete";
+  if (!removes && id != "state::set" && id != "state::update") return std::nullopt;
+  const std::optional<json::value> answer = json_text::parse(result.empty() ? "null" : result);
+  if (!answer) return std::nullopt;
+  const FunctionInput in(call.data);
+  StateEvent e{"state:deleted", in.required_string("scope"), in.required_string("key"), std::nullopt, std::nullopt};
+  auto raw = [](const json::value* v) -> std::optional<std::string> {
+    if (!v || v->is_null()) return std::nullopt;
+    return json_text::serialize(*v);
+  };
+  if (removes) {
+    e.old_value = raw(&*answer);
+    return e;
+  }
+  const json::object* o = answer->if_object();
+  if (!o) return std::nullopt;
+  e.old_value = raw(o->if_contains("old_value"));
+  e.new_value = raw(o->if_contains("new_value"));
+  e.event_type = created_or_updated(e.old_value);
+  return e;
+}
+
+// With the bridge adapter: the same call on the remote engine; this engine's triggers fire on
+// the change it answers.
+void run_remote(const std::shared_ptr<StateService>& service, RemoteEngine& remote, const FunctionDef& def,
+                const InProcessCall& call, Completion done) {
+  remote.call(def.id, call.data, kBridgeCallTimeout, [service, def, call, done = std::move(done)](Outcome outcome) {
+    std::optional<StateEvent> event;
+    if (outcome.ok() && service->config().triggers_enabled) {
+      try {
+        event = remote_change(def, call, outcome.result);
+      } catch (const std::exception&) {  // the remote took a call this engine cannot read back: no event
+      }
+    }
+    done(std::move(outcome));
+    if (event)
+      service->triggers().fire(event->scope, event->key,
+                               state_event_payload(event->event_type, event->scope, event->key, event->old_value,
+                                                   event->new_value),
+                               call.traceparent);
+  });
+}
+
 AsyncFunctionHandler make_handler(const std::shared_ptr<StateService>& service, const FunctionDef& def) {
   return [service, def](const InProcessCall& call, Completion done) {
+    if (std::shared_ptr<RemoteEngine> remote = service->remote()) return run_remote(service, *remote, def, call, done);
     std::shared_ptr<BlockingRunner> runner = service->runner();
     if (!runner) return run_call(*service, def, call, done);
     // A remote store: the round trip waits on a runner thread, not on the connection's.
@@ -78,12 +132,6 @@ AsyncFunctionHandler make_handler(const std::shared_ptr<StateService>& service, 
                                                 std::to_string(BlockingRunner::kRedisStoreMaxQueued) + ")"));
   };
 }
-
-const char* created_or_updated(const std::optional<std::string>& old_value) {
-  return old_value ? "state:updated" : "state:created";
-}
-
-std::string or_null(const std::optional<std::string>& raw) { return raw ? *raw : "null"; }
 
 // --- the functions ---
 

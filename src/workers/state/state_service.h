@@ -6,6 +6,7 @@
 #include "engine/in_process_worker.h"
 #include "store/kv_store.h"
 #include "workers/blocking_runner.h"
+#include "workers/bridge/remote_engine.h"
 #include "workers/builtin.h"
 #include "workers/state/state_config.h"
 #include "workers/state/state_triggers.h"
@@ -25,6 +26,9 @@ class StateService {
   // Where calls run while the store is remote (Redis): off the network threads, as many at once
   // as the store has connections (workers/blocking_runner.h). Null: inline.
   std::shared_ptr<BlockingRunner> runner() const { return runner_.get(); }
+  // With the bridge adapter, the engine every state::* call runs on (store() is then null).
+  std::shared_ptr<RemoteEngine> remote() const { return remote_.get(); }
+  void open_remote(std::shared_ptr<RemoteEngine> remote) { remote_.set(std::move(remote)); }
 
   // The store first: on close() the runner's queued calls then find it closed and answer at once
   // instead of each waiting for an unreachable server while the runner drains.
@@ -35,13 +39,17 @@ class StateService {
                                                           BlockingRunner::kRedisStoreMaxQueued)
                        : nullptr);
   }
-  void close() { open(nullptr); }
+  void close() {
+    open(nullptr);
+    remote_.set(nullptr);
+  }
 
  private:
   const StateConfig config_;
   StateTriggers triggers_;
   SharedSlot<KvStore> store_;
   SharedSlot<BlockingRunner> runner_;
+  SharedSlot<RemoteEngine> remote_;
 };
 
 // Registers state::set, get, delete, update, list, list_groups and list_keys on `worker`.

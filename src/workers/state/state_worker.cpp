@@ -23,6 +23,7 @@ constexpr const char* kTriggerCallFormat =
 // Opens the store that `config` names (throws KvStoreError). An unreachable Redis is not fatal:
 // calls answer the store's error until the server is back.
 std::shared_ptr<KvStore> open_state_store(const StateConfig& config) {
+  if (config.storage == StateConfig::Storage::kBridge) return nullptr;  // calls go to the remote engine
   if (config.storage == StateConfig::Storage::kRedis)
     return make_redis_kv_store(open_redis_adapter_pool("iii-state", config.redis_url, "state calls fail"), "state");
   if (config.storage == StateConfig::Storage::kInMemory) {
@@ -46,6 +47,13 @@ class StateWorker final : public StoreBackedWorker<StateService, StateConfig, Kv
     const std::shared_ptr<StateTriggers> triggers(service_, &service_->triggers());
     endpoint_->add_trigger_type(TriggerTypeSpec{"state", "State trigger", kTriggerConfigFormat, kTriggerCallFormat},
                                 weakly_served(triggers, kStateWorkerName));
+  }
+
+  void start() override {
+    const StateConfig& config = service_->config();
+    if (config.storage != StateConfig::Storage::kBridge) return StoreBackedWorker::start();
+    service_->open_remote(std::make_shared<RemoteEngine>(config.bridge_url, kStateWorkerName));
+    spdlog::info("iii-state: bridge to {} (state::* run there)", config.bridge_url);
   }
 };
 

@@ -4,13 +4,15 @@
 //   port: 3112
 //   auth_function: app::auth      # optional; called on every upgrade (fail closed, see README)
 //   adapter:                      # default {name: kv}
-//     name: kv                    # kv | redis (bridge is not supported yet)
+//     name: kv                    # kv | redis | bridge (changes made through this engine are pushed
+//                                 # to its sockets; the items live on the engine at bridge_url)
 //     config:                     # kv:
 //       store_method: in_memory   # in_memory (default) | file_based
 //       file_path: ./data/stream_store.db
 //       save_interval_ms: 5000    # accepted, ignored: every write is on disk before it returns
 //       channel_size: 256         # accepted (1..1048576), ignored: sockets have byte bounds below
 //   # or: adapter: { name: redis, config: { redis_url: redis://localhost:6379 } }
+//   # or: adapter: { name: bridge, config: { bridge_url: ws://localhost:49134 } }
 //   # Bounds (this engine's; upstream has none):
 //   max_item_bytes: 4194304             # largest item (set, update result) or send payload
 //   max_subscriptions_per_socket: 1024  # beyond it the socket is closed with 1008
@@ -38,10 +40,11 @@ struct StreamConfig {
   std::string host = "0.0.0.0";
   uint16_t port = 3112;
   std::optional<std::string> auth_function;
-  enum class Storage { kInMemory, kFileBased, kRedis };
+  enum class Storage { kInMemory, kFileBased, kRedis, kBridge };
   Storage storage = Storage::kInMemory;
   std::filesystem::path file_path;  // absolute; meaningful for kFileBased
   std::string redis_url;            // kRedis
+  std::string bridge_url;           // kBridge
   size_t max_item_bytes = 4u << 20;
   size_t max_subscriptions_per_socket = 1024;
   size_t max_send_queue_bytes = 16u << 20;
@@ -52,6 +55,7 @@ struct StreamConfig {
   bool same_store(const StreamConfig& o) const {
     if (storage != o.storage) return false;
     if (storage == Storage::kFileBased) return file_path == o.file_path;
+    if (storage == Storage::kBridge) return bridge_url == o.bridge_url;
     return storage == Storage::kInMemory || redis_url == o.redis_url;
   }
   bool operator==(const StreamConfig&) const = default;

@@ -12,6 +12,7 @@
 #include "core/json_text.h"
 #include "core/update_ops.h"
 #include "wire/json_writer.h"
+#include "workers/bridge/remote_engine.h"
 #include "workers/function_input.h"
 #include "workers/stream/stream_service.h"
 
@@ -60,7 +61,8 @@ struct Change {
   const char* type = nullptr;  // "create" | "update" | "delete"; null: nothing to announce
   std::string data;            // raw JSON
   bool from_store = false;     // the store path filled it (else read the custom result)
-  bool announced = false;      // the store published it with the write (redis adapter)
+  bool announced = false;      // the store published it with the write (redis adapter), or the remote
+                               // engine's trigger brings it to the hub (bridge adapter): triggers only
 };
 
 // From a custom backend's {"old_value", "new_value"} (set, update) or {"old_value"} (delete).
@@ -71,11 +73,15 @@ void read_custom_change(std::string_view op, const std::string& result, Change& 
   const json::value* old_value = o.if_contains("old_value");
   const bool existed = old_value && !old_value->is_null();
   if (op == "delete") {
-    if (existed) change = Change{"delete", json_text::serialize(*old_value)};
+    if (existed) {
+      change.type = "delete";
+      change.data = json_text::serialize(*old_value);
+    }
     return;
   }
   const json::value* new_value = o.if_contains("new_value");
-  change = Change{existed ? "update" : "create", new_value ? json_text::serialize(*new_value) : "null"};
+  change.type = existed ? "update" : "create";
+  change.data = new_value ? json_text::serialize(*new_value) : "null";
 }
 
 using Body = std::function<void(const ServicePtr&, const InProcessCall&, const FunctionInput&, Completion)>;
@@ -126,6 +132,9 @@ AsyncFunctionHandler make_handler(const ServicePtr& service, const FunctionDef& 
 void write_through(const ServicePtr& service, std::string_view op, const Address& a, const InProcessCall& call,
                    const char* error_code, std::function<Outcome(StreamStore&, Change&)> builtin, Completion done) {
   auto change = std::make_shared<Change>();
+  // Set before the completion can run: a remote answer may come before run_backend returns.
+  change->announced = static_cast<bool>(service->remote()) &&
+                      !service->engine().registry().find_function("stream::" + std::string(op) + "(" + a.stream + ")");
   service->run_backend(
       op, a.stream, call.data, error_code,
       [&](StreamStore& store) {
@@ -222,7 +231,9 @@ void list_groups_body(const ServicePtr& service, const InProcessCall& call, cons
       [&](StreamStore& store) { return Outcome::success(json_string_array(store.list_groups(stream))); }, std::move(done));
 }
 
-void list_all_body(const ServicePtr& service, const InProcessCall&, const FunctionInput&, Completion done) {
+void list_all_body(const ServicePtr& service, const InProcessCall& call, const FunctionInput&, Completion done) {
+  if (std::shared_ptr<RemoteEngine> remote = service->remote())
+    return remote->call("stream::list_all", call.data, kBridgeCallTimeout, std::move(done));
   std::shared_ptr<StreamStore> store = service->store();
   if (!store) return done(Outcome::failure("STREAM_LIST_ALL_ERROR", "the stream store is not open"));
   std::string streams = "[";
@@ -246,6 +257,15 @@ void send_body(const ServicePtr& service, const InProcessCall& call, const Funct
   // has its answer, as every change; through Redis, Redis must take it before the answer says it
   // went out (publish throws, and the send answers the error).
   const std::string event = FrameWriter().string("type", "event").raw("event", stream_event(type, text)).finish();
+  if (std::shared_ptr<RemoteEngine> remote = service->remote()) {
+    // The remote engine's `stream` trigger brings it to the sockets here (stream_bridge.h).
+    return remote->call("stream::send", call.data, kBridgeCallTimeout,
+                        [service, a, id, event, done = std::move(done), traceparent = call.traceparent](Outcome o) {
+                          const bool ok = o.ok();
+                          done(std::move(o));
+                          if (ok) service->publish(a.stream, a.group, id, event, traceparent, true);
+                        });
+  }
   if (service->changes_through_redis()) {
     service->publish(a.stream, a.group, id, event, call.traceparent);
     return done(Outcome::success("null"));

@@ -6,6 +6,8 @@
 
 #include "core/json_text.h"
 #include "wire/json_writer.h"
+#include "workers/bridge/remote_engine.h"
+#include "workers/stream/stream_bridge.h"
 #include "workers/stream/stream_redis.h"
 
 namespace iii {
@@ -39,15 +41,35 @@ std::string stream_event(std::string_view type, std::string_view data) {
   return FrameWriter(32 + data.size()).string("type", type).raw("data", data).finish();
 }
 
-void StreamService::run_backend(std::string_view op, std::string_view stream, std::string_view request,
-                                const char* error_code, const std::function<Outcome(StreamStore&)>& builtin,
-                                Completion done) {
+StreamService::Served StreamService::run_backend(std::string_view op, std::string_view stream, std::string_view request,
+                                                 const char* error_code,
+                                                 const std::function<Outcome(StreamStore&)>& builtin, Completion done) {
   std::string custom = "stream::";
   custom.append(op).append("(").append(stream).append(")");
-  if (engine_.registry().find_function(custom)) return engine_.invoke(custom, request, "", std::move(done));
+  if (engine_.registry().find_function(custom)) {
+    engine_.invoke(custom, request, "", std::move(done));
+    return Served::kCustom;
+  }
+  if (std::shared_ptr<RemoteEngine> r = remote()) {
+    r->call("stream::" + std::string(op), request, kBridgeCallTimeout, std::move(done));
+    return Served::kRemote;
+  }
   std::shared_ptr<StreamStore> s = store();
-  if (!s) return done(Outcome::failure(error_code, "the stream store is not open (iii-stream is not running)"));
-  done(builtin(*s));
+  if (!s) {
+    done(Outcome::failure(error_code, "the stream store is not open (iii-stream is not running)"));
+  } else {
+    done(builtin(*s));
+  }
+  return Served::kStore;
+}
+
+std::shared_ptr<RemoteEngine> StreamService::remote() const {
+  const auto b = backend_.get();
+  return b && b->bridge ? b->bridge->remote() : nullptr;
+}
+
+void StreamService::watch_remote(const std::string& stream) {
+  if (const auto b = backend_.get(); b && b->bridge) b->bridge->watch(stream);
 }
 
 void StreamService::read_item(const std::string& stream, const std::string& group, const std::string& item,

@@ -22,6 +22,8 @@
 namespace iii {
 
 class StreamRedisLink;
+class StreamBridgeLink;
+class RemoteEngine;
 
 // What open() swaps in: the store, and with the redis adapter the link that carries every
 // change through Redis to the hub of every engine (stream_redis.h).
@@ -31,6 +33,9 @@ struct StreamBackend {
   // With a remote store, where the functions run (off the network threads, so that the round
   // trips of one connection's calls overlap: workers/blocking_runner.h). Null: inline.
   std::shared_ptr<BlockingRunner> runner;
+  // The bridge adapter (store null): every operation is the same stream::* call on the remote
+  // engine, whose `stream` triggers bring the changes to this engine's hub (stream_bridge.h).
+  std::shared_ptr<StreamBridgeLink> bridge;
 };
 
 class StreamService {
@@ -52,6 +57,11 @@ class StreamService {
   }
   void open(StreamBackend backend) { backend_.set(std::make_shared<const StreamBackend>(std::move(backend))); }
   void close() { backend_.set(nullptr); }
+  // With the bridge adapter, the engine every operation runs on; else null.
+  std::shared_ptr<RemoteEngine> remote() const;
+  // With the bridge adapter, makes sure the changes of `stream` reach this engine's hub (before a
+  // join reads its sync); else nothing.
+  void watch_remote(const std::string& stream);
   std::shared_ptr<BlockingRunner> runner() const {
     const auto b = backend_.get();
     return b ? b->runner : nullptr;
@@ -63,11 +73,12 @@ class StreamService {
   }
 
   // Runs operation `op` ("get", "set", …) of `stream`: the function `stream::<op>(<stream>)` with
-  // `request` when one is registered (a custom backend, docs/builtins.md §6.2), else
-  // `builtin(store)`. `done` gets the outcome, now or later, on any thread. A closed store
-  // answers `error_code`.
-  void run_backend(std::string_view op, std::string_view stream, std::string_view request, const char* error_code,
-                   const std::function<Outcome(StreamStore&)>& builtin, Completion done);
+  // `request` when one is registered (a custom backend, docs/builtins.md §6.2), else with the
+  // bridge adapter `stream::<op>` on the remote engine, else `builtin(store)`. `done` gets the
+  // outcome, now or later, on any thread. A closed store answers `error_code`. Returns which ran.
+  enum class Served { kCustom, kRemote, kStore };
+  Served run_backend(std::string_view op, std::string_view stream, std::string_view request, const char* error_code,
+                     const std::function<Outcome(StreamStore&)>& builtin, Completion done);
 
   // What stream::get and stream::list answer (the item or null; the group's values as one JSON
   // array), through the backend; `request` is what a custom backend receives. Used by those

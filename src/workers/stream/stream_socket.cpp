@@ -195,6 +195,7 @@ class StreamSocket final : public WsConnectionHandler, public std::enable_shared
   // The `sync` message: the item (null when absent) or the group's items, through the backend.
   // Changes the subscription matched meanwhile were held by the hub and follow it.
   void send_sync(const Subscription& s) {
+    service_->watch_remote(s.stream);  // bridge adapter: before the sync is read (stream_bridge.h)
     FrameWriter request;
     request.string("stream_name", s.stream).string("group_id", s.group);
     if (s.item) request.string("item_id", *s.item);

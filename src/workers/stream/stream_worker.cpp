@@ -4,6 +4,7 @@
 
 #include "net/ws_server.h"
 #include "store/kv_stream_store.h"
+#include "workers/stream/stream_bridge.h"
 #include "workers/stream/stream_redis.h"
 #include "workers/stream/stream_service.h"
 #include "workers/stream/stream_socket.h"
@@ -40,6 +41,7 @@ StreamBackend open_backend(const StreamConfig& config, const std::shared_ptr<Str
   if (config.storage == StreamConfig::Storage::kInMemory) return {open_memory_stream_store(), nullptr, nullptr};
   if (config.storage == StreamConfig::Storage::kFileBased)
     return {open_sqlite_stream_store(stream_database_file(config)), nullptr, nullptr};
+  if (config.storage == StreamConfig::Storage::kBridge) return open_bridge_backend(config.bridge_url, service);
   return open_redis_backend(config.redis_url, service);
 }
 
@@ -49,6 +51,8 @@ std::string describe_store(const StreamConfig& config) {
       return "in-memory store";
     case StreamConfig::Storage::kFileBased:
       return "file store " + stream_database_file(config).string();
+    case StreamConfig::Storage::kBridge:
+      return "bridge to " + config.bridge_url + " (stream::* run there, changes pushed from its `stream` triggers)";
     case StreamConfig::Storage::kRedis:
       break;
   }

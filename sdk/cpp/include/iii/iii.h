@@ -20,7 +20,8 @@
 //   - Function handlers run on a pool of options.handler_threads threads (never on the I/O
 //     thread), so a handler may itself call trigger() (a call served by this same worker needs a
 //     free pool thread). A handler returns a value, or null / std::nullopt for "no result", or
-//     throws: the exception text reaches the caller as an InvocationError "invocation_failed".
+//     throws: the exception text reaches the caller as an InvocationError "invocation_failed"
+//     (a thrown InvocationError keeps its own code, message and stacktrace).
 //   - trigger() blocks until the result or the timeout (options.invocation_timeout, or the
 //     request's own). Failures throw InvocationError: the remote ErrorBody (function_not_found,
 //     invocation_failed, invocation_stopped, ...) or a local TIMEOUT / SHUTDOWN. A call made while
@@ -144,6 +145,9 @@ struct TriggerRequest {
   json::value metadata{};                              // per-call sidecar; null: not sent
 };
 
+// How an asynchronous call ends: its result, or the failure (then `result` is null).
+using TriggerCallback = std::function<void(json::value result, std::optional<InvocationError> error)>;
+
 class Worker {
  public:
   explicit Worker(WorkerOptions options = {});
@@ -171,6 +175,10 @@ class Worker {
   json::value trigger(std::string function_id, json::value payload);
   // The same call, answered through a future (which holds the InvocationError on failure).
   std::future<json::value> trigger_async(TriggerRequest request);
+  // The same call, answered through `callback`, exactly once: on the worker's I/O thread when the
+  // answer or the timeout comes, or on the calling thread when the call fails at once (SHUTDOWN,
+  // QUEUE_FULL) or is a void call. The callback must not block: what it starts runs elsewhere.
+  void trigger_then(TriggerRequest request, TriggerCallback callback);
 
   // True while a connection is open and the engine has sent workerregistered on it.
   bool connected() const;

@@ -1,0 +1,42 @@
+#include "workers/stream/stream_bridge.h"
+
+#include <spdlog/spdlog.h>
+
+#include "wire/json_writer.h"
+#include "wire/uuid.h"
+#include "workers/bridge/remote_engine.h"
+#include "workers/stream/stream_service.h"
+
+namespace iii {
+
+StreamBridgeLink::StreamBridgeLink(const std::string& url, const std::weak_ptr<StreamService>& service)
+    : remote_(std::make_shared<RemoteEngine>(url, "iii-stream")),
+      handler_id_("stream::bridge::on_change::" + new_uuid()) {
+  remote_->expose(handler_id_, [service](const std::string& message) {
+    if (auto s = service.lock()) s->deliver(message);
+    return Outcome::success("null");
+  });
+}
+
+void StreamBridgeLink::watch(const std::string& stream) {
+  {
+    std::lock_guard lock(mu_);
+    if (watched_.count(stream)) return;
+    if (watched_.size() >= kMaxWatchedStreams) {
+      spdlog::warn("iii-stream: {} streams are watched through the bridge already; changes of `{}` made on {} "
+                   "will not reach this engine's sockets",
+                   kMaxWatchedStreams, stream, remote_->url());
+      return;
+    }
+    watched_.insert(stream);
+  }
+  remote_->register_trigger("stream", handler_id_, FrameWriter().string("stream_name", stream).finish());
+}
+
+StreamBackend open_bridge_backend(const std::string& url, const std::shared_ptr<StreamService>& service) {
+  StreamBackend backend;
+  backend.bridge = std::make_shared<StreamBridgeLink>(url, service);
+  return backend;
+}
+
+}  // namespace iii
