@@ -135,6 +135,14 @@ class Engine {
   bool register_function_if_absent(FunctionEntry entry) { return registry_.insert_function(std::move(entry)); }
   // Updates such a function (its description, formats or metadata) if `entry.owner` still owns it.
   bool update_own_function(FunctionEntry entry) { return registry_.replace_own_function(std::move(entry)); }
+  // Registers a trigger type of another engine (iii-cluster) provided by `entry.provider`, unless
+  // one of that id is provided already (this engine's own providers always win): false then.
+  // Bindings parked for the type are activated on it.
+  bool register_trigger_type_if_absent(TriggerTypeEntry entry);
+  // Removes trigger type `id` if `provider_worker_id` still provides it (its bindings wait).
+  void unregister_trigger_type(std::string_view id, std::string_view provider_worker_id) {
+    registry_.remove_trigger_type(id, provider_worker_id);
+  }
   // Removes function `id` if `owner_worker_id` still owns it.
   bool unregister_function(std::string_view id, std::string_view owner_worker_id) {
     return registry_.remove_function(id, owner_worker_id);

@@ -54,6 +54,13 @@ void Engine::register_trigger_type_entry(const std::shared_ptr<Endpoint>& from, 
   if (bindings) activate_on(from, *bindings);
 }
 
+bool Engine::register_trigger_type_if_absent(TriggerTypeEntry entry) {
+  if (registry_.find_trigger_type(entry.id)) return false;
+  const std::shared_ptr<Endpoint> provider = entry.provider;
+  register_trigger_type_entry(provider, std::move(entry));
+  return true;
+}
+
 void Engine::handle_register_trigger(const std::shared_ptr<Endpoint>& from, const Message& m) {
   TriggerBinding b;
   b.id = std::string(*m.id);

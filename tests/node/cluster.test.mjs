@@ -2,7 +2,8 @@
 // real redis-server find each other; a worker on one engine calls a function whose worker is on
 // another, directly and through an HTTP route; a function of the caller's own engine wins; killing
 // the callee's engine ends the calls in flight with invocation_stopped (nobody hangs) and its
-// functions leave the others; the iii-cluster block is validated like every other.
+// functions leave the others; a trigger type only another engine provides is bound through this
+// one; the iii-cluster block is validated like every other.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { freePort, sdkCallError, sdkSync, sdkWorker, shutdownSdk, sleep, startEngine, waitFor } from './harness.mjs';
@@ -131,6 +132,64 @@ test('an HTTP route on one engine runs a function whose worker is on another', a
       }, 5000, 'route registered');
       assert.equal(res.status, 200);
       assert.deepEqual(await res.json(), { hello: 'ann', on: 'b' });
+    } finally {
+      await shutdownSdk(wa);
+      await shutdownSdk(wb);
+    }
+  });
+});
+
+test('a trigger type only another engine provides is bound through this one, and fires this engine\'s function', async () => {
+  await onCluster(['a', 'b'], '', async ({ engines: [a, b] }) => {
+    const wa = sdkWorker(a.url, 'binder-a');
+    const wb = sdkWorker(b.url, 'provider-b');
+    try {
+      // B's worker provides `webhook`: it remembers the bindings and fires them on request.
+      const bindings = new Map();
+      wb.registerTriggerType({ id: 'webhook', description: 'fires on demand' }, {
+        async registerTrigger(t) { bindings.set(t.id, t); },
+        async unregisterTrigger(t) { bindings.delete(t.id); },
+      });
+      wb.registerFunction('hooks::fire', async () => {
+        const fired = [];
+        for (const t of bindings.values()) fired.push(await wb.trigger({ function_id: t.function_id, payload: { path: t.config.path } }));
+        return fired;
+      });
+      const got = [];
+      wa.registerFunction('app::on_hook', async (p) => { got.push(p.path); return `a got ${p.path}`; });
+      await sdkSync(wa);
+      await sdkSync(wb);
+      await waitForPeers(wa, ['b'], 'a sees b');
+      await waitFor(async () => (await wa.trigger({ function_id: 'engine::triggers::list', payload: {} }))
+        .triggers.some((t) => t.id === 'webhook'), 10_000, 'A lists B\'s trigger type');
+      await callWhenKnown(wb, 'app::on_hook', { path: 'warm-up' });  // B knows A's function
+
+      // A worker on A binds its function to B's type: the binding reaches B's provider.
+      const trigger = wa.registerTrigger({ type: 'webhook', function_id: 'app::on_hook', config: { path: '/orders' } });
+      await waitFor(() => bindings.size === 1, 10_000, 'the binding reached the provider on B');
+      const [bound] = bindings.values();
+      assert.equal(bound.function_id, 'app::on_hook');
+      assert.deepEqual(bound.config, { path: '/orders' });
+      assert.deepEqual(await wb.trigger({ function_id: 'hooks::fire', payload: {} }), ['a got /orders']);
+      assert.deepEqual(got.slice(1), ['/orders'], 'fired on A\'s worker');
+
+      // Unregistered on A: gone on B.
+      trigger.unregister();
+      await waitFor(() => bindings.size === 0, 10_000, 'the unregistration reached B');
+
+      // A binding whose worker leaves A goes from B too.
+      const wa2 = sdkWorker(a.url, 'binder-a2');
+      wa2.registerFunction('app::other', async () => null);
+      wa2.registerTrigger({ type: 'webhook', function_id: 'app::other', config: { path: '/x' } });
+      await waitFor(() => bindings.size === 1, 10_000, 'the second binding reached B');
+      await shutdownSdk(wa2);
+      await waitFor(() => bindings.size === 0, 10_000, 'a departed worker\'s binding left B');
+
+      // The bindings of an engine that stops leave the provider's engine with it.
+      wa.registerTrigger({ type: 'webhook', function_id: 'app::on_hook', config: { path: '/last' } });
+      await waitFor(() => bindings.size === 1, 10_000, 'the third binding reached B');
+      await a.stop();
+      await waitFor(() => bindings.size === 0, 10_000, 'the stopped engine\'s binding left B');
     } finally {
       await shutdownSdk(wa);
       await shutdownSdk(wb);

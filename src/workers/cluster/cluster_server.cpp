@@ -29,7 +29,8 @@ bool same_secret(std::string_view a, std::string_view b) {
 
 class PeerCallHandler final : public WsConnectionHandler {
  public:
-  PeerCallHandler(Engine& engine, std::string peer_id) : engine_(engine), peer_id_(std::move(peer_id)) {}
+  PeerCallHandler(Engine& engine, std::string peer_id, std::shared_ptr<ClusterCallService::PeerBindings> bindings)
+      : engine_(engine), peer_id_(std::move(peer_id)), bindings_(std::move(bindings)) {}
 
   void on_open(const std::shared_ptr<WsPeer>& peer) override {
     peer_ = peer;
@@ -39,11 +40,37 @@ class PeerCallHandler final : public WsConnectionHandler {
   void on_message(std::string_view payload, bool binary) override {
     if (binary) return;
     Message m;
-    if (const std::string error = parse_message(payload, m); !error.empty() || m.type != MessageType::kInvokeFunction ||
-                                                              !m.function_id || !m.invocation_id) {
-      spdlog::debug("iii-cluster: engine {} sent a frame that is not a call, dropped", peer_id_);
+    if (const std::string error = parse_message(payload, m); !error.empty()) {
+      spdlog::debug("iii-cluster: engine {} sent a frame that is not a message, dropped", peer_id_);
       return;
     }
+    if (m.type == MessageType::kInvokeFunction && m.function_id && m.invocation_id) return call(m);
+    if (m.type == MessageType::kRegisterTrigger && m.id && m.trigger_type && m.function_id) return bind(m);
+    if (m.type == MessageType::kUnregisterTrigger && m.id) return unbind(std::string(*m.id));
+    spdlog::debug("iii-cluster: engine {} sent a frame that is not a call or a binding, dropped", peer_id_);
+  }
+
+  void on_closed() override {
+    peer_.reset();
+    std::vector<std::string> gone;
+    {
+      std::lock_guard lock(bindings_->mu);
+      for (auto it = bindings_->owner.begin(); it != bindings_->owner.end();) {
+        if (it->second != this) {
+          ++it;
+          continue;
+        }
+        gone.push_back(it->first);
+        it = bindings_->owner.erase(it);
+      }
+    }
+    for (const std::string& id : gone) engine_.unregister_trigger(id);
+  }
+
+  ~PeerCallHandler() override { on_closed(); }
+
+ private:
+  void call(const Message& m) {
     const std::string invocation_id(*m.invocation_id), function_id(*m.function_id);
     const std::string data(m.data.value_or("null")), metadata(m.metadata.value_or(""));
     const std::string traceparent(m.traceparent.value_or("")), baggage(m.baggage.value_or(""));
@@ -56,11 +83,38 @@ class PeerCallHandler final : public WsConnectionHandler {
         context);
   }
 
-  void on_closed() override { peer_.reset(); }
+  // A binding made on the peer, of a trigger type provided here.
+  void bind(const Message& m) {
+    TriggerBinding b;
+    b.id = std::string(*m.id);
+    b.trigger_type = std::string(*m.trigger_type);
+    b.function_id = std::string(*m.function_id);
+    b.config = m.config ? std::string(*m.config) : "null";
+    b.metadata = m.metadata ? std::string(*m.metadata) : std::string();
+    {
+      std::lock_guard lock(bindings_->mu);
+      bindings_->owner[b.id] = this;
+    }
+    engine_.register_trigger(b, [weak = std::weak_ptr<WsPeer>(peer_), b, peer = peer_id_](std::optional<ErrorBody> error) {
+      if (!error) return;
+      spdlog::info("iii-cluster: a binding of {} from engine {} was rejected: {}", b.trigger_type, peer, error->message);
+      if (auto p = weak.lock()) p->send_text(build_registration_error_frame(b, *error));
+    });
+  }
 
- private:
+  void unbind(const std::string& id) {
+    {
+      std::lock_guard lock(bindings_->mu);
+      auto it = bindings_->owner.find(id);
+      if (it == bindings_->owner.end() || it->second != this) return;
+      bindings_->owner.erase(it);
+    }
+    engine_.unregister_trigger(id);
+  }
+
   Engine& engine_;
   const std::string peer_id_;
+  const std::shared_ptr<ClusterCallService::PeerBindings> bindings_;
   std::shared_ptr<WsPeer> peer_;
 };
 
@@ -75,7 +129,7 @@ void ClusterCallService::upgrade(WsUpgradeRequest request, std::function<void(Ws
     return decide(std::move(d));
   }
   const std::string peer = query_value(request.query, "engine");
-  d.handler = std::make_shared<PeerCallHandler>(engine_, peer.empty() ? request.remote_address : peer);
+  d.handler = std::make_shared<PeerCallHandler>(engine_, peer.empty() ? request.remote_address : peer, bindings_);
   d.options.log_name = "cluster peer " + peer;
   decide(std::move(d));
 }

@@ -35,10 +35,23 @@ std::string percent_encoded(std::string_view s) {
   return out;
 }
 
+// Removes from `mine` (calling `remove` for each) what the peer no longer announces.
+template <class Remove>
+void drop_unannounced(std::set<std::string>& mine, const std::set<std::string>& announced, Remove remove) {
+  for (auto it = mine.begin(); it != mine.end();) {
+    if (announced.count(*it)) {
+      ++it;
+      continue;
+    }
+    remove(*it);
+    it = mine.erase(it);
+  }
+}
+
 }  // namespace
 
 PeerEndpoint::PeerEndpoint(Engine& engine, std::string worker_id, std::shared_ptr<net::WsClient> client)
-    : Endpoint(std::move(worker_id), false), engine_(engine), client_(std::move(client)) {}
+    : RemoteEndpoint(std::move(worker_id)), engine_(engine), client_(std::move(client)) {}
 
 void PeerEndpoint::deliver(const CallView& call) {
   if (client_->send(build_invoke_frame(call))) return;
@@ -46,6 +59,17 @@ void PeerEndpoint::deliver(const CallView& call) {
   engine_.complete(call.invocation_id, worker_id(),
                    Outcome::failure(codes::kInvocationStopped, "Invocation stopped: the connection to the engine "
                                                                "that provides it is gone or full"));
+}
+
+std::optional<ErrorBody> PeerEndpoint::activate_trigger(const TriggerBinding& binding) {
+  RemoteEndpoint::activate_trigger(binding);  // the other engine answers only a rejection
+  return std::nullopt;
+}
+
+void PeerEndpoint::send(std::string frame) {
+  // A binding sent on a link that is gone is sent again when the link is back (the type comes
+  // back with it); a flooded link is closed by the client, which ends the same way.
+  client_->send(std::move(frame));
 }
 
 void PeerEndpoint::close() { client_->close(); }
@@ -106,6 +130,7 @@ void PeerLink::opened() {
     attached_ = ever_attached_ = true;
   }
   sync_functions(peer);
+  sync_trigger_types(peer);
   spdlog::info("iii-cluster: connected to engine {} at {} ({} functions)", name, address_, registered_count_.load());
 }
 
@@ -120,6 +145,7 @@ void PeerLink::ended(const std::optional<std::string>& reason) {
     attached_ = false;
   }
   registered_.clear();
+  provided_.clear();  // the detach below removes them with the endpoint
   registered_count_ = 0;
   if (was_attached) {
     engine_.detach(endpoint_);  // its functions go; calls in flight end with invocation_stopped
@@ -147,6 +173,7 @@ void PeerLink::update(AnnouncementPtr peer) {
     current = peer_;
   }
   sync_functions(current);
+  sync_trigger_types(current);
 }
 
 void PeerLink::sync_functions(const AnnouncementPtr& peer) {
@@ -166,18 +193,29 @@ void PeerLink::sync_functions(const AnnouncementPtr& peer) {
     // Refused if a worker of this engine registered the id just now (tried again on the next update).
     if (engine_.register_function_if_absent(function_entry(f, endpoint_))) registered_.insert(f.id);
   }
-  for (auto it = registered_.begin(); it != registered_.end();) {
-    if (announced.count(*it)) {
-      ++it;
-      continue;
-    }
-    engine_.unregister_function(*it, endpoint_->worker_id());
-    it = registered_.erase(it);
-  }
+  drop_unannounced(registered_, announced,
+                   [&](const std::string& id) { engine_.unregister_function(id, endpoint_->worker_id()); });
   registered_count_ = registered_.size();
   // Read after our own registrations, which count too: the next update skips the sync unless
   // something else changed the catalog since.
   synced_at_changes_ = engine_.registry().catalog_changes();
+}
+
+void PeerLink::sync_trigger_types(const AnnouncementPtr& peer) {
+  const std::string& name = peer->announcement.name.empty() ? id_ : peer->announcement.name;
+  const std::set<std::string> announced(peer->announcement.trigger_types.begin(), peer->announcement.trigger_types.end());
+  for (const std::string& type : announced) {
+    const auto current = engine_.registry().find_trigger_type(type);
+    if (current && current->provider == endpoint_) continue;  // still ours
+    provided_.erase(type);  // this engine's own provider took it over, maybe left since
+    // Refused while this engine (or a third engine's link) provides it: tried again at the next sync.
+    if (!current && engine_.register_trigger_type_if_absent(
+                        TriggerTypeEntry{type, "provided by engine " + name + " (iii-cluster)", {}, {}, endpoint_}))
+      provided_.insert(type);
+  }
+  drop_unannounced(provided_, announced,
+                   [&](const std::string& type) { engine_.unregister_trigger_type(type, endpoint_->worker_id()); });
+  synced_at_changes_ = engine_.registry().catalog_changes();  // our own registrations count too
 }
 
 void PeerLink::close() {

@@ -9,6 +9,12 @@
 // call like any worker's result. When the socket closes (the other engine died or left) the
 // endpoint is detached: its functions go and every call in flight to it ends with
 // invocation_stopped at once.
+//
+// A trigger type that the other engine announces and this one lacks is provided here by the same
+// endpoint: a binding made here (an SDK worker's registerTrigger) is sent there as a
+// registertrigger frame, and that engine's provider fires it by calling the bound function,
+// which comes back here through that engine's link to this one. When the link ends, the type
+// goes and its bindings wait here (parked) until the link is back, then are sent again.
 #pragma once
 #include <atomic>
 #include <memory>
@@ -28,13 +34,16 @@ namespace net {
 class WsClient;
 }
 
-class PeerEndpoint final : public Endpoint {
+// The other engine as a worker of this one: it owns that engine's functions, and provides the
+// trigger types that only that engine has. Calls and bindings go to it as the frames a worker
+// gets (invokefunction, registertrigger, unregistertrigger): that engine's cluster listener runs
+// them there (cluster_server.h).
+class PeerEndpoint final : public RemoteEndpoint {
  public:
   PeerEndpoint(Engine& engine, std::string worker_id, std::shared_ptr<net::WsClient> client);
   void deliver(const CallView& call) override;
-  // Another engine provides no trigger types here: nothing to activate.
-  std::optional<ErrorBody> activate_trigger(const TriggerBinding&) override { return std::nullopt; }
-  void deactivate_trigger(const TriggerBinding&) override {}
+  std::optional<ErrorBody> activate_trigger(const TriggerBinding& binding) override;
+  void send(std::string frame) override;
   bool forwards_to_engine() const override { return true; }
   void close() override;
 
@@ -71,6 +80,9 @@ class PeerLink : public std::enable_shared_from_this<PeerLink> {
   // Detaches the endpoint once, whichever comes first.
   void ended(const std::optional<std::string>& reason);
   void sync_functions(const AnnouncementPtr& peer);  // REQUIRES: sync_mu_ held
+  // The trigger types only the peer provides, registered with endpoint_ as their provider (so
+  // that bindings made here go there); those it no longer announces are removed.
+  void sync_trigger_types(const AnnouncementPtr& peer);  // REQUIRES: sync_mu_ held
 
   // Two locks. mu_ guards the small state below and is never held across a call into the engine
   // (engine::cluster::list reads it from inside engine callbacks). sync_mu_ orders opened(),
@@ -84,6 +96,7 @@ class PeerLink : public std::enable_shared_from_this<PeerLink> {
   std::shared_ptr<PeerEndpoint> endpoint_;
   std::mutex sync_mu_;
   std::set<std::string> registered_;  // functions this link registered (owned by endpoint_)
+  std::set<std::string> provided_;    // trigger types this link registered (provided by endpoint_)
   std::atomic<size_t> registered_count_{0};
   std::atomic<uint64_t> synced_at_changes_{0};  // the registry's catalog_changes() after the last sync
 };
