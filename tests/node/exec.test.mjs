@@ -103,7 +103,7 @@ test('the steps run in order, the last keeps running with its output prefixed, a
 });
 
 test('a crashing command is restarted with growing delays', async () => {
-  const engine = await engineWith(execConfig('name: crashy', 'restart_delay_ms: 300', 'restart_max_delay_ms: 5000',
+  const engine = await engineWith(execConfig('name: crashy', 'restart_delay_ms: 500', 'restart_max_delay_ms: 8000',
     `exec: ['date +%s%3N >> starts.txt; echo crashing; exit 1']`));
   const starts = path.join(engine.cwd, 'starts.txt');
   await waitFor(() => lines(starts).length >= 4, 20_000, () => `four starts; got ${lines(starts).length}\n${engine.logs().slice(-2000)}`);
@@ -112,9 +112,9 @@ test('a crashing command is restarted with growing delays', async () => {
   assert.ok(gaps[1] > gaps[0] && gaps[2] > gaps[1], `gaps between starts should grow: ${gaps.join(', ')} ms`);
   const log = engine.logs();
   assert.match(log, /iii-exec \[crashy\]: `date \+%s%3N >> starts.txt; echo crashing; exit 1` exited \(exit status 1\) after/);
-  assert.match(log, /restarting the pipeline in 0\.3 s \(restart 1\)/);
-  assert.match(log, /restarting the pipeline in 0\.6 s \(restart 2\)/);
-  assert.match(log, /restarting the pipeline in 1\.2 s \(restart 3\)/);
+  assert.match(log, /restarting the pipeline in 0\.5 s \(restart 1\)/);
+  assert.match(log, /restarting the pipeline in 1\.0 s \(restart 2\)/);
+  assert.match(log, /restarting the pipeline in 2\.0 s \(restart 3\)/);
   assert.match(log, /\[crashy\] crashing/);
 });
 
