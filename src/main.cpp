@@ -33,6 +33,7 @@
 #include "workers/observability/observability_worker.h"
 #include "workers/cluster/cluster_worker.h"
 #include "workers/bridge/bridge_worker.h"
+#include "workers/exec/exec_worker.h"
 
 namespace {
 
@@ -60,6 +61,7 @@ std::vector<iii::BuiltinDescriptor> builtin_catalog(boost::asio::io_context& io,
   catalog.push_back(iii::observability_builtin(io));
   catalog.push_back(iii::cluster_builtin(io));
   catalog.push_back(iii::bridge_builtin());
+  catalog.push_back(iii::exec_builtin());
   return catalog;
 }
 

@@ -24,7 +24,7 @@ const BuiltinDescriptor* BuiltinSupervisor::find(const std::string& name) const 
 std::unique_ptr<BuiltinWorker> BuiltinSupervisor::create(const WorkerEntry& entry) {
   const BuiltinDescriptor* descriptor = find(entry.name);
   if (!descriptor) return nullptr;
-  BuiltinContext context{engine_, working_dir_, readiness_};
+  BuiltinContext context{engine_, working_dir_, readiness_, entry.instance_id};
   try {
     return descriptor->factory(context, entry.config);
   } catch (const BuiltinConfigError& e) {

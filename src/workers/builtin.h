@@ -100,6 +100,7 @@ struct BuiltinContext {
   Engine& engine;
   std::filesystem::path working_dir;  // relative paths in config blocks resolve against it
   std::shared_ptr<const BuiltinReadiness> readiness = nullptr;  // may be null (tests)
+  std::string instance_id = {};  // `iii-exec`, `iii-exec#1`, … (docs/config.md §2.2); may be empty (tests)
 };
 
 using BuiltinFactory = std::function<std::unique_ptr<BuiltinWorker>(BuiltinContext&, const boost::json::value& config)>;

@@ -71,9 +71,9 @@ test('${VAR} and ${VAR:default} are substituted before parsing', async () => {
 });
 
 test('an unknown built-in is reported as not supported yet, not a crash', async () => {
-  const engine = await startEngine({ config: 'workers:\n  - name: iii-exec\n' });
+  const engine = await startEngine({ config: 'workers:\n  - name: iii-telemetry\n' });
   engines.push(engine);
-  await waitFor(() => /iii-exec` is not supported by this engine yet/.test(engine.logs()), 3000, 'warning');
+  await waitFor(() => /iii-telemetry` is not supported by this engine yet/.test(engine.logs()), 3000, 'warning');
   engine.assertAlive();
 });
 

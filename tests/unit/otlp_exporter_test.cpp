@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "eventually.h"
 #include "net/http_server.h"
 
 namespace iii::obs {
@@ -364,15 +365,7 @@ class IoThreads {
   std::vector<std::thread> threads_;
 };
 
-template <class Pred>
-bool eventually(Pred done, std::chrono::milliseconds limit = 5000ms) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
+using testing::eventually;
 
 // A loopback port with nothing listening on it (bound, then closed).
 uint16_t closed_port() {
