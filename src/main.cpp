@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <limits>
+#include <mutex>
 #include <thread>
 
 #include "config/builtin_supervisor.h"
@@ -132,11 +133,18 @@ int run_engine(const EngineFlags& flags) {
   config::ListenerSet listeners(io, engine, &channels);
   if (!listeners.reconcile(cfg.listeners).empty()) return 1;  // no worker could ever connect
 
+  // Hot reload and shutdown both change the running built-ins: one at a time, and no reload once
+  // the shutdown began.
+  std::mutex supervisor_mu;
+  bool shutting_down = false;
+
   // Hot reload: a valid new file is applied without dropping connected workers; an invalid one
   // is reported and the running config stays.
   std::unique_ptr<config::ConfigWatcher> watcher;
   if (from_file) {
     watcher = std::make_unique<config::ConfigWatcher>(io, flags.config_path, [&] {
+      std::lock_guard lock(supervisor_mu);
+      if (shutting_down) return;
       try {
         config::EngineConfig next = config::load_config_file(flags.config_path);
         apply_flags(flags, next);
@@ -169,17 +177,30 @@ int run_engine(const EngineFlags& flags) {
   };
   schedule_tick();
 
+  // The built-ins stop while the sockets still run (on a thread of their own: iii-exec waits out
+  // its children's grace), so that the workers iii-exec started see their connection close and
+  // leave at once; then the event loop stops.
+  std::thread stopper;
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](boost::system::error_code, int signal) {
+  signals.async_wait([&](boost::system::error_code ec, int signal) {
+    if (ec) return;
     spdlog::info("signal {} received: shutting down", signal);
-    io.stop();
+    stopper = std::thread([&] {
+      {
+        std::lock_guard lock(supervisor_mu);
+        shutting_down = true;
+        supervisor.stop_all();
+      }
+      io.stop();
+    });
   });
 
   std::vector<std::thread> pool;
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { io.run(); });
   io.run();
   for (auto& t : pool) t.join();
-  supervisor.stop_all();
+  if (stopper.joinable()) stopper.join();
+  supervisor.stop_all();  // nothing left after a signal; everything when the loop ended otherwise
   return 0;
 }
 
