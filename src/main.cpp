@@ -32,6 +32,7 @@
 #include "workers/http_functions/http_functions_worker.h"
 #include "workers/observability/observability_worker.h"
 #include "workers/cluster/cluster_worker.h"
+#include "workers/configuration/configuration_worker.h"
 
 namespace {
 
@@ -58,6 +59,7 @@ std::vector<iii::BuiltinDescriptor> builtin_catalog(boost::asio::io_context& io,
   catalog.push_back(iii::http_functions_builtin(io));
   catalog.push_back(iii::observability_builtin(io));
   catalog.push_back(iii::cluster_builtin(io));
+  catalog.push_back(iii::configuration_builtin(io));
   return catalog;
 }
 

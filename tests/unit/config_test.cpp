@@ -44,9 +44,11 @@ modules:
   EXPECT_EQ(c.listeners[1].port, 5001);
   EXPECT_EQ(c.engine.invocation_timeout.count(), 1500);
   EXPECT_EQ(c.max_json_depth, 64u);
-  ASSERT_EQ(c.workers.size(), 5u);  // the four listed, then iii-observability (always runs)
+  ASSERT_EQ(c.workers.size(), 6u);  // the four listed, then iii-observability and configuration (always run)
   EXPECT_EQ(c.workers[4].name, "iii-observability");
   EXPECT_TRUE(c.workers[4].config.is_null());
+  EXPECT_EQ(c.workers[5].name, "configuration");
+  EXPECT_TRUE(c.workers[5].config.is_null());
   EXPECT_EQ(c.workers[0].name, "iii-state");
   EXPECT_EQ(c.workers[0].config.at("triggers_enabled"), true);
   EXPECT_EQ(c.workers[0].config.at("max_value_bytes"), 10);
@@ -61,13 +63,17 @@ TEST(Config, EmptyAndDefaults) {
   auto c = parse_config("workers: []\n", "c.yaml");
   ASSERT_EQ(c.listeners.size(), 1u);
   EXPECT_EQ(c.listeners[0].port, 49134);
-  ASSERT_EQ(c.workers.size(), 1u);  // observability is mandatory: its defaults without an entry
+  ASSERT_EQ(c.workers.size(), 2u);  // observability and configuration are mandatory: defaults without an entry
   EXPECT_EQ(c.workers[0].name, "iii-observability");
-  auto listed = parse_config("workers:\n  - name: observability\n    config: { enabled: false }\n", "c.yaml");
-  ASSERT_EQ(listed.workers.size(), 1u);  // listed (by its alias): not added twice
+  EXPECT_EQ(c.workers[1].name, "configuration");
+  auto listed = parse_config(
+      "workers:\n  - name: observability\n    config: { enabled: false }\n  - name: configuration\n    config: { ttl_seconds: 5 }\n",
+      "c.yaml");
+  ASSERT_EQ(listed.workers.size(), 2u);  // listed (observability by its alias): not added twice
   EXPECT_EQ(listed.workers[0].config.at("enabled"), false);
+  EXPECT_EQ(listed.workers[1].config.at("ttl_seconds"), 5);
   auto d = embedded_default();
-  ASSERT_EQ(d.workers.size(), 7u);
+  ASSERT_EQ(d.workers.size(), 8u);
   EXPECT_EQ(d.workers[0].name, "iii-http");
   EXPECT_EQ(d.workers[1].name, "iii-state");
   EXPECT_EQ(d.workers[2].name, "iii-queue");
