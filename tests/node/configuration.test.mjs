@@ -2,13 +2,17 @@
 // being listed and leaves an empty directory empty; register/set/get/list/schema shapes; values
 // checked against the registered JSON Schema; `${VAR:default}` expanded with the engine's
 // environment; `configuration` triggers; hand edits of ./config/<id>.yaml becoming events (and
-// invalid ones rejected); values surviving a restart.
+// invalid ones rejected); values surviving a restart; the built-ins' blocks as entries, set live
+// (docs/builtins.md §0.3).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { closeAll, connectRaw, sdkCallError, sdkSync, sdkWaitCallable, sdkWorker, shutdownSdk, startEngine, waitFor } from './harness.mjs';
+import {
+  closeAll, connectRaw, sdkCallError, sdkSync, sdkWaitCallable, sdkWorker, shutdownSdk, startEngine, tcpConnects, waitFor,
+} from './harness.mjs';
+import { bindHttp, parseRaw, rawExchange, startHttpEngine } from './http-support.mjs';
 
 // One directory for the file: ./config (the fs adapter's default) lives in it across restarts.
 const dir = mkdtempSync(path.join(os.tmpdir(), 'iii-configuration-node-'));
@@ -53,7 +57,8 @@ after(async () => {
 });
 
 test('it runs without a config entry and creates nothing until something is registered', async () => {
-  assert.deepEqual(await call('configuration::list', {}), { configurations: [] });
+  // Only the built-ins' blocks (in memory: §0.3): here the always-running iii-observability.
+  assert.deepEqual((await call('configuration::list', {})).configurations.map((c) => c.id), ['iii-observability']);
   assert.equal((await failure('configuration::get', { id: 'nothing' })).code, 'NOT_FOUND');
   assert.equal(existsSync(path.join(dir, 'config')), false, 'the configuration worker created ./config');
 });
@@ -186,4 +191,67 @@ test('stored values survive an engine restart', async () => {
   assert.equal((await failure('configuration::set', { id: 'durable', value: { n: 1 } })).code, 'SCHEMA_UNAVAILABLE');
   await call('configuration::register', { id: 'durable', name: 'D', description: 'd', schema });
   assert.deepEqual(await call('configuration::set', { id: 'durable', value: { n: 10 } }), { old_value: { n: 9 }, new_value: { n: 10 } });
+});
+
+// docs/builtins.md §0.3: the built-ins publish their config blocks; setting one applies it live.
+test('configuration::set on iii-http changes CORS live; a refused block leaves it untouched', async () => {
+  const e = await startHttpEngine({ cors: { allowed_origins: ['https://a.example'] } });
+  try {
+    const H = sdkWorker(e.url, 'configuration-http');
+    const events = [];
+    H.registerFunction('cfg::ok', async () => ({ body: { ok: true } }));
+    H.registerFunction('cfg::http-changed', async (data) => { events.push(data); return null; });
+    await sdkSync(H);
+    await bindHttp(H, 'cfg::ok', { api_path: '/ok' });
+    H.registerTrigger({ type: 'configuration', function_id: 'cfg::http-changed', config: { configuration_id: 'iii-http' } });
+    await sdkSync(H);
+    // A new connection per request: keep-alive connections opened before a replacement stay with
+    // the instance that accepted them.
+    const allowed = async (origin) => {
+      const raw = await rawExchange(e.httpPort, [`GET /ok HTTP/1.1\r\nHost: x\r\nOrigin: ${origin}\r\nConnection: close\r\n\r\n`]);
+      const res = parseRaw(raw.raw);
+      assert.equal(res.status, 200);
+      return res.headers['access-control-allow-origin']?.[0] ?? null;
+    };
+    assert.equal(await allowed('https://a.example'), 'https://a.example');
+
+    const entry = await H.trigger({ function_id: 'configuration::get', payload: { id: 'iii-http' } });
+    assert.deepEqual(entry.value.cors, { allowed_origins: ['https://a.example'] });
+    assert.equal((await H.trigger({ function_id: 'configuration::schema', payload: { id: 'iii-http' } })).schema.type[0], 'object');
+    const listed = (await H.trigger({ function_id: 'configuration::list', payload: {} })).configurations.map((c) => c.id);
+    assert.ok(listed.includes('iii-http') && listed.includes('iii-observability'), JSON.stringify(listed));
+
+    const value = { ...entry.value, cors: { allowed_origins: ['https://b.example'] } };
+    const r = await H.trigger({ function_id: 'configuration::set', payload: { id: 'iii-http', value }, timeoutMs: 10_000 });
+    assert.deepEqual(r, { old_value: entry.value, new_value: value });
+    await waitFor(() => tcpConnects(e.httpPort), 5000, 'iii-http listening again');
+    assert.equal(await allowed('https://b.example'), 'https://b.example');
+    assert.equal(await allowed('https://a.example'), null);
+    await waitFor(() => events.length === 1, 5000, 'the configuration:updated event');
+    assert.equal(events[0].event_type, 'configuration:updated');
+    assert.deepEqual(events[0].new_value, value);
+
+    // Refused by the schema, then by the built-in's own checks: nothing changes.
+    let err = await sdkCallError(H, { function_id: 'configuration::set', payload: { id: 'iii-http', value: { ...value, cors: { allowed_origins: 'x' } } } });
+    assert.equal(err.code, 'SCHEMA_INVALID', err.message);
+    err = await sdkCallError(H, { function_id: 'configuration::set', payload: { id: 'iii-http', value: { ...value, cors: { allowed_origins: [], nope: 1 } } } });
+    assert.equal(err.code, 'SCHEMA_INVALID', err.message);
+    assert.match(err.message, /nope/);
+    assert.equal(await allowed('https://b.example'), 'https://b.example');
+    assert.deepEqual((await H.trigger({ function_id: 'configuration::get', payload: { id: 'iii-http' } })).value, value);
+    // Valid, but it cannot start (the port is the engine's own worker port): back on the old block.
+    err = await sdkCallError(H, { function_id: 'configuration::set', payload: { id: 'iii-http', value: { ...value, port: e.port } }, timeoutMs: 10_000 });
+    assert.equal(err.code, 'ADAPTER_ERROR', err.message);
+    assert.match(err.message, /runs on its previous one/);
+    await waitFor(() => tcpConnects(e.httpPort), 5000, 'iii-http back on its port');
+    assert.equal(await allowed('https://b.example'), 'https://b.example');
+    assert.deepEqual((await H.trigger({ function_id: 'configuration::get', payload: { id: 'iii-http' } })).value, value);
+    assert.equal((await sdkCallError(H, { function_id: 'configuration::register',
+      payload: { id: 'iii-http', name: 'x', description: 'x', schema: {} } })).code, 'ADAPTER_ERROR');
+    assert.equal(events.length, 1);
+    assert.equal(existsSync(path.join(e.cwd, 'config')), false, 'built-in blocks are not written to ./config');
+    await shutdownSdk(H);
+  } finally {
+    await e.stop();
+  }
 });

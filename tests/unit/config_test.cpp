@@ -8,6 +8,8 @@
 #include "config/engine_config.h"
 #include "engine/in_process_worker.h"
 #include "workers/builtin.h"
+#include "workers/configuration/configuration_worker.h"
+#include "workers/pubsub/pubsub_worker.h"
 
 namespace iii::config {
 namespace {
@@ -244,6 +246,61 @@ TEST(BuiltinSupervisor, StartsReloadsAndRejectsBadBlocksWithoutChangingAnything)
   // Removed: its functions go away.
   supervisor.apply(parse_config("workers: []\n", "c.yaml"));
   EXPECT_EQ(call_echo(engine), "function_not_found");
+}
+
+
+// docs/builtins.md §0.3: a block set through set_block() (what configuration::set on a built-in's
+// id calls) goes through the factory like a reload, and wins until the file's block changes.
+TEST(BuiltinSupervisor, SetBlockAppliesLiveAndTheFileWinsWhenItChanges) {
+  Engine engine;
+  BuiltinSupervisor supervisor(engine, {echo_descriptor()}, ".");
+  supervisor.start(parse_config("workers:\n  - name: echo\n    config: { value: one }\n", "c.yaml"));
+  EXPECT_FALSE(supervisor.set_block("echo", boost::json::parse(R"({"value":"set"})")));
+  EXPECT_EQ(call_echo(engine), "\"set\"");
+  std::optional<ErrorBody> refused = supervisor.set_block("echo", boost::json::parse(R"({"valu":"x"})"));
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->code, "SCHEMA_INVALID");
+  EXPECT_NE(refused->message.find("unknown key `valu`"), std::string::npos) << refused->message;
+  EXPECT_EQ(call_echo(engine), "\"set\"");
+  EXPECT_EQ(supervisor.set_block("nothing", nullptr)->code, "ADAPTER_ERROR");
+  // The file's block did not change: the set block stays.
+  supervisor.apply(parse_config("workers:\n  - name: echo\n    config: { value: one }\n", "c.yaml"));
+  EXPECT_EQ(call_echo(engine), "\"set\"");
+  // It changed: the file wins.
+  supervisor.apply(parse_config("workers:\n  - name: echo\n    config: { value: two }\n", "c.yaml"));
+  EXPECT_EQ(call_echo(engine), "\"two\"");
+}
+
+// The built-ins' blocks are entries of the configuration worker; setting one replaces the
+// built-in, a refused one changes nothing.
+TEST(BuiltinSupervisor, BlocksArePublishedInTheConfigurationWorker) {
+  Engine engine;
+  BuiltinDescriptor configuration{"configuration", {}, [](BuiltinContext& ctx, const boost::json::value&) {
+                                    return make_configuration_worker(ctx.engine, ConfigurationConfig{},
+                                                                     std::make_shared<MemoryConfigurationStore>());
+                                  }};
+  BuiltinSupervisor supervisor(engine, {pubsub_builtin(), configuration}, ".");
+  supervisor.start(parse_config("workers:\n  - name: pubsub\n", "c.yaml"));
+  auto invoke = [&](const std::string& id, const std::string& data) {
+    Outcome out = Outcome::failure("no_answer", "");
+    engine.invoke(id, data, "", [&](Outcome o) { out = std::move(o); });
+    return out;
+  };
+  Outcome got = invoke("configuration::get", R"({"id":"iii-pubsub"})");
+  ASSERT_TRUE(got.ok()) << got.error->message;
+  EXPECT_EQ(boost::json::parse(got.result), boost::json::parse(R"({"id":"iii-pubsub","value":null})"));
+  EXPECT_TRUE(invoke("configuration::set", R"({"id":"iii-pubsub","value":{"adapter":{"name":"local"}}})").ok());
+  EXPECT_EQ(invoke("configuration::set", R"({"id":"iii-pubsub","value":{"adapter":{"name":"kafka"}}})").error->code,
+            "SCHEMA_INVALID");
+  EXPECT_EQ(invoke("configuration::set", R"({"id":"iii-pubsub","value":{"adapter":{"name":"local","config":{"x":1}}}})")
+                .error->code,
+            "SCHEMA_INVALID");
+  got = invoke("configuration::get", R"({"id":"iii-pubsub"})");
+  EXPECT_EQ(boost::json::parse(got.result).at("value"), boost::json::parse(R"({"adapter":{"name":"local"}})"));
+  EXPECT_TRUE(invoke("publish", R"({"topic":"t","data":1})").ok());  // the replacement serves
+  // Removed from the file: its entry goes.
+  supervisor.apply(parse_config("workers: []\n", "c.yaml"));
+  EXPECT_EQ(invoke("configuration::get", R"({"id":"iii-pubsub"})").error->code, "NOT_FOUND");
 }
 
 }  // namespace

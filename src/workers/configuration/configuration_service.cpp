@@ -63,18 +63,22 @@ std::vector<std::string> ConfigurationService::violations(const JsonSchema& sche
   return schema.validate(applied.value);
 }
 
+ConfigurationService::Held ConfigurationService::hold(ConfigurationEntry entry, Applier apply) {
+  Held held{std::move(entry), nullptr, std::move(apply)};
+  try {
+    held.schema = compiled(held.entry.schema);
+  } catch (const JsonSchemaError& e) {
+    spdlog::warn("configuration: the schema of {} is not used: {}", held.entry.id, e.what());
+    held.entry.schema = nullptr;
+  }
+  return held;
+}
+
 void ConfigurationService::open(const std::shared_ptr<ConfigurationService>& self) {
   std::lock_guard lock(mu_);
   for (ConfigurationEntry& entry : store_->load()) {
-    Held held{std::move(entry), nullptr};
-    try {
-      held.schema = compiled(held.entry.schema);
-    } catch (const JsonSchemaError& e) {
-      spdlog::warn("configuration: the stored schema of {} is not used: {}", held.entry.id, e.what());
-      held.entry.schema = nullptr;
-    }
-    const std::string id = held.entry.id;
-    entries_[id] = std::move(held);
+    const std::string id = entry.id;
+    entries_[id] = hold(std::move(entry), {});
   }
   open_ = true;
   std::weak_ptr<ConfigurationService> weak = self;
@@ -106,10 +110,15 @@ ConfigurationService::Reply ConfigurationService::register_entry(Registration r)
   std::lock_guard lock(mu_);
   auto it = entries_.find(r.id);
   const bool existed = it != entries_.end();
+  if (existed && it->second.apply)
+    return {Outcome::failure("ADAPTER_ERROR", "configuration " + quoted(r.id) +
+                                                  " is the config block of a built-in: change its value with "
+                                                  "configuration::set, or in config.yaml"),
+            {}};
   Held held{ConfigurationEntry{r.id, std::move(r.name), std::move(r.description), std::move(r.schema),
                                r.initial_value ? std::move(*r.initial_value) : existed ? it->second.entry.value : json::value(),
                                std::move(r.metadata)},
-            std::move(schema)};
+            std::move(schema), {}};
   try {
     store_->put(held.entry);
   } catch (const ConfigurationStoreError& e) {
@@ -124,6 +133,13 @@ ConfigurationService::Reply ConfigurationService::register_entry(Registration r)
 
 ConfigurationService::Reply ConfigurationService::set(const std::string& id, json::value value) {
   if (!valid_configuration_id(id)) return {invalid_id(id), {}};
+  bool owned = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(id);
+    owned = it != entries_.end() && it->second.apply;
+  }
+  if (owned) return set_owned(id, std::move(value));
   std::lock_guard lock(mu_);
   auto it = entries_.find(id);
   if (it == entries_.end())
@@ -221,17 +237,18 @@ void ConfigurationService::apply_external_changes() {
         entries_.erase(it);
         continue;
       }
-      Held next{std::move(change.entry), nullptr};
+      if (it != entries_.end() && it->second.apply) {
+        spdlog::warn("configuration: the file of {} is ignored: it is a built-in's block, set in config.yaml or with "
+                     "configuration::set", id);
+        continue;
+      }
       if (it != entries_.end() && it->second.schema) {
-        next.entry.schema = it->second.entry.schema;  // files do not hold it; the owner's stays
+        change.entry.schema = nullptr;  // files do not hold it: the owner's stays (below)
+      }
+      Held next = hold(std::move(change.entry), {});
+      if (it != entries_.end() && it->second.schema) {
+        next.entry.schema = it->second.entry.schema;
         next.schema = it->second.schema;
-      } else {
-        try {
-          next.schema = compiled(next.entry.schema);
-        } catch (const JsonSchemaError& e) {
-          spdlog::warn("configuration: the schema in the file of {} is not used: {}", id, e.what());
-          next.entry.schema = nullptr;
-        }
       }
       if (next.schema) {
         value_template::Expanded applied = value_template::expand(next.entry.value);
@@ -260,7 +277,7 @@ void ConfigurationService::expire(Clock::time_point now) {
   for (const std::string& id : triggers_.expired(now)) {
     std::lock_guard lock(mu_);
     auto it = entries_.find(id);
-    if (it == entries_.end()) continue;
+    if (it == entries_.end() || it->second.apply) continue;
     try {
       store_->remove(id);
     } catch (const ConfigurationStoreError& e) {
@@ -268,6 +285,69 @@ void ConfigurationService::expire(Clock::time_point now) {
       continue;
     }
     spdlog::info("configuration: {} deleted, no trigger has watched it for its TTL", id);
+    events.push_back(Event{kConfigurationDeleted, it->second.entry, it->second.entry.value, std::nullopt});
+    entries_.erase(it);
+  }
+  announce(std::move(events));
+}
+
+ConfigurationService::Reply ConfigurationService::set_owned(const std::string& id, json::value value) {
+  std::lock_guard apply_lock(apply_mu_);  // two sets of one block never interleave
+  Applier apply;
+  {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(id);
+    if (it == entries_.end() || !it->second.apply) return {not_found(id), {}};
+    if (it->second.schema)
+      if (auto errors = violations(*it->second.schema, value); !errors.empty()) return {schema_invalid(errors), {}};
+    apply = it->second.apply;
+  }
+  value_template::Expanded applied = value_template::expand(value);
+  if (!applied.missing.empty()) {
+    std::string vars;
+    for (const auto& v : applied.missing) vars += (vars.empty() ? "" : ", ") + v;
+    return {Outcome::failure("EXPAND_FAILED", "configuration " + quoted(id) +
+                                                  " references unset environment variable(s) with no default: " + vars),
+            {}};
+  }
+  // The built-in is reconfigured (or replaced) before the value is accepted: a value it refuses
+  // leaves it running as it was.
+  if (std::optional<ErrorBody> refused = apply(applied.value))
+    return {Outcome{{}, std::move(refused)}, {}};
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return {not_found(id), {}};
+  json::value old_value = std::exchange(it->second.entry.value, std::move(value));
+  json::object answer;
+  answer["old_value"] = old_value;
+  answer["new_value"] = it->second.entry.value;
+  return {Outcome::success(json_text::serialize(answer)),
+          {Event{kConfigurationUpdated, it->second.entry, std::move(old_value), it->second.entry.value}}};
+}
+
+void ConfigurationService::own(ConfigurationEntry entry, Applier apply) {
+  std::vector<Event> events;
+  {
+    std::lock_guard lock(mu_);
+    Held held = hold(std::move(entry), std::move(apply));
+    const std::string id = held.entry.id;
+    auto it = entries_.find(id);
+    if (it == entries_.end()) {
+      events.push_back(Event{kConfigurationRegistered, held.entry, std::nullopt, held.entry.value});
+    } else if (!(it->second.entry == held.entry)) {
+      events.push_back(Event{kConfigurationUpdated, held.entry, it->second.entry.value, held.entry.value});
+    }
+    entries_[id] = std::move(held);
+  }
+  announce(std::move(events));
+}
+
+void ConfigurationService::disown(const std::string& id) {
+  std::vector<Event> events;
+  {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(id);
+    if (it == entries_.end() || !it->second.apply) return;
     events.push_back(Event{kConfigurationDeleted, it->second.entry, it->second.entry.value, std::nullopt});
     entries_.erase(it);
   }

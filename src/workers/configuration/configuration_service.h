@@ -7,12 +7,18 @@
 // id never interleave and the store sees one call at a time. Operations return the events they
 // caused; the caller answers first, then calls announce() (never under the lock).
 //
+// Entries owned by a built-in (docs/builtins.md §0.3) are published by the built-in supervisor
+// through own(): their value is the built-in's live config block, kept in memory only (config.yaml
+// stays authoritative), and every new value goes through the owner's Applier (which reconfigures
+// or replaces the running built-in) before it is accepted.
+//
 // Error codes: INVALID_ID, NOT_REGISTERED, SCHEMA_INVALID, SCHEMA_UNAVAILABLE, NOT_FOUND,
 // ADAPTER_ERROR, and EXPAND_FAILED (a read whose `${VAR}` has no value and no default), with the
 // official engine's messages.
 #pragma once
 #include <boost/json/value.hpp>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -48,6 +54,10 @@ class ConfigurationService {
     std::optional<boost::json::value> metadata;
   };
 
+  // Applies a new value (expanded) of an owned entry to its built-in; the error refuses it and
+  // then nothing changed. Called without the service's lock.
+  using Applier = std::function<std::optional<ErrorBody>(const boost::json::value& value)>;
+
   ConfigurationService(Engine& engine, std::shared_ptr<ConfigurationStore> store, std::chrono::seconds ttl);
 
   ConfigurationTriggers& triggers() { return triggers_; }
@@ -63,6 +73,12 @@ class ConfigurationService {
   Outcome list();
   Outcome schema(const std::string& id);
 
+  // Publishes an entry owned by a built-in (memory only; `apply` takes its later values), or
+  // refreshes it: fires configuration:registered, or configuration:updated when it changed.
+  void own(ConfigurationEntry entry, Applier apply);
+  // Removes an owned entry (its built-in is gone); fires configuration:deleted.
+  void disown(const std::string& id);
+
   // Takes the store's external changes: each one that is valid (expanded, against the entry's
   // schema when known) replaces the cached entry; an invalid one is logged and the entry keeps
   // its value. Fires what changed.
@@ -77,7 +93,12 @@ class ConfigurationService {
   struct Held {
     ConfigurationEntry entry;
     std::shared_ptr<const JsonSchema> schema;  // null when entry.schema is null
+    Applier apply;  // set for an entry a built-in owns
   };
+  // An entry with its schema compiled; a schema that does not compile is logged and dropped.
+  static Held hold(ConfigurationEntry entry, Applier apply);
+  // set() of an owned entry: the owner applies it first.
+  Reply set_owned(const std::string& id, boost::json::value value);
   // Violations of `value` (expanded first) against `schema`; empty when valid or when a variable
   // is missing (the raw value is kept and checked again on read).
   static std::vector<std::string> violations(const JsonSchema& schema, const boost::json::value& value);
@@ -85,6 +106,7 @@ class ConfigurationService {
   const std::shared_ptr<ConfigurationStore> store_;
   ConfigurationTriggers triggers_;
   std::mutex mu_;
+  std::mutex apply_mu_;  // one owned value applied at a time (taken before mu_, never inside it)
   std::map<std::string, Held> entries_;  // by id, so list() is sorted
   bool open_ = false;
 };

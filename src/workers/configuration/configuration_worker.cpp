@@ -33,6 +33,7 @@ class ConfigurationWorker final : public BuiltinWorker {
   }
 
   std::shared_ptr<InProcessWorker> endpoint() override { return endpoint_; }
+  const std::shared_ptr<ConfigurationService>& service() const { return service_; }
 
   void start() override {
     service_->open(service_);
@@ -60,6 +61,11 @@ BuiltinDescriptor configuration_builtin(boost::asio::io_context& io) {
             auto store = std::make_shared<FsConfigurationStore>(io, config.directory);
             return make_configuration_worker(context.engine, std::move(config), std::move(store));
           }};
+}
+
+std::shared_ptr<ConfigurationService> configuration_service_of(BuiltinWorker& worker) {
+  auto* configuration = dynamic_cast<ConfigurationWorker*>(&worker);
+  return configuration ? configuration->service() : nullptr;
 }
 
 std::unique_ptr<BuiltinWorker> make_configuration_worker(Engine& engine, ConfigurationConfig config,

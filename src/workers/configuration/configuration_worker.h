@@ -26,6 +26,10 @@ BuiltinDescriptor configuration_builtin(boost::asio::io_context& io);
 std::unique_ptr<BuiltinWorker> make_configuration_worker(Engine& engine, ConfigurationConfig config,
                                                          std::shared_ptr<ConfigurationStore> store);
 
+// The service of a configuration worker (for the built-in supervisor, which publishes the
+// built-ins' blocks in it: docs/builtins.md §0.3); null for any other worker.
+std::shared_ptr<ConfigurationService> configuration_service_of(BuiltinWorker& worker);
+
 // Registers configuration::register, set, get, list and schema on `worker`.
 void add_configuration_functions(InProcessWorker& worker, const std::shared_ptr<ConfigurationService>& service);
 
