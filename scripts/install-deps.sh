@@ -9,6 +9,8 @@ APT_PACKAGES=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-system1.81-dev
   libsimdjson-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libsqlite3-dev libhiredis-dev libssl-dev
+  libvalijson-dev        # JSON Schema validation of configuration values (header-only)
+  json-schema-test-suite # the official JSON-Schema-Test-Suite, run by tests/unit/json_schema_test.cpp
   openssl ca-certificates   # the system CA store HTTPS calls verify against; test certificates
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server wrk nats-server libnats-dev clang

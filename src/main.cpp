@@ -35,6 +35,7 @@
 #include "workers/cluster/cluster_worker.h"
 #include "workers/bridge/bridge_worker.h"
 #include "workers/exec/exec_worker.h"
+#include "workers/configuration/configuration_worker.h"
 
 namespace {
 
@@ -63,6 +64,7 @@ std::vector<iii::BuiltinDescriptor> builtin_catalog(boost::asio::io_context& io,
   catalog.push_back(iii::cluster_builtin(io));
   catalog.push_back(iii::bridge_builtin());
   catalog.push_back(iii::exec_builtin());
+  catalog.push_back(iii::configuration_builtin(io));
   return catalog;
 }
 

@@ -4,6 +4,11 @@
 
 #include <boost/json.hpp>
 
+#include "config/builtin_config_schemas.h"
+#include "core/json_text.h"
+#include "workers/configuration/configuration_service.h"
+#include "workers/configuration/configuration_worker.h"
+
 namespace iii::config {
 
 BuiltinSupervisor::BuiltinSupervisor(Engine& engine, std::vector<BuiltinDescriptor> catalog,
@@ -32,18 +37,26 @@ std::unique_ptr<BuiltinWorker> BuiltinSupervisor::create(const WorkerEntry& entr
   }
 }
 
+void BuiltinSupervisor::start_worker(BuiltinWorker& worker) {
+  engine_.add_in_process_worker(worker.endpoint());
+  try {
+    worker.start();
+  } catch (const std::exception&) {
+    engine_.detach(worker.endpoint());
+    throw;
+  }
+}
+
 void BuiltinSupervisor::launch(const std::string& instance_id, const WorkerEntry& entry,
                                std::unique_ptr<BuiltinWorker> worker) {
-  engine_.add_in_process_worker(worker->endpoint());
   try {
-    worker->start();
+    start_worker(*worker);
   } catch (const std::exception& e) {
-    engine_.detach(worker->endpoint());
     throw std::runtime_error("worker `" + entry.written_name + "` (" + entry.file + ":" + std::to_string(entry.line) +
                              ") could not start: " + e.what());
   }
   spdlog::info("built-in worker {} started", instance_id);
-  running_[instance_id] = Running{entry.name, entry.config, std::move(worker)};
+  running_[instance_id] = Running{entry, entry.config, std::move(worker)};
 }
 
 void BuiltinSupervisor::retire(Running& running) {
@@ -52,6 +65,7 @@ void BuiltinSupervisor::retire(Running& running) {
 }
 
 void BuiltinSupervisor::start(const EngineConfig& config) {
+  std::lock_guard lock(mu_);
   for (const WorkerEntry& entry : config.workers) {
     std::unique_ptr<BuiltinWorker> worker = create(entry);
     if (!worker) {
@@ -68,6 +82,7 @@ void BuiltinSupervisor::start(const EngineConfig& config) {
     }
   }
   update_readiness(config);
+  publish_blocks(nullptr);
 }
 
 void BuiltinSupervisor::update_readiness(const EngineConfig& config) {
@@ -78,12 +93,15 @@ void BuiltinSupervisor::update_readiness(const EngineConfig& config) {
 }
 
 std::string BuiltinSupervisor::apply(const EngineConfig& config) {
-  // 1. Validate: create every new or changed built-in before touching the running ones.
+  std::lock_guard lock(mu_);
+  // 1. Validate: create every new or changed built-in before touching the running ones. A block
+  // that did not change in the file is left alone, even when configuration::set changed what
+  // the built-in runs on (docs/builtins.md §0.3).
   std::map<std::string, std::pair<const WorkerEntry*, std::unique_ptr<BuiltinWorker>>> fresh;
   std::vector<std::string> unchanged;
   for (const WorkerEntry& entry : config.workers) {
     auto it = running_.find(entry.instance_id);
-    if (it != running_.end() && it->second.name == entry.name && it->second.config == entry.config) {
+    if (it != running_.end() && it->second.entry.name == entry.name && it->second.entry.config == entry.config) {
       unchanged.push_back(entry.instance_id);
       continue;
     }
@@ -105,10 +123,11 @@ std::string BuiltinSupervisor::apply(const EngineConfig& config) {
       ++it;
       continue;
     }
-    if (auto f = fresh.find(it->first); f != fresh.end() && f->second.first->name == it->second.name) {
+    if (auto f = fresh.find(it->first); f != fresh.end() && f->second.first->name == it->second.entry.name) {
       try {
         if (it->second.worker->reconfigure(*f->second.second)) {
-          it->second.config = f->second.first->config;
+          it->second.entry = *f->second.first;
+          it->second.live = it->second.entry.config;
           changed.push_back(it->first + " (in place)");
           fresh.erase(f);
           ++it;
@@ -144,15 +163,93 @@ std::string BuiltinSupervisor::apply(const EngineConfig& config) {
   std::string summary = "changed: " + join(changed) + "; added: " + join(added) + "; removed: " + join(removed);
   if (!failures.empty()) summary += "; failed to start: " + failures;
   update_readiness(config);
+  std::set<std::string> touched(added.begin(), added.end());
+  for (const std::string& id : changed) touched.insert(id.substr(0, id.find(' ')));  // "iii-stream (in place)"
+  publish_blocks(&touched);
   return summary;
 }
 
+std::optional<ErrorBody> BuiltinSupervisor::set_block(const std::string& instance_id, const boost::json::value& block) {
+  std::lock_guard lock(mu_);
+  auto it = running_.find(instance_id);
+  const BuiltinDescriptor* descriptor = it == running_.end() ? nullptr : find(it->second.entry.name);
+  if (!descriptor) return ErrorBody{"ADAPTER_ERROR", instance_id + " is not running", std::nullopt};
+  Running& running = it->second;
+  BuiltinContext context{engine_, working_dir_, readiness_};
+  std::unique_ptr<BuiltinWorker> fresh;
+  try {
+    fresh = descriptor->factory(context, block);
+  } catch (const std::exception& e) {  // the block's own checks: nothing changed
+    return ErrorBody{"SCHEMA_INVALID", e.what(), std::nullopt};
+  }
+  try {
+    if (running.worker->reconfigure(*fresh)) {
+      running.live = block;
+      spdlog::info("built-in worker {} reconfigured in place (configuration::set)", instance_id);
+      return std::nullopt;
+    }
+  } catch (const std::exception& e) {
+    return ErrorBody{"ADAPTER_ERROR", instance_id + " keeps its previous config: " + e.what(), std::nullopt};
+  }
+  retire(running);
+  try {
+    start_worker(*fresh);
+  } catch (const std::exception& e) {
+    const std::string why = e.what();
+    // Back to the block it ran on, which started before.
+    try {
+      std::unique_ptr<BuiltinWorker> previous = descriptor->factory(context, running.live);
+      start_worker(*previous);
+      running.worker = std::move(previous);
+    } catch (const std::exception& again) {
+      spdlog::error("built-in worker {} could not start again on its previous config: {}", instance_id, again.what());
+      running_.erase(it);
+    }
+    return ErrorBody{"ADAPTER_ERROR", instance_id + " could not start with the new config (" + why +
+                                          "); it runs on its previous one", std::nullopt};
+  }
+  running.worker = std::move(fresh);
+  running.live = block;
+  spdlog::info("built-in worker {} replaced (configuration::set)", instance_id);
+  return std::nullopt;
+}
+
+void BuiltinSupervisor::publish_blocks(const std::set<std::string>* only) {
+  std::shared_ptr<ConfigurationService> service;
+  for (auto& [id, running] : running_)
+    if ((service = configuration_service_of(*running.worker))) break;
+  if (!service) return;
+  if (service != published_to_.lock()) {  // a new configuration worker: all again
+    published_.clear();
+    only = nullptr;
+  }
+  published_to_ = service;
+  std::set<std::string> now;
+  for (auto& [id, running] : running_) {
+    const BuiltinConfigSchema* published = builtin_config_schema(running.entry.name);
+    if (!published || id != running.entry.name) continue;  // one entry per built-in: its first instance
+    now.insert(id);
+    // Left alone since the last time: its entry (maybe set since) stays as it is.
+    if (only && !only->count(id) && published_.count(id)) continue;
+    std::optional<boost::json::value> schema = json_text::parse(published->schema);
+    if (!schema) continue;
+    service->own(ConfigurationEntry{id, std::string(published->name), std::string(published->description),
+                                    std::move(*schema), running.live, std::nullopt},
+                 [this, id](const boost::json::value& block) { return set_block(id, block); });
+  }
+  for (const std::string& id : published_)
+    if (!now.count(id)) service->disown(id);
+  published_ = std::move(now);
+}
+
 void BuiltinSupervisor::stop_all() {
+  std::lock_guard lock(mu_);
   for (auto& [id, running] : running_) retire(running);
   running_.clear();
 }
 
 std::vector<std::string> BuiltinSupervisor::running() const {
+  std::lock_guard lock(mu_);
   std::vector<std::string> out;
   for (const auto& [id, r] : running_) out.push_back(id);
   return out;

@@ -1,5 +1,6 @@
-// Watches the config file for changes (docs/config.md §6): the parent directory is watched, so
-// an editor's "write a temp file, rename it over" is seen; only events for the file itself count.
+// Watches the config file for changes (docs/config.md §6): the parent directory is watched
+// (workers/directory_watcher.h), so an editor's "write a temp file, rename it over" is seen;
+// only events for the file itself count.
 // Events are debounced (500 ms after the first, coalescing the rest) before `on_change` runs.
 #pragma once
 #include <chrono>

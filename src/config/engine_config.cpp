@@ -10,6 +10,9 @@
 #include <map>
 #include <sstream>
 
+#include "workers/configuration/value_template.h"
+#include "workers/yaml_json.h"
+
 namespace iii::config {
 namespace {
 
@@ -31,43 +34,6 @@ T read_scalar(const std::string& file, const YAML::Node& node, const std::string
   } catch (const YAML::Exception&) {
     fail(file, node, "`" + key + "` has an invalid value `" + node.Scalar() + "`");
   }
-}
-
-// YAML scalars are untyped text; give them the JSON type YAML 1.2's core schema would.
-boost::json::value scalar_to_json(const YAML::Node& node) {
-  const std::string& s = node.Scalar();
-  if (node.Tag() == "!") return boost::json::string(s);  // quoted: always a string
-  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
-  if (s == "true" || s == "True" || s == "TRUE") return true;
-  if (s == "false" || s == "False" || s == "FALSE") return false;
-  char* end = nullptr;
-  errno = 0;
-  long long i = std::strtoll(s.c_str(), &end, 10);
-  if (end && *end == '\0' && errno == 0) return i;
-  errno = 0;
-  double d = std::strtod(s.c_str(), &end);
-  if (end && *end == '\0' && errno == 0 && s.find_first_of("0123456789") != std::string::npos) return d;
-  return boost::json::string(s);
-}
-
-boost::json::value yaml_to_json(const YAML::Node& node) {
-  if (!node) return nullptr;  // absent key
-  switch (node.Type()) {
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined: return nullptr;
-    case YAML::NodeType::Scalar: return scalar_to_json(node);
-    case YAML::NodeType::Sequence: {
-      boost::json::array out;
-      for (const auto& item : node) out.push_back(yaml_to_json(item));
-      return out;
-    }
-    case YAML::NodeType::Map: {
-      boost::json::object out;
-      for (const auto& kv : node) out[kv.first.Scalar()] = yaml_to_json(kv.second);
-      return out;
-    }
-  }
-  return nullptr;
 }
 
 ListenerOptions read_worker_manager(const std::string& file, const YAML::Node& config, EngineConfig& cfg) {
@@ -105,7 +71,7 @@ ListenerOptions read_worker_manager(const std::string& file, const YAML::Node& c
   if (out.max_message_bytes < 1024) fail(file, config, "`max_message_bytes` must be at least 1024");
   if ((rbac && !rbac.IsNull()) || (middleware && !middleware->empty())) {
     std::string error;
-    auto rules = parse_access_rules(yaml_to_json(rbac), middleware.value_or(""), &error);
+    auto rules = parse_access_rules(yaml_json::to_json(rbac), middleware.value_or(""), &error);
     if (!rules) fail(file, rbac ? rbac : config, error);
     rules->listener = out.host + ":" + std::to_string(out.port);
     out.access = std::make_shared<const AccessRules>(std::move(*rules));
@@ -141,7 +107,7 @@ void read_workers(const std::string& file, const YAML::Node& list, const char* k
     w.instance_id = count == 0 ? name : name + "#" + std::to_string(count);
     ++count;
     const YAML::Node config = entry["config"];
-    w.config = yaml_to_json(config);
+    w.config = yaml_json::to_json(config);
     if (!w.config.is_null() && !w.config.is_object()) fail(file, config, "`config` of `" + written + "` must be a mapping");
     w.file = file;
     w.line = entry.Mark().line + 1;
@@ -158,34 +124,13 @@ std::string canonical_worker_name(std::string_view name) {
 }
 
 std::string substitute_env(const std::string& text, const std::string& file) {
-  std::string out;
-  out.reserve(text.size());
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t start = text.find("${", pos);
-    if (start == std::string::npos) break;
-    size_t end = text.find('}', start + 2);
-    if (end == std::string::npos) break;
-    out.append(text, pos, start - pos);
-    const std::string inner = text.substr(start + 2, end - start - 2);
-    const size_t colon = inner.find(':');
-    const std::string name = inner.substr(0, colon);
-    if (name.empty()) {
-      out.append(text, start, end + 1 - start);  // "${}" or "${:x}" is not a placeholder
-    } else if (const char* value = std::getenv(name.c_str())) {
-      out += value;
-    } else if (colon != std::string::npos) {
-      const std::string fallback = inner.substr(colon + 1);
-      out += fallback == "__III_ENGINE_VERSION__" ? std::string(III_VERSION) : fallback;
-    } else {
-      const auto line = std::count(text.begin(), text.begin() + static_cast<long>(start), '\n') + 1;
-      throw ConfigError(file + ":" + std::to_string(line) + ": environment variable `" + name +
-                        "` is not set and `${" + inner + "}` has no default (write `${" + name + ":value}`)");
-    }
-    pos = end + 1;
-  }
-  out.append(text, pos);
-  return out;
+  // The grammar of configuration values (workers/configuration/value_template.h), but a variable
+  // without value or default is an error here.
+  return value_template::substitute(text, [&](const std::string& name, size_t offset) {
+    const auto line = std::count(text.begin(), text.begin() + static_cast<long>(offset), '\n') + 1;
+    throw ConfigError(file + ":" + std::to_string(line) + ": environment variable `" + name + "` is not set and `${" +
+                      name + "}` has no default (write `${" + name + ":value}`)");
+  });
 }
 
 EngineConfig parse_config(const std::string& text, const std::string& file) {
@@ -222,11 +167,13 @@ EngineConfig parse_config(const std::string& text, const std::string& file) {
   }
   if (out.listeners.empty()) out.listeners.emplace_back();
   // Observability is mandatory (docs/observability.md): without an entry it runs on its defaults.
-  const bool has_observability = std::any_of(out.workers.begin(), out.workers.end(),
-                                             [](const WorkerEntry& w) { return w.name == "iii-observability"; });
-  if (!has_observability) {
+  // So is the configuration store (docs/builtins.md §7.2), with the `fs` adapter on ./config.
+  for (const char* mandatory : {"iii-observability", "configuration"}) {
+    const bool listed = std::any_of(out.workers.begin(), out.workers.end(),
+                                    [&](const WorkerEntry& w) { return w.name == mandatory; });
+    if (listed) continue;
     WorkerEntry w;
-    w.name = w.written_name = w.instance_id = "iii-observability";
+    w.name = w.written_name = w.instance_id = mandatory;
     w.file = file;
     out.workers.push_back(std::move(w));
   }

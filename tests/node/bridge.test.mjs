@@ -4,7 +4,9 @@
 // the remote going away fails calls at once with bridge_error and its return restores everything
 // (exposed functions re-registered), state and streams on the bridge adapter keep their data on
 // the remote engine (this engine's triggers fire on the changes made through it; its stream
-// sockets get every change of their stream, wherever made), and the official
+// sockets get every change of their stream, wherever made), queues on the bridge adapter run this
+// engine's jobs with the remote's retries and DLQ, the configuration store on the bridge adapter
+// keeps its entries on a source engine shared by two bridging engines, and the official
 // sdk/fixtures/config-bridge*.yaml pair runs unchanged.
 import assert from 'node:assert/strict';
 import { test, after } from 'node:test';
@@ -273,6 +275,55 @@ test('the official config-bridge.yaml pair runs unchanged: streams through the b
   await sleep(300);  // a duplicate would show up by now
   const seen = socket.messages(since).filter((m) => m && m.type === 'stream').map((m) => `${m.event.type}:${m.id}`);
   assert.deepEqual(seen, ['create:t2', 'event:null'], 'each change once, in the backend\'s order');
+});
+
+const bridged = (url) => `workers:
+  - name: configuration
+    config: { adapter: { name: bridge, config: { bridge_url: "${url}" } } }
+`;
+const schema = { type: 'object', properties: { n: { type: 'integer', minimum: 0 } }, required: ['n'], additionalProperties: false };
+
+test('configuration on the bridge adapter: entries live on the source engine; changes made anywhere reach the triggers of a bridging engine once', async () => {
+  const b = await engine({ config: 'workers:\n  - name: configuration\n    config: { adapter: { name: fs, config: { directory: ./config } } }\n' });
+  const a = await engine({ config: bridged(b.url) });
+  const c = await engine({ config: bridged(b.url) });
+  const wa = sdkWorker(a.url, 'cfg-a');
+  const wb = sdkWorker(b.url, 'cfg-b');
+  const wc = sdkWorker(c.url, 'cfg-c');
+  const events = [];
+  wa.registerFunction('a::on_config', async (p) => { events.push(p); return null; });
+  wa.registerTrigger({ type: 'configuration', function_id: 'a::on_config', config: { configuration_id: 'shop' } });
+  await sdkSync(wa);
+  await sdkSync(wc);
+  await waitFor(async () => Array.isArray((await call(wa, 'configuration::list', {}).catch(() => null))?.configurations),
+    10000, 'A\'s configuration worker is up on the bridge');
+
+  const registered = await call(wa, 'configuration::register',
+    { id: 'shop', name: 'Shop', description: 'shop settings', schema, initial_value: { n: 1 } });
+  assert.deepEqual(registered.value, { n: 1 });
+  assert.deepEqual((await call(wb, 'configuration::get', { id: 'shop' })).value, { n: 1 }, 'stored on B');
+  assert.deepEqual((await call(wb, 'configuration::schema', { id: 'shop' })).schema, schema);
+
+  const refused = await sdkCallError(wa, { function_id: 'configuration::set', payload: { id: 'shop', value: { n: -1 } }, timeoutMs: 10000 });
+  assert.ok(refused.code, 'an invalid value is refused');
+  assert.deepEqual((await call(wb, 'configuration::get', { id: 'shop' })).value, { n: 1 }, 'nothing changed on B');
+
+  await call(wa, 'configuration::set', { id: 'shop', value: { n: 2 } });
+  assert.deepEqual((await call(wb, 'configuration::get', { id: 'shop' })).value, { n: 2 });
+  await waitFor(() => events.some((e) => e.new_value?.n === 2), 10000, 'A\'s trigger saw its own set');
+
+  await call(wb, 'configuration::set', { id: 'shop', value: { n: 3 } });
+  await waitFor(() => events.some((e) => e.new_value?.n === 3), 10000, 'a set made on B reached A\'s trigger');
+  await waitFor(async () => (await call(wa, 'configuration::get', { id: 'shop' })).value.n === 3, 10000, 'A reads B\'s value');
+
+  await waitFor(async () => (await call(wc, 'configuration::get', { id: 'shop' }).catch(() => null))?.value?.n === 3, 10000,
+    'C sees the entry');
+  await call(wc, 'configuration::set', { id: 'shop', value: { n: 4 } });
+  await waitFor(() => events.some((e) => e.new_value?.n === 4), 10000, 'a set made through C reached A\'s trigger');
+
+  await sleep(500);  // a duplicate would show up by now
+  const seen = events.filter((e) => e.event_type === 'configuration:updated').map((e) => e.new_value.n);
+  assert.deepEqual(seen, [2, 3, 4], 'each change once, in order');
 });
 
 test('a bad iii-bridge block is refused at start with the key named', async () => {

@@ -350,6 +350,18 @@ export async function sdkSync(w, ms = 5000) {
   }
 }
 
+/** Wait until `functionId` answers `payload` through SDK worker `w` (a built-in that comes up after the listener). */
+export async function sdkWaitCallable(w, functionId, payload = {}, ms = 10_000) {
+  await waitFor(async () => {
+    try {
+      await w.trigger({ function_id: functionId, payload, timeoutMs: 1000 });
+      return true;
+    } catch {
+      return false;
+    }
+  }, ms, `${functionId} answers`);
+}
+
 /** Call via SDK and return the rejection (throws if the call succeeded). */
 export async function sdkCallError(w, req) {
   try {

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  closeAll, connectRaw, sdkCallError, sdkSync, sdkWorker, shutdownSdk, sleep, startEngine, waitFor,
+  closeAll, connectRaw, sdkCallError, sdkSync, sdkWaitCallable, sdkWorker, shutdownSdk, sleep, startEngine, waitFor,
 } from './harness.mjs';
 
 // One directory for the whole file: each engine start runs in it, so ./data/state_store.db
@@ -35,14 +35,7 @@ async function boot(name) {
   engine = await startEngine({ config: config(name), cwd: dataDir });
   W = sdkWorker(engine.url, 'state-test');
   // The built-ins come up right after the listener: wait until state::* answers.
-  await waitFor(async () => {
-    try {
-      await W.trigger({ function_id: 'state::list_groups', payload: {}, timeoutMs: 1000 });
-      return true;
-    } catch {
-      return false;
-    }
-  }, 10_000, 'state::list_groups answers');
+  await sdkWaitCallable(W, 'state::list_groups');
 }
 
 async function shutdownEngine({ kill = false } = {}) {

@@ -51,6 +51,16 @@ class BuiltinWorkerFixture : public ::testing::Test {
     return o.error.value_or(ErrorBody{});
   }
 
+  // Binds `function_id` to trigger type `type` (ownerless, as engine::register_trigger does);
+  // the provider's rejection, if any.
+  std::optional<ErrorBody> bind_trigger(const std::string& type, const std::string& id, const std::string& function_id,
+                                        const std::string& config, const std::string& metadata = "") {
+    std::optional<ErrorBody> out;
+    engine.register_trigger(TriggerBinding{id, type, function_id, config, metadata, ""},
+                            [&](std::optional<ErrorBody> e) { out = std::move(e); });
+    return out;
+  }
+
   // An in-process worker whose function `id` records its calls in `calls` and answers `result`.
   std::shared_ptr<InProcessWorker> recorder(const std::string& id, std::string result = "null") {
     auto w = std::make_shared<InProcessWorker>(engine, "recorder-" + id);

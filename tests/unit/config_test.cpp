@@ -8,6 +8,8 @@
 #include "config/engine_config.h"
 #include "engine/in_process_worker.h"
 #include "workers/builtin.h"
+#include "workers/configuration/configuration_worker.h"
+#include "workers/pubsub/pubsub_worker.h"
 
 namespace iii::config {
 namespace {
@@ -44,9 +46,11 @@ modules:
   EXPECT_EQ(c.listeners[1].port, 5001);
   EXPECT_EQ(c.engine.invocation_timeout.count(), 1500);
   EXPECT_EQ(c.max_json_depth, 64u);
-  ASSERT_EQ(c.workers.size(), 5u);  // the four listed, then iii-observability (always runs)
+  ASSERT_EQ(c.workers.size(), 6u);  // the four listed, then iii-observability and configuration (always run)
   EXPECT_EQ(c.workers[4].name, "iii-observability");
   EXPECT_TRUE(c.workers[4].config.is_null());
+  EXPECT_EQ(c.workers[5].name, "configuration");
+  EXPECT_TRUE(c.workers[5].config.is_null());
   EXPECT_EQ(c.workers[0].name, "iii-state");
   EXPECT_EQ(c.workers[0].config.at("triggers_enabled"), true);
   EXPECT_EQ(c.workers[0].config.at("max_value_bytes"), 10);
@@ -61,13 +65,17 @@ TEST(Config, EmptyAndDefaults) {
   auto c = parse_config("workers: []\n", "c.yaml");
   ASSERT_EQ(c.listeners.size(), 1u);
   EXPECT_EQ(c.listeners[0].port, 49134);
-  ASSERT_EQ(c.workers.size(), 1u);  // observability is mandatory: its defaults without an entry
+  ASSERT_EQ(c.workers.size(), 2u);  // observability and configuration are mandatory: defaults without an entry
   EXPECT_EQ(c.workers[0].name, "iii-observability");
-  auto listed = parse_config("workers:\n  - name: observability\n    config: { enabled: false }\n", "c.yaml");
-  ASSERT_EQ(listed.workers.size(), 1u);  // listed (by its alias): not added twice
+  EXPECT_EQ(c.workers[1].name, "configuration");
+  auto listed = parse_config(
+      "workers:\n  - name: observability\n    config: { enabled: false }\n  - name: configuration\n    config: { ttl_seconds: 5 }\n",
+      "c.yaml");
+  ASSERT_EQ(listed.workers.size(), 2u);  // listed (observability by its alias): not added twice
   EXPECT_EQ(listed.workers[0].config.at("enabled"), false);
+  EXPECT_EQ(listed.workers[1].config.at("ttl_seconds"), 5);
   auto d = embedded_default();
-  ASSERT_EQ(d.workers.size(), 7u);
+  ASSERT_EQ(d.workers.size(), 8u);
   EXPECT_EQ(d.workers[0].name, "iii-http");
   EXPECT_EQ(d.workers[1].name, "iii-state");
   EXPECT_EQ(d.workers[2].name, "iii-queue");
@@ -238,6 +246,61 @@ TEST(BuiltinSupervisor, StartsReloadsAndRejectsBadBlocksWithoutChangingAnything)
   // Removed: its functions go away.
   supervisor.apply(parse_config("workers: []\n", "c.yaml"));
   EXPECT_EQ(call_echo(engine), "function_not_found");
+}
+
+
+// docs/builtins.md §0.3: a block set through set_block() (what configuration::set on a built-in's
+// id calls) goes through the factory like a reload, and wins until the file's block changes.
+TEST(BuiltinSupervisor, SetBlockAppliesLiveAndTheFileWinsWhenItChanges) {
+  Engine engine;
+  BuiltinSupervisor supervisor(engine, {echo_descriptor()}, ".");
+  supervisor.start(parse_config("workers:\n  - name: echo\n    config: { value: one }\n", "c.yaml"));
+  EXPECT_FALSE(supervisor.set_block("echo", boost::json::parse(R"({"value":"set"})")));
+  EXPECT_EQ(call_echo(engine), "\"set\"");
+  std::optional<ErrorBody> refused = supervisor.set_block("echo", boost::json::parse(R"({"valu":"x"})"));
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->code, "SCHEMA_INVALID");
+  EXPECT_NE(refused->message.find("unknown key `valu`"), std::string::npos) << refused->message;
+  EXPECT_EQ(call_echo(engine), "\"set\"");
+  EXPECT_EQ(supervisor.set_block("nothing", nullptr)->code, "ADAPTER_ERROR");
+  // The file's block did not change: the set block stays.
+  supervisor.apply(parse_config("workers:\n  - name: echo\n    config: { value: one }\n", "c.yaml"));
+  EXPECT_EQ(call_echo(engine), "\"set\"");
+  // It changed: the file wins.
+  supervisor.apply(parse_config("workers:\n  - name: echo\n    config: { value: two }\n", "c.yaml"));
+  EXPECT_EQ(call_echo(engine), "\"two\"");
+}
+
+// The built-ins' blocks are entries of the configuration worker; setting one replaces the
+// built-in, a refused one changes nothing.
+TEST(BuiltinSupervisor, BlocksArePublishedInTheConfigurationWorker) {
+  Engine engine;
+  BuiltinDescriptor configuration{"configuration", {}, [](BuiltinContext& ctx, const boost::json::value&) {
+                                    return make_configuration_worker(ctx.engine, ConfigurationConfig{},
+                                                                     std::make_shared<MemoryConfigurationStore>());
+                                  }};
+  BuiltinSupervisor supervisor(engine, {pubsub_builtin(), configuration}, ".");
+  supervisor.start(parse_config("workers:\n  - name: pubsub\n", "c.yaml"));
+  auto invoke = [&](const std::string& id, const std::string& data) {
+    Outcome out = Outcome::failure("no_answer", "");
+    engine.invoke(id, data, "", [&](Outcome o) { out = std::move(o); });
+    return out;
+  };
+  Outcome got = invoke("configuration::get", R"({"id":"iii-pubsub"})");
+  ASSERT_TRUE(got.ok()) << got.error->message;
+  EXPECT_EQ(boost::json::parse(got.result), boost::json::parse(R"({"id":"iii-pubsub","value":null})"));
+  EXPECT_TRUE(invoke("configuration::set", R"({"id":"iii-pubsub","value":{"adapter":{"name":"local"}}})").ok());
+  EXPECT_EQ(invoke("configuration::set", R"({"id":"iii-pubsub","value":{"adapter":{"name":"kafka"}}})").error->code,
+            "SCHEMA_INVALID");
+  EXPECT_EQ(invoke("configuration::set", R"({"id":"iii-pubsub","value":{"adapter":{"name":"local","config":{"x":1}}}})")
+                .error->code,
+            "SCHEMA_INVALID");
+  got = invoke("configuration::get", R"({"id":"iii-pubsub"})");
+  EXPECT_EQ(boost::json::parse(got.result).at("value"), boost::json::parse(R"({"adapter":{"name":"local"}})"));
+  EXPECT_TRUE(invoke("publish", R"({"topic":"t","data":1})").ok());  // the replacement serves
+  // Removed from the file: its entry goes.
+  supervisor.apply(parse_config("workers: []\n", "c.yaml"));
+  EXPECT_EQ(invoke("configuration::get", R"({"id":"iii-pubsub"})").error->code, "NOT_FOUND");
 }
 
 }  // namespace
