@@ -134,17 +134,19 @@ int run_engine(const EngineFlags& flags) {
 
   config::ListenerSet listeners(io, engine, &channels);
   if (!listeners.reconcile(cfg.listeners).empty()) return 1;  // no worker could ever connect
+  supervisor.start_deferred();  // iii-exec: its workers find the listener open
 
   // Hot reload and shutdown both change the running built-ins: one at a time, and no reload once
   // the shutdown began.
   std::mutex supervisor_mu;
-  bool shutting_down = false;
+  std::atomic<bool> shutting_down{false};
 
   // Hot reload: a valid new file is applied without dropping connected workers; an invalid one
   // is reported and the running config stays.
   std::unique_ptr<config::ConfigWatcher> watcher;
   if (from_file) {
     watcher = std::make_unique<config::ConfigWatcher>(io, flags.config_path, [&] {
+      if (shutting_down) return;  // before the lock, which the shutdown holds for seconds
       std::lock_guard lock(supervisor_mu);
       if (shutting_down) return;
       try {
@@ -182,20 +184,27 @@ int run_engine(const EngineFlags& flags) {
   // The built-ins stop while the sockets still run (on a thread of their own: iii-exec waits out
   // its children's grace), so that the workers iii-exec started see their connection close and
   // leave at once; then the event loop stops.
+  // A second signal stops the loop at once.
   std::thread stopper;
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](boost::system::error_code ec, int signal) {
+  std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec, int signal) {
     if (ec) return;
+    if (shutting_down.exchange(true)) {
+      spdlog::warn("signal {} received again: the event loop stops now (built-ins still finish stopping)", signal);
+      io.stop();
+      return;
+    }
     spdlog::info("signal {} received: shutting down", signal);
+    signals.async_wait(on_signal);
     stopper = std::thread([&] {
       {
         std::lock_guard lock(supervisor_mu);
-        shutting_down = true;
         supervisor.stop_all();
       }
       io.stop();
     });
-  });
+  };
+  signals.async_wait(on_signal);
 
   std::vector<std::thread> pool;
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { io.run(); });

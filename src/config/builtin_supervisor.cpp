@@ -73,6 +73,10 @@ void BuiltinSupervisor::start(const EngineConfig& config) {
                    entry.written_name);
       continue;
     }
+    if (const BuiltinDescriptor* d = find(entry.name); d && d->after_listeners) {
+      deferred_.push_back(Deferred{entry, std::move(worker)});
+      continue;
+    }
     // Like the reference engine, a worker that cannot start (a port in use) is reported and the
     // engine keeps running without it (docs/config.md §3.3).
     try {
@@ -81,8 +85,26 @@ void BuiltinSupervisor::start(const EngineConfig& config) {
       spdlog::error("{}", e.what());
     }
   }
+  started_with_ = config;
   update_readiness(config);
   publish_blocks(nullptr);
+}
+
+void BuiltinSupervisor::start_deferred() {
+  std::lock_guard lock(mu_);
+  if (deferred_.empty()) return;
+  std::set<std::string> started;
+  for (Deferred& d : deferred_) {
+    try {
+      launch(d.entry.instance_id, d.entry, std::move(d.worker));
+      started.insert(d.entry.instance_id);
+    } catch (const std::exception& e) {
+      spdlog::error("{}", e.what());
+    }
+  }
+  deferred_.clear();
+  if (started_with_) update_readiness(*started_with_);
+  publish_blocks(&started);
 }
 
 void BuiltinSupervisor::update_readiness(const EngineConfig& config) {

@@ -40,9 +40,12 @@ class BuiltinSupervisor {
   BuiltinSupervisor(Engine& engine, std::vector<BuiltinDescriptor> catalog, std::filesystem::path working_dir);
   ~BuiltinSupervisor();
 
-  // Creates and starts every built-in of `config`. Throws ConfigError for a bad block; a worker
-  // that cannot start (e.g. its port is in use) is logged and skipped.
+  // Creates every built-in of `config` and starts them, except those whose descriptor says
+  // after_listeners: start_deferred() starts those, once the listeners are open. Throws
+  // ConfigError for a bad block (any of them); a worker that cannot start (e.g. its port is in
+  // use) is logged and skipped.
   void start(const EngineConfig& config);
+  void start_deferred();
 
   // Applies `config` in place of the running one. Returns a one-line summary of what changed.
   // Throws ConfigError and changes nothing when a new block is invalid.
@@ -84,6 +87,12 @@ class BuiltinSupervisor {
   std::filesystem::path working_dir_;
   mutable std::recursive_mutex mu_;  // recursive: an in-process trigger may set a block during a reload
   std::map<std::string, Running> running_;  // by instance id
+  struct Deferred {
+    WorkerEntry entry;
+    std::unique_ptr<BuiltinWorker> worker;
+  };
+  std::vector<Deferred> deferred_;  // created by start(), started by start_deferred()
+  std::optional<EngineConfig> started_with_;  // for the readiness report after start_deferred()
   std::shared_ptr<BuiltinReadiness> readiness_ = std::make_shared<BuiltinReadiness>();
   std::weak_ptr<ConfigurationService> published_to_;
   std::set<std::string> published_;  // the ids published there

@@ -109,6 +109,9 @@ struct BuiltinDescriptor {
   std::string name;                  // canonical name, e.g. "iii-state"
   std::vector<std::string> aliases;  // e.g. {"state"}
   BuiltinFactory factory;
+  // At engine start, started only once the worker listeners are open (BuiltinSupervisor::
+  // start_deferred): iii-exec, whose processes connect to them as workers.
+  bool after_listeners = false;
 };
 
 // A built-in's periodic work, registered with the engine at most once: start() while running is

@@ -95,8 +95,10 @@ void Worker::Impl::on_open(std::uint64_t generation) {
     ws.send(detail::register_function_frame(id, function.options, function.invocation));
   for (const auto& [id, trigger] : triggers_) ws.send(detail::register_trigger_frame(trigger));
   for (auto& queued : outbox_) {
-    bool timed_out = !queued.invocation_id.empty() && !pending_.count(queued.invocation_id);
-    if (!timed_out) ws.send(std::move(queued.frame));
+    auto call = queued.invocation_id.empty() ? pending_.end() : pending_.find(queued.invocation_id);
+    if (!queued.invocation_id.empty() && call == pending_.end()) continue;  // timed out meanwhile
+    if (call != pending_.end()) call->second.sent = true;
+    ws.send(std::move(queued.frame));
   }
   outbox_.clear();
   ws.send(detail::invoke_function_frame(nullptr, "engine::workers::register",
@@ -107,15 +109,25 @@ void Worker::Impl::on_open(std::uint64_t generation) {
 
 void Worker::Impl::on_close(std::uint64_t generation, std::string reason) {
   bool was_ready, first_failure;
+  std::vector<std::string> lost;
   {
     std::lock_guard lock(mutex_);
     if (generation != generation_) return;
+    // The engine ends a closed connection's calls (it answers them on that connection only): one
+    // that went out on it will never be answered. Calls still queued go out after the reconnect.
+    for (const auto& [id, call] : pending_)
+      if (call.sent) lost.push_back(id);
     was_ready = ready_;
     first_failure = failed_attempts_ == 0;
     client_.reset();
     ready_ = registered_ = false;
     if (!reason.empty()) last_error_ = reason;
     state_changed_.notify_all();
+  }
+  for (const std::string& id : lost)
+    fail_call(id, InvocationError("CONNECTION_LOST", "the connection to the engine closed before the answer (" + reason + ")"));
+  {
+    std::lock_guard lock(mutex_);
     if (stopping_) return;
   }
   // One line per outage, not one per retry.
@@ -183,7 +195,11 @@ void Worker::Impl::shutdown() {
 bool Worker::Impl::send_now_or_queue(std::string frame, std::string invocation_id) {
   std::lock_guard lock(mutex_);
   if (stopping_) return false;
-  if (ready_ && client_ && client_->send(frame)) return true;
+  if (ready_ && client_ && client_->send(frame)) {
+    if (!invocation_id.empty())
+      if (auto call = pending_.find(invocation_id); call != pending_.end()) call->second.sent = true;
+    return true;
+  }
   if (outbox_.size() >= options_.max_queued_messages) return false;
   outbox_.push_back({std::move(frame), std::move(invocation_id)});
   return true;

@@ -61,6 +61,7 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
   struct PendingCall {
     TriggerCallback callback;
     std::string function_id;
+    bool sent = false;  // written to a connection (a close then ends it: CONNECTION_LOST)
     std::shared_ptr<boost::asio::steady_timer> timer;  // touched on the I/O thread only
   };
   // Results are looked up by the id's view into the inbound frame, without a std::string copy.

@@ -92,8 +92,9 @@ InvokeInput read_invoke(const InProcessCall& call) {
   InvokeInput out{in.required_string("function_id"), "null", kBridgeCallTimeout};
   if (const json::value* d = in.find("data")) out.data = json::serialize(*d);
   if (const json::value* t = in.find("timeout_ms")) {
-    if (!t->is_number() || t->to_number<double>() < 1) throw InputError("`timeout_ms` must be a positive number");
-    out.timeout = std::chrono::milliseconds(static_cast<long long>(t->to_number<double>()));
+    const double ms = t->is_number() ? t->to_number<double>() : 0;
+    if (!(ms >= 1 && ms <= 3'600'000)) throw InputError("`timeout_ms` must be a number of milliseconds from 1 to 3600000");
+    out.timeout = std::chrono::milliseconds(static_cast<long long>(ms));
   }
   return out;
 }

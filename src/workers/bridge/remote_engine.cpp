@@ -12,10 +12,6 @@ namespace {
 
 namespace json = boost::json;
 
-// Exposed functions wait on an SDK handler thread for this engine's answer: enough threads that
-// a few slow local functions do not hold up every other call from the remote.
-constexpr std::size_t kHandlerThreads = 16;
-
 Outcome bridge_failure(const std::string& url, const std::string& why) {
   return Outcome::failure(kBridgeError, "remote engine " + url + ": " + why);
 }
@@ -25,7 +21,8 @@ Outcome bridge_failure(const std::string& url, const std::string& why) {
 Outcome outcome_of(const std::string& url, json::value result, const std::optional<InvocationError>& error) {
   if (!error) return Outcome::success(json_text::serialize(result));
   const std::string& code = error->code();
-  if (code == "TIMEOUT" || code == "SHUTDOWN" || code == "QUEUE_FULL") return bridge_failure(url, error->message());
+  if (code == "TIMEOUT" || code == "SHUTDOWN" || code == "QUEUE_FULL" || code == "CONNECTION_LOST")
+    return bridge_failure(url, error->message());
   return Outcome{{}, ErrorBody{code, error->message(), error->stacktrace()}};
 }
 
@@ -33,13 +30,15 @@ Outcome outcome_of(const std::string& url, json::value result, const std::option
 
 class RemoteEngine::Impl {
  public:
-  Impl(const std::string& url, const std::string& name)
-      : worker(WorkerOptions{.url = url, .name = name, .handler_threads = kHandlerThreads, .quiet = true}) {}
+  // Exposed functions wait on an SDK handler thread for this engine's answer: by default enough
+  // threads that a few slow local functions do not hold up every other call from the remote.
+  Impl(const std::string& url, const std::string& name, std::size_t handler_threads)
+      : worker(WorkerOptions{.url = url, .name = name, .handler_threads = handler_threads, .quiet = true}) {}
   Worker worker;
 };
 
-RemoteEngine::RemoteEngine(std::string url, std::string worker_name)
-    : url_(std::move(url)), impl_(std::make_shared<Impl>(url_, worker_name)) {}
+RemoteEngine::RemoteEngine(std::string url, std::string worker_name, std::size_t handler_threads)
+    : url_(std::move(url)), impl_(std::make_shared<Impl>(url_, worker_name, handler_threads)) {}
 
 RemoteEngine::~RemoteEngine() { shutdown(); }
 

@@ -24,8 +24,9 @@ inline constexpr std::chrono::milliseconds kBridgeCallTimeout{30000};
 
 class RemoteEngine {
  public:
-  // Starts connecting to `url` in the background as a worker named `worker_name`.
-  RemoteEngine(std::string url, std::string worker_name);
+  // Starts connecting to `url` in the background as a worker named `worker_name`. Functions
+  // exposed there run on `handler_threads` threads: 1 keeps their calls in the order they came.
+  RemoteEngine(std::string url, std::string worker_name, std::size_t handler_threads = 16);
   ~RemoteEngine();
   RemoteEngine(const RemoteEngine&) = delete;
   RemoteEngine& operator=(const RemoteEngine&) = delete;

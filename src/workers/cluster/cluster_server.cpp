@@ -52,6 +52,15 @@ class PeerCallHandler final : public WsConnectionHandler {
 
   void on_closed() override {
     peer_.reset();
+    for (const std::string& id : forget_bindings()) engine_.unregister_trigger(id);
+  }
+
+  // Without calls into the engine: a connection may be destroyed after it, at exit.
+  ~PeerCallHandler() override { forget_bindings(); }
+
+ private:
+  // Takes the bindings this link owns out of the shared map; returns their ids.
+  std::vector<std::string> forget_bindings() {
     std::vector<std::string> gone;
     {
       std::lock_guard lock(bindings_->mu);
@@ -64,12 +73,9 @@ class PeerCallHandler final : public WsConnectionHandler {
         it = bindings_->owner.erase(it);
       }
     }
-    for (const std::string& id : gone) engine_.unregister_trigger(id);
+    return gone;
   }
 
-  ~PeerCallHandler() override { on_closed(); }
-
- private:
   void call(const Message& m) {
     const std::string invocation_id(*m.invocation_id), function_id(*m.function_id);
     const std::string data(m.data.value_or("null")), metadata(m.metadata.value_or(""));

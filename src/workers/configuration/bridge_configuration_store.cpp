@@ -25,8 +25,9 @@ std::string string_of(const json::object& o, std::string_view key) {
 }  // namespace
 
 BridgeConfigurationStore::BridgeConfigurationStore(const std::string& url)
-    : remote_(std::make_shared<RemoteEngine>(url, "configuration")),
-      relay_id_("configuration::bridge::relay::" + new_uuid()) {}
+    : remote_(std::make_shared<RemoteEngine>(url, "configuration", 1)),
+      relay_id_("configuration::bridge::relay::" + new_uuid()),
+      relay_(std::make_shared<Relay>()) {}
 
 BridgeConfigurationStore::~BridgeConfigurationStore() { close(); }
 
@@ -109,36 +110,49 @@ void BridgeConfigurationStore::remove(const std::string& id) {
 
 void BridgeConfigurationStore::watch(std::function<void()> changed) {
   {
-    std::lock_guard lock(mu_);
-    changed_ = std::move(changed);
+    std::lock_guard lock(relay_->mu);
+    relay_->changed = std::move(changed);
   }
-  remote_->expose(relay_id_, [this](const std::string& payload) {
+  // The relay holds only the shared part, weakly: it may outlive this store on a thread the
+  // connection did not manage to join.
+  remote_->expose(relay_id_, [weak = std::weak_ptr<Relay>(relay_)](const std::string& payload) {
     std::optional<json::value> event = json_text::parse(payload);
     const json::object* o = event ? event->if_object() : nullptr;
     const std::string id = o ? string_of(*o, "id") : std::string();
-    if (id.empty()) return Outcome::success("null");
+    auto relay = weak.lock();
+    if (id.empty() || !relay) return Outcome::success("null");
     std::function<void()> notify;
     {
-      std::lock_guard lock(mu_);
-      touched_[id] = string_of(*o, "event_type") == "configuration:deleted";
-      notify = changed_;
+      std::lock_guard lock(relay->mu);
+      relay->touched[id] = string_of(*o, "event_type") == "configuration:deleted";
+      notify = relay->changed;
     }
     if (notify) notify();
     return Outcome::success("null");
   });
-  trigger_id_ = remote_->register_trigger("configuration", relay_id_, "{}");
+  remote_->register_trigger("configuration", relay_id_, "{}");
 }
 
 std::vector<ExternalChange> BridgeConfigurationStore::poll_changes() {
   std::map<std::string, bool> touched;
   {
-    std::lock_guard lock(mu_);
-    touched.swap(touched_);
+    std::lock_guard lock(relay_->mu);
+    touched.swap(relay_->touched);
   }
   std::vector<ExternalChange> out;
+  std::map<std::string, bool> failed;
   for (const auto& [id, deleted] : touched) {
     // The event names what changed; what the remote holds now (raw) is what counts.
-    std::optional<ConfigurationEntry> now = deleted ? std::nullopt : fetch(id);
+    std::optional<ConfigurationEntry> now;
+    if (!deleted) {
+      try {
+        now = fetch(id);
+      } catch (const ConfigurationStoreError& e) {
+        spdlog::warn("configuration: the change of {} on {} is not read yet: {}", id, remote_->url(), e.what());
+        failed[id] = deleted;  // read again at the next poll
+        continue;
+      }
+    }
     std::lock_guard lock(mu_);
     auto it = known_.find(id);
     if (!now) {
@@ -151,13 +165,17 @@ std::vector<ExternalChange> BridgeConfigurationStore::poll_changes() {
     out.push_back(ExternalChange{it == known_.end() ? ExternalChange::Kind::kRegistered : ExternalChange::Kind::kUpdated, *now});
     known_[id] = std::move(*now);
   }
+  if (!failed.empty()) {
+    std::lock_guard lock(relay_->mu);
+    relay_->touched.merge(failed);
+  }
   return out;
 }
 
 void BridgeConfigurationStore::close() {
   {
-    std::lock_guard lock(mu_);
-    changed_ = nullptr;
+    std::lock_guard lock(relay_->mu);
+    relay_->changed = nullptr;
   }
   remote_->shutdown();  // joins the connection's threads: the relay does not run after this
 }

@@ -49,10 +49,14 @@ class BridgeConfigurationStore : public ConfigurationStore {
 
   std::shared_ptr<RemoteEngine> remote_;
   const std::string relay_id_;
-  std::mutex mu_;  // guards the three below (the relay runs on the connection's threads)
-  std::function<void()> changed_;
-  std::map<std::string, bool> touched_;  // ids the remote announced since the last poll → deleted?
-  std::string trigger_id_;
+  // What the relay (on the connection's thread) shares with poll_changes().
+  struct Relay {
+    std::mutex mu;
+    std::function<void()> changed;
+    std::map<std::string, bool> touched;  // ids the remote announced since the last poll → deleted?
+  };
+  const std::shared_ptr<Relay> relay_;
+  std::mutex mu_;                                    // guards known_
   std::map<std::string, ConfigurationEntry> known_;  // what load(), put() and poll_changes() saw
 };
 

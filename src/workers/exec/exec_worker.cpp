@@ -38,11 +38,13 @@ class ExecWorker final : public BuiltinWorker {
 }  // namespace
 
 BuiltinDescriptor exec_builtin() {
-  return {kExecWorkerName, {},
-          [](BuiltinContext& context, const boost::json::value& config) -> std::unique_ptr<BuiltinWorker> {
-            return std::make_unique<ExecWorker>(context.engine,
-                                                parse_exec_config(config, context.working_dir, context.instance_id));
-          }};
+  BuiltinDescriptor d{kExecWorkerName, {},
+                      [](BuiltinContext& context, const boost::json::value& config) -> std::unique_ptr<BuiltinWorker> {
+                        return std::make_unique<ExecWorker>(
+                            context.engine, parse_exec_config(config, context.working_dir, context.instance_id));
+                      }};
+  d.after_listeners = true;  // its processes connect as workers: the listener must be open
+  return d;
 }
 
 }  // namespace iii

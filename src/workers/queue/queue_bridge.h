@@ -7,12 +7,16 @@
 // bridge_error: nothing is accepted and then lost). What must run here runs through functions
 // this engine's connection exposes there:
 //  - a job of a named queue whose function is registered on this engine is enqueued there for
-//    `queue::bridge::<uuid>::<function>`, which runs the function here (a function this engine
+//    `queue::bridge::<tag>::<function>`, which runs the function here (a function this engine
 //    does not have is enqueued under its own id, for the remote's workers);
-//  - a durable:subscriber binding made here becomes one there, bound to
-//    `queue::bridge::<uuid>::on_message::<binding id>`, which fires the binding here (its
-//    condition function evaluated here); an error answer makes the remote retry it.
+//  - the durable:subscriber bindings made here of one function to one topic become one there,
+//    bound to `queue::bridge::<tag>::on_message::<topic>::<function>`, which fires one of them here
+//    (its condition function evaluated here); an error answer makes the remote retry it.
+// <tag> names this engine, the same after a restart (host, working directory, instance), so that
+// jobs and subscriber queues left there while this engine was away are delivered when it is back
+// (jobs that failed meanwhile are in the remote's DLQ, to redrive).
 #pragma once
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -20,6 +24,8 @@
 
 namespace iii {
 
-std::unique_ptr<BuiltinWorker> make_bridged_queue_worker(Engine& engine, const std::string& bridge_url);
+std::unique_ptr<BuiltinWorker> make_bridged_queue_worker(Engine& engine, const std::string& bridge_url,
+                                                        const std::filesystem::path& working_dir,
+                                                        const std::string& instance_id);
 
 }  // namespace iii

@@ -54,7 +54,8 @@ BuiltinDescriptor queue_builtin() {
           [](BuiltinContext& context, const boost::json::value& config) -> std::unique_ptr<BuiltinWorker> {
             QueueWorkerConfig parsed = parse_queue_config(config, context.working_dir);
             if (parsed.storage == QueueWorkerConfig::Storage::kBridge)
-              return make_bridged_queue_worker(context.engine, parsed.bridge_url);
+              return make_bridged_queue_worker(context.engine, parsed.bridge_url, context.working_dir,
+                                               context.instance_id);
             return make_queue_worker(context.engine, std::move(parsed), nullptr, queue_wall_clock_ms);
           }};
 }

@@ -32,12 +32,15 @@ class StreamBridgeLink {
 
   const std::shared_ptr<RemoteEngine>& remote() const { return remote_; }
   // Makes sure the changes of `stream` reach this engine's hub (see above). Cheap when it does.
-  void watch(const std::string& stream);
+  // False beyond kMaxWatchedStreams.
+  bool watch(const std::string& stream);
+  // Whether the remote's changes of `stream` come to the hub (else this engine announces its own).
+  bool watching(const std::string& stream) const;
 
  private:
   std::shared_ptr<RemoteEngine> remote_;
   std::string handler_id_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::set<std::string> watched_;
 };
 

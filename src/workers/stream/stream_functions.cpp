@@ -133,7 +133,7 @@ void write_through(const ServicePtr& service, std::string_view op, const Address
                    const char* error_code, std::function<Outcome(StreamStore&, Change&)> builtin, Completion done) {
   auto change = std::make_shared<Change>();
   // Set before the completion can run: a remote answer may come before run_backend returns.
-  change->announced = static_cast<bool>(service->remote()) &&
+  change->announced = service->remote_announces(a.stream) &&
                       !service->engine().registry().find_function("stream::" + std::string(op) + "(" + a.stream + ")");
   service->run_backend(
       op, a.stream, call.data, error_code,
@@ -258,12 +258,14 @@ void send_body(const ServicePtr& service, const InProcessCall& call, const Funct
   // went out (publish throws, and the send answers the error).
   const std::string event = FrameWriter().string("type", "event").raw("event", stream_event(type, text)).finish();
   if (std::shared_ptr<RemoteEngine> remote = service->remote()) {
-    // The remote engine's `stream` trigger brings it to the sockets here (stream_bridge.h).
+    // The remote engine's `stream` trigger brings it to the sockets here (stream_bridge.h), when
+    // the stream is watched.
+    const bool announced = service->remote_announces(a.stream);
     return remote->call("stream::send", call.data, kBridgeCallTimeout,
-                        [service, a, id, event, done = std::move(done), traceparent = call.traceparent](Outcome o) {
+                        [service, a, id, event, announced, done = std::move(done), traceparent = call.traceparent](Outcome o) {
                           const bool ok = o.ok();
                           done(std::move(o));
-                          if (ok) service->publish(a.stream, a.group, id, event, traceparent, true);
+                          if (ok) service->publish(a.stream, a.group, id, event, traceparent, announced);
                         });
   }
   if (service->changes_through_redis()) {

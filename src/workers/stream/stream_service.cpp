@@ -72,6 +72,11 @@ void StreamService::watch_remote(const std::string& stream) {
   if (const auto b = backend_.get(); b && b->bridge) b->bridge->watch(stream);
 }
 
+bool StreamService::remote_announces(const std::string& stream) const {
+  const auto b = backend_.get();
+  return b && b->bridge && b->bridge->watching(stream);
+}
+
 void StreamService::read_item(const std::string& stream, const std::string& group, const std::string& item,
                               std::string_view request, Completion done) {
   run_backend(

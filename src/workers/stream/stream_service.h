@@ -62,6 +62,9 @@ class StreamService {
   // With the bridge adapter, makes sure the changes of `stream` reach this engine's hub (before a
   // join reads its sync); else nothing.
   void watch_remote(const std::string& stream);
+  // With the bridge adapter, whether the remote's `stream` trigger brings the changes of `stream`
+  // to the hub (then a change made through this engine is not broadcast here a second time).
+  bool remote_announces(const std::string& stream) const;
   std::shared_ptr<BlockingRunner> runner() const {
     const auto b = backend_.get();
     return b ? b->runner : nullptr;

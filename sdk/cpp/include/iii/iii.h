@@ -24,7 +24,9 @@
 //     (a thrown InvocationError keeps its own code, message and stacktrace).
 //   - trigger() blocks until the result or the timeout (options.invocation_timeout, or the
 //     request's own). Failures throw InvocationError: the remote ErrorBody (function_not_found,
-//     invocation_failed, invocation_stopped, ...) or a local TIMEOUT / SHUTDOWN. A call made while
+//     invocation_failed, invocation_stopped, ...) or a local TIMEOUT / SHUTDOWN, or
+//     CONNECTION_LOST for a call sent on a connection that closed before its answer (the engine
+//     ends a closed connection's calls: nothing answers it on the next one). A call made while
 //     disconnected waits in a bounded queue and goes out after the reconnect.
 //   - Void calls are fire-and-forget and return null at once; Enqueue calls go through a queue
 //     and return its receipt ({"messageReceiptId": ...}).
