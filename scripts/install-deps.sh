@@ -9,7 +9,6 @@ APT_PACKAGES=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-system1.81-dev
   libsimdjson-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libsqlite3-dev libhiredis-dev libssl-dev
-  libvalijson-dev        # JSON Schema validation of configuration values (header-only)
   json-schema-test-suite # the official JSON-Schema-Test-Suite, run by tests/unit/json_schema_test.cpp
   openssl ca-certificates   # the system CA store HTTPS calls verify against; test certificates
   libgtest-dev libgmock-dev libbenchmark-dev
@@ -27,6 +26,23 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
   $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# valijson (JSON Schema validation of configuration values) is header-only, but its Debian
+# package depends on every JSON library it has an adapter for (Qt, POCO, …: some hundred MB).
+# Its headers are taken from that package alone, into /usr/local/include (on the default path).
+if [ ! -f /usr/include/valijson/validator.hpp ] && [ ! -f /usr/local/include/valijson/validator.hpp ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  tmp=$(mktemp -d)
+  if ! (cd "$tmp" && apt-get download libvalijson-dev >/dev/null 2>&1); then
+    $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+    (cd "$tmp" && apt-get download libvalijson-dev >/dev/null)
+  fi
+  dpkg-deb -x "$tmp"/libvalijson-dev_*.deb "$tmp/root"
+  $SUDO mkdir -p /usr/local/include
+  $SUDO cp -r "$tmp/root/usr/include/valijson" /usr/local/include/
+  rm -rf "$tmp"
+  echo "install-deps: valijson headers from Debian's libvalijson-dev in /usr/local/include/valijson"
 fi
 
 # Node.js: the machine image ships it (with npm); install Debian's only where it is missing,

@@ -1,7 +1,8 @@
 // A JSON Schema compiled once and used to validate many values: what `configuration::register`
 // keeps for each entry and `configuration::set` checks against (docs/builtins.md §7.2).
 //
-// Validation is valijson's (Debian libvalijson-dev), which knows drafts 3, 4 and 7. The dialect
+// Validation is valijson's (the headers of Debian's libvalijson-dev, which scripts/install-deps.sh
+// takes without the package's dependencies), which knows drafts 3, 4 and 7. The dialect
 // is chosen by the schema's `$schema`: draft-04 (and draft-03) as such, everything else as
 // draft 7. Schemas that name 2019-09 or 2020-12 (Python's pydantic writes these, with `$defs`)
 // are first rewritten into their draft-7 equivalents where one exists: `prefixItems` → `items`
