@@ -139,10 +139,9 @@ class Engine {
   // one of that id is provided already (this engine's own providers always win): false then.
   // Bindings parked for the type are activated on it.
   bool register_trigger_type_if_absent(TriggerTypeEntry entry);
-  // Removes trigger type `id` if `provider_worker_id` still provides it (its bindings wait).
-  void unregister_trigger_type(std::string_view id, std::string_view provider_worker_id) {
-    registry_.remove_trigger_type(id, provider_worker_id);
-  }
+  // Removes trigger type `id` if `provider` still provides it: its bindings wait (parked) for
+  // another provider, and `provider` is told to stop serving them.
+  void unregister_trigger_type(std::string_view id, const std::shared_ptr<Endpoint>& provider);
   // Removes function `id` if `owner_worker_id` still owns it.
   bool unregister_function(std::string_view id, std::string_view owner_worker_id) {
     return registry_.remove_function(id, owner_worker_id);

@@ -47,11 +47,28 @@ void Engine::handle_register_trigger_type(const std::shared_ptr<Endpoint>& from,
 }
 
 void Engine::register_trigger_type_entry(const std::shared_ptr<Endpoint>& from, TriggerTypeEntry entry) {
-  if (auto previous = registry_.find_trigger_type(entry.id); previous && previous->provider != from)
+  std::shared_ptr<Endpoint> replaced;
+  if (auto previous = registry_.find_trigger_type(entry.id); previous && previous->provider != from) {
     spdlog::warn("trigger type {} now provided by worker {} (was {})", entry.id, from->worker_id(),
                  previous->provider->worker_id());
+    replaced = previous->provider;
+  }
   std::optional<std::vector<TriggerBinding>> bindings = registry_.upsert_trigger_type(std::move(entry));
-  if (bindings) activate_on(from, *bindings);
+  if (!bindings) return;
+  // The bindings move to the new provider: the one that had them stops serving them (a binding
+  // it never had is ignored), so that nothing fires twice.
+  if (replaced && replaced->alive())
+    for (const TriggerBinding& b : *bindings) replaced->deactivate_trigger(b);
+  activate_on(from, *bindings);
+}
+
+void Engine::unregister_trigger_type(std::string_view id, const std::shared_ptr<Endpoint>& provider) {
+  std::vector<TriggerBinding> served;
+  for (TriggerBinding& b : registry_.triggers())
+    if (b.trigger_type == id) served.push_back(std::move(b));
+  if (!registry_.remove_trigger_type(id, provider->worker_id())) return;
+  // Parked now, until another provider comes: this one stops serving them.
+  for (const TriggerBinding& b : served) provider->deactivate_trigger(b);
 }
 
 bool Engine::register_trigger_type_if_absent(TriggerTypeEntry entry) {

@@ -172,9 +172,21 @@ test('a trigger type only another engine provides is bound through this one, and
     await shutdownSdk(wa2);
     await waitFor(() => bindings.size === 0, 10_000, 'a departed worker\'s binding left B');
 
-    // The bindings of an engine that stops leave the provider's engine with it.
+    // A provider of the type on A itself takes the bindings over: B's provider lets them go.
     wa.registerTrigger({ type: 'webhook', function_id: 'app::on_hook', config: { path: '/last' } });
     await waitFor(() => bindings.size === 1, 10_000, 'the third binding reached B');
+    const local = new Map();
+    const wl = sdkWorker(a.url, 'local-provider');
+    wl.registerTriggerType({ id: 'webhook', description: 'a local one' }, {
+      async registerTrigger(t) { local.set(t.id, t); },
+      async unregisterTrigger(t) { local.delete(t.id); },
+    });
+    await waitFor(() => local.size === 1 && bindings.size === 0, 10_000, 'the binding moved from B to A\'s own provider');
+    // It leaves: the type is B's again here, and the binding goes back there.
+    await shutdownSdk(wl);
+    await waitFor(() => bindings.size === 1, 10_000, 'the binding is back on B');
+
+    // The bindings of an engine that stops leave the provider's engine with it.
     await a.stop();
     await waitFor(() => bindings.size === 0, 10_000, 'the stopped engine\'s binding left B');
   });

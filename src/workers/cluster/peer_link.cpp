@@ -214,7 +214,7 @@ void PeerLink::sync_trigger_types(const AnnouncementPtr& peer) {
       provided_.insert(type);
   }
   drop_unannounced(provided_, announced,
-                   [&](const std::string& type) { engine_.unregister_trigger_type(type, endpoint_->worker_id()); });
+                   [&](const std::string& type) { engine_.unregister_trigger_type(type, endpoint_); });
   synced_at_changes_ = engine_.registry().catalog_changes();  // our own registrations count too
 }
 
