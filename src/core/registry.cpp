@@ -133,8 +133,9 @@ std::vector<std::shared_ptr<const FunctionEntry>> Registry::functions() const {
 
 // --- trigger types ---
 
-std::optional<std::vector<TriggerBinding>> Registry::upsert_trigger_type(TriggerTypeEntry entry) {
+std::optional<std::vector<TriggerBinding>> Registry::upsert_trigger_type(TriggerTypeEntry entry, bool only_if_absent) {
   std::unique_lock lock(mu_);
+  if (only_if_absent && trigger_types_.contains(entry.id)) return std::nullopt;
   catalog_changes_.fetch_add(1, std::memory_order_relaxed);
   if (!entry.provider || !entry.provider->alive()) return std::nullopt;
   const std::string id = entry.id;

@@ -100,8 +100,9 @@ class Registry {
 
   // --- trigger types ---
   // Registers or replaces a type. Returns the bindings the new provider must activate: the live
-  // ones of that type and the parked ones, which become live. nullopt when the provider is dead.
-  std::optional<std::vector<TriggerBinding>> upsert_trigger_type(TriggerTypeEntry entry);
+  // ones of that type and the parked ones, which become live. nullopt when the provider is dead,
+  // or with `only_if_absent` when the type has a provider already (checked under the same lock).
+  std::optional<std::vector<TriggerBinding>> upsert_trigger_type(TriggerTypeEntry entry, bool only_if_absent = false);
   // Removes type `id` if `provider_worker_id` provides it; its bindings are parked.
   bool remove_trigger_type(std::string_view id, std::string_view provider_worker_id);
   std::shared_ptr<const TriggerTypeEntry> find_trigger_type(std::string_view id) const;

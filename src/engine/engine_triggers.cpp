@@ -72,9 +72,10 @@ void Engine::unregister_trigger_type(std::string_view id, const std::shared_ptr<
 }
 
 bool Engine::register_trigger_type_if_absent(TriggerTypeEntry entry) {
-  if (registry_.find_trigger_type(entry.id)) return false;
   const std::shared_ptr<Endpoint> provider = entry.provider;
-  register_trigger_type_entry(provider, std::move(entry));
+  std::optional<std::vector<TriggerBinding>> bindings = registry_.upsert_trigger_type(std::move(entry), true);
+  if (!bindings) return false;
+  activate_on(provider, *bindings);
   return true;
 }
 
