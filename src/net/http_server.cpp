@@ -1,6 +1,9 @@
 // Beast lives here and in the other net/ translation units only.
 #include "net/http_server.h"
 
+#include <atomic>
+#include <mutex>
+
 #include <array>
 #include <optional>
 
@@ -31,8 +34,21 @@ constexpr Clock::time_point kNever = Clock::time_point::max();
 // earliest of them, and since deadlines only move later it is re-armed about once per timeout.
 class HttpConnection : public HttpTransport, public std::enable_shared_from_this<HttpConnection> {
  public:
-  HttpConnection(tcp::socket&& socket, Strand strand, std::shared_ptr<HttpService> service)
-      : socket_(std::move(socket)), strand_(std::move(strand)), watchdog_(strand_), service_(std::move(service)) {}
+  HttpConnection(tcp::socket&& socket, Strand strand, std::shared_ptr<HttpService> service,
+                 std::shared_ptr<const std::atomic<bool>> server_stopped)
+      : socket_(std::move(socket)),
+        strand_(std::move(strand)),
+        watchdog_(strand_),
+        service_(std::move(service)),
+        server_stopped_(std::move(server_stopped)) {}
+
+  // The server stopped (a hot reload replaced it): an idle connection closes now, a busy one
+  // after its exchange, so that no later request is served by the retired service.
+  void retire() {
+    asio::post(strand_, [self = shared_from_this()] {
+      if (!self->exchange_) self->close();
+    });
+  }
 
   void run() {
     beast::error_code ec;
@@ -89,7 +105,7 @@ class HttpConnection : public HttpTransport, public std::enable_shared_from_this
   void finish(bool keep_alive) override {
     exchange_.reset();
     disarm_deadline();
-    if (keep_alive) return read_request();
+    if (keep_alive && !*server_stopped_) return read_request();
     close();
   }
 
@@ -255,6 +271,7 @@ class HttpConnection : public HttpTransport, public std::enable_shared_from_this
   Strand strand_;
   asio::steady_timer watchdog_;
   std::shared_ptr<HttpService> service_;
+  const std::shared_ptr<const std::atomic<bool>> server_stopped_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::vector<HttpHeaderView> headers_;
@@ -281,15 +298,44 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   void accept_next() {
     Strand strand = asio::make_strand(io);
     acceptor.async_accept(strand, [self = shared_from_this(), strand](beast::error_code ec, tcp::socket socket) {
-      if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
-      if (!ec) std::make_shared<HttpConnection>(std::move(socket), strand, self->service)->run();
+      if (ec == asio::error::operation_aborted || !self->acceptor.is_open() || *self->stopped) return;
+      if (!ec) {
+        auto connection = std::make_shared<HttpConnection>(std::move(socket), strand, self->service, self->stopped);
+        self->track(connection);
+        connection->run();
+      }
       self->accept_next();
     });
+  }
+
+  // Remembers `c` for stop(); the list holds the open connections (and a few closed ones).
+  void track(const std::shared_ptr<HttpConnection>& c) {
+    std::lock_guard lock(mu);
+    if (connections.size() >= 2 * live_at_last_sweep + 64) {
+      std::erase_if(connections, [](const std::weak_ptr<HttpConnection>& w) { return w.expired(); });
+      live_at_last_sweep = connections.size();
+    }
+    connections.push_back(c);
+  }
+
+  void retire_connections() {
+    stopped->store(true);
+    std::vector<std::weak_ptr<HttpConnection>> all;
+    {
+      std::lock_guard lock(mu);
+      all.swap(connections);
+    }
+    for (const auto& w : all)
+      if (auto c = w.lock()) c->retire();
   }
 
   asio::io_context& io;
   std::shared_ptr<HttpService> service;
   tcp::acceptor acceptor;
+  const std::shared_ptr<std::atomic<bool>> stopped = std::make_shared<std::atomic<bool>>(false);
+  std::mutex mu;
+  std::vector<std::weak_ptr<HttpConnection>> connections;
+  size_t live_at_last_sweep = 0;
 };
 
 HttpServer::HttpServer(asio::io_context& io, std::shared_ptr<HttpService> service)
@@ -307,6 +353,7 @@ void HttpServer::stop() {
   // (A pending accept then completes with operation_aborted.)
   beast::error_code ignored;
   impl_->acceptor.close(ignored);
+  impl_->retire_connections();
 }
 
 uint16_t HttpServer::port() const {

@@ -93,7 +93,8 @@ test('hot reload applies a new file, keeps a bad one out, and never drops connec
   // Good change: the HTTP worker appears on its port.
   writeFileSync(cfg, `workers:\n  - name: http\n    config:\n      port: ${httpPort}\n      host: 127.0.0.1\n`);
   await waitFor(() => tcpOpen(httpPort), 5000, 'http listener after reload');
-  assert.match(engine.logs(), /config reloaded/);
+  // Logged once the whole reload is applied, a moment after the listener opened.
+  await waitFor(() => /config reloaded/.test(engine.logs()), 5000, 'the reload logged');
 
   // Bad change (written the way editors do: temp file + rename): rejected, the running config stays.
   const tmp = path.join(engine.cwd, '.config.yaml.swp');

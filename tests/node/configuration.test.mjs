@@ -5,6 +5,7 @@
 // invalid ones rejected); values surviving a restart; the built-ins' blocks as entries, set live
 // (docs/builtins.md §0.3).
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -205,8 +206,6 @@ test('configuration::set on iii-http changes CORS live; a refused block leaves i
     await bindHttp(H, 'cfg::ok', { api_path: '/ok' });
     H.registerTrigger({ type: 'configuration', function_id: 'cfg::http-changed', config: { configuration_id: 'iii-http' } });
     await sdkSync(H);
-    // A new connection per request: keep-alive connections opened before a replacement stay with
-    // the instance that accepted them.
     const allowed = async (origin) => {
       const raw = await rawExchange(e.httpPort, [`GET /ok HTTP/1.1\r\nHost: x\r\nOrigin: ${origin}\r\nConnection: close\r\n\r\n`]);
       const res = parseRaw(raw.raw);
@@ -221,8 +220,19 @@ test('configuration::set on iii-http changes CORS live; a refused block leaves i
     const listed = (await H.trigger({ function_id: 'configuration::list', payload: {} })).configurations.map((c) => c.id);
     assert.ok(listed.includes('iii-http') && listed.includes('iii-observability'), JSON.stringify(listed));
 
+    // A keep-alive connection opened before the change: the replaced instance closes it once idle,
+    // so that no later request on it is served with the old CORS.
+    const kept = net.connect({ port: e.httpPort, host: '127.0.0.1' });
+    let keptClosed = false;
+    kept.on('close', () => { keptClosed = true; });
+    kept.on('error', () => {});
+    const firstAnswer = new Promise((resolve) => kept.once('data', resolve));
+    kept.write('GET /ok HTTP/1.1\r\nHost: x\r\nOrigin: https://a.example\r\n\r\n');
+    assert.match(String(await firstAnswer), /^HTTP\/1\.1 200/);
+
     const value = { ...entry.value, cors: { allowed_origins: ['https://b.example'] } };
     const r = await H.trigger({ function_id: 'configuration::set', payload: { id: 'iii-http', value }, timeoutMs: 10_000 });
+    await waitFor(() => keptClosed, 5000, 'the keep-alive connection of the replaced instance closed');
     assert.deepEqual(r, { old_value: entry.value, new_value: value });
     await waitFor(() => tcpConnects(e.httpPort), 5000, 'iii-http listening again');
     assert.equal(await allowed('https://b.example'), 'https://b.example');
