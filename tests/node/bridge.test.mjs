@@ -10,7 +10,8 @@
 // sdk/fixtures/config-bridge*.yaml pair runs unchanged.
 import assert from 'node:assert/strict';
 import { test, after } from 'node:test';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { TriggerAction } from 'iii-sdk';
 import {
@@ -285,6 +286,22 @@ test('the official config-bridge.yaml pair runs unchanged: streams through the b
   await sleep(300);  // a duplicate would show up by now
   const seen = socket.messages(since).filter((m) => m && m.type === 'stream').map((m) => `${m.event.type}:${m.id}`);
   assert.deepEqual(seen, ['create:t2', 'event:null'], 'each change once, in the backend\'s order');
+
+  // The backend restarts: what changed there meanwhile was not pushed here, so the socket is
+  // closed with 1012 (join again), and a new join reads the backend's new state.
+  await back.stop();
+  const back2 = await engine({ port: 49198, config: readFileSync(path.join(FIXTURES, 'config-bridge-backend.yaml'), 'utf8') });
+  await socket.closed;
+  assert.equal(socket.closeInfo.code, 1012);
+  const wb2 = sdkWorker(back2.url, 'stream-back-2');
+  await waitFor(async () => (await call(wf, 'stream::get', item('t1')).catch(() => 'x')) === null, 10000,
+    'the bridge reaches the restarted backend (its in-memory items are gone)');
+  await call(wb2, 'stream::set', item('t9', { data: { title: 'after the restart' } }));
+  const again = await connectRaw('ws://127.0.0.1:3114/', { waitRegistered: false });
+  since = again.mark();
+  again.send({ type: 'join', data: { subscriptionId: 's2', streamName: 'todos', groupId: 'inbox' } });
+  const fresh = await again.waitFrame((m) => m && m.type === 'stream' && m.event.type === 'sync', 5000, { since, label: 'sync' });
+  assert.deepEqual(fresh.event.data, [{ title: 'after the restart' }]);
 });
 
 const bridged = (url) => `workers:
@@ -294,7 +311,10 @@ const bridged = (url) => `workers:
 const schema = { type: 'object', properties: { n: { type: 'integer', minimum: 0 } }, required: ['n'], additionalProperties: false };
 
 test('configuration on the bridge adapter: entries live on the source engine; changes made anywhere reach the triggers of a bridging engine once', async () => {
-  const b = await engine({ config: 'workers:\n  - name: configuration\n    config: { adapter: { name: fs, config: { directory: ./config } } }\n' });
+  const bDir = mkdtempSync(path.join(os.tmpdir(), 'iii-bridge-source-'));  // kept across its restart
+  const bPort = await freePort();
+  const bConfig = 'workers:\n  - name: configuration\n    config: { adapter: { name: fs, config: { directory: ./config } } }\n';
+  let b = await engine({ port: bPort, cwd: bDir, config: bConfig });
   const a = await engine({ config: bridged(b.url) });
   const c = await engine({ config: bridged(b.url) });
   const wa = sdkWorker(a.url, 'cfg-a');
@@ -334,6 +354,16 @@ test('configuration on the bridge adapter: entries live on the source engine; ch
   await sleep(500);  // a duplicate would show up by now
   const seen = events.filter((e) => e.event_type === 'configuration:updated').map((e) => e.new_value.n);
   assert.deepEqual(seen, [2, 3, 4], 'each change once, in order');
+
+  // The source engine is down while its file is edited by hand: once it is back, A reads every
+  // entry again, and its trigger hears of the change it missed.
+  await b.stop();
+  const file = path.join(bDir, 'config', 'shop.yaml');
+  writeFileSync(file, readFileSync(file, 'utf8').replace(/n: 4/, 'n: 7'));
+  b = await engine({ port: bPort, cwd: bDir, config: bConfig });
+  await waitFor(() => events.some((e) => e.new_value?.n === 7), 15000, 'the change made while the source was down');
+  assert.deepEqual((await call(wa, 'configuration::get', { id: 'shop' })).value, { n: 7 });
+  rmSync(bDir, { recursive: true, force: true });
 });
 
 test('a bad iii-bridge block is refused at start with the key named', async () => {

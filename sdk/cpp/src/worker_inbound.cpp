@@ -36,12 +36,17 @@ void Worker::Impl::on_message(std::uint64_t generation, const std::string& text)
   } else if (type == "invokefunction") {
     handle_invoke(generation, frame, text);
   } else if (type == "workerregistered") {
-    std::lock_guard lock(mutex_);
-    worker_id_ = string_field(frame.worker_id);
-    reattach_token_ = string_field(frame.reattach_token);
-    registered_ = true;
-    last_error_.clear();
-    state_changed_.notify_all();
+    {
+      std::lock_guard lock(mutex_);
+      worker_id_ = string_field(frame.worker_id);
+      reattach_token_ = string_field(frame.reattach_token);
+      registered_ = true;
+      last_error_.clear();
+      state_changed_.notify_all();
+    }
+    // In order with the trigger callbacks, off the I/O thread.
+    if (options_.on_connected)
+      trigger_callbacks_.post([self = shared_from_this()] { self->options_.on_connected(); });
   } else if (type == "registertrigger") {
     TriggerConfig binding{string_field(frame.id), string_field(frame.trigger_type), string_field(frame.function_id),
                           nullptr, nullptr};

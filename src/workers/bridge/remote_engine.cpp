@@ -32,13 +32,22 @@ class RemoteEngine::Impl {
  public:
   // Exposed functions wait on an SDK handler thread for this engine's answer: by default enough
   // threads that a few slow local functions do not hold up every other call from the remote.
-  Impl(const std::string& url, const std::string& name, std::size_t handler_threads)
-      : worker(WorkerOptions{.url = url, .name = name, .handler_threads = handler_threads, .quiet = true}) {}
+  Impl(const std::string& url, const std::string& name, std::size_t handler_threads,
+       std::function<void()> on_reconnect)
+      : worker(WorkerOptions{.url = url,
+                             .name = name,
+                             .handler_threads = handler_threads,
+                             .quiet = true,
+                             .on_connected = [on_reconnect = std::move(on_reconnect), first = true]() mutable {
+                               if (!first && on_reconnect) on_reconnect();
+                               first = false;
+                             }}) {}
   Worker worker;
 };
 
-RemoteEngine::RemoteEngine(std::string url, std::string worker_name, std::size_t handler_threads)
-    : url_(std::move(url)), impl_(std::make_shared<Impl>(url_, worker_name, handler_threads)) {}
+RemoteEngine::RemoteEngine(std::string url, std::string worker_name, std::size_t handler_threads,
+                           std::function<void()> on_reconnect)
+    : url_(std::move(url)), impl_(std::make_shared<Impl>(url_, worker_name, handler_threads, std::move(on_reconnect))) {}
 
 RemoteEngine::~RemoteEngine() { shutdown(); }
 

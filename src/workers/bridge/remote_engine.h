@@ -26,7 +26,10 @@ class RemoteEngine {
  public:
   // Starts connecting to `url` in the background as a worker named `worker_name`. Functions
   // exposed there run on `handler_threads` threads: 1 keeps their calls in the order they came.
-  RemoteEngine(std::string url, std::string worker_name, std::size_t handler_threads = 16);
+  // `on_reconnect` runs after every connection but the first (off the I/O thread): what the
+  // remote did while it was down was not seen here.
+  RemoteEngine(std::string url, std::string worker_name, std::size_t handler_threads = 16,
+               std::function<void()> on_reconnect = {});
   ~RemoteEngine();
   RemoteEngine(const RemoteEngine&) = delete;
   RemoteEngine& operator=(const RemoteEngine&) = delete;

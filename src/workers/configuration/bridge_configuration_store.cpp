@@ -25,9 +25,20 @@ std::string string_of(const json::object& o, std::string_view key) {
 }  // namespace
 
 BridgeConfigurationStore::BridgeConfigurationStore(const std::string& url)
-    : remote_(std::make_shared<RemoteEngine>(url, "configuration", 1)),
-      relay_id_("configuration::bridge::relay::" + new_uuid()),
-      relay_(std::make_shared<Relay>()) {}
+    : relay_id_("configuration::bridge::relay::" + new_uuid()), relay_(std::make_shared<Relay>()) {
+  // After a reconnect, what changed there meanwhile was not relayed: every entry is read again.
+  remote_ = std::make_shared<RemoteEngine>(url, "configuration", 1, [weak = std::weak_ptr<Relay>(relay_)] {
+    auto relay = weak.lock();
+    if (!relay) return;
+    std::function<void()> notify;
+    {
+      std::lock_guard lock(relay->mu);
+      relay->relist = true;
+      notify = relay->changed;
+    }
+    if (notify) notify();
+  });
+}
 
 BridgeConfigurationStore::~BridgeConfigurationStore() { close(); }
 
@@ -135,9 +146,27 @@ void BridgeConfigurationStore::watch(std::function<void()> changed) {
 
 std::vector<ExternalChange> BridgeConfigurationStore::poll_changes() {
   std::map<std::string, bool> touched;
+  bool relist = false;
   {
     std::lock_guard lock(relay_->mu);
     touched.swap(relay_->touched);
+    std::swap(relist, relay_->relist);
+  }
+  if (relist) {
+    // Every entry there now, and every one known here (a missing one reads as deleted below).
+    try {
+      const json::value listed = call("configuration::list", json::object());
+      const json::value* rows = listed.is_object() ? listed.get_object().if_contains("configurations") : nullptr;
+      if (rows && rows->is_array())
+        for (const json::value& row : rows->get_array())
+          if (row.is_object()) touched.emplace(string_of(row.get_object(), "id"), false);
+      std::lock_guard lock(mu_);
+      for (const auto& [id, entry] : known_) touched.emplace(id, false);
+    } catch (const ConfigurationStoreError& e) {
+      spdlog::warn("configuration: entries of {} not read again after the reconnect yet: {}", remote_->url(), e.what());
+      std::lock_guard lock(relay_->mu);
+      relay_->relist = true;
+    }
   }
   std::vector<ExternalChange> out;
   std::map<std::string, bool> failed;

@@ -6,6 +6,8 @@
 // itself do not come back as external changes: an event is compared with what this store last
 // loaded or wrote.
 //
+// After a reconnect every entry is read again (what changed meanwhile was not relayed).
+//
 // The remote has no delete function: remove() fails with ADAPTER_ERROR (TTL deletions are the
 // remote engine's own). Schemas are the remote's: put() registers the entry there with its
 // value, where it is validated again.
@@ -54,6 +56,7 @@ class BridgeConfigurationStore : public ConfigurationStore {
     std::mutex mu;
     std::function<void()> changed;
     std::map<std::string, bool> touched;  // ids the remote announced since the last poll → deleted?
+    bool relist = false;                  // reconnected: read every entry again
   };
   const std::shared_ptr<Relay> relay_;
   std::mutex mu_;                                    // guards known_

@@ -10,8 +10,13 @@
 namespace iii {
 
 StreamBridgeLink::StreamBridgeLink(const std::string& url, const std::weak_ptr<StreamService>& service)
-    // One handler thread: the changes reach the hub in the order the remote sent them.
-    : remote_(std::make_shared<RemoteEngine>(url, "iii-stream", 1)),
+    // One handler thread: the changes reach the hub in the order the remote sent them. After a
+    // reconnect the sockets may have missed changes: closed (1012), so that their clients join
+    // again and read a fresh sync (the bindings are replayed by the connection itself).
+    : remote_(std::make_shared<RemoteEngine>(url, "iii-stream", 1,
+                                             [service] {
+                                               if (auto s = service.lock()) s->resync();
+                                             })),
       handler_id_("stream::bridge::on_change::" + new_uuid()) {
   remote_->expose(handler_id_, [service](const std::string& message) {
     if (auto s = service.lock()) s->deliver(message);

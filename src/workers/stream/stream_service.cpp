@@ -125,8 +125,9 @@ void StreamService::deliver(std::string_view message) {
 }
 
 void StreamService::resync() {
-  if (const size_t n = hub_.close_all(1012, "changes were lost while redis was unreachable: join again"))
-    spdlog::warn("iii-stream: closed {} client socket(s) after losing changes from redis, so that they join again", n);
+  const char* from = changes_through_redis() ? "redis" : "the bridged engine";
+  if (const size_t n = hub_.close_all(1012, std::string("changes were lost while ") + from + " was unreachable: join again"))
+    spdlog::warn("iii-stream: closed {} client socket(s) after losing changes from {}, so that they join again", n, from);
 }
 
 }  // namespace iii

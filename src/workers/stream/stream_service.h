@@ -101,8 +101,8 @@ class StreamService {
   // A change message that came through Redis (any engine's, this one's included): to the
   // subscriptions it matches. A message that is not one is ignored.
   void deliver(std::string_view message);
-  // Changes may have been lost on the way from Redis: every subscribed socket is closed, so that
-  // its client joins again and gets a fresh sync.
+  // Changes may have been lost on the way from Redis or from the bridged engine (a reconnect):
+  // every subscribed socket is closed, so that its client joins again and gets a fresh sync.
   void resync();
 
  private:

@@ -80,6 +80,9 @@ struct WorkerOptions {
   // {"code":"worker_overloaded"} instead of queueing without bound.
   std::size_t max_queued_invocations = 10000;
   bool quiet = false;                      // no connection-state lines on stderr
+  // Called after every (re)connection is registered (on the thread of the trigger-type
+  // callbacks): what was registered is replayed already; what happened while disconnected is not.
+  std::function<void()> on_connected{};
 };
 
 // A handler's answer: a value, or std::nullopt / null for "no result".
