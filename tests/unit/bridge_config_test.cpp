@@ -27,6 +27,9 @@ TEST(BridgeConfig, DefaultsToIiiUrlThenLocalhost) {
   ::setenv("III_URL", "ws://10.1.2.3:5000", 1);
   EXPECT_EQ(config_of("{}").url, "ws://10.1.2.3:5000");
   EXPECT_EQ(config_of(R"({"url":"wss://other:1"})").url, "wss://other:1");
+  ::setenv("III_URL", "http://10.1.2.3:5000", 1);
+  EXPECT_NE(config_error("{}").find("III_URL `http://10.1.2.3:5000` is not a ws:// or wss:// URL"), std::string::npos);
+  EXPECT_EQ(config_of(R"({"url":"ws://given:1"})").url, "ws://given:1");  // the block's url wins
   ::unsetenv("III_URL");
 }
 

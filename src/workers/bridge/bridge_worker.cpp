@@ -166,11 +166,19 @@ class BridgeWorker : public BuiltinWorker {
 BridgeConfig parse_bridge_config(const json::value& config) {
   require_known_keys(config, kBridgeWorkerName, {"url", "expose", "forward"});
   BridgeConfig out;
-  const char* env = std::getenv("III_URL");
-  out.url = env && *env ? env : kDefaultBridgeUrl;
+  const json::value* url = config.is_object() ? reader.field(config.get_object(), "url") : nullptr;
+  if (url) {
+    out.url = reader.ws_url(*url, "url");
+  } else if (const char* env = std::getenv("III_URL"); env && *env) {
+    std::string_view e(env);
+    if (!e.starts_with("ws://") && !e.starts_with("wss://"))
+      reader.fail("url", "is not given, and the environment's III_URL `" + std::string(e) + "` is not a ws:// or wss:// URL");
+    out.url = env;
+  } else {
+    out.url = kDefaultBridgeUrl;
+  }
   if (config.is_null()) return out;
   const json::object& o = config.get_object();
-  if (const json::value* v = reader.field(o, "url")) out.url = reader.ws_url(*v, "url");
   if (const json::value* v = reader.field(o, "expose")) out.expose = read_expose(*v);
   if (const json::value* v = reader.field(o, "forward")) out.forward = read_forward(*v);
   return out;
