@@ -135,11 +135,14 @@ std::string ConfigReader::redis_url(const boost::json::value& config) const {
   return url;
 }
 
+bool is_ws_url(std::string_view url) {
+  auto parsed = boost::urls::parse_uri(url);
+  return parsed && (parsed->scheme() == "ws" || parsed->scheme() == "wss") && !parsed->host().empty();
+}
+
 std::string ConfigReader::ws_url(const boost::json::value& v, const std::string& key) const {
   std::string url = string(v, key);
-  auto parsed = boost::urls::parse_uri(url);
-  if (!parsed || (parsed->scheme() != "ws" && parsed->scheme() != "wss") || parsed->host().empty())
-    fail(key, "must be a ws:// or wss:// URL with a host, got `" + url + "`");
+  if (!is_ws_url(url)) fail(key, "must be a ws:// or wss:// URL with a host, got `" + url + "`");
   return url;
 }
 

@@ -178,6 +178,9 @@ class SharedSlot {
 // directory).
 std::filesystem::path database_file_at(const std::filesystem::path& file_path, std::string_view name);
 
+// Whether `url` is a ws:// or wss:// URL with a host.
+bool is_ws_url(std::string_view url);
+
 // Helpers for strict config parsing: every key must be known.
 // REQUIRES: `config` is null or an object; throws BuiltinConfigError otherwise.
 void require_known_keys(const boost::json::value& config, std::string_view worker,

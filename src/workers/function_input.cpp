@@ -37,4 +37,16 @@ std::optional<std::string> FunctionInput::optional_string(std::string_view key) 
   return std::string(v->get_string());
 }
 
+std::optional<ChangeAnswer> read_change_answer(std::string_view result) {
+  const std::optional<json::value> v = json_text::parse(result.empty() ? std::string_view("null") : result);
+  const json::object* o = v ? v->if_object() : nullptr;
+  if (!o) return std::nullopt;
+  auto raw = [&](std::string_view key) -> std::optional<std::string> {
+    const json::value* x = o->if_contains(key);
+    if (!x || x->is_null()) return std::nullopt;
+    return json_text::serialize(*x);
+  };
+  return ChangeAnswer{raw("old_value"), raw("new_value")};
+}
+
 }  // namespace iii

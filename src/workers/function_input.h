@@ -32,4 +32,12 @@ class FunctionInput {
   boost::json::object object_;
 };
 
+// What a write of state or streams answered when another function did it (a custom stream
+// backend, the bridge adapter): {"old_value","new_value"} (either may be missing), each as raw
+// JSON, nullopt when missing or null. nullopt when `result` is not a JSON object.
+struct ChangeAnswer {
+  std::optional<std::string> old_value, new_value;
+};
+std::optional<ChangeAnswer> read_change_answer(std::string_view result);
+
 }  // namespace iii

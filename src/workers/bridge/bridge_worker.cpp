@@ -170,9 +170,8 @@ BridgeConfig parse_bridge_config(const json::value& config) {
   if (url) {
     out.url = reader.ws_url(*url, "url");
   } else if (const char* env = std::getenv("III_URL"); env && *env) {
-    std::string_view e(env);
-    if (!e.starts_with("ws://") && !e.starts_with("wss://"))
-      reader.fail("url", "is not given, and the environment's III_URL `" + std::string(e) + "` is not a ws:// or wss:// URL");
+    if (!is_ws_url(env))
+      reader.fail("url", "is not given, and the environment's III_URL `" + std::string(env) + "` is not a ws:// or wss:// URL");
     out.url = env;
   } else {
     out.url = kDefaultBridgeUrl;

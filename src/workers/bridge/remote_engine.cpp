@@ -57,8 +57,18 @@ bool RemoteEngine::wait_connected(std::chrono::milliseconds timeout) const {
   return impl_->worker.wait_connected(timeout);
 }
 
-void RemoteEngine::call(std::string_view function_id, std::string_view request, std::chrono::milliseconds timeout,
-                        Completion done) const {
+// Runs `start` with a completion and waits up to `bound` for it; past it, `on_timeout`.
+static Outcome wait_for_outcome(const std::function<void(Completion)>& start, std::chrono::milliseconds bound,
+                         const std::function<Outcome()>& on_timeout) {
+  auto answer = std::make_shared<std::promise<Outcome>>();
+  std::future<Outcome> outcome = answer->get_future();
+  start([answer](Outcome o) { answer->set_value(std::move(o)); });
+  if (outcome.wait_for(bound) != std::future_status::ready) return on_timeout();
+  return outcome.get();
+}
+
+void RemoteEngine::send(std::string_view function_id, std::string_view request, bool fire_and_forget,
+                        std::chrono::milliseconds timeout, Completion done) const {
   if (!impl_->worker.connected()) {
     std::string why = "not connected";
     if (std::string last = impl_->worker.last_error(); !last.empty()) why += " (" + last + ")";
@@ -68,34 +78,39 @@ void RemoteEngine::call(std::string_view function_id, std::string_view request, 
   std::optional<json::value> payload = json_text::parse(request, &error);
   if (!payload) return done(bridge_failure(url_, "the request is not JSON: " + error));
   impl_->worker.trigger_then(
-      TriggerRequest{.function_id = std::string(function_id), .payload = std::move(*payload), .timeout = timeout},
+      TriggerRequest{.function_id = std::string(function_id),
+                     .payload = std::move(*payload),
+                     .action = fire_and_forget ? TriggerAction(Void{}) : TriggerAction(),
+                     .timeout = timeout},
       [url = url_, done = std::move(done)](json::value result, std::optional<InvocationError> failure) {
         done(outcome_of(url, std::move(result), failure));
       });
 }
 
+void RemoteEngine::call(std::string_view function_id, std::string_view request, std::chrono::milliseconds timeout,
+                        Completion done) const {
+  send(function_id, request, false, timeout, std::move(done));
+}
+
 void RemoteEngine::call_void(std::string_view function_id, std::string_view request, Completion done) const {
-  if (!impl_->worker.connected()) return done(bridge_failure(url_, "not connected"));
-  std::string error;
-  std::optional<json::value> payload = json_text::parse(request, &error);
-  if (!payload) return done(bridge_failure(url_, "the request is not JSON: " + error));
-  impl_->worker.trigger_then(
-      TriggerRequest{.function_id = std::string(function_id), .payload = std::move(*payload), .action = Void{}},
-      [url = url_, done = std::move(done)](json::value result, std::optional<InvocationError> failure) {
-        done(outcome_of(url, std::move(result), failure));
-      });
+  send(function_id, request, true, kBridgeCallTimeout, std::move(done));
+}
+
+Outcome RemoteEngine::call_and_wait(std::string_view function_id, std::string_view request,
+                                    std::chrono::milliseconds timeout) const {
+  // The call's own timeout answers first; the margin only guards against a stuck connection.
+  return wait_for_outcome([&](Completion done) { call(function_id, request, timeout, std::move(done)); },
+                          timeout + std::chrono::seconds(5),
+                          [&] { return bridge_failure(url_, std::string(function_id) + " did not answer"); });
 }
 
 Outcome RemoteEngine::await_local(Engine& engine, const std::function<void(Completion)>& start, std::string_view what) {
   // The engine answers every call within its invocation timeout; the wait adds a margin so that
   // its own timeout error, not this one, is what the remote caller sees.
   const auto bound = engine.options().invocation_timeout + std::chrono::seconds(5);
-  auto answer = std::make_shared<std::promise<Outcome>>();
-  std::future<Outcome> outcome = answer->get_future();
-  start([answer](Outcome o) { answer->set_value(std::move(o)); });
-  if (outcome.wait_for(bound) != std::future_status::ready)
+  return wait_for_outcome(start, bound, [&] {
     return Outcome::failure(codes::kTimeout, std::string(what) + " did not answer within " + std::to_string(bound.count()) + " ms");
-  return outcome.get();
+  });
 }
 
 void RemoteEngine::expose(std::string remote_id, std::string local_id, Engine& engine) {

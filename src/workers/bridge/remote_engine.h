@@ -47,6 +47,9 @@ class RemoteEngine {
             Completion done) const;
   // A fire-and-forget call: `done` gets null once the call is sent, or `bridge_error`.
   void call_void(std::string_view function_id, std::string_view request, Completion done) const;
+  // call(), waited for on the calling thread (for code that must answer synchronously).
+  Outcome call_and_wait(std::string_view function_id, std::string_view request,
+                        std::chrono::milliseconds timeout = kBridgeCallTimeout) const;
 
   // Registers `remote_id` on the remote engine; a call to it there runs `local_id` on `engine`
   // and answers with its outcome (its error code kept). Re-registered after every reconnect.
@@ -72,6 +75,9 @@ class RemoteEngine {
   void shutdown();
 
  private:
+  // call(), or call_void() when `fire_and_forget`.
+  void send(std::string_view function_id, std::string_view request, bool fire_and_forget,
+            std::chrono::milliseconds timeout, Completion done) const;
   class Impl;
   std::string url_;
   std::shared_ptr<Impl> impl_;

@@ -4,7 +4,6 @@
 
 #include <boost/json.hpp>
 
-#include <future>
 
 #include "core/json_text.h"
 #include "wire/uuid.h"
@@ -28,33 +27,28 @@ BridgeConfigurationStore::BridgeConfigurationStore(const std::string& url)
     : relay_id_("configuration::bridge::relay::" + new_uuid()), relay_(std::make_shared<Relay>()) {
   // After a reconnect, what changed there meanwhile was not relayed: every entry is read again.
   remote_ = std::make_shared<RemoteEngine>(url, "configuration", 1, [weak = std::weak_ptr<Relay>(relay_)] {
-    auto relay = weak.lock();
-    if (!relay) return;
-    std::function<void()> notify;
-    {
-      std::lock_guard lock(relay->mu);
-      relay->relist = true;
-      notify = relay->changed;
-    }
-    if (notify) notify();
+    if (auto relay = weak.lock()) relay->note([](Relay& r) { r.relist = true; });
   });
 }
 
 BridgeConfigurationStore::~BridgeConfigurationStore() { close(); }
 
 json::value BridgeConfigurationStore::call(const std::string& function_id, const json::value& request) const {
-  auto answer = std::make_shared<std::promise<Outcome>>();
-  std::future<Outcome> outcome = answer->get_future();
-  remote_->call(function_id, json_text::serialize(request), kBridgeCallTimeout,
-                [answer](Outcome o) { answer->set_value(std::move(o)); });
-  // The call's own timeout answers first; the margin only guards against a stuck connection.
-  if (outcome.wait_for(kBridgeCallTimeout + std::chrono::seconds(5)) != std::future_status::ready)
-    throw ConfigurationStoreError(function_id + " on " + remote_->url() + " did not answer");
-  Outcome o = outcome.get();
+  Outcome o = remote_->call_and_wait(function_id, json_text::serialize(request));
   if (o.error) throw ConfigurationStoreError(function_id + " on " + remote_->url() + ": " + o.error->code + ": " + o.error->message);
   std::optional<json::value> parsed = json_text::parse(o.result.empty() ? "null" : o.result);
   if (!parsed) throw ConfigurationStoreError(function_id + " on " + remote_->url() + " answered with invalid JSON");
   return std::move(*parsed);
+}
+
+std::vector<std::string> BridgeConfigurationStore::list_ids() const {
+  const json::value listed = call("configuration::list", json::object());
+  const json::value* rows = listed.is_object() ? listed.get_object().if_contains("configurations") : nullptr;
+  std::vector<std::string> ids;
+  if (rows && rows->is_array())
+    for (const json::value& row : rows->get_array())
+      if (row.is_object()) ids.push_back(string_of(row.get_object(), "id"));
+  return ids;
 }
 
 std::optional<ConfigurationEntry> BridgeConfigurationStore::fetch(const std::string& id) const {
@@ -78,13 +72,9 @@ std::optional<ConfigurationEntry> BridgeConfigurationStore::fetch(const std::str
 std::vector<ConfigurationEntry> BridgeConfigurationStore::load() {
   if (!remote_->wait_connected(kConnectWait))
     throw ConfigurationStoreError("the engine at " + remote_->url() + " is not reachable");
-  const json::value listed = call("configuration::list", json::object());
-  const json::value* rows = listed.is_object() ? listed.get_object().if_contains("configurations") : nullptr;
   std::vector<ConfigurationEntry> out;
-  if (rows && rows->is_array())
-    for (const json::value& row : rows->get_array())
-      if (row.is_object())
-        if (std::optional<ConfigurationEntry> e = fetch(string_of(row.get_object(), "id"))) out.push_back(std::move(*e));
+  for (const std::string& id : list_ids())
+    if (std::optional<ConfigurationEntry> e = fetch(id)) out.push_back(std::move(*e));
   std::lock_guard lock(mu_);
   for (const ConfigurationEntry& e : out) known_[e.id] = e;
   return out;
@@ -132,13 +122,8 @@ void BridgeConfigurationStore::watch(std::function<void()> changed) {
     const std::string id = o ? string_of(*o, "id") : std::string();
     auto relay = weak.lock();
     if (id.empty() || !relay) return Outcome::success("null");
-    std::function<void()> notify;
-    {
-      std::lock_guard lock(relay->mu);
-      relay->touched[id] = string_of(*o, "event_type") == "configuration:deleted";
-      notify = relay->changed;
-    }
-    if (notify) notify();
+    const bool deleted = string_of(*o, "event_type") == "configuration:deleted";
+    relay->note([&](Relay& r) { r.touched[id] = deleted; });
     return Outcome::success("null");
   });
   remote_->register_trigger("configuration", relay_id_, "{}");
@@ -155,11 +140,7 @@ std::vector<ExternalChange> BridgeConfigurationStore::poll_changes() {
   if (relist) {
     // Every entry there now, and every one known here (a missing one reads as deleted below).
     try {
-      const json::value listed = call("configuration::list", json::object());
-      const json::value* rows = listed.is_object() ? listed.get_object().if_contains("configurations") : nullptr;
-      if (rows && rows->is_array())
-        for (const json::value& row : rows->get_array())
-          if (row.is_object()) touched.emplace(string_of(row.get_object(), "id"), false);
+      for (std::string& id : list_ids()) touched.emplace(std::move(id), false);
       std::lock_guard lock(mu_);
       for (const auto& [id, entry] : known_) touched.emplace(id, false);
     } catch (const ConfigurationStoreError& e) {

@@ -46,6 +46,8 @@ class BridgeConfigurationStore : public ConfigurationStore {
  private:
   // The remote's answer to `function_id`, parsed; throws ConfigurationStoreError.
   boost::json::value call(const std::string& function_id, const boost::json::value& request) const;
+  // The ids of every entry the remote holds. Throws ConfigurationStoreError.
+  std::vector<std::string> list_ids() const;
   // The entry `id` as the remote holds it now (raw value), or nullopt when it has none.
   std::optional<ConfigurationEntry> fetch(const std::string& id) const;
 
@@ -57,6 +59,18 @@ class BridgeConfigurationStore : public ConfigurationStore {
     std::function<void()> changed;
     std::map<std::string, bool> touched;  // ids the remote announced since the last poll → deleted?
     bool relist = false;                  // reconnected: read every entry again
+
+    // Applies `edit` under the lock, then tells the worker (outside it) that there is news.
+    template <class Edit>
+    void note(Edit edit) {
+      std::function<void()> notify;
+      {
+        std::lock_guard lock(mu);
+        edit(*this);
+        notify = changed;
+      }
+      if (notify) notify();
+    }
   };
   const std::shared_ptr<Relay> relay_;
   std::mutex mu_;                                    // guards known_

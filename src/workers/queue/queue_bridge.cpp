@@ -14,6 +14,7 @@
 
 #include "core/json_text.h"
 #include "workers/bridge/remote_engine.h"
+#include "workers/queue/queue_service.h"
 #include "workers/queue/queue_worker.h"
 
 namespace iii {
@@ -71,8 +72,7 @@ class BridgedQueue : public std::enable_shared_from_this<BridgedQueue> {
     if (!target || !target->is_string())
       return done(Outcome::failure(codes::kDeserializationError, "`function_id` is required and must be a string"));
     const std::string function_id(target->get_string());
-    if (!call.caller_worker_id.empty())
-      if (auto denied = engine_.check_call_access(call.caller_worker_id, function_id)) return done(Outcome{{}, *denied});
+    if (auto denied = job_target_denied(engine_, call.caller_worker_id, function_id)) return done(Outcome{{}, *denied});
     if (engine_.registry().find_function(function_id)) {
       const std::string alias = prefix_ + function_id;
       if (!expose_job_function(function_id, alias))

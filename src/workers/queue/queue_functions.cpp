@@ -234,10 +234,9 @@ void add(InProcessWorker& worker, const std::shared_ptr<QueueService>& service, 
         try {
           QueueRequest request(call.data);
           request.call_traceparent = call.traceparent;
-          // A job runs the function it names: a caller behind RBAC may only name one it may call.
           if (std::optional<std::string> target = request.string("function_id");
-              target && !call.caller_worker_id.empty() && std::string_view(call.function_id) == "engine::queue::enqueue") {
-            if (auto denied = service->engine().check_call_access(call.caller_worker_id, *target))
+              target && std::string_view(call.function_id) == "engine::queue::enqueue") {
+            if (auto denied = job_target_denied(service->engine(), call.caller_worker_id, *target))
               return done(Outcome{{}, std::move(*denied)});
           }
           reply = body(request, *service);

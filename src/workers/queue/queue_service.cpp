@@ -184,4 +184,10 @@ void QueueService::wake(const QueueScope& scope) {
   for (const FanOut& f : fan_out(scope.name)) dispatcher_->wake(f.queue);
 }
 
+std::optional<ErrorBody> job_target_denied(Engine& engine, std::string_view caller_worker_id,
+                                           std::string_view function_id) {
+  if (caller_worker_id.empty()) return std::nullopt;
+  return engine.check_call_access(caller_worker_id, function_id);
+}
+
 }  // namespace iii

@@ -76,6 +76,11 @@ class QueueService {
   std::map<std::string, Subscription> subscriptions_;  // by binding id
 };
 
+// A job runs the function it names: a caller behind RBAC may only enqueue a function it may call.
+// The refusal for worker `caller_worker_id` (empty: the engine itself, never refused), or nullopt.
+std::optional<ErrorBody> job_target_denied(Engine& engine, std::string_view caller_worker_id,
+                                           std::string_view function_id);
+
 // Registers every iii-queue function on `worker` (queue_functions.cpp).
 void add_queue_functions(InProcessWorker& worker, const std::shared_ptr<QueueService>& service);
 

@@ -79,22 +79,18 @@ std::optional<StateEvent> remote_change(const FunctionDef& def, const InProcessC
   const std::string_view id = def.id;
   const bool removes = id == "state::delete";
   if (!removes && id != "state::set" && id != "state::update") return std::nullopt;
-  const std::optional<json::value> answer = json_text::parse(result.empty() ? "null" : result);
-  if (!answer) return std::nullopt;
   const FunctionInput in(call.data);
   StateEvent e{"state:deleted", in.required_string("scope"), in.required_string("key"), std::nullopt, std::nullopt};
-  auto raw = [](const json::value* v) -> std::optional<std::string> {
-    if (!v || v->is_null()) return std::nullopt;
-    return json_text::serialize(*v);
-  };
   if (removes) {
-    e.old_value = raw(&*answer);
+    const std::optional<json::value> removed = json_text::parse(result.empty() ? "null" : result);
+    if (!removed) return std::nullopt;
+    if (!removed->is_null()) e.old_value = json_text::serialize(*removed);
     return e;
   }
-  const json::object* o = answer->if_object();
-  if (!o) return std::nullopt;
-  e.old_value = raw(o->if_contains("old_value"));
-  e.new_value = raw(o->if_contains("new_value"));
+  std::optional<ChangeAnswer> answer = read_change_answer(result);
+  if (!answer) return std::nullopt;
+  e.old_value = std::move(answer->old_value);
+  e.new_value = std::move(answer->new_value);
   e.event_type = created_or_updated(e.old_value);
   return e;
 }

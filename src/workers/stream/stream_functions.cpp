@@ -67,21 +67,17 @@ struct Change {
 
 // From a custom backend's {"old_value", "new_value"} (set, update) or {"old_value"} (delete).
 void read_custom_change(std::string_view op, const std::string& result, Change& change) {
-  std::optional<json::value> v = json_text::parse(result);
-  if (!v || !v->is_object()) return;
-  const json::object& o = v->get_object();
-  const json::value* old_value = o.if_contains("old_value");
-  const bool existed = old_value && !old_value->is_null();
+  std::optional<ChangeAnswer> answer = read_change_answer(result);
+  if (!answer) return;
   if (op == "delete") {
-    if (existed) {
+    if (answer->old_value) {
       change.type = "delete";
-      change.data = json_text::serialize(*old_value);
+      change.data = std::move(*answer->old_value);
     }
     return;
   }
-  const json::value* new_value = o.if_contains("new_value");
-  change.type = existed ? "update" : "create";
-  change.data = new_value ? json_text::serialize(*new_value) : "null";
+  change.type = answer->old_value ? "update" : "create";
+  change.data = answer->new_value.value_or("null");
 }
 
 using Body = std::function<void(const ServicePtr&, const InProcessCall&, const FunctionInput&, Completion)>;
