@@ -14,6 +14,7 @@
 //                                 that two runs at once on one engine can use different names)
 //            --calls N (end the measurement once N calls have been answered in this run, warm-up
 //                       included; --seconds is then the longest it may take)
+//            --send-asap 0|1 (nats: libnats' SendAsap off or on; default on only at 1 in flight)
 //            --obs-stats (iii: after the run, ask engine::traces::list for the engine's span
 //                         storage figures and add them to the line as obs_*)
 //
@@ -269,9 +270,10 @@ namespace {
 bool nats_run(const bench::Args& args, const Shape& shape, const std::string& payload, double seconds,
               std::vector<ThreadResult>& results) {
   const std::string url = args.str("url");
-  // One call in flight: send each message at once (latency setting). Many in flight: let libnats
-  // batch writes (its default, throughput setting).
-  const bool asap = shape.inflight == 1;
+  // --send-asap 1: every publish is written at once (SendAsap); 0: libnats' default write batching
+  // (a flusher thread that waits about 1 ms before writing). run.sh runs both and reports the
+  // better per row; without the option: SendAsap at 1 in flight, batching otherwise.
+  const bool asap = args.has("send-asap") ? args.num("send-asap", 1) != 0 : shape.inflight == 1;
   std::vector<natsConnection*> workers, callers;
   std::vector<natsSubscription*> subs;
   for (int w = 0; w < shape.workers; ++w) {

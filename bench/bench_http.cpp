@@ -3,9 +3,12 @@
 // direct-answer HTTP server (also this process: one epoll thread, keep-alive) - the floor.
 //
 //   bench_http --engine-url ws://127.0.0.1:P --http-url http://127.0.0.1:H [--connections 1,64]
-//              [--seconds 5] [--system iii|floor|both]
+//              [--seconds 5] [--system iii|floor|both] [--peers NAME=URL,NAME=URL...]
 //
-// Both answer 200 with {"ok":true}; the request body is the 200-byte JSON payload.
+// Both answer 200 with {"ok":true}; the request body is the 200-byte JSON payload. --peers: more
+// HTTP servers measured with the same wrk runs after ours and the floor, each line's `system` the
+// NAME (run.sh: nginx as a keep-alive reverse proxy in front of bench_upstream, which answers as the
+// floor does, with worker_processes 1 and auto).
 #include <iii/iii.h>
 
 #include <arpa/inet.h>
@@ -127,14 +130,22 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  std::vector<std::pair<std::string, std::string>> peers;  // name, base URL
+  {
+    std::stringstream ss(args.str("peers", ""));
+    for (std::string p; std::getline(ss, p, ',');)
+      if (auto eq = p.find('='); eq != std::string::npos) peers.emplace_back(p.substr(0, eq), p.substr(eq + 1));
+  }
   bench::FloorServer floor;
   int floor_port = system != "iii" ? floor.start() : 0;
 
   int rc = 0;
   for (int c : conns) {
-    for (std::string sys : {"iii", "floor"}) {
-      if (system != "both" && system != sys) continue;
-      std::string url = sys == "iii" ? engine_http + "/bench" : "http://127.0.0.1:" + std::to_string(floor_port) + "/bench";
+    std::vector<std::pair<std::string, std::string>> targets;
+    if (system != "floor") targets.emplace_back("iii", engine_http + "/bench");
+    if (system != "iii") targets.emplace_back("floor", "http://127.0.0.1:" + std::to_string(floor_port) + "/bench");
+    for (auto& [name, base] : peers) targets.emplace_back(name, base + "/bench");
+    for (auto& [sys, url] : targets) {
       WrkResult r = run_wrk(url, c, seconds, script);
       if (!r.ok) {
         std::cerr << "bench_http: wrk against " << sys << " failed:\n" << r.error << "\n";

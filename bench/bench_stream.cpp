@@ -32,7 +32,8 @@
 //   bench_stream --mode fanout --system iii  --url ws://127.0.0.1:P --stream-url ws://127.0.0.1:SP
 //                [--subscribers 1000] [--window 64] [--inflight 64] [--recv-threads 2] [--seconds 5]
 //   bench_stream --mode fanout --system nats --url nats://127.0.0.1:P [same options; --nats-asap: libnats
-//                SendAsap, a write per publish; default: libnats' own write batching, as bench_call]
+//                SendAsap, a write per publish; default: libnats' own write batching, as bench_call;
+//                --label L: the `system` of the fan-out line, default the --system]
 //   bench_stream --mode set --system iii   --url ws://127.0.0.1:P [--concurrency 16] [--seconds 5]
 //   bench_stream --mode set --system redis --redis 127.0.0.1:PORT
 // Bounded everywhere: sockets must connect and join within --setup-timeout (20 s), the writer fails
@@ -331,7 +332,7 @@ int run_fanout(const bench::Args& args, const std::string& system) {
   if (lost) std::cerr << system << " fan-out: " << lost << " event receipts skipped by sockets (gaps in seq)\n";
   bench::Line()
       .s("bench", "stream_fanout")
-      .s("system", system)
+      .s("system", args.str("label", system))
       .n("subscribers", n)
       .n("window", window)
       .n("inflight", system == "iii" ? inflight : 0)

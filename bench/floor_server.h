@@ -1,6 +1,6 @@
 // The direct-answer HTTP server of the HTTP benchmarks (bench_http's floor, bench_http_function's
 // endpoint): one epoll thread, keep-alive, parses just enough HTTP/1.1 to answer every request
-// with 200 and {"ok":true}.
+// with 200 and {"ok":true}. Also the upstream behind the nginx peer of bench_http (bench_upstream).
 #pragma once
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -19,13 +19,15 @@ namespace bench {
 
 class FloorServer {
  public:
-  int start() {
+  // Listens on 127.0.0.1:port (0: a free port) and returns the port, or -1.
+  int start(int port = 0) {
     lfd_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     int one = 1;
     setsockopt(lfd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port));
     if (bind(lfd_, (sockaddr*)&a, sizeof a) != 0 || listen(lfd_, 1024) != 0) return -1;
     socklen_t len = sizeof a;
     getsockname(lfd_, (sockaddr*)&a, &len);

@@ -13,6 +13,7 @@ APT_PACKAGES=(
   openssl ca-certificates   # the system CA store HTTPS calls verify against; test certificates
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server wrk nats-server libnats-dev clang
+  nginx        # the reverse-proxy peer of the HTTP trigger rows (bench/run.sh starts its own, never the service)
   prometheus   # the observability tests start a real one that scrapes GET /metrics
 )
 
@@ -53,9 +54,9 @@ if ((missing_node)); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends nodejs npm
 fi
 
-# The official Node SDK, pinned, for the integration tests and the examples' Node workers
-# (node_modules/ is not in git).
-for dir in tests/node examples/hello examples/quickstart/caller-worker examples/streams; do
+# The official Node SDK, pinned, for the integration tests, the examples' Node workers and the
+# Node rows of the benchmarks (bench/node: iii-sdk and the NATS Node client; node_modules/ is not in git).
+for dir in tests/node examples/hello examples/quickstart/caller-worker examples/streams bench/node; do
   if [ ! -f "$dir/node_modules/iii-sdk/package.json" ]; then
     echo "install-deps: npm ci in $dir"
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)  # exactly what package-lock.json pins
