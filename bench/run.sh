@@ -176,7 +176,8 @@ if has http; then
   "$BIN/bench_upstream" --port $UP_PORT 2>"$WORK/upstream.log" &
   PIDS+=($!)
   wait_port $UP_PORT bench_upstream
-  NGINX_1=$(start_nginx 1 1 $UP_PORT) NGINX_AUTO=$(start_nginx auto auto $UP_PORT)
+  start_nginx 1 1 $UP_PORT; NGINX_1=$NGINX_PORT
+  start_nginx auto auto $UP_PORT; NGINX_AUTO=$NGINX_PORT
   for rep in $(seq $REPS); do  # each run: ours, the floor, nginx 1, nginx auto; at 1 then 64 connections
     run "http #$rep" "$BIN/bench_http" --engine-url $ENGINE_URL --http-url http://127.0.0.1:$HTTP_PORT \
       --connections 1,64 --seconds $S --peers nginx-1=http://127.0.0.1:$NGINX_1,nginx-auto=http://127.0.0.1:$NGINX_AUTO
@@ -245,7 +246,7 @@ YAML
   if grep -q "not supported" "$WORK/queue-engine.log"; then
     echo "bench: queue skipped: this engine has no queue worker yet" >&2
   else
-    JS_PORT=$(start_jetstream)
+    start_jetstream
     for rep in $(seq $REPS); do
       run "queue iii #$rep" "$BIN/bench_queue" --url ws://127.0.0.1:$Q_PORT --producers 16 --seconds $S
       for asap in 1 0; do

@@ -3,13 +3,15 @@
 
 # nginx as a keep-alive reverse proxy (the peer of the HTTP trigger rows): wrk -> nginx -> upstream
 # -> nginx -> wrk crosses three processes, as wrk -> engine -> SDK worker -> engine -> wrk does.
-#   start_nginx NAME WORKER_PROCESSES UPSTREAM_PORT   -> prints the port it listens on
+#   start_nginx NAME WORKER_PROCESSES UPSTREAM_PORT   -> sets NGINX_PORT to the port it listens on
+# (a variable, not printed: in a $(...) subshell its pid would not reach PIDS, and nginx would
+# outlive the run)
 # Connections to the upstream are kept alive (upstream keepalive, HTTP/1.1, no Connection header),
 # and neither side closes a kept-alive connection after 1,000 requests (nginx's default
 # keepalive_requests, which our engine has no counterpart of). No access log (ours keeps none).
 start_nginx() {
   local name=$1 workers=$2 up=$3 dir=$WORK/nginx-$1 port
-  port=$(free_port)
+  port=$(free_port); NGINX_PORT=$port
   mkdir -p "$dir"
   local user=""; [[ $(id -u) == 0 ]] && user="user root;"  # workers keep access to $dir
   cat >"$dir/nginx.conf" <<CONF
@@ -42,20 +44,18 @@ http {
 CONF
   nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >"$dir/stdout.log" 2>&1 &
   PIDS+=($!)
-  wait_port "$port" "nginx ($name)" >&2
-  echo "$port"
+  wait_port "$port" "nginx ($name)"
 }
 
 # NATS JetStream for the durable-queue rows: a nats-server of its own (the core NATS rows keep
-# theirs without JetStream), file storage under $WORK. Prints its port.
+# theirs without JetStream), file storage under $WORK. Sets JS_PORT (see start_nginx: no subshell).
 start_jetstream() {
   local port
-  port=$(free_port)
+  port=$(free_port); JS_PORT=$port
   mkdir -p "$WORK/jetstream"
   nats-server -a 127.0.0.1 -p "$port" -js -sd "$WORK/jetstream" >"$WORK/jetstream.log" 2>&1 &
   PIDS+=($!)
-  wait_port "$port" "nats-server -js" >&2
-  echo "$port"
+  wait_port "$port" "nats-server -js"
 }
 
 # The Node rows: bench/node/bench.mjs with the official iii-sdk as worker and caller (separate
