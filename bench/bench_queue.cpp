@@ -7,7 +7,8 @@
 // Producers: N threads on one C++ SDK connection, one enqueue in flight each. Consumer: one C++ SDK
 // worker serving bench::consume. Latency = consumer start - enqueue call start (same process, same
 // steady clock). Throughput = messages delivered / (last delivery - first enqueue), after the
-// backlog drained (at most 15 s). No peer: the issue names none for the queue.
+// backlog drained (at most 15 s). Peer (issue 14): NATS JetStream in the same shape,
+// bench_queue_jetstream.cpp.
 #include <iii/iii.h>
 
 #include <atomic>
