@@ -21,6 +21,7 @@
 #include "core/channel_hub.h"
 #include "core/console_log.h"
 #include "engine/engine.h"
+#include "net/io_pool.h"
 #include "net/worker_listener.h"
 #include "workers/channels/channel_functions.h"
 #include "workers/engine/engine_functions.h"
@@ -116,7 +117,10 @@ int run_engine(const EngineFlags& flags) {
   apply_flags(flags, cfg);
 
   const unsigned threads = flags.threads ? flags.threads : std::max(1u, std::thread::hardware_concurrency());
-  boost::asio::io_context io(static_cast<int>(threads));
+  // One event loop per thread, connections spread over them (net/io_pool.h); `io` is the first,
+  // run by this thread, and the one the built-ins' timers and the signals live on.
+  boost::asio::io_context io(iii::net::IoPool::kSingleThreaded);
+  iii::net::IoPool loops(io, threads);  // right after `io`: destroyed after every connection's owner
   iii::ChannelHub channels;  // outlives the engine, whose ticker sweeps it
   iii::set_json_depth_limit(cfg.max_json_depth);
   iii::Engine engine(cfg.engine);
@@ -206,10 +210,9 @@ int run_engine(const EngineFlags& flags) {
   };
   signals.async_wait(on_signal);
 
-  std::vector<std::thread> pool;
-  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { io.run(); });
+  loops.start();
   io.run();
-  for (auto& t : pool) t.join();
+  loops.stop();  // no handler runs on any loop from here on
   if (stopper.joinable()) stopper.join();
   supervisor.stop_all();  // nothing left after a signal; everything when the loop ended otherwise
   return 0;
@@ -239,7 +242,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(size_t{1}, iii::kMaxJsonDepth));
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn or error (default: the iii-observability block's level, or info)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
-  app.add_option("--threads", flags.threads, "I/O threads (default: one per core)");
+  app.add_option("--threads", flags.threads, "Event loops, one thread each (default: one per core)");
   auto trigger = iii::cli::add_trigger_command(app);
   CLI11_PARSE(app, argc, argv);
   if (trigger->selected()) return trigger->run();

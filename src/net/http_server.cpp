@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "net/beast_pch.h"
+#include "net/io_pool.h"
 
 namespace iii {
 namespace {
@@ -296,7 +297,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       : io(io), service(std::move(service)), acceptor(asio::make_strand(io)) {}
 
   void accept_next() {
-    Strand strand = asio::make_strand(io);
+    Strand strand = asio::make_strand(net::connection_context(io));  // net/io_pool.h
     acceptor.async_accept(strand, [self = shared_from_this(), strand](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !self->acceptor.is_open() || *self->stopped) return;
       if (!ec) {

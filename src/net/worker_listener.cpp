@@ -7,6 +7,7 @@
 #include "core/access.h"
 #include "engine/engine.h"
 #include "net/beast_pch.h"
+#include "net/io_pool.h"
 #include "net/channel_session.h"
 #include "net/worker_session.h"
 #include "net/ws_handshake.h"
@@ -135,7 +136,7 @@ struct WorkerListener::Impl : std::enable_shared_from_this<WorkerListener::Impl>
         channels(channels), acceptor(asio::make_strand(io)) {}
 
   void accept_next() {
-    acceptor.async_accept(asio::make_strand(io), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+    acceptor.async_accept(asio::make_strand(net::connection_context(io)), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;  // closed
       if (!ec) std::make_shared<HttpSession>(std::move(socket), self->engine, self->options, self->channels)->run();
       self->accept_next();

@@ -25,27 +25,6 @@ constexpr auto kCloseTimeout = std::chrono::seconds(2);
 // Write buffers above this size are given back after use (a 1 MB payload must not pin 1 MB).
 constexpr size_t kKeepWriteBuffer = 256 * 1024;
 
-// While a thread handles one read's worth of inbound frames, the frames that handling produces
-// are gathered per destination connection and sent when the read is done: one write per
-// connection per batch under load, and no wait at all for a lone call (the batch ends at once).
-class FlushBatch {
- public:
-  FlushBatch() : outer_(current_) { current_ = this; }
-  ~FlushBatch() {
-    current_ = outer_;  // flushing may itself send (never inside this batch again)
-    for (auto& connection : connections) connection->flush();
-  }
-  FlushBatch(const FlushBatch&) = delete;
-  FlushBatch& operator=(const FlushBatch&) = delete;
-  static FlushBatch* current() { return current_; }
-  std::vector<std::shared_ptr<WsConnection>> connections;
-
- private:
-  FlushBatch* const outer_;
-  static thread_local FlushBatch* current_;
-};
-thread_local FlushBatch* FlushBatch::current_ = nullptr;
-
 std::string format_address(const tcp::endpoint& endpoint) {
   const std::string ip = endpoint.address().to_string();
   const std::string port = std::to_string(endpoint.port());
@@ -133,7 +112,7 @@ bool WsConnection::enqueue(std::string_view bytes, bool encode_text) {
         // This thread is handling a batch of inbound frames: what it produces for this
         // connection leaves together when the batch ends, in one write.
         flush_scheduled_ = true;
-        batch->connections.push_back(shared_from_this());
+        batch->join(shared_from_this());
         return true;
       }
       // Nothing queued or in flight: write from this thread at once rather than waking the
@@ -150,7 +129,7 @@ bool WsConnection::enqueue(std::string_view bytes, bool encode_text) {
   return false;
 }
 
-void WsConnection::flush() {
+void WsConnection::flush_batch() {
   {
     std::lock_guard lock(mu_);
     flush_scheduled_ = false;

@@ -26,11 +26,12 @@
 #include <string_view>
 
 #include "net/ws_service.h"
+#include "wire/flush_batch.h"
 #include "wire/ws_codec.h"
 
 namespace iii {
 
-class WsConnection final : public WsPeer, public std::enable_shared_from_this<WsConnection> {
+class WsConnection final : public WsPeer, public BatchedSender, public std::enable_shared_from_this<WsConnection> {
  public:
   WsConnection(boost::asio::ip::tcp::socket socket, WsConnectionOptions options);
   ~WsConnection();
@@ -56,8 +57,8 @@ class WsConnection final : public WsPeer, public std::enable_shared_from_this<Ws
   const std::string& remote_ip() const { return remote_ip_; }
   const std::string& log_name() const { return options_.log_name; }
 
-  // Sends what was gathered for this connection during a read batch (internal).
-  void flush();
+  // Sends what was gathered for this connection during a read batch (wire/flush_batch.h).
+  void flush_batch() override;
 
  private:
   bool enqueue(std::string_view bytes, bool encode_text);

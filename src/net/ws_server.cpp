@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "net/beast_pch.h"
+#include "net/io_pool.h"
 #include "net/ws_connection.h"
 #include "net/ws_handshake.h"
 
@@ -105,7 +106,7 @@ class UpgradeSession : public UpgradeReader<UpgradeSession> {
 }  // namespace
 
 void WsServer::Impl::accept_next() {
-  acceptor.async_accept(asio::make_strand(io), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+  acceptor.async_accept(asio::make_strand(net::connection_context(io)), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;  // closed
     if (!ec) std::make_shared<UpgradeSession>(std::move(socket), self)->run();
     self->accept_next();

@@ -20,7 +20,16 @@
 //     finish(), which then waits for a direct write in progress before closing the socket.
 //   - errors: a failed direct write is treated as "nothing written"; the async_write of the
 //     leftover fails the same way and ends the connection through the existing path.
+//
+// Batching: a send() that would write directly from a thread handling a read (this client's, or
+// a server connection's: wire/flush_batch.h) holds its frame in `pending` instead, and the batch
+// writes everything held once the read is handled: a cluster link forwarding many calls read
+// from one worker socket costs one write. While held, `pending` is not empty, so no other direct
+// write starts; another thread's send() leaves it to the batch, and a strand write that starts
+// meanwhile (a control frame) takes it in order.
 #include "wire/ws_client.h"
+
+#include "wire/flush_batch.h"
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -119,7 +128,7 @@ std::optional<WsUrl> parse_ws_url(std::string_view url) {
   return out;
 }
 
-struct WsClient::State : std::enable_shared_from_this<WsClient::State> {
+struct WsClient::State : BatchedSender, std::enable_shared_from_this<WsClient::State> {
   State(asio::io_context& io, WsClientOptions opts, WsClientCallbacks cbs)
       : strand(asio::make_strand(io)),
         resolver(strand),
@@ -162,6 +171,14 @@ struct WsClient::State : std::enable_shared_from_this<WsClient::State> {
   bool ended = false;            // on_close has fired (or is about to)
   bool close_requested = false;  // close() was called or a close frame is queued: no more frames
   bool close_queued = false;     // our close frame is in `pending`: nothing may follow it
+  bool batch_joined = false;     // `pending` leaves when the FlushBatch this joined ends
+
+  // A direct write (see the top of this file). take_for_direct_write REQUIRES `mutex` held and
+  // the connection idle (open, nothing pending before this frame, no write active); it returns
+  // the fd to write to. direct_write runs without the lock and hands leftovers to the strand.
+  int take_for_direct_write(std::string& out);
+  void direct_write(int fd, std::string& out);
+  void flush_batch() override;
 
   void start(std::string target_url);
   void on_resolved(const WsUrl& url, tcp::resolver::results_type results);
@@ -285,7 +302,12 @@ void WsClient::State::read_next() {
     }
     self->reader.commit(n);
     self->last_inbound = Clock::now();
-    if (self->drain_events()) self->read_next();
+    bool more;
+    {
+      FlushBatch batch;  // what handling these frames sends leaves per connection afterwards
+      more = self->drain_events();
+    }
+    if (more) self->read_next();
   });
 }
 
@@ -478,52 +500,93 @@ void WsClient::connect(std::string url) {
 
 // Encodes and masks the frame straight into the pending batch: one copy, no per-frame allocation.
 // When the connection is idle the frame is written from this thread (see the top of the file).
+namespace {
+// The calling thread's buffer for a direct write (keeps its capacity between writes).
+std::string& direct_write_buffer() {
+  thread_local std::string buffer;
+  return buffer;
+}
+}  // namespace
+
+int WsClient::State::take_for_direct_write(std::string& out) {
+  write_active = true;
+  direct_in_progress = true;
+  out.clear();
+  out.swap(pending);
+  pending_frames = 0;
+  return direct_fd;
+}
+
+void WsClient::State::direct_write(int fd, std::string& out) {
+  const std::size_t sent = ws::send_now(fd, out);
+  bool kick = false;
+  {
+    std::lock_guard lock(mutex);
+    direct_in_progress = false;
+    direct_done.notify_all();  // finish() may be waiting to close the socket
+    if (!ended) {
+      if (sent < out.size()) {
+        // The unsent rest goes first, before what others queued meanwhile; it counts as a frame.
+        pending.insert(0, out, sent, std::string::npos);
+        ++pending_frames;
+        kick = true;
+      } else if (!pending.empty()) {
+        kick = true;  // frames queued during our syscall leave together in the strand's write
+      } else {
+        write_active = false;
+      }
+    }
+  }
+  if (out.capacity() > kKeepBuffer) std::string().swap(out);  // after a big message
+  if (kick) asio::post(strand, [self = shared_from_this()] { self->write_next(); });
+}
+
+void WsClient::State::flush_batch() {
+  std::string& out = direct_write_buffer();
+  int fd;
+  {
+    std::lock_guard lock(mutex);
+    batch_joined = false;
+    // Ended, or a write chain took the frames meanwhile (a close frame, another thread's kick).
+    if (ended || write_active || pending.empty() || direct_fd < 0) return;
+    fd = take_for_direct_write(out);
+  }
+  direct_write(fd, out);
+}
+
 bool WsClient::send(std::string text) {
   auto& s = *state_;
   bool kick = false;
-  thread_local std::string batch;  // this thread's direct write (keeps its capacity)
   int fd = -1;
+  std::string& out = direct_write_buffer();
   {
     std::lock_guard lock(s.mutex);
     if (s.ended || s.close_requested || s.pending_frames >= s.options.max_queued_frames) return false;
-    const bool direct = s.open && !s.write_active && s.pending.empty() && s.direct_fd >= 0;
+    const bool idle = s.open && !s.write_active && s.pending.empty() && s.direct_fd >= 0;
     uint8_t key[4];
     s.mask_keys.next(key);
     ws::append_frame(s.pending, ws::Opcode::kText, text, key);
     ++s.pending_frames;
-    if (!direct) {
+    if (s.batch_joined) return true;  // leaves when the batch this connection joined ends
+    if (!idle) {
       if (s.open && !s.write_active) kick = s.write_active = true;
+    } else if (FlushBatch* batch = FlushBatch::current()) {
+      // This thread is handling a read: what it sends here leaves in one write once that read
+      // is handled (wire/flush_batch.h).
+      s.batch_joined = true;
+      batch->join(state_);
+      return true;
     } else {
       // This thread becomes the writer: it takes the frame and sends it outside the lock, so
       // other senders queue behind it meanwhile instead of waiting for the syscall.
-      s.write_active = true;
-      s.direct_in_progress = true;
-      batch.clear();
-      batch.swap(s.pending);
-      s.pending_frames = 0;
-      fd = s.direct_fd;
+      fd = s.take_for_direct_write(out);
     }
   }
   if (fd >= 0) {
-    const std::size_t sent = ws::send_now(fd, batch);
-    std::lock_guard lock(s.mutex);
-    s.direct_in_progress = false;
-    s.direct_done.notify_all();  // finish() may be waiting to close the socket
-    if (!s.ended) {
-      if (sent < batch.size()) {
-        // The unsent rest goes first, before what others queued meanwhile; it counts as a frame.
-        s.pending.insert(0, batch, sent, std::string::npos);
-        ++s.pending_frames;
-        kick = true;
-      } else if (!s.pending.empty()) {
-        kick = true;  // frames queued during our syscall leave together in the strand's write
-      } else {
-        s.write_active = false;
-      }
-    }
-    if (batch.capacity() > kKeepBuffer) std::string().swap(batch);  // after a big message
+    s.direct_write(fd, out);
+  } else if (kick) {
+    asio::post(s.strand, [st = state_] { st->write_next(); });
   }
-  if (kick) asio::post(s.strand, [st = state_] { st->write_next(); });
   return true;
 }
 

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "wire/flush_batch.h"
 #include "wire/ws_codec.h"
 #include "ws_client_harness.h"
 
@@ -375,6 +376,33 @@ TEST(WsClientRaw, ConcurrentSendersKeepEachThreadsFramesWholeAndInOrder) {
   for (int t = 0; t < kThreads; ++t) EXPECT_EQ(next_sequence[static_cast<size_t>(t)], kPerThread) << t;
   EXPECT_TRUE(wait_until([&] { return client->queued() == 0; }));
   EXPECT_FALSE(harness.wait_closed(0ms));
+}
+
+// A thread handling a read (a FlushBatch open on it) holds what it sends to an idle client until
+// the batch ends, then it leaves in order with what other threads sent meanwhile.
+TEST(WsClientRaw, FramesSentDuringAFlushBatchLeaveInOrderWhenItEnds) {
+  RawServer server;
+  ClientHarness harness;
+  auto client = open_client(server, harness, quick_options());
+  ASSERT_TRUE(client);
+  {
+    iii::FlushBatch batch;
+    ASSERT_TRUE(client->send("one"));
+    ASSERT_TRUE(client->send("two"));
+    EXPECT_EQ(client->queued(), 2u);  // held for the batch, not written
+    std::thread other([&] { EXPECT_TRUE(client->send("three")); });  // no batch on that thread
+    other.join();
+    EXPECT_EQ(client->queued(), 3u);  // it leaves with the batch rather than overtaking it
+  }
+  for (const char* expected : {"one", "two", "three"}) {
+    auto frame = server.next();
+    ASSERT_EQ(frame.kind, Kind::kMessage);
+    EXPECT_EQ(frame.payload, expected);
+  }
+  EXPECT_TRUE(wait_until([&] { return client->queued() == 0; }));
+  ASSERT_TRUE(client->send("four"));  // no batch: written at once, as before
+  auto frame = server.next();
+  EXPECT_EQ(frame.payload, "four");
 }
 
 TEST(WsClientRaw, FramesQueueWhileTheServerStopsReadingAndAllArriveOnceItResumes) {

@@ -5,6 +5,7 @@
 #include <atomic>
 
 #include "engine/engine.h"
+#include "net/io_pool.h"
 #include "wire/json_writer.h"
 #include "wire/ws_client.h"
 
@@ -99,7 +100,7 @@ std::shared_ptr<PeerLink> PeerLink::open(Engine& engine, boost::asio::io_context
   callbacks.on_close = [weak](std::string reason) {
     if (auto l = weak.lock()) l->ended(std::move(reason));
   };
-  auto client = net::WsClient::create(io, link_options(), std::move(callbacks));
+  auto client = net::WsClient::create(net::connection_context(io), link_options(), std::move(callbacks));
   // A worker id of its own per link ("<engine id>#<n>"): the detach of an old link to the same
   // engine can then never remove a newer link's entries.
   static std::atomic<uint64_t> links_opened{0};

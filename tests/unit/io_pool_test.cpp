@@ -1,0 +1,62 @@
+// net::IoPool: where new connections are placed, and the one-pool-per-process rule.
+#include "net/io_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+#include <future>
+#include <set>
+#include <thread>
+
+namespace {
+
+using iii::net::connection_context;
+using iii::net::IoPool;
+
+TEST(IoPool, WithoutAPoolConnectionsStayOnTheGivenLoop) {
+  boost::asio::io_context fallback;
+  EXPECT_EQ(&connection_context(fallback), &fallback);
+}
+
+TEST(IoPool, SpreadsConnectionsRoundRobinOverEveryLoopIncludingMain) {
+  boost::asio::io_context main_loop, unused;
+  {
+    IoPool pool(main_loop, 3);
+    std::set<boost::asio::io_context*> seen;
+    for (int i = 0; i < 6; ++i) seen.insert(&connection_context(unused));
+    EXPECT_EQ(seen.size(), 3u);
+    EXPECT_TRUE(seen.count(&main_loop));
+    EXPECT_FALSE(seen.count(&unused));
+  }
+  EXPECT_EQ(&connection_context(unused), &unused);  // uninstalled with the pool
+}
+
+TEST(IoPool, OnlyOnePoolAtATime) {
+  boost::asio::io_context a, b;
+  IoPool pool(a, 2);
+  EXPECT_THROW(IoPool(b, 2), std::logic_error);
+  EXPECT_THROW(IoPool(b, 0), std::invalid_argument);
+}
+
+TEST(IoPool, EachExtraLoopRunsOnAThreadOfItsOwnUntilStopped) {
+  boost::asio::io_context main_loop;
+  IoPool pool(main_loop, 3);
+  pool.start();
+  std::set<std::thread::id> threads;
+  for (int i = 0; i < 3; ++i) {
+    boost::asio::io_context& loop = connection_context(main_loop);
+    if (&loop == &main_loop) continue;  // run by the caller in main(); not started here
+    std::promise<std::thread::id> ran;
+    boost::asio::post(loop, [&] { ran.set_value(std::this_thread::get_id()); });
+    auto done = ran.get_future();
+    ASSERT_EQ(done.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+    threads.insert(done.get());
+  }
+  EXPECT_EQ(threads.size(), 2u);
+  EXPECT_EQ(threads.count(std::this_thread::get_id()), 0u);
+  pool.stop();  // joins; a second stop (the destructor's) is harmless
+}
+
+}  // namespace
