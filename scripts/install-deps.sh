@@ -14,6 +14,7 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server wrk nats-server libnats-dev clang
   prometheus   # the observability tests start a real one that scrapes GET /metrics
+  chromium     # the console's browser tests (tests/node/console-browser.test.mjs, through playwright-core)
 )
 
 missing=()
@@ -53,10 +54,12 @@ if ((missing_node)); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends nodejs npm
 fi
 
-# The official Node SDK, pinned, for the integration tests and the examples' Node workers
-# (node_modules/ is not in git).
+# The official Node SDK, pinned, for the integration tests and the examples' Node workers, and
+# playwright-core (driving Debian's chromium) for the console's browser tests (node_modules/ is not
+# in git).
 for dir in tests/node examples/hello examples/quickstart/caller-worker examples/streams; do
-  if [ ! -f "$dir/node_modules/iii-sdk/package.json" ]; then
+  if [ ! -f "$dir/node_modules/iii-sdk/package.json" ] ||
+     { [ "$dir" = tests/node ] && [ ! -f "$dir/node_modules/playwright-core/package.json" ]; }; then
     echo "install-deps: npm ci in $dir"
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)  # exactly what package-lock.json pins
   fi
