@@ -56,7 +56,8 @@ III.live = {
       this.socket = null;
       III.setLiveStatus(false);
       this.retry = Math.min(this.retry + 1, 5);
-      setTimeout(() => this.connect(), 1000 * this.retry);
+      // The session again first: a reloaded console may listen on another live port.
+      setTimeout(() => III.refreshSession().then(() => this.connect(), () => this.connect()), 1000 * this.retry);
     };
   },
   send(message) { if (this.socket && this.socket.readyState === 1) this.socket.send(JSON.stringify(message)); },
@@ -72,6 +73,13 @@ III.live = {
   },
   unwatch(id) { if (this.watches.delete(id)) this.send({ type: 'unwatch', id }); },
   unwatchAll() { for (const id of [...this.watches.keys()]) this.unwatch(id); },
+};
+
+// GET /api/session: the live port, what the invoke form may call. Resolves with the response.
+III.refreshSession = async function refreshSession() {
+  const response = await fetch('/api/session', { headers: III.headers() });
+  if (response.ok) III.session = await response.json();
+  return response;
 };
 
 III.setLiveStatus = function setLiveStatus(on) {

@@ -34,9 +34,8 @@ async function start() {
     document.getElementById('sidebar').classList.toggle('open'));
   window.addEventListener('hashchange', renderRoute);
   try {
-    const response = await fetch('/api/session', { headers: III.headers() });
+    const response = await III.refreshSession();
     if (response.status === 401) return III.showLogin();
-    III.session = await response.json();
   } catch (e) {
     document.getElementById('page').replaceChildren(emptyState('The engine does not answer', 'Is it still running? Reload once it is back.'));
     return;

@@ -1,6 +1,7 @@
 // docs/builtins.md §15 (iii-console) in a real browser: Debian's chromium, driven by playwright-core,
 // against the engine with an official-SDK worker. Every page loads without console errors and shows
-// the engine's data; the invoke form shows a result; a failing handler's message lands in the DLQ,
+// the engine's data; the invoke form shows a result; the state page edits a value; "Fire now" runs a
+// cron job; a failing handler's message lands in the DLQ,
 // shows on the queues page and is redriven from it; an HTTP request's trace shows its spans in the
 // waterfall. A screenshot of each page is written under build/console-screenshots/ for review.
 import assert from 'node:assert/strict';
@@ -42,6 +43,7 @@ const ctx = lifecycle(async () => {
 let browser, W;
 let healed = false;
 const healedRuns = [];
+const ticks = [];
 const consoleErrors = [];
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 
@@ -59,7 +61,7 @@ before(async () => {
     return { ok: true };
   });
   W.registerFunction('shop::hello', async () => ({ status_code: 200, body: { hello: 'world' } }));
-  W.registerFunction('shop::tick', async () => null);
+  W.registerFunction('shop::tick', async (data) => { ticks.push(data); return { ticked: ticks.length }; });
   W.registerTrigger({ type: 'http', function_id: 'shop::hello', config: { api_path: '/hello', http_method: 'GET' } });
   W.registerTrigger({ type: 'cron', function_id: 'shop::tick', config: { expression: '0 0 0 1 1 * 2099' } });
   await sdkSync(W);
@@ -132,6 +134,30 @@ test('the invoke form calls a worker function and shows its result, or its error
   await page.locator('#invoke-function').fill('shop::flaky');
   await page.locator('#invoke-button').click();
   await page.locator('.invoke-error').getByText('flaky failed').waitFor();
+  await page.context().close();
+  assert.deepEqual(consoleErrors, []);
+});
+
+test('the state page edits a value', async () => {
+  const page = await openPage('#/state/carts');
+  await page.locator('[data-table="state-keys"] tbody tr').filter({ hasText: 'alice' }).click();
+  const editor = page.locator('main textarea');
+  await page.waitForFunction(() => document.querySelector('main textarea')?.value.includes('"items": 3'));
+  await editor.fill('{"items": 4}');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByText('Saved.').waitFor();
+  assert.deepEqual(await W.trigger({ function_id: 'state::get', payload: { scope: 'carts', key: 'alice' } }), { items: 4 });
+  await page.context().close();
+  assert.deepEqual(consoleErrors, []);
+});
+
+test('"Fire now" on the triggers page runs a cron job outside its schedule', async () => {
+  const page = await openPage('#/triggers');
+  const row = page.locator('[data-table="bindings"] tbody tr').filter({ hasText: 'shop::tick' });
+  await row.getByRole('button', { name: 'Fire now' }).click();
+  await page.locator('#toast').getByText('shop::tick: ran').waitFor();
+  assert.equal(ticks.length, 1);
+  assert.equal(ticks[0].trigger, 'cron');
   await page.context().close();
   assert.deepEqual(consoleErrors, []);
 });

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <optional>
 #include <string>
@@ -24,8 +25,9 @@ class ConsoleWorker final : public BuiltinWorker {
         endpoint_(std::make_shared<InProcessWorker>(engine, kConsoleWorkerName)),
         live_(std::make_shared<ConsoleLiveService>(engine, config_)),
         live_server_(io, live_),
+        // The service may outlive this worker on a connection still open: it holds the port, not us.
         http_server_(io, std::make_shared<ConsoleHttpService>(engine, config_,
-                                                              [this] { return live_server_.port(); })),
+                                                              [port = live_port_] { return port->load(); })),
         ticker_(engine) {}
 
   ~ConsoleWorker() override { stop(); }
@@ -34,6 +36,7 @@ class ConsoleWorker final : public BuiltinWorker {
 
   void start() override {
     live_server_.listen(config_.host, config_.live_port);
+    live_port_->store(live_server_.port());
     try {
       http_server_.listen(config_.host, config_.port);
     } catch (...) {
@@ -60,6 +63,7 @@ class ConsoleWorker final : public BuiltinWorker {
   const ConsoleConfig config_;
   std::shared_ptr<InProcessWorker> endpoint_;
   std::shared_ptr<ConsoleLiveService> live_;
+  std::shared_ptr<std::atomic<uint16_t>> live_port_ = std::make_shared<std::atomic<uint16_t>>(0);
   WsServer live_server_;
   HttpServer http_server_;
   WorkerTicker ticker_;
