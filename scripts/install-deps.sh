@@ -15,6 +15,7 @@ APT_PACKAGES=(
   redis-server wrk nats-server libnats-dev clang
   nginx        # the reverse-proxy peer of the HTTP trigger rows (bench/run.sh starts its own, never the service)
   prometheus   # the observability tests start a real one that scrapes GET /metrics
+  chromium     # the console's browser tests (tests/node/console-browser.test.mjs, through playwright-core)
 )
 
 missing=()
@@ -55,9 +56,11 @@ if ((missing_node)); then
 fi
 
 # The official Node SDK, pinned, for the integration tests, the examples' Node workers and the
-# Node rows of the benchmarks (bench/node: iii-sdk and the NATS Node client; node_modules/ is not in git).
+# Node rows of the benchmarks (bench/node: iii-sdk and the NATS Node client), and playwright-core
+# (driving Debian's chromium) for the console's browser tests (node_modules/ is not in git).
 for dir in tests/node examples/hello examples/quickstart/caller-worker examples/streams bench/node; do
-  if [ ! -f "$dir/node_modules/iii-sdk/package.json" ]; then
+  if [ ! -f "$dir/node_modules/iii-sdk/package.json" ] ||
+     { [ "$dir" = tests/node ] && [ ! -f "$dir/node_modules/playwright-core/package.json" ]; }; then
     echo "install-deps: npm ci in $dir"
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)  # exactly what package-lock.json pins
   fi

@@ -37,6 +37,7 @@
 #include "workers/bridge/bridge_worker.h"
 #include "workers/exec/exec_worker.h"
 #include "workers/configuration/configuration_worker.h"
+#include "workers/console/console_worker.h"
 
 namespace {
 
@@ -66,6 +67,7 @@ std::vector<iii::BuiltinDescriptor> builtin_catalog(boost::asio::io_context& io,
   catalog.push_back(iii::bridge_builtin());
   catalog.push_back(iii::exec_builtin());
   catalog.push_back(iii::configuration_builtin(io));
+  catalog.push_back(iii::console_builtin(io));
   return catalog;
 }
 

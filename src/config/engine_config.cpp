@@ -19,7 +19,7 @@ namespace {
 // The five built-ins the official docs also name without the prefix (docs/config.md §2.2).
 constexpr std::pair<std::string_view, std::string_view> kAliases[] = {
     {"http", "iii-http"}, {"state", "iii-state"}, {"queue", "iii-queue"}, {"cron", "iii-cron"}, {"pubsub", "iii-pubsub"},
-    {"observability", "iii-observability"}, {"cluster", "iii-cluster"}};
+    {"observability", "iii-observability"}, {"cluster", "iii-cluster"}, {"console", "iii-console"}};
 
 [[noreturn]] void fail(const std::string& file, const YAML::Node& node, const std::string& reason) {
   const int line = node.Mark().line >= 0 ? node.Mark().line + 1 : 0;

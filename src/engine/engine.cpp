@@ -202,7 +202,7 @@ void Engine::route(RouteRequest r) {
   // The observer (iii-observability) opens the call's span and counts it; its completion wrapper
   // closes both, whoever takes the entry (result, deadline, teardown).
   std::shared_ptr<CallObservation> observation;
-  if (InvocationObserver* observer = invocation_observer()) {
+  if (InvocationObserver* observer = r.unobserved ? nullptr : invocation_observer()) {
     observation = observer->begin(CallStart{id, r.function_id, callee->worker_id(),
                                             r.caller ? std::string_view(r.caller->worker_id()) : std::string_view(),
                                             r.trigger_type, r.traceparent});
@@ -255,6 +255,7 @@ void Engine::invoke(std::string_view function_id, std::string_view data, std::st
   r.traceparent = context.traceparent;
   r.baggage = context.baggage;
   r.local_only = context.local_only;
+  r.unobserved = context.unobserved;
   r.done = std::move(done);
   route(std::move(r));
 }

@@ -184,6 +184,7 @@ class Engine {
     std::string_view trigger_type;     // empty for a worker's direct call
     const Endpoint* caller = nullptr;  // null for engine-originated calls
     bool local_only = false;           // CallContext::local_only
+    bool unobserved = false;           // CallContext::unobserved
     Completion done;                   // empty: nobody waits
   };
   void route(RouteRequest request);

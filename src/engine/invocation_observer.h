@@ -17,6 +17,9 @@ struct CallContext {
   // A call another engine forwarded (iii-cluster): it runs on this engine's own workers or not at
   // all (function_not_found), never forwarded on, so calls cannot loop between engines.
   bool local_only = false;
+  // A query the engine makes for a tool of its own (the console's pages, docs/builtins.md §15.4):
+  // the observer does not see it, so it is neither a span nor counted in the call metrics.
+  bool unobserved = false;
 };
 
 // One call as routing sees it, before delivery.

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  III_BINARY, connectRaw, engineCall, engineLifecycle, freePort, sdkSync, sdkWorker, shutdownSdk, sleep, startEngine,
+  III_BINARY, connectRaw, engineCall, engineCallError, engineLifecycle, freePort, sdkSync, sdkWorker, shutdownSdk, sleep, startEngine,
   waitFor,
 } from './harness.mjs';
 
@@ -196,4 +196,27 @@ test('config: `iii-cron` with kv lock keys starts; a bad redis_url or an unknown
   const unknown = await runRejected('workers:\n  - name: cron\n    config:\n      schedule: x\n');
   assert.equal(unknown.status, 1);
   assert.match(unknown.stderr, /config\.yaml:2: iii-cron: unknown key `schedule`/);
+});
+
+test('iii::cron::fire runs a job now, outside its schedule, and answers with its result (docs/builtins.md §4.2)', async () => {
+  const W = sdkWorker(ctx.engine.url, 'cron-fire');
+  const calls = [];
+  W.registerFunction('cron::by_hand', async (data) => { calls.push(data); return { ran: true }; });
+  W.registerTrigger({ type: 'cron', function_id: 'cron::by_hand', config: { expression: '0 0 0 1 1 * 2099' } });
+  await sdkSync(W);
+  const [binding] = await cronBindings('cron::by_hand');
+  assert.ok(binding, 'binding listed');
+
+  const answer = await engineCall(q, 'iii::cron::fire', { id: binding.id });
+  assert.deepEqual(answer, { id: binding.id, status: 'ran', result: { ran: true } });
+  assert.equal(calls.length, 1);
+  assert.equal(calls[0].trigger, 'cron');
+  assert.equal(calls[0].job_id, binding.id);
+  assert.equal(calls[0].scheduled_time, calls[0].actual_time);
+
+  const unknown = await engineCallError(q, 'iii::cron::fire', { id: 'no-such-job' });
+  assert.equal(unknown.code, 'NOT_FOUND');
+  const bad = await engineCallError(q, 'iii::cron::fire', {});
+  assert.equal(bad.code, 'deserialization_error');
+  await shutdownSdk(W);
 });

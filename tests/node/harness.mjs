@@ -90,7 +90,7 @@ export function tcpConnects(port) {
  * Start the engine binary in a fresh temp directory.
  * options: port, invocationTimeoutMs, maxFrameBytes, args (extra argv), config (YAML text written
  * to <cwd>/config.yaml; default `workers: []`, so no built-in binds a fixed port such as 3111),
- * cwd (reuse a directory, e.g. to restart on the same data).
+ * cwd (reuse a directory, e.g. to restart on the same data), env (variables added to the engine's).
  */
 export async function startEngine(options = {}) {
   const port = options.port ?? (await freePort());
@@ -102,7 +102,8 @@ export async function startEngine(options = {}) {
   if (options.maxFrameBytes != null) args.push('--max-frame-bytes', String(options.maxFrameBytes));
   if (options.args) args.push(...options.args);
 
-  const proc = spawn(III_BINARY, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const env = options.env ? { ...process.env, ...options.env } : process.env;
+  const proc = spawn(III_BINARY, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const keep = (chunk) => {
     const s = chunk.toString();

@@ -230,7 +230,7 @@ TEST_F(QueueWorkerTest, EnqueueDeliversTheJobAndAcksIt) {
   EXPECT_FALSE(calls[0].at("data").as_object().contains("_caller_worker_id"));  // ...as an engine call
   EXPECT_EQ(stats("default").at("depth").as_int64(), 1);
   answer(w, calls[0]);
-  EXPECT_EQ(stats("default"), json::parse(R"({"depth":0,"consumer_count":10,"dlq_depth":0,"config":{"max_retries":3,)"
+  EXPECT_EQ(stats("default"), json::parse(R"({"depth":0,"in_flight":0,"consumer_count":10,"dlq_depth":0,"config":{"max_retries":3,)"
                                           R"("concurrency":10,"type":"standard","backoff_ms":1000,"poll_interval_ms":100}})"));
 }
 

@@ -153,6 +153,22 @@ void CronScheduler::run_due(Due d) {
                });
 }
 
+bool CronScheduler::fire_now(std::string_view id, std::function<void(FireStatus, Outcome)> done) {
+  TriggerBinding binding;
+  std::string condition;
+  {
+    std::lock_guard lock(mu_);
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return false;
+    binding = it->second.binding;
+    condition = it->second.condition_function_id;
+  }
+  const auto now = wall_clock_();
+  spdlog::info("cron job {} → {} fired by hand", binding.id, binding.function_id);
+  engine_.fire(binding, condition, cron_event_payload(binding.id, now, now), std::move(done));
+  return true;
+}
+
 void CronScheduler::finished(const std::string& id, uint64_t run) {
   std::lock_guard lock(mu_);
   auto it = jobs_.find(id);

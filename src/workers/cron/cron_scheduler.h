@@ -32,6 +32,7 @@
 
 #include "core/endpoint.h"
 #include "core/error_body.h"
+#include "engine/engine.h"
 #include "workers/cron/cron_expression.h"
 #include "workers/cron/cron_lock.h"
 
@@ -53,6 +54,11 @@ class CronScheduler : public std::enable_shared_from_this<CronScheduler> {
   // Fires the jobs that are due now. Does nothing while stopped.
   void tick();
   void set_running(bool running);
+
+  // Fires job `id` now, outside its schedule (iii::cron::fire, docs/builtins.md §4.2): condition,
+  // then the function, with the usual payload (scheduled_time = actual_time = now). The run does
+  // not touch the schedule and ignores the overlap rule. False (nothing fired) for an unknown id.
+  bool fire_now(std::string_view id, std::function<void(FireStatus, Outcome)> done);
 
   size_t size() const;
   // When job `id` fires next (nullopt: unknown id or no fire time left).

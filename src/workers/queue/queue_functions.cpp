@@ -178,6 +178,7 @@ Reply topic_stats(const QueueRequest& r, QueueService& s) {
   }
   return ok(FrameWriter(128)
                 .number("depth", static_cast<long long>(c.pending()))
+                .number("in_flight", static_cast<long long>(c.leased))  // ours (the console shows it)
                 .number("consumer_count", consumers)
                 .number("dlq_depth", static_cast<long long>(c.dead))
                 .raw("config", config)
