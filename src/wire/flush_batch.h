@@ -16,11 +16,10 @@
 namespace iii {
 
 // Something that holds frames back while a batch is open and writes them on flush_batch().
-class BatchedSender {
- public:
-  virtual ~BatchedSender() = default;
+struct BatchedSender {
   // Writes what was held back for the batch (from the thread that closes the batch).
   virtual void flush_batch() = 0;
+  virtual ~BatchedSender() = default;
 };
 
 class FlushBatch {

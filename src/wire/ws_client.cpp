@@ -21,8 +21,9 @@
 //   - errors: a failed direct write is treated as "nothing written"; the async_write of the
 //     leftover fails the same way and ends the connection through the existing path.
 //
-// Batching: a send() that would write directly from a thread handling a read (this client's, or
-// a server connection's: wire/flush_batch.h) holds its frame in `pending` instead, and the batch
+// Batching (only with WsClientOptions::batch_sends): a send() that would write directly from a
+// thread handling a read (this client's, or a server connection's: wire/flush_batch.h) holds its
+// frame in `pending` instead, and the batch
 // writes everything held once the read is handled: a cluster link forwarding many calls read
 // from one worker socket costs one write. While held, `pending` is not empty, so no other direct
 // write starts; another thread's send() leaves it to the batch, and a strand write that starts
@@ -303,8 +304,10 @@ void WsClient::State::read_next() {
     self->reader.commit(n);
     self->last_inbound = Clock::now();
     bool more;
-    {
+    if (self->options.batch_sends) {
       FlushBatch batch;  // what handling these frames sends leaves per connection afterwards
+      more = self->drain_events();
+    } else {
       more = self->drain_events();
     }
     if (more) self->read_next();
@@ -570,7 +573,7 @@ bool WsClient::send(std::string text) {
     if (s.batch_joined) return true;  // leaves when the batch this connection joined ends
     if (!idle) {
       if (s.open && !s.write_active) kick = s.write_active = true;
-    } else if (FlushBatch* batch = FlushBatch::current()) {
+    } else if (FlushBatch* batch = s.options.batch_sends ? FlushBatch::current() : nullptr) {
       // This thread is handling a read: what it sends here leaves in one write once that read
       // is handled (wire/flush_batch.h).
       s.batch_joined = true;

@@ -43,6 +43,11 @@ struct WsClientOptions {
   std::chrono::milliseconds close_timeout{2000};  // closing handshake, then the socket is dropped
   std::size_t max_queued_frames = 4096;
   std::size_t max_message_bytes = 64u << 20;
+  // Take part in write batching (wire/flush_batch.h): frames sent from a thread that handles a
+  // read are held until that read is handled, and this client's own reads open a batch. Only
+  // for code that never waits for an answer while handling a read (the engine's cluster links):
+  // a caller that sends and then blocks for the reply inside a batch would wait forever.
+  bool batch_sends = false;
 };
 
 struct WsClientCallbacks {

@@ -383,7 +383,9 @@ TEST(WsClientRaw, ConcurrentSendersKeepEachThreadsFramesWholeAndInOrder) {
 TEST(WsClientRaw, FramesSentDuringAFlushBatchLeaveInOrderWhenItEnds) {
   RawServer server;
   ClientHarness harness;
-  auto client = open_client(server, harness, quick_options());
+  auto options = quick_options();
+  options.batch_sends = true;
+  auto client = open_client(server, harness, options);
   ASSERT_TRUE(client);
   {
     iii::FlushBatch batch;
@@ -403,6 +405,19 @@ TEST(WsClientRaw, FramesSentDuringAFlushBatchLeaveInOrderWhenItEnds) {
   ASSERT_TRUE(client->send("four"));  // no batch: written at once, as before
   auto frame = server.next();
   EXPECT_EQ(frame.payload, "four");
+}
+
+// A client that does not batch (the SDK's: its callers may wait for the answer while a read is
+// being handled) writes at once even inside a batch.
+TEST(WsClientRaw, AClientWithoutBatchSendsWritesAtOnceInsideABatch) {
+  RawServer server;
+  ClientHarness harness;
+  auto client = open_client(server, harness, quick_options());
+  ASSERT_TRUE(client);
+  iii::FlushBatch batch;
+  ASSERT_TRUE(client->send("now"));
+  auto frame = server.next();  // arrives while the batch is still open
+  EXPECT_EQ(frame.payload, "now");
 }
 
 TEST(WsClientRaw, FramesQueueWhileTheServerStopsReadingAndAllArriveOnceItResumes) {

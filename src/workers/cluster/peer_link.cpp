@@ -20,6 +20,7 @@ net::WsClientOptions link_options() {
   o.ping_interval = std::chrono::seconds(1);
   o.idle_timeout = std::chrono::seconds(3);
   o.max_queued_frames = 65536;
+  o.batch_sends = true;  // the engine never waits for a peer's answer while handling a read
   return o;
 }
 
