@@ -113,4 +113,7 @@ class RedisPool {
 // The RESP encoding of one command (an array of bulk strings).
 void append_resp_command(std::string& out, const std::vector<std::string_view>& args);
 
+// A copy of a reply parsed by hiredis (`reply` is a redisReply*; the caller frees it).
+RedisReply redis_reply_from_hiredis(const void* reply);
+
 }  // namespace iii
