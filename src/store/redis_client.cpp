@@ -122,13 +122,14 @@ struct RedisClient::Impl : std::enable_shared_from_this<Impl> {
         out_sent += static_cast<size_t>(n);
         continue;
       }
-      if (n < 0 && errno == EINTR) continue;
+      const int err = n < 0 ? errno : EPIPE;  // send() never returns 0 for a non-empty buffer
+      if (err == EINTR) continue;
       write_parked = true;
       const uint64_t gen = generation;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (err == EAGAIN || err == EWOULDBLOCK) {
         asio::post(io, [self = shared_from_this(), gen] { self->await_writable(gen); });
       } else {
-        asio::post(io, [self = shared_from_this(), gen, why = std::string("write: ") + std::strerror(errno)] {
+        asio::post(io, [self = shared_from_this(), gen, why = std::string("write: ") + std::strerror(err)] {
           if (gen == self->generation) self->reset(why);
         });
       }
