@@ -16,12 +16,18 @@
 //    KvStoreError and changes nothing. Reads never throw for a missing scope or key.
 //  * Thread safety: all methods may be called concurrently from any thread.
 //  * Calls may block on I/O (a disk write, a network round trip for a remote store).
+//  * Asynchronous forms (`*_async`): the same operations with the same semantics, answered through
+//    a callback instead of a return value, for callers that must not wait (the state functions,
+//    which run on the engine's network threads). By default they run the synchronous call and
+//    answer before returning (memory, SQLite: microseconds, not worth a thread); the Redis store
+//    answers later from its client's thread without any thread waiting (docs/redis.md).
 //
 // The interface is small on purpose so that a networked adapter (Redis: one hash per scope plus
 // an ordering index) can give the same semantics. update() takes a C++ function rather than a
 // list of operations; a remote adapter runs it optimistically (read, apply, conditional write,
 // retry on conflict), which is why `fn` must be a pure function of its argument.
 #pragma once
+#include <exception>
 #include <functional>
 #include <optional>
 #include <stdexcept>
@@ -51,6 +57,10 @@ struct KvUpdate {
 // (optimistic retries), so it must be pure: no side effects, same answer for the same input.
 using KvUpdateFn = std::function<std::optional<std::string>(const std::optional<std::string>& current)>;
 
+// The answer of an asynchronous call: `error` (what the synchronous form would throw) or `value`.
+template <class T>
+using KvDone = std::function<void(std::exception_ptr error, T value)>;
+
 class KvStore {
  public:
   virtual ~KvStore() = default;
@@ -76,6 +86,18 @@ class KvStore {
 
   // Every scope holding at least one key, sorted (byte order), without duplicates.
   virtual std::vector<std::string> list_groups() = 0;
+
+  // The asynchronous forms. `done` runs exactly once, with no lock of the store held; it may run
+  // before the call returns, or later on another thread (which must not then wait for this
+  // store). string_view arguments are needed only until the call returns. `fn` of update_async
+  // may run on that other thread.
+  virtual void get_async(std::string_view scope, std::string_view key, KvDone<std::optional<std::string>> done);
+  virtual void set_async(std::string_view scope, std::string_view key, std::string_view value,
+                         KvDone<std::optional<std::string>> done);
+  virtual void remove_async(std::string_view scope, std::string_view key, KvDone<std::optional<std::string>> done);
+  virtual void update_async(std::string_view scope, std::string_view key, KvUpdateFn fn, KvDone<KvUpdate> done);
+  virtual void entries_async(std::string_view scope, KvDone<std::vector<KvEntry>> done);
+  virtual void list_groups_async(KvDone<std::vector<std::string>> done);
 };
 
 }  // namespace iii

@@ -110,7 +110,7 @@ std::shared_ptr<StreamStore> open_sqlite_stream_store(const std::filesystem::pat
   return std::make_shared<KvStreamStore>(std::make_shared<SqliteKvStore>(file));
 }
 
-std::shared_ptr<StreamStore> open_redis_stream_store(std::shared_ptr<RedisPool> pool, StreamChangeFeed feed) {
+std::shared_ptr<StreamStore> open_redis_stream_store(std::shared_ptr<RedisClient> client, StreamChangeFeed feed) {
   RedisKvLayout layout = redis_kv_layout("stream");
   layout.hash_name = [](std::string_view scope) {  // "s\0g" → "s:g"
     const auto [stream, group] = split_scope(scope);
@@ -131,7 +131,7 @@ std::shared_ptr<StreamStore> open_redis_stream_store(std::shared_ptr<RedisPool> 
       return text(stream, group, item);
     };
   }
-  return std::make_shared<KvStreamStore>(make_redis_kv_store(std::move(pool), std::move(layout)), publishes);
+  return std::make_shared<KvStreamStore>(make_redis_kv_store(std::move(client), std::move(layout)), publishes);
 }
 
 }  // namespace iii

@@ -63,7 +63,7 @@ struct StreamChangeFeed {
   std::function<RedisChangeText(std::string_view stream, std::string_view group, std::string_view item)> text;
 };
 
-// A stream store on the pool's Redis server (docs/redis.md "Streams on Redis"):
+// A stream store on the client's Redis server (docs/redis.md "Streams on Redis"):
 //   stream:<stream>:<group>                hash: item id → raw JSON value (the official layout)
 //   iii:stream-order:<stream>\0<group>     sorted set: item id → insertion sequence
 //   iii:stream-seq                         counter of insertion sequences
@@ -72,6 +72,6 @@ struct StreamChangeFeed {
 // `stream:<a>:<b>` as stream <a>, group <b> at the first ':', as the official engine does.
 // Two names that differ only in where ':' falls — stream "a", group "b:c" and stream "a:b",
 // group "c" — share one hash, as in the official engine: their items mix.
-std::shared_ptr<StreamStore> open_redis_stream_store(std::shared_ptr<RedisPool> pool, StreamChangeFeed feed = {});
+std::shared_ptr<StreamStore> open_redis_stream_store(std::shared_ptr<RedisClient> client, StreamChangeFeed feed = {});
 
 }  // namespace iii

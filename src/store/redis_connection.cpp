@@ -58,6 +58,8 @@ RedisReply convert(const redisReply& r) {
 
 }  // namespace
 
+RedisReply redis_reply_from_hiredis(const void* reply) { return convert(*static_cast<const redisReply*>(reply)); }
+
 void append_resp_command(std::string& out, const std::vector<std::string_view>& args) {
   char number[24];
   auto count = [&](char kind, size_t n) {

@@ -1,8 +1,9 @@
 // A small Redis client for the store adapters (docs/redis.md): blocking commands with a deadline
 // each, over a pool of connections. RESP is written by hand and read with hiredis's reply parser.
 //
-// Blocking fits the store interfaces (KvStore and friends are synchronous, like SQLite): a call
-// costs one loopback round trip. Every wait has a deadline (connect, write, read); a connection
+// Blocking fits the synchronous store interfaces (the queue, cron, cluster): a call costs one
+// loopback round trip and a thread waiting for it. The state and stream stores use the pipelining
+// client instead (store/redis_client.h), where no thread waits. Every wait has a deadline (connect, write, read); a connection
 // that timed out or failed is closed and never reused, so a late reply cannot be read as the
 // answer to the next command.
 #pragma once
@@ -112,5 +113,8 @@ class RedisPool {
 
 // The RESP encoding of one command (an array of bulk strings).
 void append_resp_command(std::string& out, const std::vector<std::string_view>& args);
+
+// A copy of a reply parsed by hiredis (`reply` is a redisReply*; the caller frees it).
+RedisReply redis_reply_from_hiredis(const void* reply);
 
 }  // namespace iii

@@ -12,6 +12,8 @@
 // runs the caller's function in this process and writes with a compare-and-set script, retrying
 // when another writer changed the key in between (with a random pause, for up to 5 s): the same
 // update operations as the embedded stores, atomic per key across every engine.
+// Commands go through the pipelining client (store/redis_client.h): the asynchronous forms
+// answer from its thread with no thread waiting, and the synchronous ones wait for them.
 #pragma once
 #include <functional>
 #include <memory>
@@ -20,7 +22,7 @@
 #include <string_view>
 
 #include "store/kv_store.h"
-#include "store/redis_connection.h"
+#include "store/redis_client.h"
 
 namespace iii {
 
@@ -52,10 +54,10 @@ struct RedisKvLayout {
 // The layout above for a store named `name`, without a channel.
 RedisKvLayout redis_kv_layout(std::string_view name);
 
-std::unique_ptr<KvStore> make_redis_kv_store(std::shared_ptr<RedisPool> pool, RedisKvLayout layout);
-// A store named `name` ("state") on the pool's server.
-inline std::unique_ptr<KvStore> make_redis_kv_store(std::shared_ptr<RedisPool> pool, std::string_view name) {
-  return make_redis_kv_store(std::move(pool), redis_kv_layout(name));
+std::unique_ptr<KvStore> make_redis_kv_store(std::shared_ptr<RedisClient> client, RedisKvLayout layout);
+// A store named `name` ("state") on the client's server.
+inline std::unique_ptr<KvStore> make_redis_kv_store(std::shared_ptr<RedisClient> client, std::string_view name) {
+  return make_redis_kv_store(std::move(client), redis_kv_layout(name));
 }
 
 }  // namespace iii

@@ -27,4 +27,29 @@ RedisReply run_script(RedisPool& pool, const RedisScript& script, const std::vec
   return reply;
 }
 
+void run_script_async(const std::shared_ptr<RedisClient>& client, const RedisScript& script,
+                      const std::vector<std::string_view>& keys, const std::vector<std::string_view>& args,
+                      RedisCallback done) {
+  const std::string count = std::to_string(keys.size());
+  std::vector<std::string_view> command{"EVALSHA", script.sha, count};
+  command.insert(command.end(), keys.begin(), keys.end());
+  command.insert(command.end(), args.begin(), args.end());
+  // Kept for an EVAL after NOSCRIPT (the caller's views end when this returns): a copy of a few
+  // short strings, rather than a second round trip each time.
+  std::vector<std::string> kept(command.begin() + 2, command.end());
+  auto fail_on_error = [address = client->address()](const RedisCallback& done, std::exception_ptr e, RedisReply r) {
+    if (!e && r.is_error()) e = std::make_exception_ptr(RedisError("redis " + address + ": " + r.str));
+    done(e, std::move(r));
+  };
+  client->command(command, [client, script = &script, kept = std::move(kept), fail_on_error, done = std::move(done)](
+                               std::exception_ptr e, RedisReply r) mutable {
+    if (e || !r.is_error() || !r.str.starts_with("NOSCRIPT")) return fail_on_error(done, e, std::move(r));
+    std::vector<std::string_view> eval{"EVAL", script->body};  // loads it for the next EVALSHA
+    eval.insert(eval.end(), kept.begin(), kept.end());
+    client->command(eval, [fail_on_error, done = std::move(done)](std::exception_ptr e, RedisReply r) {
+      fail_on_error(done, e, std::move(r));
+    });
+  });
+}
+
 }  // namespace iii

@@ -1,9 +1,10 @@
-// The connection pool behind a built-in's `redis` adapter (docs/redis.md).
+// The Redis connections behind a built-in's `redis` adapter (docs/redis.md).
 #pragma once
 #include <memory>
 #include <string>
 #include <string_view>
 
+#include "store/redis_client.h"
 #include "store/redis_connection.h"
 
 namespace iii {
@@ -14,5 +15,10 @@ namespace iii {
 // every store reconnects on its next call.
 std::shared_ptr<RedisPool> open_redis_adapter_pool(std::string_view worker, const std::string& url,
                                                    std::string_view what_fails);
+
+// The same with the pipelining client (store/redis_client.h), which reconnects by itself; for the
+// state and stream stores.
+std::shared_ptr<RedisClient> open_redis_adapter_client(std::string_view worker, const std::string& url,
+                                                       std::string_view what_fails);
 
 }  // namespace iii

@@ -34,6 +34,37 @@ test('two engines on one Redis share their state, written in the official layout
   });
 });
 
+test('state triggers fire on the writing engine with the old and new values, as on the embedded store', async () => {
+  await onTwoEngines(stateOn, ['trig-a', 'trig-b'], async ({ wa, wb }) => {
+    const got = { a: [], b: [] };
+    wa.registerFunction('st::a', async (data) => { got.a.push(data); return null; });
+    wb.registerFunction('st::b', async (data) => { got.b.push(data); return null; });
+    wa.registerTrigger({ type: 'state', function_id: 'st::a', config: { scope: 'trig' } });
+    wb.registerTrigger({ type: 'state', function_id: 'st::b', config: { scope: 'trig' } });
+    await sdkSync(wa);
+    await sdkSync(wb);
+    const call = (id, payload) => wa.trigger({ function_id: id, payload });
+    await call('state::set', { scope: 'trig', key: 'k', value: 1 });
+    await call('state::set', { scope: 'trig', key: 'k', value: 2 });
+    await call('state::update', { scope: 'trig', key: 'k', ops: [{ type: 'increment', path: '', by: 1 }] });
+    await call('state::delete', { scope: 'trig', key: 'k' });
+    await call('state::delete', { scope: 'trig', key: 'never-existed' });
+    await waitFor(() => got.a.length === 5, 5000, 'five state events');
+    assert.deepEqual(got.a, [
+      { type: 'state', event_type: 'state:created', scope: 'trig', key: 'k', old_value: null, new_value: 1 },
+      { type: 'state', event_type: 'state:updated', scope: 'trig', key: 'k', old_value: 1, new_value: 2 },
+      { type: 'state', event_type: 'state:updated', scope: 'trig', key: 'k', old_value: 2, new_value: 3 },
+      { type: 'state', event_type: 'state:deleted', scope: 'trig', key: 'k', old_value: 3, new_value: null },
+      { type: 'state', event_type: 'state:deleted', scope: 'trig', key: 'never-existed', old_value: null, new_value: null },
+    ]);
+    // The other engine's bindings hear nothing of writes made through this one (docs/redis.md).
+    await wb.trigger({ function_id: 'state::set', payload: { scope: 'trig', key: 'b', value: true } });
+    await waitFor(() => got.b.length === 1, 5000, 'the event on engine b');
+    assert.equal(got.a.length, 5);
+    assert.deepEqual(got.b[0], { type: 'state', event_type: 'state:created', scope: 'trig', key: 'b', old_value: null, new_value: true });
+  });
+});
+
 test('when Redis is down, state calls fail at once with an error naming it; they work again when it is back', async () => {
   const redis = await startRedis();
   const e = await startEngine({ config: stateOn(redis.url) });

@@ -11,6 +11,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include "wire/uuid.h"
@@ -46,7 +47,7 @@ struct RedisFactory {
   static constexpr const char* kName = "redis";
   std::unique_ptr<KvStore> make(const TempDir&) {
     testing::RedisServer::shared().flush();
-    return make_redis_kv_store(std::make_shared<RedisPool>(testing::RedisServer::shared().endpoint()), "state");
+    return make_redis_kv_store(std::make_shared<RedisClient>(testing::RedisServer::shared().endpoint()), "state");
   }
 };
 
@@ -205,6 +206,49 @@ TYPED_TEST(KvStoreConformance, UpdateThatThrowsChangesNothing) {
   // The store is still usable afterwards (no transaction left open).
   this->store->set("s", "after", "2");
   EXPECT_EQ(this->store->get("s", "after"), "2");
+}
+
+// Waits (at most 10 s) for the answer of an asynchronous form; rethrows its error.
+template <class T>
+T await_answer(const std::function<void(KvDone<T>)>& launch) {
+  auto answer = std::make_shared<std::promise<T>>();
+  std::future<T> got = answer->get_future();
+  launch([answer](std::exception_ptr e, T value) {
+    if (e) answer->set_exception(e);
+    else answer->set_value(std::move(value));
+  });
+  if (got.wait_for(std::chrono::seconds(10)) != std::future_status::ready) throw std::runtime_error("no answer in 10 s");
+  return got.get();
+}
+
+TYPED_TEST(KvStoreConformance, AsynchronousFormsAnswerAsTheSynchronousOnes) {
+  KvStore& s = *this->store;
+  using Opt = std::optional<std::string>;
+  EXPECT_EQ(await_answer<Opt>([&](auto done) { s.set_async("s", "a", "1", done); }), std::nullopt);
+  EXPECT_EQ(await_answer<Opt>([&](auto done) { s.set_async("s", "b", "2", done); }), std::nullopt);
+  EXPECT_EQ(await_answer<Opt>([&](auto done) { s.set_async("s", "b", "3", done); }), "2");
+  EXPECT_EQ(await_answer<Opt>([&](auto done) { s.get_async("s", "a", done); }), "1");
+  EXPECT_EQ(await_answer<Opt>([&](auto done) { s.get_async("s", "missing", done); }), std::nullopt);
+  const KvUpdate u = await_answer<KvUpdate>([&](auto done) {
+    s.update_async("s", "a", [](const Opt& cur) -> Opt { return std::to_string(std::stoi(*cur) + 1); }, done);
+  });
+  EXPECT_EQ(u.old_value, "1");
+  EXPECT_EQ(u.new_value, "2");
+  const std::vector<KvEntry> entries = await_answer<std::vector<KvEntry>>([&](auto done) { s.entries_async("s", done); });
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0].key, "a");
+  EXPECT_EQ(entries[0].value, "2");
+  EXPECT_EQ(entries[1].key, "b");
+  EXPECT_EQ(entries[1].value, "3");
+  EXPECT_EQ(await_answer<std::vector<std::string>>([&](auto done) { s.list_groups_async(done); }), Values{"s"});
+  // An update whose function throws answers that exception and changes nothing.
+  EXPECT_THROW(await_answer<KvUpdate>([&](auto done) {
+                 s.update_async("s", "b", [](const Opt&) -> Opt { throw std::invalid_argument("no"); }, done);
+               }),
+               std::invalid_argument);
+  EXPECT_EQ(s.get("s", "b"), "3");
+  EXPECT_EQ(await_answer<Opt>([&](auto done) { s.remove_async("s", "a", done); }), "2");
+  EXPECT_EQ(await_answer<Opt>([&](auto done) { s.remove_async("s", "a", done); }), std::nullopt);
 }
 
 TYPED_TEST(KvStoreConformance, ConcurrentUpdatesOfOneKeyAreNotLost) {

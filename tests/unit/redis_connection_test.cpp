@@ -122,8 +122,8 @@ TEST(RedisPool, ReusesItsConnections) {
 TEST(RedisKvStore, TwoStoresOnOneServerShareDataAndLoseNoUpdate) {
   testing::RedisServer::shared().flush();
   const RedisEndpoint e = testing::RedisServer::shared().endpoint();
-  const auto store_a = make_redis_kv_store(std::make_shared<RedisPool>(e), "state");
-  const auto store_b = make_redis_kv_store(std::make_shared<RedisPool>(e), "state");
+  const auto store_a = make_redis_kv_store(std::make_shared<RedisClient>(e), "state");
+  const auto store_b = make_redis_kv_store(std::make_shared<RedisClient>(e), "state");
   KvStore &a = *store_a, &b = *store_b;
   a.set("s", "k", R"({"v":1})");
   EXPECT_EQ(b.get("s", "k"), R"({"v":1})");

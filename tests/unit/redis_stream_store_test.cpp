@@ -23,8 +23,8 @@ using Opt = std::optional<std::string>;
 class RedisStreamStoreTest : public ::testing::Test {
  protected:
   RedisStreamStoreTest() { testing::RedisServer::shared().flush(); }
-  static std::shared_ptr<RedisPool> pool() {
-    return std::make_shared<RedisPool>(testing::RedisServer::shared().endpoint());
+  static std::shared_ptr<RedisClient> pool() {
+    return std::make_shared<RedisClient>(testing::RedisServer::shared().endpoint());
   }
   RedisPool raw{testing::RedisServer::shared().endpoint()};
 };

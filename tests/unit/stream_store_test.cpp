@@ -49,7 +49,7 @@ struct RedisFactory {
   static constexpr const char* kName = "redis";
   std::shared_ptr<StreamStore> make(const TempDir&) {
     testing::RedisServer::shared().flush();
-    return open_redis_stream_store(std::make_shared<RedisPool>(testing::RedisServer::shared().endpoint()));
+    return open_redis_stream_store(std::make_shared<RedisClient>(testing::RedisServer::shared().endpoint()));
   }
 };
 

@@ -27,7 +27,12 @@ struct Reply {
   std::optional<StateEvent> event;
 };
 
-using Body = std::function<Reply(const FunctionInput&, KvStore&)>;
+// A body's answer: the reply, or the exception that stopped it (mapped to an error by failure()).
+using Answer = std::function<void(std::exception_ptr, Reply)>;
+// Decodes its input (throwing InputError and the like), then starts the store's asynchronous
+// operation, whose completion calls `answer`: at once on the embedded stores, from the Redis
+// client's thread on Redis (store/kv_store.h), so no thread waits for a round trip.
+using Body = std::function<void(const FunctionInput&, KvStore&, Answer)>;
 
 struct FunctionDef {
   const char* id;
@@ -43,34 +48,68 @@ const char* created_or_updated(const std::optional<std::string>& old_value) {
 
 std::string or_null(const std::optional<std::string>& raw) { return raw ? *raw : "null"; }
 
+// The error answer of a call stopped by `error`: bad input answers deserialization_error; a store
+// failure (KvStoreError) or anything else answers the function's own code, never dropped.
+Outcome failure(const FunctionDef& def, std::exception_ptr error) {
+  const std::string prefix = def.failure_prefix;
+  auto bad_input = [&](const char* what) {
+    return Outcome::failure(codes::kDeserializationError,
+                            "Failed to deserialize input for " + std::string(def.id) + ": " + what);
+  };
+  try {
+    std::rethrow_exception(error);
+  } catch (const InputError& e) {
+    return bad_input(e.what());
+  } catch (const update_ops::ParseError& e) {
+    return bad_input(e.what());
+  } catch (const std::exception& e) {
+    return Outcome::failure(def.error_code, prefix + e.what());
+  } catch (...) {
+    return Outcome::failure(def.error_code, prefix + "unknown error");
+  }
+}
+
 // Runs one call: decodes, runs `body` against the store, answers, then fires the triggers.
-void run_call(StateService& service, const FunctionDef& def, const InProcessCall& call, const Completion& done) {
-  const std::string code = def.error_code, prefix = def.failure_prefix;
-  Reply reply;
+void run_call(const std::shared_ptr<StateService>& service, const std::shared_ptr<const FunctionDef>& def,
+              const InProcessCall& call, const Completion& done) {
+  Answer answer = [service, def, traceparent = call.traceparent, done](std::exception_ptr error, Reply reply) {
+    if (error) reply = Reply{failure(*def, error), std::nullopt};
+    try {
+      done(std::move(reply.outcome));
+      if (reply.event && service->config().triggers_enabled) {
+        StateEvent& e = *reply.event;
+        service->triggers().fire(e.scope, e.key,
+                                 state_event_payload(e.event_type, e.scope, e.key, e.old_value, e.new_value), traceparent);
+      }
+    } catch (...) {  // answered already: an exception here must not answer a second time
+    }
+  };
   try {
     FunctionInput input(call.data);
-    if (std::shared_ptr<KvStore> store = service.store()) {
-      reply = def.body(input, *store);
-    } else {
-      reply.outcome = Outcome::failure(code, prefix + "the state store is not open (iii-state is not running)");
+    std::shared_ptr<KvStore> store = service->store();
+    if (!store)
+      return answer(nullptr, Reply{Outcome::failure(def->error_code, std::string(def->failure_prefix) +
+                                                                        "the state store is not open (iii-state is not running)"),
+                                   std::nullopt});
+    def->body(input, *store, answer);  // the store's last step is the call to answer
+  } catch (...) {
+    answer(std::current_exception(), {});
+  }
+}
+
+// A store's asynchronous answer, turned into the body's by `make` (which may throw).
+template <class T, class Make>
+KvDone<T> then(Answer answer, Make make) {
+  return [answer = std::move(answer), make = std::move(make)](std::exception_ptr error, T value) mutable {
+    if (error) return answer(error, {});
+    std::optional<Reply> reply;
+    try {
+      reply = make(std::move(value));
+    } catch (...) {
+      return answer(std::current_exception(), {});
     }
-  } catch (const InputError& e) {
-    reply = Reply{Outcome::failure(codes::kDeserializationError, "Failed to deserialize input for " + std::string(def.id) +
-                                                                     ": " + e.what()),
-                  std::nullopt};
-  } catch (const update_ops::ParseError& e) {
-    reply = Reply{Outcome::failure(codes::kDeserializationError, "Failed to deserialize input for " + std::string(def.id) +
-                                                                     ": " + e.what()),
-                  std::nullopt};
-  } catch (const std::exception& e) {  // KvStoreError, and anything else: answered, never dropped
-    reply = Reply{Outcome::failure(code, prefix + e.what()), std::nullopt};
-  }
-  done(std::move(reply.outcome));
-  if (reply.event && service.config().triggers_enabled) {
-    StateEvent& e = *reply.event;
-    service.triggers().fire(e.scope, e.key, state_event_payload(e.event_type, e.scope, e.key, e.old_value, e.new_value),
-                            call.traceparent);
-  }
+    answer(nullptr, std::move(*reply));
+  };
 }
 
 // The change a state::set, update or delete answered by another engine made, from its answer
@@ -117,22 +156,17 @@ void run_remote(const std::shared_ptr<StateService>& service, RemoteEngine& remo
 }
 
 AsyncFunctionHandler make_handler(const std::shared_ptr<StateService>& service, const FunctionDef& def) {
-  return [service, def](const InProcessCall& call, Completion done) {
-    if (std::shared_ptr<RemoteEngine> remote = service->remote()) return run_remote(service, *remote, def, call, done);
-    std::shared_ptr<BlockingRunner> runner = service->runner();
-    if (!runner) return run_call(*service, def, call, done);
-    // A remote store: the round trip waits on a runner thread, not on the connection's.
-    auto task = [service, def, call, done] { run_call(*service, def, call, done); };
-    if (!runner->post(std::move(task)))
-      done(Outcome::failure(def.error_code, std::string(def.failure_prefix) + "too many state calls are waiting for the store (" +
-                                                std::to_string(BlockingRunner::kRedisStoreMaxQueued) + ")"));
+  // Shared with the calls in flight, which may outlive the handler (a reload).
+  return [service, def = std::make_shared<const FunctionDef>(def)](const InProcessCall& call, Completion done) {
+    if (std::shared_ptr<RemoteEngine> remote = service->remote()) return run_remote(service, *remote, *def, call, done);
+    run_call(service, def, call, done);
   };
 }
 
 // --- the functions ---
 
 Body set_body(const std::shared_ptr<StateService>& service) {
-  return [service](const FunctionInput& in, KvStore& store) -> Reply {
+  return [service](const FunctionInput& in, KvStore& store, Answer answer) {
     std::string scope = in.required_string("scope"), key = in.required_string("key");
     const json::value* value = in.find("value");
     const json::value* data = in.find("data");
@@ -141,70 +175,92 @@ Body set_body(const std::shared_ptr<StateService>& service) {
     if (!value) throw InputError("missing field `value`");
     std::string text = json_text::serialize(*value);
     if (const auto limit = service->config().max_value_bytes; limit && text.size() > *limit) {
-      return Reply{Outcome::failure("VALUE_TOO_LARGE", "Value of " + std::to_string(text.size()) +
-                                                           " bytes exceeds max_value_bytes (" + std::to_string(*limit) +
-                                                           ")"),
-                   std::nullopt};
+      return answer(nullptr, Reply{Outcome::failure("VALUE_TOO_LARGE", "Value of " + std::to_string(text.size()) +
+                                                                           " bytes exceeds max_value_bytes (" +
+                                                                           std::to_string(*limit) + ")"),
+                                   std::nullopt});
     }
-    std::optional<std::string> previous = store.set(scope, key, text);
-    FrameWriter w(32 + text.size() + (previous ? previous->size() : 0));
-    w.raw("old_value", or_null(previous)).raw("new_value", text);
-    return Reply{Outcome::success(w.finish()),
-                 StateEvent{created_or_updated(previous), std::move(scope), std::move(key), std::move(previous),
-                            std::move(text)}};
+    store.set_async(scope, key, text,
+                    then<std::optional<std::string>>(
+                        std::move(answer), [scope, key, text](std::optional<std::string> previous) mutable {
+                          FrameWriter w(32 + text.size() + (previous ? previous->size() : 0));
+                          w.raw("old_value", or_null(previous)).raw("new_value", text);
+                          return Reply{Outcome::success(w.finish()),
+                                       StateEvent{created_or_updated(previous), std::move(scope), std::move(key),
+                                                  std::move(previous), std::move(text)}};
+                        }));
   };
 }
 
-Reply get_body(const FunctionInput& in, KvStore& store) {
-  std::string scope = in.required_string("scope"), key = in.required_string("key");
-  return Reply{Outcome::success(or_null(store.get(scope, key))), std::nullopt};
+void get_body(const FunctionInput& in, KvStore& store, Answer answer) {
+  const std::string scope = in.required_string("scope"), key = in.required_string("key");  // in this order
+  store.get_async(scope, key,
+                  then<std::optional<std::string>>(std::move(answer), [](std::optional<std::string> value) {
+                    return Reply{Outcome::success(or_null(value)), std::nullopt};
+                  }));
 }
 
-Reply delete_body(const FunctionInput& in, KvStore& store) {
+void delete_body(const FunctionInput& in, KvStore& store, Answer answer) {
   std::string scope = in.required_string("scope"), key = in.required_string("key");
-  std::optional<std::string> removed = store.remove(scope, key);
-  std::string result = or_null(removed);
-  // Announced even when nothing was there (old_value null), as upstream does.
-  return Reply{Outcome::success(std::move(result)),
-               StateEvent{"state:deleted", std::move(scope), std::move(key), std::move(removed), std::nullopt}};
+  store.remove_async(scope, key,
+                     then<std::optional<std::string>>(std::move(answer), [scope, key](std::optional<std::string> removed) mutable {
+                       std::string result = or_null(removed);
+                       // Announced even when nothing was there (old_value null), as upstream does.
+                       return Reply{Outcome::success(std::move(result)),
+                                    StateEvent{"state:deleted", std::move(scope), std::move(key), std::move(removed),
+                                               std::nullopt}};
+                     }));
 }
 
-Reply update_body(const FunctionInput& in, KvStore& store) {
+void update_body(const FunctionInput& in, KvStore& store, Answer answer) {
   std::string scope = in.required_string("scope"), key = in.required_string("key");
-  const std::vector<update_ops::Op> ops = update_ops::parse(in.required("ops"));
-  std::vector<update_ops::OpError> errors;
-  KvUpdate u = store.update(scope, key, [&](const std::optional<std::string>& current) -> std::optional<std::string> {
+  auto ops = std::make_shared<const std::vector<update_ops::Op>>(update_ops::parse(in.required("ops")));
+  // Written by fn, read once the update is done: the last run of fn is the one that was stored.
+  auto errors = std::make_shared<std::vector<update_ops::OpError>>();
+  KvUpdateFn fn = [ops, errors, scope, key](const std::optional<std::string>& current) -> std::optional<std::string> {
     std::optional<json::value> value;
     if (current) {
       std::string error;
       value = json_text::parse(*current, &error);
       if (!value) throw KvStoreError("the stored value of " + scope + "/" + key + " is not valid JSON: " + error);
     }
-    update_ops::Result r = update_ops::apply(std::move(value), ops);
-    errors = std::move(r.errors);  // the last run is the one that was stored
+    update_ops::Result r = update_ops::apply(std::move(value), *ops);
+    *errors = std::move(r.errors);
     return json_text::serialize(r.value);
-  });
-  FrameWriter w;
-  w.raw("old_value", or_null(u.old_value)).raw("new_value", or_null(u.new_value));
-  if (!errors.empty()) w.raw("errors", json_text::serialize(update_ops::errors_to_json(errors)));
-  // Announced even when some ops failed: the ops that applied were written.
-  return Reply{Outcome::success(w.finish()), StateEvent{created_or_updated(u.old_value), std::move(scope),
-                                                        std::move(key), std::move(u.old_value),
-                                                        std::move(u.new_value)}};
+  };
+  store.update_async(scope, key, std::move(fn), then<KvUpdate>(std::move(answer), [scope, key, errors](KvUpdate u) mutable {
+                       FrameWriter w;
+                       w.raw("old_value", or_null(u.old_value)).raw("new_value", or_null(u.new_value));
+                       if (!errors->empty()) w.raw("errors", json_text::serialize(update_ops::errors_to_json(*errors)));
+                       // Announced even when some ops failed: the ops that applied were written.
+                       return Reply{Outcome::success(w.finish()),
+                                    StateEvent{created_or_updated(u.old_value), std::move(scope), std::move(key),
+                                               std::move(u.old_value), std::move(u.new_value)}};
+                     }));
 }
 
-Reply list_body(const FunctionInput& in, KvStore& store) {
-  return Reply{Outcome::success(json_raw_array(store.list(in.required_string("scope")))), std::nullopt};
+void list_body(const FunctionInput& in, KvStore& store, Answer answer) {
+  store.entries_async(in.required_string("scope"), then<std::vector<KvEntry>>(std::move(answer), [](std::vector<KvEntry> entries) {
+                        std::vector<std::string> values;
+                        values.reserve(entries.size());
+                        for (KvEntry& e : entries) values.push_back(std::move(e.value));
+                        return Reply{Outcome::success(json_raw_array(values)), std::nullopt};
+                      }));
 }
 
-Reply list_groups_body(const FunctionInput&, KvStore& store) {
-  return Reply{Outcome::success(FrameWriter().raw("groups", json_string_array(store.list_groups())).finish()), std::nullopt};
+void list_groups_body(const FunctionInput&, KvStore& store, Answer answer) {
+  store.list_groups_async(then<std::vector<std::string>>(std::move(answer), [](std::vector<std::string> groups) {
+    return Reply{Outcome::success(FrameWriter().raw("groups", json_string_array(groups)).finish()), std::nullopt};
+  }));
 }
 
-Reply list_keys_body(const FunctionInput& in, KvStore& store) {
-  std::vector<std::string> keys;
-  for (KvEntry& e : store.entries(in.required_string("scope"))) keys.push_back(std::move(e.key));
-  return Reply{Outcome::success(FrameWriter().raw("keys", json_string_array(keys)).finish()), std::nullopt};
+void list_keys_body(const FunctionInput& in, KvStore& store, Answer answer) {
+  store.entries_async(in.required_string("scope"), then<std::vector<KvEntry>>(std::move(answer), [](std::vector<KvEntry> entries) {
+                        std::vector<std::string> keys;
+                        keys.reserve(entries.size());
+                        for (KvEntry& e : entries) keys.push_back(std::move(e.key));
+                        return Reply{Outcome::success(FrameWriter().raw("keys", json_string_array(keys)).finish()), std::nullopt};
+                      }));
 }
 
 }  // namespace

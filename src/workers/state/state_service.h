@@ -5,7 +5,6 @@
 
 #include "engine/in_process_worker.h"
 #include "store/kv_store.h"
-#include "workers/blocking_runner.h"
 #include "workers/bridge/remote_engine.h"
 #include "workers/builtin.h"
 #include "workers/state/state_config.h"
@@ -23,22 +22,13 @@ class StateService {
   // The open store, or null when the worker is not running. Callers keep the returned pointer
   // for the duration of one call, so close() never pulls a store out from under a call.
   std::shared_ptr<KvStore> store() const { return store_.get(); }
-  // Where calls run while the store is remote (Redis): off the network threads, as many at once
-  // as the store has connections (workers/blocking_runner.h). Null: inline.
-  std::shared_ptr<BlockingRunner> runner() const { return runner_.get(); }
   // With the bridge adapter, the engine every state::* call runs on (store() is then null).
   std::shared_ptr<RemoteEngine> remote() const { return remote_.get(); }
   void open_remote(std::shared_ptr<RemoteEngine> remote) { remote_.set(std::move(remote)); }
 
-  // The store first: on close() the runner's queued calls then find it closed and answer at once
-  // instead of each waiting for an unreachable server while the runner drains.
-  void open(std::shared_ptr<KvStore> store) {
-    const bool remote = store && config_.storage == StateConfig::Storage::kRedis;
-    store_.set(std::move(store));
-    runner_.set(remote ? std::make_shared<BlockingRunner>("iii-state", BlockingRunner::kRedisStoreThreads,
-                                                          BlockingRunner::kRedisStoreMaxQueued)
-                       : nullptr);
-  }
+  // Calls use the store's asynchronous forms (store/kv_store.h), so none waits on a network
+  // thread: the embedded stores answer inline, Redis from its client's thread.
+  void open(std::shared_ptr<KvStore> store) { store_.set(std::move(store)); }
   void close() {
     open(nullptr);
     remote_.set(nullptr);
@@ -48,7 +38,6 @@ class StateService {
   const StateConfig config_;
   StateTriggers triggers_;
   SharedSlot<KvStore> store_;
-  SharedSlot<BlockingRunner> runner_;
   SharedSlot<RemoteEngine> remote_;
 };
 

@@ -25,7 +25,7 @@ constexpr const char* kTriggerCallFormat =
 std::shared_ptr<KvStore> open_state_store(const StateConfig& config) {
   if (config.storage == StateConfig::Storage::kBridge) return nullptr;  // calls go to the remote engine
   if (config.storage == StateConfig::Storage::kRedis)
-    return make_redis_kv_store(open_redis_adapter_pool("iii-state", config.redis_url, "state calls fail"), "state");
+    return make_redis_kv_store(open_redis_adapter_client("iii-state", config.redis_url, "state calls fail"), "state");
   if (config.storage == StateConfig::Storage::kInMemory) {
     spdlog::info("iii-state: in-memory store");
     return std::make_shared<MemoryKvStore>();

@@ -21,16 +21,16 @@ RedisChangeText change_text(std::string_view stream, std::string_view group, std
 
 StreamRedisLink::StreamRedisLink(const std::string& url, std::function<void(std::string_view message)> deliver,
                                  std::function<void()> on_gap)
-    : pool_(open_redis_adapter_pool("iii-stream", url, "stream calls fail")),
-      store_(open_redis_stream_store(pool_, StreamChangeFeed{kChannel, change_text})),
-      subscriber_(pool_->endpoint(),
+    : client_(open_redis_adapter_client("iii-stream", url, "stream calls fail")),
+      store_(open_redis_stream_store(client_, StreamChangeFeed{kChannel, change_text})),
+      subscriber_(client_->endpoint(),
                   [deliver = std::move(deliver)](std::string_view, std::string_view message) { deliver(message); },
                   std::move(on_gap)) {
   subscriber_.subscribe(kChannel);
 }
 
 void StreamRedisLink::publish(std::string_view message) {
-  const RedisReply r = pool_->run({"PUBLISH", kChannel, message});
+  const RedisReply r = client_->run({"PUBLISH", kChannel, message});
   if (r.is_error()) throw RedisError("redis " + address() + ": " + r.str);
 }
 

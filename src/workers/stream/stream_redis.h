@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "store/redis_connection.h"
+#include "store/redis_client.h"
 #include "store/redis_subscriber.h"
 #include "store/stream_store.h"
 
@@ -40,10 +40,10 @@ class StreamRedisLink {
   void publish(std::string_view message);
   // Whether the subscription to the channel is confirmed, waiting at most `timeout`.
   bool wait_subscribed(std::chrono::milliseconds timeout) { return subscriber_.wait_subscribed(kChannel, timeout); }
-  std::string address() const { return pool_->endpoint().address(); }
+  std::string address() const { return client_->address(); }
 
  private:
-  std::shared_ptr<RedisPool> pool_;
+  std::shared_ptr<RedisClient> client_;  // the store's commands and publish(), pipelined
   std::shared_ptr<StreamStore> store_;
   RedisSubscriber subscriber_;
 };

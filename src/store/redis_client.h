@@ -1,0 +1,82 @@
+// A pipelining Redis client on an event loop of its own (docs/redis.md "The client").
+//
+// Why: the blocking pool (store/redis_connection.h) costs a waiting thread per command in flight,
+// and on a small machine the thread wake-ups cost more than Redis itself. Here the commands of
+// every caller go down one connection as they come (each caller writes its command straight to
+// the socket, in the calling thread, without waiting), and one thread reads the replies and
+// matches them to the commands in send order, which is the order Redis answers them in. A command
+// then costs its share of a write and of a read, however many are in flight.
+//
+// Guarantees, each tested in tests/unit/redis_client_test.cpp:
+//  * Every command is answered exactly once: its reply, or a RedisError naming the server.
+//  * Deadlines. A command not answered within `timeout` of being issued fails with "timed out
+//    after <n> ms waiting for a reply", and the connection is closed at once with every command
+//    still in flight on it (they fail too), so that no late reply can be taken for the answer to
+//    a later command. A connection attempt has the same deadline.
+//  * Bounds. At most `max_pending` commands waiting for a reply and `max_buffered_bytes` not yet
+//    written: beyond that a command fails at once ("the pipeline is full"), nothing grows.
+//  * Reconnection. A lost connection is opened again by the client's thread, backing off from
+//    50 ms up to `max_backoff` while the server stays away. A command issued meanwhile starts an
+//    attempt itself and waits for it, so the first call after the server is back succeeds; while
+//    the server refuses (Connection refused), that fails at once. After an attempt that found no
+//    answer within the timeout, commands fail at once with that error until a retry connects.
+#pragma once
+#include <chrono>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "store/redis_connection.h"
+
+namespace iii {
+
+// The outcome of one command: `error` set (a RedisError) or `reply` (which may be an error reply
+// of the server, reply.is_error(): that is an answer, and the connection goes on).
+using RedisCallback = std::function<void(std::exception_ptr error, RedisReply reply)>;
+
+struct RedisClientOptions {
+  std::chrono::milliseconds timeout{5000};   // to connect, and for each reply
+  size_t max_pending = 65536;                // commands issued and not answered yet
+  size_t max_buffered_bytes = 64u << 20;     // bytes of commands not written to the socket yet
+  std::chrono::milliseconds max_backoff{2000};
+};
+
+class RedisClient {
+ public:
+  // Starts the client's thread, which connects at once (commands issued meanwhile wait for it).
+  explicit RedisClient(RedisEndpoint endpoint, RedisClientOptions options = {});
+  // Fails every command in flight ("the client is closed") and ends the thread. May run on the
+  // client's own thread (the last owner dropped in a callback): the thread then ends by itself.
+  ~RedisClient();
+  RedisClient(const RedisClient&) = delete;
+  RedisClient& operator=(const RedisClient&) = delete;
+
+  // Issues one command. `done` runs exactly once: on the client's thread with the reply, or
+  // before command() returns when the command is refused at once (not connected, full). The args
+  // are copied before command() returns. `done` runs with no lock held and may issue commands,
+  // but must not wait for one (run() from the client's thread throws).
+  void command(const std::vector<std::string_view>& args, RedisCallback done);
+
+  // One command, waiting for its reply (which arrives by the deadline); throws RedisError.
+  RedisReply run(const std::vector<std::string_view>& args);
+
+  // Runs `fn` on the client's thread after `delay` (a pause before a retry). When the client
+  // closes first, `fn` runs then instead, so a chain of commands always reaches its end.
+  void defer(std::chrono::microseconds delay, std::function<void()> fn);
+
+  const RedisEndpoint& endpoint() const;
+  std::string address() const { return endpoint().address(); }
+  const RedisClientOptions& options() const;
+  bool on_client_thread() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;  // shared with the thread, so a detached thread outlives us safely
+  std::thread thread_;
+};
+
+}  // namespace iii
