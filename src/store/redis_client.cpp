@@ -19,6 +19,8 @@
 #include <mutex>
 #include <set>
 
+#include "wire/flush_batch.h"
+
 namespace iii {
 namespace {
 
@@ -246,6 +248,9 @@ struct RedisClient::Impl : std::enable_shared_from_this<Impl> {
     std::vector<RedisCallback> answered;
     answered.reserve(replies.size());
     if (!take(replies.size(), answered)) return reset("a reply to no command");
+    // The answers this read completes (state calls) leave in one write per worker socket once
+    // they all ran (wire/flush_batch.h); callbacks never wait for a reply of this connection.
+    FlushBatch batch;
     for (size_t i = 0; i < answered.size(); ++i) {
       // A callback that reset the connection (a refused AUTH) fails the rest of the batch too:
       // their replies come from a connection that is no more.

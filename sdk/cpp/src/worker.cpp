@@ -42,6 +42,7 @@ Worker::Impl::Impl(WorkerOptions options)
       worker_name_(resolve_name(options_.name)),
       work_(io_.get_executor()),
       reconnect_timer_(io_),
+      deadline_sweep_(io_),
       handlers_(options_.handler_threads, "iii handlers", options_.max_queued_invocations),
       trigger_callbacks_(1, "iii trigger callbacks") {}
 
@@ -170,6 +171,7 @@ void Worker::Impl::shutdown() {
   if (io_thread_.joinable() && io_thread_.get_id() != std::this_thread::get_id()) {
     boost::asio::post(io_, [this] {
       reconnect_timer_.cancel();
+      deadline_sweep_.cancel();  // the calls still pending fail with SHUTDOWN below
       std::shared_ptr<net::WsClient> client;
       {
         std::lock_guard lock(mutex_);
@@ -303,6 +305,7 @@ void Worker::Impl::trigger_then(TriggerRequest request, TriggerCallback callback
   std::string id = new_uuid();
   auto frame = detail::invoke_function_frame(&id, request.function_id, request.payload, request.action,
                                              request.metadata);
+  bool start_sweep = false;
   {
     std::unique_lock lock(mutex_);
     if (stopping_) {
@@ -312,28 +315,40 @@ void Worker::Impl::trigger_then(TriggerRequest request, TriggerCallback callback
     auto& call = pending_[id];
     call.function_id = request.function_id;
     call.callback = std::move(callback);
+    call.timeout = request.timeout.value_or(options_.invocation_timeout);
+    call.deadline = std::chrono::steady_clock::now() + call.timeout;
+    start_sweep = !sweep_armed_;  // under the lock: the sweep stops only when it saw no call
+    sweep_armed_ = true;
   }
-  arm_timeout(id, request.timeout.value_or(options_.invocation_timeout));
+  if (start_sweep) boost::asio::post(io_, [this] { sweep_deadlines(); });
   if (!send_now_or_queue(std::move(frame), id)) {
     fail_call(id, InvocationError("QUEUE_FULL", "outgoing queue is full while disconnected"));
   }
 }
 
-void Worker::Impl::arm_timeout(const std::string& invocation_id, std::chrono::milliseconds timeout) {
-  boost::asio::post(io_, [this, invocation_id, timeout] {
-    std::shared_ptr<boost::asio::steady_timer> timer;
-    {
-      std::lock_guard lock(mutex_);
-      auto it = pending_.find(invocation_id);
-      if (it == pending_.end()) return;  // already answered
-      timer = it->second.timer = std::make_shared<boost::asio::steady_timer>(io_, timeout);
+void Worker::Impl::sweep_deadlines() {
+  std::vector<PendingCalls::node_type> expired;
+  {
+    std::lock_guard lock(mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      auto next = std::next(it);
+      if (it->second.deadline <= now) expired.push_back(pending_.extract(it));
+      it = next;
     }
-    timer->async_wait([this, invocation_id, timeout](boost::system::error_code ec) {
-      if (ec) return;
-      fail_call(invocation_id,
-                InvocationError("TIMEOUT", "invocation timed out after " + std::to_string(timeout.count()) + "ms"));
-    });
-  });
+    if (pending_.empty()) {
+      sweep_armed_ = false;  // the next call starts it again
+    } else {
+      deadline_sweep_.expires_after(kDeadlineSweep);
+      deadline_sweep_.async_wait([this](boost::system::error_code ec) {
+        if (!ec) sweep_deadlines();
+      });
+    }
+  }
+  for (auto& call : expired) {
+    call.mapped().callback(nullptr, InvocationError("TIMEOUT", "invocation timed out after " +
+                                                                   std::to_string(call.mapped().timeout.count()) + "ms"));
+  }
 }
 
 void Worker::Impl::fail_call(const std::string& invocation_id, InvocationError error) {
@@ -343,7 +358,6 @@ void Worker::Impl::fail_call(const std::string& invocation_id, InvocationError e
     call = pending_.extract(invocation_id);
   }
   if (call.empty()) return;
-  if (auto timer = call.mapped().timer) boost::asio::post(io_, [timer] { timer->cancel(); });
   call.mapped().callback(nullptr, std::move(error));
 }
 
@@ -419,7 +433,7 @@ void Worker::unregister_trigger_type(const std::string& id) { impl_->unregister_
 json::value Worker::trigger(TriggerRequest request) {
   auto timeout = request.timeout.value_or(impl_->default_timeout());
   auto result = impl_->trigger_async(std::move(request));
-  // The I/O thread's timer answers first; this bound only guards against a stalled I/O thread.
+  // The I/O thread's deadline sweep answers first; this bound only guards against a stalled I/O thread.
   if (result.wait_for(timeout + std::chrono::seconds(5)) != std::future_status::ready) {
     throw InvocationError("TIMEOUT", "invocation timed out after " + std::to_string(timeout.count()) + "ms");
   }

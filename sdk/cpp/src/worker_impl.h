@@ -62,7 +62,8 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
     TriggerCallback callback;
     std::string function_id;
     bool sent = false;  // written to a connection (a close then ends it: CONNECTION_LOST)
-    std::shared_ptr<boost::asio::steady_timer> timer;  // touched on the I/O thread only
+    std::chrono::steady_clock::time_point deadline;  // the sweep fails it with TIMEOUT past this
+    std::chrono::milliseconds timeout{0};
   };
   // Results are looked up by the id's view into the inbound frame, without a std::string copy.
   struct IdHash {
@@ -106,7 +107,11 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
   // Sends a reply that only makes sense on the connection the request came from.
   void send_reply(std::uint64_t generation, std::string frame);
 
-  void arm_timeout(const std::string& invocation_id, std::chrono::milliseconds timeout);
+  // Deadlines of calls: one timer on the I/O thread sweeps pending_ while it is not empty,
+  // instead of a timer per call (arming one from the caller's thread woke the I/O thread once per
+  // call). A timeout fires at most kDeadlineSweep late.
+  static constexpr std::chrono::milliseconds kDeadlineSweep{20};
+  void sweep_deadlines();
   void fail_call(const std::string& invocation_id, InvocationError error);
   void fail_all_calls(const InvocationError& error);
 
@@ -117,6 +122,7 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   boost::asio::steady_timer reconnect_timer_;
+  boost::asio::steady_timer deadline_sweep_;  // I/O thread only
   std::thread io_thread_;
   detail::HandlerPool handlers_;
   detail::HandlerPool trigger_callbacks_;  // one thread: provider callbacks stay in order
@@ -129,6 +135,7 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
   bool ready_ = false;            // replay sent on the current connection: frames go straight out
   bool registered_ = false;       // workerregistered received on the current connection
   bool stopping_ = false;
+  bool sweep_armed_ = false;  // a sweep is scheduled (it runs while pending_ is not empty)
   bool stopped_ = false;
   int failed_attempts_ = 0;
   std::string worker_id_, reattach_token_, last_error_;

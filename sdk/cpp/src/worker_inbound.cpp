@@ -84,7 +84,6 @@ void Worker::Impl::handle_invocation_result(const detail::InboundFrame& frame, c
     }
   }
   if (call.empty()) return;  // timed out already: the late answer is dropped
-  if (call.mapped().timer) call.mapped().timer->cancel();
   if (!error.is_null()) {
     auto body = detail::parse_error_body(error);
     call.mapped().callback(nullptr, InvocationError(body.code, body.message, body.stacktrace));

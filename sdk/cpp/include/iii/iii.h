@@ -23,7 +23,7 @@
 //     throws: the exception text reaches the caller as an InvocationError "invocation_failed"
 //     (a thrown InvocationError keeps its own code, message and stacktrace).
 //   - trigger() blocks until the result or the timeout (options.invocation_timeout, or the
-//     request's own). Failures throw InvocationError: the remote ErrorBody (function_not_found,
+//     request's own; a local TIMEOUT fires within 20 ms after it). Failures throw InvocationError: the remote ErrorBody (function_not_found,
 //     invocation_failed, invocation_stopped, ...) or a local TIMEOUT / SHUTDOWN, or
 //     CONNECTION_LOST for a call sent on a connection that closed before its answer (the engine
 //     ends a closed connection's calls: nothing answers it on the next one). A call made while
