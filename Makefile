@@ -26,7 +26,7 @@ test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600
 
 # The Release tree builds no tests: on a fresh 2-core machine that keeps the first `make bench`
-# (build + about 5 minutes of runs) near 10 minutes.
+# (build + about 15 minutes of runs: every figure the median of three) near 25 minutes.
 bench:
 	@$(MAKE) BUILD_DIR=build-release BUILD_TYPE=Release CMAKE_ARGS=-DIII_BUILD_TESTS=OFF build
 	@bash bench/run.sh
