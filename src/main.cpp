@@ -119,8 +119,8 @@ int run_engine(const EngineFlags& flags) {
   apply_flags(flags, cfg);
 
   const unsigned threads = flags.threads ? flags.threads : std::max(1u, std::thread::hardware_concurrency());
-  // One event loop per thread, connections spread over them (net/io_pool.h); `io` is the first,
-  // run by this thread, and the one the built-ins' timers and the signals live on.
+  // One event loop per thread, connections spread over them (net/io_pool.h); `io`, run by this
+  // thread, carries the engine's tick, the built-ins' timers, signals and reloads, no connection.
   boost::asio::io_context io(iii::net::IoPool::kSingleThreaded);
   iii::net::IoPool loops(io, threads);  // right after `io`: destroyed after every connection's owner
   iii::ChannelHub channels;  // outlives the engine, whose ticker sweeps it
@@ -244,7 +244,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(size_t{1}, iii::kMaxJsonDepth));
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn or error (default: the iii-observability block's level, or info)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
-  app.add_option("--threads", flags.threads, "Event loops, one thread each (default: one per core)");
+  app.add_option("--threads", flags.threads, "Event loops for connections, one thread each (default: one per core)");
   auto trigger = iii::cli::add_trigger_command(app);
   CLI11_PARSE(app, argc, argv);
   if (trigger->selected()) return trigger->run();

@@ -8,7 +8,7 @@
 namespace iii::net {
 namespace {
 
-// The installed pool's loops (main first), and the round-robin cursor. Set before any listener
+// The installed pool's connection loops, and the round-robin cursor. Set before any listener
 // accepts and cleared after the listeners are gone (IoPool's lifetime in main()).
 std::atomic<std::vector<boost::asio::io_context*>*> installed{nullptr};
 std::atomic<unsigned> next_loop{0};
@@ -28,8 +28,8 @@ boost::asio::io_context& connection_context(boost::asio::io_context& fallback) {
 
 IoPool::IoPool(boost::asio::io_context& main, unsigned loops) : main_(main) {
   if (loops == 0) throw std::invalid_argument("IoPool: at least one loop");
-  for (unsigned i = 1; i < loops; ++i) loops_.push_back(std::make_unique<Loop>());
-  auto* all = new std::vector<boost::asio::io_context*>{&main_};
+  for (unsigned i = 0; i < loops; ++i) loops_.push_back(std::make_unique<Loop>());
+  auto* all = new std::vector<boost::asio::io_context*>;
   for (auto& l : loops_) all->push_back(&l->io);
   std::vector<boost::asio::io_context*>* expected = nullptr;
   if (!installed.compare_exchange_strong(expected, all)) {

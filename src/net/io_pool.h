@@ -9,9 +9,11 @@
 // another connection is written directly from the thread that produced it (ws_connection.h), so
 // connections on different loops still meet without waking anyone.
 //
-// The main loop (the caller's io_context: built-ins' timers, signals, the config watcher) is the
-// first of the pool and takes connections too. A process that installs no pool (tests, tools)
-// gets `fallback` from connection_context(): everything stays on its one io_context as before.
+// The main loop (the caller's io_context: the engine's tick, built-ins' timers, signals, the
+// config watcher and reloads) takes no connections: a reload that stops a built-in, or any slow
+// administrative step there, never holds up a worker's frames. A process that installs no pool
+// (tests, tools) gets `fallback` from connection_context(): everything stays on its one
+// io_context as before.
 #pragma once
 #include <atomic>
 #include <memory>
@@ -28,8 +30,8 @@ boost::asio::io_context& connection_context(boost::asio::io_context& fallback);
 
 class IoPool {
  public:
-  // `loops` event loops in all (at least 1): `main`, run by the caller, and loops - 1 more,
-  // each run by a thread of this pool once start() is called. Installs the pool for
+  // `loops` event loops for connections (at least 1), each run by a thread of this pool once
+  // start() is called, besides `main`, which the caller runs. Installs the pool for
   // connection_context() until destroyed. REQUIRES: one IoPool at a time in the process.
   IoPool(boost::asio::io_context& main, unsigned loops);
   // Stops and joins the pool's threads, then destroys their loops (after everything that holds
@@ -39,7 +41,7 @@ class IoPool {
   IoPool& operator=(const IoPool&) = delete;
 
   void start();
-  // Stops the pool's own loops (not `main`) and waits for their threads: after this no handler
+  // Stops the connections' loops (not `main`) and waits for their threads: after this no handler
   // runs on them (main() calls it once `main` has stopped, before tearing the engine down).
   void stop();
 
@@ -49,7 +51,7 @@ class IoPool {
  private:
   struct Loop;
   boost::asio::io_context& main_;
-  std::vector<std::unique_ptr<Loop>> loops_;  // the extra loops (not main)
+  std::vector<std::unique_ptr<Loop>> loops_;  // the connections' loops (not main)
   std::vector<std::thread> threads_;
 };
 
