@@ -121,8 +121,9 @@ int run_engine(const EngineFlags& flags) {
   const unsigned threads = flags.threads ? flags.threads : std::max(1u, std::thread::hardware_concurrency());
   // One event loop per thread, connections spread over them (net/io_pool.h); `io`, run by this
   // thread, carries the engine's tick, the built-ins' timers, signals and reloads, no connection.
-  boost::asio::io_context io(iii::net::IoPool::kSingleThreaded);
-  iii::net::IoPool loops(io, threads);  // right after `io`: destroyed after every connection's owner
+  // The pool first: it outlives `io` and everything that holds a socket on its loops.
+  iii::net::IoPool loops(threads);
+  iii::net::EventLoop io;
   iii::ChannelHub channels;  // outlives the engine, whose ticker sweeps it
   iii::set_json_depth_limit(cfg.max_json_depth);
   iii::Engine engine(cfg.engine);
@@ -217,6 +218,8 @@ int run_engine(const EngineFlags& flags) {
   loops.stop();  // no handler runs on any loop from here on
   if (stopper.joinable()) stopper.join();
   supervisor.stop_all();  // nothing left after a signal; everything when the loop ended otherwise
+  // Handlers still queued on any loop are destroyed now, while every loop exists (net/io_pool.h).
+  loops.shutdown_all(io);
   return 0;
 }
 

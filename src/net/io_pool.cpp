@@ -1,8 +1,5 @@
 #include "net/io_pool.h"
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-
 #include <stdexcept>
 
 namespace iii::net {
@@ -15,22 +12,20 @@ std::atomic<unsigned> next_loop{0};
 
 }  // namespace
 
-struct IoPool::Loop {
-  boost::asio::io_context io{IoPool::kSingleThreaded};
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
-};
-
 boost::asio::io_context& connection_context(boost::asio::io_context& fallback) {
   auto* loops = installed.load(std::memory_order_acquire);
   if (!loops || loops->empty()) return fallback;
   return *(*loops)[next_loop.fetch_add(1, std::memory_order_relaxed) % loops->size()];
 }
 
-IoPool::IoPool(boost::asio::io_context& main, unsigned loops) : main_(main) {
+IoPool::IoPool(unsigned loops) {
   if (loops == 0) throw std::invalid_argument("IoPool: at least one loop");
-  for (unsigned i = 0; i < loops; ++i) loops_.push_back(std::make_unique<Loop>());
   auto* all = new std::vector<boost::asio::io_context*>;
-  for (auto& l : loops_) all->push_back(&l->io);
+  for (unsigned i = 0; i < loops; ++i) {
+    loops_.push_back(std::make_unique<EventLoop>());
+    work_.push_back(boost::asio::make_work_guard(*loops_.back()));
+    all->push_back(loops_.back().get());
+  }
   std::vector<boost::asio::io_context*>* expected = nullptr;
   if (!installed.compare_exchange_strong(expected, all)) {
     delete all;
@@ -40,22 +35,25 @@ IoPool::IoPool(boost::asio::io_context& main, unsigned loops) : main_(main) {
 
 IoPool::~IoPool() {
   stop();
-  // Connections still on these loops (closing ones) are destroyed with them; no new one can
-  // be placed here: the listeners are gone before the pool (see the header).
+  for (auto& loop : loops_) loop->shutdown();
   delete installed.exchange(nullptr);
 }
 
 void IoPool::start() {
-  for (auto& l : loops_) threads_.emplace_back([&io = l->io] { io.run(); });
+  for (auto& loop : loops_) threads_.emplace_back([&io = *loop] { io.run(); });
 }
 
 void IoPool::stop() {
-  for (auto& l : loops_) {
-    l->work.reset();
-    l->io.stop();
-  }
+  for (auto& guard : work_) guard.reset();
+  for (auto& loop : loops_) loop->stop();
   for (auto& t : threads_)
     if (t.joinable()) t.join();
+}
+
+void IoPool::shutdown_all(EventLoop& main) {
+  stop();
+  for (auto& loop : loops_) loop->shutdown();
+  main.shutdown();
 }
 
 }  // namespace iii::net

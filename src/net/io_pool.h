@@ -15,14 +15,24 @@
 // (tests, tools) gets `fallback` from connection_context(): everything stays on its one
 // io_context as before.
 #pragma once
+#include <boost/asio/io_context.hpp>
+
 #include <atomic>
 #include <memory>
 #include <thread>
 #include <vector>
 
-#include "wire/asio_fwd.h"
-
 namespace iii::net {
+
+// An io_context whose shutdown() (asio keeps it protected) can be called before it is destroyed:
+// at exit every loop of the process is shut down first, which destroys the handlers still queued
+// on each while every loop still exists (a queued accept on the main loop holds a socket bound
+// to a connection loop, and the other way round), and only then are the loops destroyed.
+class EventLoop : public boost::asio::io_context {
+ public:
+  EventLoop() : io_context(1) {}  // one thread runs it
+  using boost::asio::execution_context::shutdown;
+};
 
 // The io_context a newly accepted (or opened) connection should run on: the next loop of the
 // installed pool, or `fallback` when no pool is installed. Thread-safe.
@@ -31,27 +41,25 @@ boost::asio::io_context& connection_context(boost::asio::io_context& fallback);
 class IoPool {
  public:
   // `loops` event loops for connections (at least 1), each run by a thread of this pool once
-  // start() is called, besides `main`, which the caller runs. Installs the pool for
-  // connection_context() until destroyed. REQUIRES: one IoPool at a time in the process.
-  IoPool(boost::asio::io_context& main, unsigned loops);
-  // Stops and joins the pool's threads, then destroys their loops (after everything that holds
-  // a socket on them: declare the pool right after `main`).
-  ~IoPool();
+  // start() is called. Installs the pool for connection_context() until destroyed.
+  // REQUIRES: one IoPool at a time in the process. Declare it before the main loop in main(), so
+  // that it outlives that loop and everything that holds a socket on its loops.
+  explicit IoPool(unsigned loops);
+  ~IoPool();  // stop(), shutdown_all() of its own loops, then destroys them
   IoPool(const IoPool&) = delete;
   IoPool& operator=(const IoPool&) = delete;
 
   void start();
-  // Stops the connections' loops (not `main`) and waits for their threads: after this no handler
-  // runs on them (main() calls it once `main` has stopped, before tearing the engine down).
+  // Stops the connections' loops and waits for their threads: after this no handler runs on
+  // them (main() calls it once the main loop has stopped, before tearing the engine down).
   void stop();
-
-  // For the single-thread loops: the concurrency hint each is created with.
-  static constexpr int kSingleThreaded = 1;
+  // After stop(): destroys the handlers still queued on the pool's loops and on `main` while
+  // every loop still exists (see EventLoop). Sockets and timers may still be destroyed later.
+  void shutdown_all(EventLoop& main);
 
  private:
-  struct Loop;
-  boost::asio::io_context& main_;
-  std::vector<std::unique_ptr<Loop>> loops_;  // the connections' loops (not main)
+  std::vector<std::unique_ptr<EventLoop>> loops_;
+  std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::vector<std::thread> threads_;
 };
 

@@ -27,7 +27,12 @@ class FlushBatch {
   FlushBatch() : outer_(current_) { current_ = this; }
   ~FlushBatch() {
     current_ = outer_;  // flushing may itself send (never inside this batch again)
-    for (auto& sender : senders_) sender->flush_batch();
+    for (auto& sender : senders_) {
+      try {
+        sender->flush_batch();
+      } catch (...) {  // out of memory while queueing: that sender's frames wait for its next write
+      }
+    }
   }
   FlushBatch(const FlushBatch&) = delete;
   FlushBatch& operator=(const FlushBatch&) = delete;

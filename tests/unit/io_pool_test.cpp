@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 
 #include <future>
@@ -23,7 +24,7 @@ TEST(IoPool, WithoutAPoolConnectionsStayOnTheGivenLoop) {
 TEST(IoPool, SpreadsConnectionsRoundRobinOverItsLoopsNeverMain) {
   boost::asio::io_context main_loop, unused;
   {
-    IoPool pool(main_loop, 3);
+    IoPool pool(3);
     std::set<boost::asio::io_context*> seen;
     for (int i = 0; i < 6; ++i) seen.insert(&connection_context(unused));
     EXPECT_EQ(seen.size(), 3u);
@@ -34,15 +35,14 @@ TEST(IoPool, SpreadsConnectionsRoundRobinOverItsLoopsNeverMain) {
 }
 
 TEST(IoPool, OnlyOnePoolAtATime) {
-  boost::asio::io_context a, b;
-  IoPool pool(a, 2);
-  EXPECT_THROW(IoPool(b, 2), std::logic_error);
-  EXPECT_THROW(IoPool(b, 0), std::invalid_argument);
+  IoPool pool(2);
+  EXPECT_THROW(IoPool(2), std::logic_error);
+  EXPECT_THROW(IoPool(0), std::invalid_argument);
 }
 
 TEST(IoPool, EachLoopRunsOnAThreadOfItsOwnUntilStopped) {
   boost::asio::io_context main_loop;
-  IoPool pool(main_loop, 2);
+  IoPool pool(2);
   pool.start();
   std::set<std::thread::id> threads;
   for (int i = 0; i < 2; ++i) {
@@ -56,6 +56,22 @@ TEST(IoPool, EachLoopRunsOnAThreadOfItsOwnUntilStopped) {
   EXPECT_EQ(threads.size(), 2u);
   EXPECT_EQ(threads.count(std::this_thread::get_id()), 0u);
   pool.stop();  // joins; a second stop (the destructor's) is harmless
+}
+
+// At exit a handler queued on one loop may hold a socket bound to another: shutting every loop
+// down first destroys such handlers while all loops exist, whatever the order of destruction.
+TEST(IoPool, ShutdownAllDestroysQueuedHandlersWhileEveryLoopExists) {
+  auto pool = std::make_unique<IoPool>(1);
+  iii::net::EventLoop main_loop;
+  boost::asio::io_context& loop = connection_context(main_loop);
+  auto socket = std::make_shared<boost::asio::ip::tcp::socket>(loop);  // bound to the pool's loop
+  std::weak_ptr<boost::asio::ip::tcp::socket> watch = socket;
+  boost::asio::post(main_loop, [socket] {});  // queued on main, never run
+  socket.reset();
+  ASSERT_FALSE(watch.expired());
+  pool->shutdown_all(main_loop);
+  EXPECT_TRUE(watch.expired());  // destroyed by main's shutdown, the pool's loop still alive
+  pool.reset();
 }
 
 }  // namespace

@@ -27,6 +27,7 @@ class BridgeConfigurationStore : public ConfigurationStore {
  public:
   explicit BridgeConfigurationStore(const std::string& url);
   ~BridgeConfigurationStore() override;
+  bool remote() const override { return true; }
 
   // What is special here, the remote's changes: watch() binds the remote's `configuration`
   // trigger to the relay this connection exposes; poll_changes() answers the entries the remote

@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 
 #include "core/json_text.h"
+#include "workers/blocking_runner.h"
 #include "workers/configuration/configuration_service.h"
 #include "workers/configuration/configuration_worker.h"
 #include "workers/function_input.h"
@@ -60,7 +61,8 @@ struct FunctionDef {
 
 }  // namespace
 
-void add_configuration_functions(InProcessWorker& worker, const std::shared_ptr<ConfigurationService>& service) {
+void add_configuration_functions(InProcessWorker& worker, const std::shared_ptr<ConfigurationService>& service,
+                                 std::shared_ptr<BlockingRunner> runner) {
   const FunctionDef defs[] = {
       {"configuration::register",
        "Register a configuration id with a name, description and JSON Schema. Idempotent: re-registering replaces the "
@@ -79,17 +81,25 @@ void add_configuration_functions(InProcessWorker& worker, const std::shared_ptr<
   };
   for (const FunctionDef& def : defs) {
     worker.add_function(FunctionSpec{def.id, def.description, {}, {}, {}},
-                        AsyncFunctionHandler([service, def](const InProcessCall& call, Completion done) {
-                          Reply reply;
-                          try {
-                            reply = def.body(*service, FunctionInput(call.data));
-                          } catch (const InputError& e) {
-                            reply.outcome = Outcome::failure(codes::kDeserializationError,
-                                                             "Failed to deserialize input for " + std::string(def.id) +
-                                                                 ": " + e.what());
-                          }
-                          done(std::move(reply.outcome));
-                          service->announce(std::move(reply.events), call.traceparent);
+                        AsyncFunctionHandler([service, def, runner](const InProcessCall& call, Completion done) {
+                          auto run = [service, def, call, done] {
+                            Reply reply;
+                            try {
+                              reply = def.body(*service, FunctionInput(call.data));
+                            } catch (const InputError& e) {
+                              reply.outcome = Outcome::failure(codes::kDeserializationError,
+                                                               "Failed to deserialize input for " +
+                                                                   std::string(def.id) + ": " + e.what());
+                            }
+                            done(std::move(reply.outcome));
+                            service->announce(std::move(reply.events), call.traceparent);
+                          };
+                          if (!runner) return run();
+                          // A remote store: its round trip waits here, not on an event loop.
+                          if (!runner->post(run))
+                            done(Outcome::failure("configuration_busy", std::string("Failed to run ") + def.id +
+                                                                            ": too many configuration calls are "
+                                                                            "waiting for the remote store"));
                         }));
   }
 }

@@ -69,6 +69,9 @@ class ConfigurationStore {
   virtual std::vector<ExternalChange> poll_changes() { return {}; }
   // Stops watching; `changed` is not called after it returns.
   virtual void close() {}
+  // Whether a call may wait on the network (the bridge adapter): the functions then run on
+  // threads of their own, never on an event loop (docs/architecture.md "Threads").
+  virtual bool remote() const { return false; }
 };
 
 // Entries in memory only (tests; and what a store looks like at its simplest).

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "workers/blocking_runner.h"
 #include "workers/configuration/configuration_service.h"
 #include "workers/configuration/bridge_configuration_store.h"
 #include "workers/configuration/fs_configuration_store.h"
@@ -22,10 +23,13 @@ constexpr const char* kTriggerCallFormat =
 class ConfigurationWorker final : public BuiltinWorker {
  public:
   ConfigurationWorker(Engine& engine, const ConfigurationConfig& config, std::shared_ptr<ConfigurationStore> store)
-      : service_(std::make_shared<ConfigurationService>(engine, std::move(store), std::chrono::seconds(config.ttl_seconds))),
+      : runner_(store->remote() ? std::make_shared<BlockingRunner>("configuration", kRemoteStoreThreads,
+                                                                   kRemoteStoreMaxQueued)
+                                : nullptr),
+        service_(std::make_shared<ConfigurationService>(engine, std::move(store), std::chrono::seconds(config.ttl_seconds))),
         endpoint_(std::make_shared<InProcessWorker>(engine, kConfigurationWorkerName)),
         ticker_(engine) {
-    add_configuration_functions(*endpoint_, service_);
+    add_configuration_functions(*endpoint_, service_, runner_);
     // The service's trigger table, kept alive (and held weakly) through the service itself.
     const std::shared_ptr<ConfigurationTriggers> triggers(service_, &service_->triggers());
     endpoint_->add_trigger_type(TriggerTypeSpec{"configuration", "Configuration trigger: fires on register, update and delete",
@@ -49,6 +53,11 @@ class ConfigurationWorker final : public BuiltinWorker {
   }
 
  private:
+  // Calls on a remote store (the bridge adapter) wait up to its call timeout: a few threads of
+  // their own, so that an event loop never waits (docs/architecture.md "Threads").
+  static constexpr size_t kRemoteStoreThreads = 2;
+  static constexpr size_t kRemoteStoreMaxQueued = 1024;
+  const std::shared_ptr<BlockingRunner> runner_;
   const std::shared_ptr<ConfigurationService> service_;
   const std::shared_ptr<InProcessWorker> endpoint_;
   WorkerTicker ticker_;

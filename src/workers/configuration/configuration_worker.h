@@ -16,6 +16,8 @@
 
 namespace iii {
 
+class BlockingRunner;
+
 class ConfigurationService;
 
 // name "configuration"; the factory parses the block (configuration_config.h). `io` runs the
@@ -30,7 +32,9 @@ std::unique_ptr<BuiltinWorker> make_configuration_worker(Engine& engine, Configu
 // built-ins' blocks in it: docs/builtins.md §0.3); null for any other worker.
 std::shared_ptr<ConfigurationService> configuration_service_of(BuiltinWorker& worker);
 
-// Registers configuration::register, set, get, list and schema on `worker`.
-void add_configuration_functions(InProcessWorker& worker, const std::shared_ptr<ConfigurationService>& service);
+// Registers configuration::register, set, get, list and schema on `worker`. With a `runner`
+// (a remote store) each call runs on one of its threads instead of the thread that read it.
+void add_configuration_functions(InProcessWorker& worker, const std::shared_ptr<ConfigurationService>& service,
+                                 std::shared_ptr<BlockingRunner> runner = nullptr);
 
 }  // namespace iii
