@@ -3,7 +3,7 @@
 // One io_context run by several threads wakes a second thread for nearly every event (asio's
 // scheduler hands the next epoll wait to an idle thread while this one runs the handler): on a
 // 2-core machine shared with the workers, that is a futex wake-up and a context switch per
-// frame, and it showed as most of a lone call's latency. Instead the engine runs one io_context
+// frame (bench/README.md "Event loops" has the before/after). Instead the engine runs one io_context
 // per thread, each with a single thread, and spreads accepted connections over them round robin:
 // a connection's reads, timers and strand run on one thread with no hand-off, and a frame for
 // another connection is written directly from the thread that produced it (ws_connection.h), so
