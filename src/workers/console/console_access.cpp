@@ -2,6 +2,7 @@
 
 #include <array>
 
+#include "core/access.h"
 #include "core/request_target.h"
 #include "workers/console/console_config.h"
 
@@ -45,9 +46,7 @@ bool is_invocable(const std::vector<std::string>& patterns, std::string_view fun
   for (const std::string& p : patterns) {
     if (p == "*") {
       if (!function_id.starts_with("engine::")) return true;
-    } else if (p.back() == '*') {
-      if (function_id.starts_with(std::string_view(p).substr(0, p.size() - 1))) return true;
-    } else if (p == function_id) {
+    } else if (glob_match(p, function_id)) {  // the RBAC globs (core/access.h)
       return true;
     }
   }
