@@ -36,6 +36,7 @@
 #include <iostream>
 #include <mutex>
 #include <thread>
+#include <unistd.h>
 
 #include "common.h"
 
@@ -328,22 +329,22 @@ int main(int argc, char** argv) {
   g_target_calls = static_cast<uint64_t>(args.num("calls", 0));
 
   std::vector<ThreadResult> results;
-  double cpu0 = -1, cpu1 = -1;
-  std::thread cpu_sampler;
-  if (cpu_pid > 0)
-    cpu_sampler = std::thread([&] {
-      while (g_phase.load() == kWarmup) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      cpu0 = bench::process_cpu_seconds(cpu_pid);
-      while (g_phase.load() == kMeasure) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      cpu1 = bench::process_cpu_seconds(cpu_pid);
-    });
+  // The server's CPU (--cpu-pid) and this process's own (the client library's cost: for iii the
+  // SDK's calling and serving sides, for NATS libnats') over the measured window.
+  double cpu0 = -1, cpu1 = -1, self0 = -1, self1 = -1;
+  std::thread cpu_sampler([&] {
+    while (g_phase.load() == kWarmup) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    cpu0 = bench::process_cpu_seconds(cpu_pid);
+    self0 = bench::process_cpu_seconds(getpid());
+    while (g_phase.load() == kMeasure) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    cpu1 = bench::process_cpu_seconds(cpu_pid);
+    self1 = bench::process_cpu_seconds(getpid());
+  });
   if (system == "nats") nats_Open(-1);
   bool ok = system == "nats" ? nats_run(args, shape, payload, seconds, results)
                              : iii_run(args, shape, payload, seconds, results);
-  if (cpu_pid > 0) {
-    if (!ok) g_phase = kStop;
-    cpu_sampler.join();
-  }
+  if (!ok) g_phase = kStop;
+  cpu_sampler.join();
   if (!ok) return 1;
   bench::Latencies all;
   uint64_t calls = 0;
@@ -364,6 +365,7 @@ int main(int argc, char** argv) {
       .n("p50_us", all.pct_us(0.5)).n("p99_us", all.pct_us(0.99)).n("p999_us", all.pct_us(0.999));
   if (cpu_pid > 0 && cpu0 >= 0 && cpu1 >= 0 && calls > 0)
     line.n("server_cpu_ms_per_100k", (cpu1 - cpu0) * 1000.0 / calls * 1e5);
+  if (self0 >= 0 && self1 >= 0 && calls > 0) line.n("client_cpu_ms_per_100k", (self1 - self0) * 1000.0 / calls * 1e5);
   line.u("calls_total", answered());
   for (const auto& [key, value] : g_obs_stats) {
     if (value.is_number()) line.u("obs_" + std::string(key), static_cast<unsigned long long>(value.to_number<double>()));

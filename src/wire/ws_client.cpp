@@ -21,6 +21,13 @@
 //   - errors: a failed direct write is treated as "nothing written"; the async_write of the
 //     leftover fails the same way and ends the connection through the existing path.
 //
+// Write combining while a read is handled: from the moment the strand starts handling a read
+// until it has handled every frame of it (`reading`), a send() from any thread only queues its
+// frame, and the strand writes everything queued in one write when the read is handled. Under load
+// the threads that send are those the read woke (callers whose answers came, handlers whose calls
+// came), so their frames leave together instead of one send() each; an idle connection still
+// writes at once, because nothing is being read then.
+//
 // Batching (only with WsClientOptions::batch_sends): a send() that would write directly from a
 // thread handling a read (this client's, or a server connection's: wire/flush_batch.h) holds its
 // frame in `pending` instead, and the batch
@@ -173,6 +180,7 @@ struct WsClient::State : BatchedSender, std::enable_shared_from_this<WsClient::S
   bool close_requested = false;  // close() was called or a close frame is queued: no more frames
   bool close_queued = false;     // our close frame is in `pending`: nothing may follow it
   bool batch_joined = false;     // `pending` leaves when the FlushBatch this joined ends
+  bool reading = false;          // the strand is handling a read: sends wait for its flush
 
   // A direct write (see the top of this file). take_for_direct_write REQUIRES `mutex` held and
   // the connection idle (open, nothing pending before this frame, no write active); it returns
@@ -180,6 +188,8 @@ struct WsClient::State : BatchedSender, std::enable_shared_from_this<WsClient::S
   int take_for_direct_write(std::string& out);
   void direct_write(int fd, std::string& out);
   void flush_batch() override;
+  void begin_read();
+  void end_read();  // writes what was queued while the read was handled
 
   void start(std::string target_url);
   void on_resolved(const WsUrl& url, tcp::resolver::results_type results);
@@ -304,12 +314,14 @@ void WsClient::State::read_next() {
     self->reader.commit(n);
     self->last_inbound = Clock::now();
     bool more;
+    self->begin_read();
     if (self->options.batch_sends) {
       FlushBatch batch;  // what handling these frames sends leaves per connection afterwards
       more = self->drain_events();
     } else {
       more = self->drain_events();
     }
+    self->end_read();
     if (more) self->read_next();
   });
 }
@@ -557,7 +569,24 @@ void WsClient::State::flush_batch() {
   direct_write(fd, out);
 }
 
-bool WsClient::send(std::string text) {
+void WsClient::State::begin_read() {
+  std::lock_guard lock(mutex);
+  reading = true;
+}
+
+void WsClient::State::end_read() {
+  std::string& out = direct_write_buffer();
+  int fd;
+  {
+    std::lock_guard lock(mutex);
+    reading = false;
+    if (ended || write_active || pending.empty() || direct_fd < 0 || batch_joined) return;
+    fd = take_for_direct_write(out);
+  }
+  direct_write(fd, out);
+}
+
+bool WsClient::send(std::string text, Flush flush) {
   auto& s = *state_;
   bool kick = false;
   int fd = -1;
@@ -571,7 +600,8 @@ bool WsClient::send(std::string text) {
     ws::append_frame(s.pending, ws::Opcode::kText, text, key);
     ++s.pending_frames;
     if (s.batch_joined) return true;  // leaves when the batch this connection joined ends
-    if (!idle) {
+    if (s.reading) return true;       // leaves with the write that ends the read being handled
+    if (!idle || flush == Flush::kSoon) {
       if (s.open && !s.write_active) kick = s.write_active = true;
     } else if (FlushBatch* batch = s.options.batch_sends ? FlushBatch::current() : nullptr) {
       // This thread is handling a read: what it sends here leaves in one write once that read

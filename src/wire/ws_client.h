@@ -67,8 +67,15 @@ class WsClient {
   // Starts resolving and connecting. REQUIRES: called at most once.
   void connect(std::string url);
 
+  // When a frame sent to an idle connection is written.
+  enum class Flush {
+    kNow,   // by the calling thread, at once (the lowest latency for a lone frame)
+    kSoon,  // by the client's I/O thread, together with everything else queued by then: for a
+            // sender that knows more frames follow (many calls in flight), one write per batch
+  };
+
   // Queues one text frame. Thread-safe. False when the queue is full or the client has ended.
-  bool send(std::string text);
+  bool send(std::string text, Flush flush = Flush::kNow);
 
   // Starts a normal closing handshake (or aborts a connect in progress). Thread-safe, idempotent.
   void close();

@@ -3,6 +3,7 @@
 #pragma once
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -31,6 +32,7 @@ class ClientHarness {
     client_ = net::WsClient::create(io_, options,
                                     {[this] { opened_.set_value(); },
                                      [this](std::string message) {
+                                       if (on_message) on_message(message);  // on the client's thread
                                        std::lock_guard lock(mutex_);
                                        messages_.push_back(std::move(message));
                                      },
@@ -42,6 +44,9 @@ class ClientHarness {
     if (closed_.wait_for(timeout) != std::future_status::ready) return std::nullopt;
     return closed_.get();
   }
+  // Called for every message before it is recorded (set before make()).
+  std::function<void(const std::string&)> on_message;
+
   std::vector<std::string> messages() {
     std::lock_guard lock(mutex_);
     return messages_;

@@ -407,6 +407,76 @@ TEST(WsClientRaw, FramesSentDuringAFlushBatchLeaveInOrderWhenItEnds) {
   EXPECT_EQ(frame.payload, "four");
 }
 
+// Flush::kSoon leaves the write to the client's I/O thread: on an idle connection nothing else
+// happens, and the frame must still go out, in order with frames written at once.
+TEST(WsClientRaw, FramesSentSoonLeaveWithoutAnyOtherTrafficAndInOrder) {
+  RawServer server;
+  ClientHarness harness;
+  auto client = open_client(server, harness);
+  ASSERT_TRUE(client);
+  using Flush = iii::net::WsClient::Flush;
+  ASSERT_TRUE(client->send("soon-1", Flush::kSoon));
+  EXPECT_EQ(server.next().payload, "soon-1");
+  ASSERT_TRUE(client->send("soon-2", Flush::kSoon));
+  ASSERT_TRUE(client->send("now-3", Flush::kNow));
+  ASSERT_TRUE(client->send("soon-4", Flush::kSoon));
+  for (const char* expected : {"soon-2", "now-3", "soon-4"}) EXPECT_EQ(server.next().payload, expected);
+  EXPECT_TRUE(wait_until([&] { return client->queued() == 0; }));
+}
+
+TEST(WsClientRaw, ManyThreadsSendingSoonOrNowKeepEachThreadsFramesInOrder) {
+  RawServer server;
+  ClientHarness harness;
+  auto options = quick_options();
+  options.max_queued_frames = 1u << 20;
+  auto client = open_client(server, harness, options);
+  ASSERT_TRUE(client);
+  constexpr int kThreads = 6, kPerThread = 1500;
+  std::atomic<int> refused{0};
+  std::vector<std::thread> senders;
+  for (int t = 0; t < kThreads; ++t) {
+    senders.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto flush = (i + t) % 3 == 0 ? iii::net::WsClient::Flush::kNow : iii::net::WsClient::Flush::kSoon;
+        if (!client->send(tagged_payload(t, i), flush)) ++refused;
+      }
+    });
+  }
+  std::vector<int> next_sequence;
+  expect_tagged_frames(server, kThreads, kThreads * kPerThread, next_sequence);
+  for (auto& sender : senders) sender.join();
+  EXPECT_EQ(refused.load(), 0);
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(next_sequence[static_cast<size_t>(t)], kPerThread) << t;
+}
+
+// While the client handles a read, what any thread sends waits for the end of that read and then
+// leaves in order: here the answers sent from inside on_message, and one from another thread.
+TEST(WsClientRaw, FramesSentWhileAReadIsHandledLeaveWhenItIsHandled) {
+  RawServer server;
+  ClientHarness harness;
+  std::shared_ptr<iii::net::WsClient> client;
+  std::atomic<int> held_during_read{-1};
+  harness.on_message = [&](const std::string& message) {
+    client->send("answer-" + message);
+    if (message == "b") {
+      std::thread other([&] { client->send("from-another-thread"); });
+      other.join();
+      held_during_read = static_cast<int>(client->queued());  // nothing written before the read ends
+    }
+  };
+  client = open_client(server, harness);
+  ASSERT_TRUE(client);
+  server.send_raw(RawServer::frame(ws::Opcode::kText, "a") + RawServer::frame(ws::Opcode::kText, "b"));
+  for (const char* expected : {"answer-a", "answer-b", "from-another-thread"}) {
+    auto frame = server.next();
+    ASSERT_EQ(frame.kind, Kind::kMessage);
+    EXPECT_EQ(frame.payload, expected);
+  }
+  // While "b" was handled, its answer and the other thread's frame were held (with answer-a too
+  // when both inbound frames came in one read, as one segment normally does).
+  EXPECT_GE(held_during_read.load(), 2);
+}
+
 // A client that does not batch (the SDK's: its callers may wait for the answer while a read is
 // being handled) writes at once even inside a batch.
 TEST(WsClientRaw, AClientWithoutBatchSendsWritesAtOnceInsideABatch) {

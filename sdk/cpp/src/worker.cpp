@@ -194,10 +194,10 @@ void Worker::Impl::shutdown() {
 
 // ---- Impl: outgoing ----------------------------------------------------------------------------
 
-bool Worker::Impl::send_now_or_queue(std::string frame, std::string invocation_id) {
+bool Worker::Impl::send_now_or_queue(std::string frame, std::string invocation_id, net::WsClient::Flush flush) {
   std::lock_guard lock(mutex_);
   if (stopping_) return false;
-  if (ready_ && client_ && client_->send(frame)) {
+  if (ready_ && client_ && client_->send(frame, flush)) {
     if (!invocation_id.empty())
       if (auto call = pending_.find(invocation_id); call != pending_.end()) call->second.sent = true;
     return true;
@@ -212,11 +212,11 @@ void Worker::Impl::send_registration_locked(std::string frame) {
   if (ready_ && client_) client_->send(std::move(frame));
 }
 
-void Worker::Impl::send_reply(std::uint64_t generation, std::string frame) {
+void Worker::Impl::send_reply(std::uint64_t generation, std::string frame, net::WsClient::Flush flush) {
   // The engine forgets a connection's invocations when it drops: a reply on a newer connection
   // would only be discarded, so it is not sent at all.
   std::lock_guard lock(mutex_);
-  if (generation == generation_ && ready_ && client_) client_->send(std::move(frame));
+  if (generation == generation_ && ready_ && client_) client_->send(std::move(frame), flush);
 }
 
 // ---- Impl: registrations -----------------------------------------------------------------------
@@ -306,6 +306,7 @@ void Worker::Impl::trigger_then(TriggerRequest request, TriggerCallback callback
   auto frame = detail::invoke_function_frame(&id, request.function_id, request.payload, request.action,
                                              request.metadata);
   bool start_sweep = false;
+  bool others_in_flight = false;
   {
     std::unique_lock lock(mutex_);
     if (stopping_) {
@@ -319,9 +320,13 @@ void Worker::Impl::trigger_then(TriggerRequest request, TriggerCallback callback
     call.deadline = std::chrono::steady_clock::now() + call.timeout;
     start_sweep = !sweep_armed_;  // under the lock: the sweep stops only when it saw no call
     sweep_armed_ = true;
+    others_in_flight = pending_.size() > 1;
   }
   if (start_sweep) boost::asio::post(io_, [this] { sweep_deadlines(); });
-  if (!send_now_or_queue(std::move(frame), id)) {
+  // A lone call leaves at once; with others in flight, answers keep arriving and more calls follow
+  // them, so the frames of this burst leave in one write of the I/O thread.
+  const auto flush = others_in_flight ? net::WsClient::Flush::kSoon : net::WsClient::Flush::kNow;
+  if (!send_now_or_queue(std::move(frame), id, flush)) {
     fail_call(id, InvocationError("QUEUE_FULL", "outgoing queue is full while disconnected"));
   }
 }

@@ -5,6 +5,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -78,7 +79,7 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
     std::shared_ptr<const FunctionHandler> handler;
     std::optional<std::string> invocation_id;  // none: a void call, nobody waits for the result
     std::string function_id;
-    json::value data;
+    std::optional<std::string> data;  // raw JSON text; none: null
     void operator()();
   };
   struct Outgoing {
@@ -102,10 +103,14 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
   void handle_unregister_trigger(const std::string& id, const std::string& trigger_type);
 
   // Outbound. REQUIRES for the *_locked ones: mutex_ held.
-  bool send_now_or_queue(std::string frame, std::string invocation_id);
+  // kSoon when more frames of this kind follow shortly (other calls in flight, other handlers
+  // running): the I/O thread then writes them together (net::WsClient::Flush).
+  bool send_now_or_queue(std::string frame, std::string invocation_id,
+                         net::WsClient::Flush flush = net::WsClient::Flush::kNow);
   void send_registration_locked(std::string frame);
   // Sends a reply that only makes sense on the connection the request came from.
-  void send_reply(std::uint64_t generation, std::string frame);
+  void send_reply(std::uint64_t generation, std::string frame,
+                  net::WsClient::Flush flush = net::WsClient::Flush::kNow);
 
   // Deadlines of calls: one timer on the I/O thread sweeps pending_ while it is not empty,
   // instead of a timer per call (arming one from the caller's thread woke the I/O thread once per
@@ -145,6 +150,9 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
   std::map<std::string, TriggerConfig> triggers_;
   std::map<std::string, TriggerTypeEntry> trigger_types_;
   PendingCalls pending_;
+  // Calls to our functions accepted by the handler pool and not answered yet: a handler that
+  // finishes while others still run leaves its reply for the I/O thread to write with theirs.
+  std::atomic<int> invocations_running_{0};
 };
 
 }  // namespace iii
