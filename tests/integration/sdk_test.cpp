@@ -7,7 +7,9 @@
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <deque>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "test_workers.h"
@@ -242,6 +244,48 @@ TEST(Sdk, ConcurrentCallsFromManyThreads) {
   EXPECT_EQ(correct.load(), 400);
 }
 
+// Many calls in flight on one connection, from every call form at once: the frames of a burst are
+// written together (write combining, sdk/cpp/include/iii/iii.h) and each answer reaches its caller.
+TEST(Sdk, ManyCallsInFlightFromEveryCallFormEachGetTheirOwnAnswer) {
+  EngineProcess engine;
+  auto math = connected_worker(engine, "math");
+  auto caller = connected_worker(engine, "caller");
+  math->register_function("math::add", add_numbers());
+  ASSERT_TRUE(wait_function_visible(*caller, "math::add"));
+  auto sum_of = [](const json::value& r) { return r.at("c").to_number<int64_t>(); };
+
+  constexpr int kPerForm = 600, kWindow = 64;
+  std::atomic<int> correct{0}, wrong{0};
+  auto check = [&](const json::value& r, int64_t expected) { ++(sum_of(r) == expected ? correct : wrong); };
+  std::thread blocking([&] {
+    for (int i = 0; i < kPerForm; ++i) check(caller->trigger("math::add", {{"a", 1}, {"b", i}}), 1 + i);
+  });
+  std::thread futures([&] {
+    std::deque<std::pair<std::future<json::value>, int>> window;
+    for (int i = 0; i < kPerForm; ++i) {
+      window.emplace_back(caller->trigger_async({.function_id = "math::add", .payload = {{"a", 2}, {"b", i}}}), i);
+      if (window.size() == kWindow || i + 1 == kPerForm) {
+        for (auto& [future, n] : window) check(future.get(), 2 + n);
+        window.clear();
+      }
+    }
+  });
+  std::promise<void> callbacks_done;
+  std::atomic<int> callbacks_left{kPerForm};
+  for (int i = 0; i < kPerForm; ++i) {
+    caller->trigger_then({.function_id = "math::add", .payload = {{"a", 3}, {"b", i}}},
+                         [&, i](json::value r, std::optional<iii::InvocationError> error) {
+                           if (error) ++wrong; else check(r, 3 + i);
+                           if (--callbacks_left == 0) callbacks_done.set_value();
+                         });
+  }
+  blocking.join();
+  futures.join();
+  ASSERT_EQ(callbacks_done.get_future().wait_for(30s), std::future_status::ready);
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(correct.load(), 3 * kPerForm);
+}
+
 // ---- custom trigger types ----------------------------------------------------------------------
 
 struct RecordingProvider {
@@ -380,7 +424,9 @@ TEST(Sdk, CallInFlightWhenTheEngineDiesFailsAtOnce) {
   std::promise<void> started, release;
   std::shared_future<void> released = release.get_future().share();
   std::atomic<bool> started_once{false};
+  std::atomic<int> running{0};
   callee->register_function("slow::block", [&, released](json::value) -> json::value {
+    ++running;
     if (!started_once.exchange(true)) started.set_value();
     released.wait_for(10s);
     return "late";
@@ -389,10 +435,21 @@ TEST(Sdk, CallInFlightWhenTheEngineDiesFailsAtOnce) {
 
   auto call = caller->trigger_async({.function_id = "slow::block", .timeout = 60s});
   ASSERT_EQ(started.get_future().wait_for(5s), std::future_status::ready);
+  // A blocking call too (it waits in another way than the future).
+  std::promise<std::string> blocking_code;
+  std::thread blocking([&] {
+    blocking_code.set_value(
+        invocation_error_of([&] { caller->trigger({.function_id = "slow::block", .timeout = 60s}); }).code());
+  });
+  auto blocking_result = blocking_code.get_future();
+  ASSERT_TRUE(wait_until([&] { return running.load() == 2; })) << "the blocking call never reached the callee";
   engine.kill_hard();
   ASSERT_EQ(call.wait_for(10s), std::future_status::ready) << "the call waited for its 60 s timeout";
   auto error = invocation_error_of([&] { call.get(); });
   EXPECT_EQ(error.code(), "CONNECTION_LOST");
+  ASSERT_EQ(blocking_result.wait_for(10s), std::future_status::ready) << "the blocking call hung";
+  blocking.join();
+  EXPECT_EQ(blocking_result.get(), "CONNECTION_LOST");
   release.set_value();
 }
 

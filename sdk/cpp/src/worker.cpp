@@ -1,5 +1,5 @@
 // iii::Worker: the facade, the connection lifecycle (connect, replay, backoff, shutdown) and the
-// outgoing side. Inbound frames are handled in worker_inbound.cpp.
+// outgoing side. Calls are made in worker_calls.cpp, inbound frames handled in worker_inbound.cpp.
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
@@ -274,107 +274,6 @@ void Worker::Impl::unregister_trigger_type(const std::string& id) {
   if (trigger_types_.erase(id)) send_registration_locked(detail::unregister_trigger_type_frame(id));
 }
 
-// ---- Impl: calls -------------------------------------------------------------------------------
-
-std::future<json::value> Worker::Impl::trigger_async(TriggerRequest request) {
-  auto promise = std::make_shared<std::promise<json::value>>();
-  std::future<json::value> result = promise->get_future();
-  trigger_then(std::move(request), [promise](json::value value, std::optional<InvocationError> error) {
-    if (error) {
-      promise->set_exception(std::make_exception_ptr(std::move(*error)));
-    } else {
-      promise->set_value(std::move(value));
-    }
-  });
-  return result;
-}
-
-void Worker::Impl::trigger_then(TriggerRequest request, TriggerCallback callback) {
-  auto stopping_now = [this] {
-    std::lock_guard lock(mutex_);
-    return stopping_;
-  };
-  if (std::holds_alternative<Void>(request.action)) {
-    auto frame = detail::invoke_function_frame(nullptr, request.function_id, request.payload, request.action,
-                                               request.metadata);
-    if (send_now_or_queue(std::move(frame), {})) return callback(nullptr, std::nullopt);
-    return callback(nullptr, stopping_now() ? InvocationError("SHUTDOWN", "worker is shutting down")
-                                            : InvocationError("QUEUE_FULL", "outgoing queue is full while disconnected"));
-  }
-
-  std::string id = new_uuid();
-  auto frame = detail::invoke_function_frame(&id, request.function_id, request.payload, request.action,
-                                             request.metadata);
-  bool start_sweep = false;
-  bool others_in_flight = false;
-  {
-    std::unique_lock lock(mutex_);
-    if (stopping_) {
-      lock.unlock();
-      return callback(nullptr, InvocationError("SHUTDOWN", "worker is shutting down"));
-    }
-    auto& call = pending_[id];
-    call.function_id = request.function_id;
-    call.callback = std::move(callback);
-    call.timeout = request.timeout.value_or(options_.invocation_timeout);
-    call.deadline = std::chrono::steady_clock::now() + call.timeout;
-    start_sweep = !sweep_armed_;  // under the lock: the sweep stops only when it saw no call
-    sweep_armed_ = true;
-    others_in_flight = pending_.size() > 1;
-  }
-  if (start_sweep) boost::asio::post(io_, [this] { sweep_deadlines(); });
-  // A lone call leaves at once; with others in flight, answers keep arriving and more calls follow
-  // them, so the frames of this burst leave in one write of the I/O thread.
-  const auto flush = others_in_flight ? net::WsClient::Flush::kSoon : net::WsClient::Flush::kNow;
-  if (!send_now_or_queue(std::move(frame), id, flush)) {
-    fail_call(id, InvocationError("QUEUE_FULL", "outgoing queue is full while disconnected"));
-  }
-}
-
-void Worker::Impl::sweep_deadlines() {
-  std::vector<PendingCalls::node_type> expired;
-  {
-    std::lock_guard lock(mutex_);
-    const auto now = std::chrono::steady_clock::now();
-    for (auto it = pending_.begin(); it != pending_.end();) {
-      auto next = std::next(it);
-      if (it->second.deadline <= now) expired.push_back(pending_.extract(it));
-      it = next;
-    }
-    if (pending_.empty()) {
-      sweep_armed_ = false;  // the next call starts it again
-    } else {
-      deadline_sweep_.expires_after(kDeadlineSweep);
-      deadline_sweep_.async_wait([this](boost::system::error_code ec) {
-        if (!ec) sweep_deadlines();
-      });
-    }
-  }
-  for (auto& call : expired) {
-    call.mapped().callback(nullptr, InvocationError("TIMEOUT", "invocation timed out after " +
-                                                                   std::to_string(call.mapped().timeout.count()) + "ms"));
-  }
-}
-
-void Worker::Impl::fail_call(const std::string& invocation_id, InvocationError error) {
-  PendingCalls::node_type call;
-  {
-    std::lock_guard lock(mutex_);
-    call = pending_.extract(invocation_id);
-  }
-  if (call.empty()) return;
-  call.mapped().callback(nullptr, std::move(error));
-}
-
-void Worker::Impl::fail_all_calls(const InvocationError& error) {
-  PendingCalls calls;
-  {
-    std::lock_guard lock(mutex_);
-    calls.swap(pending_);
-  }
-  for (auto& [id, call] : calls) call.callback(nullptr, error);
-}
-
 // ---- Impl: state -------------------------------------------------------------------------------
 
 bool Worker::Impl::connected() const {
@@ -435,15 +334,7 @@ void Worker::register_trigger_type(std::string id, std::string description, Trig
 }
 void Worker::unregister_trigger_type(const std::string& id) { impl_->unregister_trigger_type(id); }
 
-json::value Worker::trigger(TriggerRequest request) {
-  auto timeout = request.timeout.value_or(impl_->default_timeout());
-  auto result = impl_->trigger_async(std::move(request));
-  // The I/O thread's deadline sweep answers first; this bound only guards against a stalled I/O thread.
-  if (result.wait_for(timeout + std::chrono::seconds(5)) != std::future_status::ready) {
-    throw InvocationError("TIMEOUT", "invocation timed out after " + std::to_string(timeout.count()) + "ms");
-  }
-  return result.get();
-}
+json::value Worker::trigger(TriggerRequest request) { return impl_->trigger_sync(std::move(request)); }
 
 json::value Worker::trigger(std::string function_id, json::value payload) {
   return trigger(TriggerRequest{.function_id = std::move(function_id), .payload = std::move(payload)});

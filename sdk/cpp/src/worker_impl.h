@@ -39,6 +39,7 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
   void unregister_trigger_type(const std::string& id);
   std::future<json::value> trigger_async(TriggerRequest request);
   void trigger_then(TriggerRequest request, TriggerCallback callback);
+  json::value trigger_sync(TriggerRequest request);
 
   bool connected() const;
   bool wait_connected(std::chrono::milliseconds timeout) const;
@@ -59,8 +60,19 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
     TriggerTypeOptions options;
     std::map<std::string, TriggerConfig> bindings;  // what the engine asked this provider to activate
   };
+  // A blocking trigger() waits on this: the I/O thread hands over the result's raw text and the
+  // caller parses it, so the value is allocated and freed on the caller's thread (a value built
+  // on one thread and freed on another sends glibc's malloc down its slow path every time).
+  struct SyncWait {
+    std::mutex mutex;
+    std::condition_variable done_signal;
+    bool done = false;
+    std::optional<std::string> result;  // raw JSON; none: no result
+    std::optional<InvocationError> error;
+  };
   struct PendingCall {
-    TriggerCallback callback;
+    TriggerCallback callback;          // either this (run on the I/O thread with the parsed value)
+    std::shared_ptr<SyncWait> waiter;  // or this
     std::string function_id;
     bool sent = false;  // written to a connection (a close then ends it: CONNECTION_LOST)
     std::chrono::steady_clock::time_point deadline;  // the sweep fails it with TIMEOUT past this
@@ -117,6 +129,12 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
   // call). A timeout fires at most kDeadlineSweep late.
   static constexpr std::chrono::milliseconds kDeadlineSweep{20};
   void sweep_deadlines();
+  // Sends the call and tracks it in pending_ until complete_call(); a call that cannot start (the
+  // worker stops, the outbox is full) is completed with the error at once.
+  void start_call(TriggerRequest& request, PendingCall call);
+  // Ends a call taken out of pending_: `result` is the raw JSON of its result (none: no result).
+  static void complete_call(PendingCall& call, std::optional<std::string_view> result,
+                            std::optional<InvocationError> error);
   void fail_call(const std::string& invocation_id, InvocationError error);
   void fail_all_calls(const InvocationError& error);
 

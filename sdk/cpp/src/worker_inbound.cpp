@@ -71,11 +71,10 @@ void Worker::Impl::on_message(std::uint64_t generation, const std::string& text)
 }
 
 void Worker::Impl::handle_invocation_result(const detail::InboundFrame& frame, const std::string& text) {
-  // Parsed before the call is taken: a malformed answer is ignored (the call times out), as the
-  // whole frame used to be.
-  json::value result, error;
+  // The error is read here; the result stays raw text until whoever waits for it parses it
+  // (complete_call). A malformed error is ignored (the call times out), as the whole frame used to be.
+  json::value error;
   if (!detail::parse_raw_value(frame.error, error)) return report_bad_payload("error", text);
-  if (error.is_null() && !detail::parse_raw_value(frame.result, result)) return report_bad_payload("result", text);
   PendingCalls::node_type call;
   {
     std::lock_guard lock(mutex_);
@@ -86,9 +85,9 @@ void Worker::Impl::handle_invocation_result(const detail::InboundFrame& frame, c
   if (call.empty()) return;  // timed out already: the late answer is dropped
   if (!error.is_null()) {
     auto body = detail::parse_error_body(error);
-    call.mapped().callback(nullptr, InvocationError(body.code, body.message, body.stacktrace));
+    complete_call(call.mapped(), std::nullopt, InvocationError(body.code, body.message, body.stacktrace));
   } else {
-    call.mapped().callback(std::move(result), std::nullopt);
+    complete_call(call.mapped(), frame.result, std::nullopt);
   }
 }
 

@@ -24,10 +24,14 @@
 //     (a thrown InvocationError keeps its own code, message and stacktrace).
 //   - trigger() blocks until the result or the timeout (options.invocation_timeout, or the
 //     request's own; a local TIMEOUT fires within 20 ms after it). Failures throw InvocationError: the remote ErrorBody (function_not_found,
-//     invocation_failed, invocation_stopped, ...) or a local TIMEOUT / SHUTDOWN, or
+//     invocation_failed, invocation_stopped, ...) or a local TIMEOUT / SHUTDOWN / INVALID_RESULT, or
 //     CONNECTION_LOST for a call sent on a connection that closed before its answer (the engine
 //     ends a closed connection's calls: nothing answers it on the next one). A call made while
 //     disconnected waits in a bounded queue and goes out after the reconnect.
+//   - Frames leave in batches under load: a call made while others are in flight, a reply of a
+//     handler while other handlers run, and anything sent while the I/O thread handles a read are
+//     written by the I/O thread together with the rest of that burst; a lone call or reply is
+//     written at once by the thread that made it.
 //   - Void calls are fire-and-forget and return null at once; Enqueue calls go through a queue
 //     and return its receipt ({"messageReceiptId": ...}).
 //   - Trigger-type callbacks (TriggerHandler) run one at a time, in the order the engine sent them;
@@ -53,7 +57,7 @@ namespace json = boost::json;
 inline constexpr const char* kDefaultEngineUrl = "ws://localhost:49134";
 
 // A failed invocation: the engine's or callee's ErrorBody, or a local failure (TIMEOUT, SHUTDOWN,
-// QUEUE_FULL). what() is "<code>: <message>".
+// QUEUE_FULL, INVALID_RESULT). what() is "<code>: <message>".
 class InvocationError : public std::runtime_error {
  public:
   InvocationError(std::string code, std::string message, std::optional<std::string> stacktrace = {});
