@@ -337,7 +337,7 @@ bool WsClient::State::drain_events() {
         return true;
       case Kind::kMessage:
         // Still delivered while our close is on its way: answers to calls sent before close().
-        if (callbacks.on_message) callbacks.on_message(std::string(event.payload));
+        if (callbacks.on_message) callbacks.on_message(event.payload);
         continue;
       case Kind::kPing:
         queue_control(ws::Opcode::kPong, event.payload);
@@ -586,7 +586,7 @@ void WsClient::State::end_read() {
   direct_write(fd, out);
 }
 
-bool WsClient::send(std::string text, Flush flush) {
+bool WsClient::send(std::string_view text, Flush flush) {
   auto& s = *state_;
   bool kick = false;
   int fd = -1;

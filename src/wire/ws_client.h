@@ -52,7 +52,7 @@ struct WsClientOptions {
 
 struct WsClientCallbacks {
   std::function<void()> on_open;
-  std::function<void(std::string message)> on_message;
+  std::function<void(std::string_view message)> on_message;  // a view into the read buffer: copy to keep
   std::function<void(std::string reason)> on_close;  // reason is empty after a clean close()
 };
 
@@ -75,7 +75,7 @@ class WsClient {
   };
 
   // Queues one text frame. Thread-safe. False when the queue is full or the client has ended.
-  bool send(std::string text, Flush flush = Flush::kNow);
+  bool send(std::string_view text, Flush flush = Flush::kNow);
 
   // Starts a normal closing handshake (or aborts a connect in progress). Thread-safe, idempotent.
   void close();

@@ -31,7 +31,8 @@ class ClientHarness {
   std::shared_ptr<net::WsClient> make(net::WsClientOptions options) {
     client_ = net::WsClient::create(io_, options,
                                     {[this] { opened_.set_value(); },
-                                     [this](std::string message) {
+                                     [this](std::string_view view) {
+                                       std::string message(view);
                                        if (on_message) on_message(message);  // on the client's thread
                                        std::lock_guard lock(mutex_);
                                        messages_.push_back(std::move(message));

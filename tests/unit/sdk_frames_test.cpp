@@ -152,6 +152,26 @@ TEST(SdkFrames, InvocationResultMatchesTheDomBuilderByteForByte) {
   }
 }
 
+// The call path writes both frames into one reused buffer of its thread: what a previous, bigger
+// or smaller frame left in it must never leak into the next.
+TEST(SdkFrames, FramesWrittenIntoAReusedBufferMatchFreshOnes) {
+  std::string& buffer = iii::detail::frame_buffer();
+  for (const auto& id : tricky_strings()) {
+    for (const auto& value : tricky_values()) {
+      iii::detail::write_invoke_function_frame(buffer, &id, "fn", value, TriggerAction{}, nullptr);
+      EXPECT_EQ(buffer, reference::invoke_function(&id, "fn", value, TriggerAction{}, nullptr));
+      iii::detail::write_invocation_result_frame(buffer, id, "fn", &value, nullptr);
+      EXPECT_EQ(buffer, reference::invocation_result(id, "fn", &value, nullptr));
+      iii::detail::release_frame_buffer(buffer);
+    }
+  }
+  iii::detail::write_invocation_result_frame(buffer, "i", "f", nullptr, nullptr);
+  EXPECT_EQ(buffer, reference::invocation_result("i", "f", nullptr, nullptr));
+  buffer.assign(3u << 20, 'x');  // a 3 MB frame was sent: its memory is not kept
+  iii::detail::release_frame_buffer(buffer);
+  EXPECT_LE(buffer.capacity(), size_t{1} << 20);
+}
+
 TEST(SdkFrames, RegistrationFramesMatchTheDomBuilderByteForByte) {
   for (const auto& text : tricky_strings()) {
     for (const auto& value : tricky_values()) {

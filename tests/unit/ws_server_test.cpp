@@ -112,9 +112,9 @@ class TestClient {
       s->open = true;
       s->cv.notify_all();
     };
-    callbacks.on_message = [s = state_](std::string m) {
+    callbacks.on_message = [s = state_](std::string_view m) {
       std::lock_guard lock(s->mu);
-      s->messages.push_back(std::move(m));
+      s->messages.emplace_back(m);
       s->cv.notify_all();
     };
     callbacks.on_close = [s = state_](std::string reason) {

@@ -37,7 +37,10 @@ void append_json_value(std::string& out, const json::value& value) {
 class Envelope {
  public:
   // `reserve`: the envelope's own bytes; strings and values passed later are added to it.
-  Envelope(std::string_view type, std::size_t reserve) {
+  Envelope(std::string_view type, std::size_t reserve) : Envelope(own_, type, reserve) {}
+  // Writes into `out` (cleared first; its capacity is kept), for a caller that reuses a buffer.
+  Envelope(std::string& out, std::string_view type, std::size_t reserve) : out_(out) {
+    out_.clear();
     out_.reserve(reserve + 32);
     out_ += R"({"type":")";
     out_ += type;  // a protocol literal: nothing to escape
@@ -78,6 +81,9 @@ class Envelope {
     out_ += '}';
     return std::move(out_);
   }
+  void finish_in_place() { out_ += '}'; }
+  Envelope(const Envelope&) = delete;  // out_ may refer to own_
+  Envelope& operator=(const Envelope&) = delete;
 
  private:
   void begin(std::string_view key) {
@@ -85,7 +91,8 @@ class Envelope {
     out_ += key;
     out_ += "\":";
   }
-  std::string out_;
+  std::string own_;
+  std::string& out_;
 };
 
 // Room for a string field: quotes, key and a little escaping.
@@ -175,8 +182,15 @@ std::string trigger_registration_result_frame(const TriggerConfig& trigger, cons
 std::string invoke_function_frame(const std::string* invocation_id, const std::string& function_id,
                                   const json::value& data, const TriggerAction& action,
                                   const json::value& metadata) {
-  Envelope frame("invokefunction", (invocation_id ? field(*invocation_id) : 0) + field(function_id) +
-                                       value_room(data) + 48 + (metadata.is_null() ? 0 : value_room(metadata)));
+  std::string out;
+  write_invoke_function_frame(out, invocation_id, function_id, data, action, metadata);
+  return out;
+}
+
+void write_invoke_function_frame(std::string& out, const std::string* invocation_id, const std::string& function_id,
+                                 const json::value& data, const TriggerAction& action, const json::value& metadata) {
+  Envelope frame(out, "invokefunction", (invocation_id ? field(*invocation_id) : 0) + field(function_id) +
+                                            value_room(data) + 48 + (metadata.is_null() ? 0 : value_room(metadata)));
   if (invocation_id) frame.string("invocation_id", *invocation_id);
   frame.string("function_id", function_id).value("data", data);  // data is always sent, null included
   if (std::holds_alternative<Void>(action)) {
@@ -188,20 +202,37 @@ std::string invoke_function_frame(const std::string* invocation_id, const std::s
     frame.raw("action", body);
   }
   frame.value_if_not_null("metadata", metadata);
-  return frame.finish();
+  frame.finish_in_place();
 }
 
 std::string invocation_result_frame(const std::string& invocation_id, const std::string& function_id,
                                     const json::value* result, const WireError* error) {
-  Envelope frame("invocationresult", field(invocation_id) + field(function_id) +
-                                         (error ? 128 : result ? value_room(*result) : 0));
+  std::string out;
+  write_invocation_result_frame(out, invocation_id, function_id, result, error);
+  return out;
+}
+
+void write_invocation_result_frame(std::string& out, const std::string& invocation_id, const std::string& function_id,
+                                   const json::value* result, const WireError* error) {
+  Envelope frame(out, "invocationresult", field(invocation_id) + field(function_id) +
+                                              (error ? 128 : result ? value_room(*result) : 0));
   frame.string("invocation_id", invocation_id).string("function_id", function_id);
   if (error) {
     frame.error(*error);
   } else if (result && !result->is_null()) {
     frame.value("result", *result);
   }
-  return frame.finish();
+  frame.finish_in_place();
+}
+
+std::string& frame_buffer() {
+  thread_local std::string buffer;
+  return buffer;
+}
+
+void release_frame_buffer(std::string& buffer) {
+  constexpr std::size_t kKeep = 1 << 20;  // kept for payloads up to about this size
+  if (buffer.capacity() > kKeep) std::string().swap(buffer);
 }
 
 std::string reattach_frame(const std::string& previous_worker_id, const std::string& reattach_token) {

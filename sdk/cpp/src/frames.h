@@ -36,6 +36,17 @@ std::string invoke_function_frame(const std::string* invocation_id, const std::s
 // `result` null or absent: "no result" (the key is omitted).
 std::string invocation_result_frame(const std::string& invocation_id, const std::string& function_id,
                                     const json::value* result, const WireError* error);
+// The same two frames written into `out` (cleared first, its capacity kept): the call path builds
+// them in a buffer of its thread instead of allocating (and, for big payloads, page-faulting) a
+// new string per frame.
+void write_invoke_function_frame(std::string& out, const std::string* invocation_id, const std::string& function_id,
+                                 const json::value& data, const TriggerAction& action, const json::value& metadata);
+void write_invocation_result_frame(std::string& out, const std::string& invocation_id, const std::string& function_id,
+                                   const json::value* result, const WireError* error);
+// The calling thread's buffer for those frames; release_frame_buffer() after the frame was sent
+// drops its memory if a big frame left it large.
+std::string& frame_buffer();
+void release_frame_buffer(std::string& buffer);
 std::string reattach_frame(const std::string& previous_worker_id, const std::string& reattach_token);
 std::string pong_frame();
 

@@ -75,7 +75,7 @@ void Worker::Impl::connect() {
     client = net::WsClient::create(
         io_, ws_options,
         {[this, generation] { on_open(generation); },
-         [this, generation](std::string message) { on_message(generation, message); },
+         [this, generation](std::string_view message) { on_message(generation, message); },
          [this, generation](std::string reason) { on_close(generation, std::move(reason)); }});
     client_ = client;
   }
@@ -194,7 +194,7 @@ void Worker::Impl::shutdown() {
 
 // ---- Impl: outgoing ----------------------------------------------------------------------------
 
-bool Worker::Impl::send_now_or_queue(std::string frame, std::string invocation_id, net::WsClient::Flush flush) {
+bool Worker::Impl::send_now_or_queue(std::string_view frame, std::string invocation_id, net::WsClient::Flush flush) {
   std::lock_guard lock(mutex_);
   if (stopping_) return false;
   if (ready_ && client_ && client_->send(frame, flush)) {
@@ -203,7 +203,7 @@ bool Worker::Impl::send_now_or_queue(std::string frame, std::string invocation_i
     return true;
   }
   if (outbox_.size() >= options_.max_queued_messages) return false;
-  outbox_.push_back({std::move(frame), std::move(invocation_id)});
+  outbox_.push_back({std::string(frame), std::move(invocation_id)});
   return true;
 }
 
@@ -212,11 +212,11 @@ void Worker::Impl::send_registration_locked(std::string frame) {
   if (ready_ && client_) client_->send(std::move(frame));
 }
 
-void Worker::Impl::send_reply(std::uint64_t generation, std::string frame, net::WsClient::Flush flush) {
+void Worker::Impl::send_reply(std::uint64_t generation, std::string_view frame, net::WsClient::Flush flush) {
   // The engine forgets a connection's invocations when it drops: a reply on a newer connection
   // would only be discarded, so it is not sent at all.
   std::lock_guard lock(mutex_);
-  if (generation == generation_ && ready_ && client_) client_->send(std::move(frame), flush);
+  if (generation == generation_ && ready_ && client_) client_->send(frame, flush);
 }
 
 // ---- Impl: registrations -----------------------------------------------------------------------

@@ -66,8 +66,9 @@ json::value Worker::Impl::trigger_sync(TriggerRequest request) {
 
 void Worker::Impl::start_call(TriggerRequest& request, PendingCall call) {
   std::string id = new_uuid();
-  auto frame = detail::invoke_function_frame(&id, request.function_id, request.payload, request.action,
-                                             request.metadata);
+  std::string& frame = detail::frame_buffer();
+  detail::write_invoke_function_frame(frame, &id, request.function_id, request.payload, request.action,
+                                      request.metadata);
   bool start_sweep = false;
   bool others_in_flight = false;
   {
@@ -88,7 +89,9 @@ void Worker::Impl::start_call(TriggerRequest& request, PendingCall call) {
   // A lone call leaves at once; with others in flight, answers keep arriving and more calls follow
   // them, so the frames of this burst leave in one write of the I/O thread.
   const auto flush = others_in_flight ? net::WsClient::Flush::kSoon : net::WsClient::Flush::kNow;
-  if (!send_now_or_queue(std::move(frame), id, flush)) fail_call(id, outbox_full());
+  const bool sent = send_now_or_queue(frame, id, flush);
+  detail::release_frame_buffer(frame);
+  if (!sent) fail_call(id, outbox_full());
 }
 
 void Worker::Impl::complete_call(PendingCall& call, std::optional<std::string_view> result,

@@ -102,26 +102,26 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
   // Connection lifecycle (I/O thread).
   void connect();
   void on_open(std::uint64_t generation);
-  void on_message(std::uint64_t generation, const std::string& text);
+  void on_message(std::uint64_t generation, std::string_view text);
   void on_close(std::uint64_t generation, std::string reason);
   void schedule_reconnect();
   std::chrono::milliseconds next_backoff();
 
   // Inbound frames (I/O thread); user callbacks are posted to the pools.
   // `text` is the whole frame, for error messages.
-  void handle_invoke(std::uint64_t generation, const detail::InboundFrame& frame, const std::string& text);
-  void handle_invocation_result(const detail::InboundFrame& frame, const std::string& text);
+  void handle_invoke(std::uint64_t generation, const detail::InboundFrame& frame, std::string_view text);
+  void handle_invocation_result(const detail::InboundFrame& frame, std::string_view text);
   void handle_register_trigger(std::uint64_t generation, TriggerConfig binding);
   void handle_unregister_trigger(const std::string& id, const std::string& trigger_type);
 
   // Outbound. REQUIRES for the *_locked ones: mutex_ held.
   // kSoon when more frames of this kind follow shortly (other calls in flight, other handlers
   // running): the I/O thread then writes them together (net::WsClient::Flush).
-  bool send_now_or_queue(std::string frame, std::string invocation_id,
+  bool send_now_or_queue(std::string_view frame, std::string invocation_id,
                          net::WsClient::Flush flush = net::WsClient::Flush::kNow);
   void send_registration_locked(std::string frame);
   // Sends a reply that only makes sense on the connection the request came from.
-  void send_reply(std::uint64_t generation, std::string frame,
+  void send_reply(std::uint64_t generation, std::string_view frame,
                   net::WsClient::Flush flush = net::WsClient::Flush::kNow);
 
   // Deadlines of calls: one timer on the I/O thread sweeps pending_ while it is not empty,

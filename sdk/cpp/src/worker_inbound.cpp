@@ -15,15 +15,15 @@ std::string string_field(const std::optional<std::string_view>& field) {
 
 void report_bad_payload(const char* field, std::string_view text) {
   std::fprintf(stderr, "[iii] ignoring a frame whose \"%s\" is not valid JSON: %.200s\n", field,
-               std::string(text).c_str());
+               std::string(text.substr(0, 200)).c_str());
 }
 
 }  // namespace
 
-void Worker::Impl::on_message(std::uint64_t generation, const std::string& text) {
+void Worker::Impl::on_message(std::uint64_t generation, std::string_view text) {
   detail::InboundFrame frame;
   if (!detail::read_inbound_frame(text, frame)) {
-    std::fprintf(stderr, "[iii] ignoring a frame that is not a JSON object: %.200s\n", text.c_str());
+    std::fprintf(stderr, "[iii] ignoring a frame that is not a JSON object: %s\n", std::string(text.substr(0, 200)).c_str());
     return;
   }
   {
@@ -70,7 +70,7 @@ void Worker::Impl::on_message(std::uint64_t generation, const std::string& text)
   // Anything else (pong, error, registrationrejected, unknown types) needs no action.
 }
 
-void Worker::Impl::handle_invocation_result(const detail::InboundFrame& frame, const std::string& text) {
+void Worker::Impl::handle_invocation_result(const detail::InboundFrame& frame, std::string_view text) {
   // The error is read here; the result stays raw text until whoever waits for it parses it
   // (complete_call). A malformed error is ignored (the call times out), as the whole frame used to be.
   json::value error;
@@ -92,7 +92,7 @@ void Worker::Impl::handle_invocation_result(const detail::InboundFrame& frame, c
 }
 
 void Worker::Impl::handle_invoke(std::uint64_t generation, const detail::InboundFrame& frame,
-                                 const std::string& text) {
+                                 std::string_view text) {
   // The payload is parsed on the handler's thread, not here: the I/O thread reads for every call
   // of this connection, and a value allocated here and freed there costs glibc its slow path.
   std::optional<std::string> data;
@@ -146,10 +146,11 @@ void Worker::Impl::Invocation::operator()() {
   }
   const bool others_running = self->invocations_running_.fetch_sub(1, std::memory_order_relaxed) > 1;
   if (!invocation_id) return;  // nobody waits for this one
-  self->send_reply(generation,
-                   detail::invocation_result_frame(*invocation_id, function_id, result ? &*result : nullptr,
-                                                   error ? &*error : nullptr),
-                   others_running ? net::WsClient::Flush::kSoon : net::WsClient::Flush::kNow);
+  std::string& frame = detail::frame_buffer();
+  detail::write_invocation_result_frame(frame, *invocation_id, function_id, result ? &*result : nullptr,
+                                        error ? &*error : nullptr);
+  self->send_reply(generation, frame, others_running ? net::WsClient::Flush::kSoon : net::WsClient::Flush::kNow);
+  detail::release_frame_buffer(frame);
 }
 
 void Worker::Impl::handle_register_trigger(std::uint64_t generation, TriggerConfig binding) {

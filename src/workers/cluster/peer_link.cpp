@@ -88,7 +88,7 @@ std::shared_ptr<PeerLink> PeerLink::open(Engine& engine, boost::asio::io_context
   callbacks.on_open = [weak] {
     if (auto l = weak.lock()) l->opened();
   };
-  callbacks.on_message = [weak](std::string message) {
+  callbacks.on_message = [weak](std::string_view message) {
     auto l = weak.lock();
     if (!l) return;
     std::shared_ptr<PeerEndpoint> endpoint;
