@@ -17,6 +17,8 @@
 //            --send-asap 0|1 (nats: libnats' SendAsap off or on; default on only at 1 in flight)
 //            --obs-stats (iii: after the run, ask engine::traces::list for the engine's span
 //                         storage figures and add them to the line as obs_*)
+//            --inline 0|1 (iii: the echo handlers run on the SDK's I/O thread, FunctionOptions::
+//                          run_inline, instead of its handler pool; default 0)
 //
 // Every line carries `calls_total`: every call answered in the run (the routability check, the
 // warm-up, the measurement and the drain), as an exact integer.
@@ -122,8 +124,9 @@ bool iii_run(const bench::Args& args, const Shape& shape, const std::string& pay
   for (int w = 0; w < shape.workers; ++w) {
     auto worker = std::make_unique<iii::Worker>(iii::WorkerOptions{
         .url = url, .name = "bench-echo-" + std::to_string(w), .handler_threads = 2, .quiet = true});
-    worker->register_function(echo + std::to_string(w),
-                              [](json::value p) -> std::optional<json::value> { return p; });
+    worker->register_function(
+        echo + std::to_string(w), [](json::value p) -> std::optional<json::value> { return p; },
+        {.run_inline = args.num("inline", 0) != 0});
     workers.push_back(std::move(worker));
   }
   const std::string caller_url = args.str("caller-url", url);

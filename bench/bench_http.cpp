@@ -3,8 +3,10 @@
 // direct-answer HTTP server (also this process: one epoll thread, keep-alive) - the floor.
 //
 //   bench_http --engine-url ws://127.0.0.1:P --http-url http://127.0.0.1:H [--connections 1,64]
-//              [--seconds 5] [--system iii|floor|both] [--peers NAME=URL,NAME=URL...]
+//              [--seconds 5] [--system iii|floor|both] [--peers NAME=URL,NAME=URL...] [--inline 0|1]
 //
+// --inline 1: the worker's handler runs on the SDK's I/O thread (FunctionOptions::run_inline), as
+// the floor and bench_upstream answer on the thread that read the request.
 // Both answer 200 with {"ok":true}; the request body is the 200-byte JSON payload. --peers: more
 // HTTP servers measured with the same wrk runs after ours and the floor, each line's `system` the
 // NAME (run.sh: nginx as a keep-alive reverse proxy in front of bench_upstream, which answers as the
@@ -114,9 +116,12 @@ int main(int argc, char** argv) {
     engine_http_port = std::atoi(engine_http.c_str() + engine_http.rfind(':') + 1);
     worker = std::make_unique<iii::Worker>(
         iii::WorkerOptions{.url = args.str("engine-url"), .name = "bench-http", .handler_threads = 4, .quiet = true});
-    worker->register_function("bench::http", [](json::value) -> std::optional<json::value> {
-      return json::value{{"status_code", 200}, {"body", {{"ok", true}}}};
-    });
+    worker->register_function(
+        "bench::http",
+        [](json::value) -> std::optional<json::value> {
+          return json::value{{"status_code", 200}, {"body", {{"ok", true}}}};
+        },
+        {.run_inline = args.num("inline", 0) != 0});
     worker->register_trigger({.trigger_type = "http",
                               .function_id = "bench::http",
                               .config = {{"api_path", "bench"}, {"http_method", "POST"}}});

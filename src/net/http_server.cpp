@@ -228,6 +228,7 @@ class HttpConnection : public HttpTransport, public std::enable_shared_from_this
     for (const auto& field : request) headers_.push_back(HttpHeaderView{field.name_string(), field.value()});
     HttpRequestView view{request.method_string(), request.target(), &headers_, request.body()};
     HttpExchangeOptions options{request.keep_alive(), request.version() == 10};
+    net::batch_rest_of_turn();  // requests on other connections ready now share the worker's write
     exchange_ = service_->start(shared_from_this(), view, options);
   }
 

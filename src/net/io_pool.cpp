@@ -1,6 +1,9 @@
 #include "net/io_pool.h"
 
+#include <boost/asio/post.hpp>
 #include <stdexcept>
+
+#include "wire/flush_batch.h"
 
 namespace iii::net {
 namespace {
@@ -10,7 +13,18 @@ namespace {
 std::atomic<std::vector<boost::asio::io_context*>*> installed{nullptr};
 std::atomic<unsigned> next_loop{0};
 
+thread_local EventLoop* this_thread_loop = nullptr;  // set on the pool's threads
+thread_local std::unique_ptr<FlushBatch> turn_batch;
+
 }  // namespace
+
+void batch_rest_of_turn() {
+  if (!this_thread_loop || turn_batch || FlushBatch::current()) return;
+  turn_batch = std::make_unique<FlushBatch>();
+  // Runs after the handlers queued now, at the top level of the loop: no other batch is open
+  // above this one by then, so closing it restores "no batch" as FlushBatch's nesting expects.
+  boost::asio::post(*this_thread_loop, [] { turn_batch.reset(); });
+}
 
 boost::asio::io_context& connection_context(boost::asio::io_context& fallback) {
   auto* loops = installed.load(std::memory_order_acquire);
@@ -40,7 +54,12 @@ IoPool::~IoPool() {
 }
 
 void IoPool::start() {
-  for (auto& loop : loops_) threads_.emplace_back([&io = *loop] { io.run(); });
+  for (auto& loop : loops_)
+    threads_.emplace_back([&io = *loop] {
+      this_thread_loop = &io;
+      io.run();
+      turn_batch.reset();  // stopped with a turn open: what it holds goes out (or fails) now
+    });
 }
 
 void IoPool::stop() {

@@ -38,6 +38,14 @@ class EventLoop : public boost::asio::io_context {
 // installed pool, or `fallback` when no pool is installed. Thread-safe.
 boost::asio::io_context& connection_context(boost::asio::io_context& fallback);
 
+// Write batching for the rest of this loop's turn: on a thread of the pool with no FlushBatch
+// open (wire/flush_batch.h), opens one that a handler posted to the back of the loop's queue
+// closes, so what every handler ready now sends to one connection leaves in one write. For
+// events that come one per read, such as HTTP requests on many connections: each would otherwise
+// write its invocation to the same worker socket on its own. Elsewhere (another thread, a batch
+// already open) it does nothing. REQUIRES: nothing sent under it waits for an answer in place.
+void batch_rest_of_turn();
+
 class IoPool {
  public:
   // `loops` event loops for connections (at least 1), each run by a thread of this pool once

@@ -286,6 +286,39 @@ TEST(Sdk, ManyCallsInFlightFromEveryCallFormEachGetTheirOwnAnswer) {
   EXPECT_EQ(correct.load(), 3 * kPerForm);
 }
 
+// A run_inline handler runs on the worker's I/O thread: it answers like any other; a blocking
+// trigger() there could never read its answer, so it fails at once; trigger_then() works.
+TEST(Sdk, RunInlineHandlersAnswerAndCannotBlockOnACall) {
+  EngineProcess engine;
+  auto math = connected_worker(engine, "math");
+  auto caller = connected_worker(engine, "caller");
+  math->register_function("math::add", add_numbers(), {.run_inline = true});
+  math->register_function("inline::blocking_call", [&](json::value) -> json::value {
+    try {
+      math->trigger("math::add", {{"a", 1}, {"b", 2}});
+      return "no error";
+    } catch (const iii::InvocationError& e) {
+      return json::value(e.code());
+    }
+  }, {.run_inline = true});
+  auto chained = std::make_shared<std::promise<json::value>>();
+  math->register_function("inline::chained", [&, chained](json::value) -> json::value {
+    math->trigger_then({.function_id = "math::add", .payload = {{"a", 20}, {"b", 22}}},
+                       [chained](json::value r, std::optional<iii::InvocationError> error) {
+                         chained->set_value(error ? json::value(error->code()) : r.at("c"));
+                       });
+    return "started";
+  }, {.run_inline = true});
+  ASSERT_TRUE(wait_function_visible(*caller, "inline::chained"));
+
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(caller->trigger("math::add", {{"a", i}, {"b", 1}}).at("c"), i + 1);
+  EXPECT_EQ(caller->trigger("inline::blocking_call", nullptr), "WOULD_DEADLOCK");
+  EXPECT_EQ(caller->trigger("inline::chained", nullptr), "started");
+  auto result = chained->get_future();
+  ASSERT_EQ(result.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(result.get(), 42);
+}
+
 // ---- custom trigger types ----------------------------------------------------------------------
 
 struct RecordingProvider {

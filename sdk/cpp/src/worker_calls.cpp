@@ -46,6 +46,11 @@ json::value Worker::Impl::trigger_sync(TriggerRequest request) {
   if (std::holds_alternative<Void>(request.action)) {
     return trigger_async(std::move(request)).get();  // returns at once: nothing to wait for
   }
+  if (std::this_thread::get_id() == io_thread_.get_id()) {
+    throw InvocationError("WOULD_DEADLOCK",
+                          "a blocking trigger() on the worker's I/O thread (a run_inline handler or a trigger_then "
+                          "callback) could never read its answer; use trigger_then()");
+  }
   const auto timeout = request.timeout.value_or(options_.invocation_timeout);
   auto wait = std::make_shared<SyncWait>();
   PendingCall call;

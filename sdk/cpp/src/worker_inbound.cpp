@@ -101,9 +101,13 @@ void Worker::Impl::handle_invoke(std::uint64_t generation, const detail::Inbound
   std::optional<std::string> invocation_id;
   if (frame.invocation_id) invocation_id.emplace(*frame.invocation_id);
   std::shared_ptr<const FunctionHandler> handler;
+  bool run_inline = false;
   {
     std::lock_guard lock(mutex_);
-    if (auto it = functions_.find(function_id); it != functions_.end()) handler = it->second.handler;
+    if (auto it = functions_.find(function_id); it != functions_.end()) {
+      handler = it->second.handler;
+      run_inline = it->second.options.run_inline;
+    }
   }
   if (!handler) {
     if (invocation_id) {
@@ -112,9 +116,14 @@ void Worker::Impl::handle_invoke(std::uint64_t generation, const detail::Inbound
     }
     return;
   }
+  invocations_running_.fetch_add(1, std::memory_order_relaxed);
+  if (run_inline) {
+    Invocation{shared_from_this(), generation, std::move(handler), std::move(invocation_id), std::move(function_id),
+               std::move(data)}();
+    return;
+  }
   std::function<void()> task = Invocation{shared_from_this(), generation, std::move(handler), std::move(invocation_id),
                                            std::move(function_id), std::move(data)};
-  invocations_running_.fetch_add(1, std::memory_order_relaxed);
   const auto posted = handlers_.post(std::move(task));
   if (posted == detail::HandlerPool::PostResult::kAccepted) return;
   invocations_running_.fetch_sub(1, std::memory_order_relaxed);

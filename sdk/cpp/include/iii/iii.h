@@ -97,6 +97,12 @@ struct FunctionOptions {
   json::value request_format{};   // null: not sent
   json::value response_format{};  // null: not sent
   json::value metadata{};         // null: not sent
+  // Run the handler on the I/O thread that read the call instead of a handler-pool thread: no
+  // thread hand-off per call, and its replies leave with the other frames of that read. Only for
+  // short handlers that never block: while it runs, nothing else of this worker is read or
+  // answered. A blocking trigger() from it fails with WOULD_DEADLOCK (its answer could never be
+  // read); trigger_then() and void calls are fine. Not sent to the engine.
+  bool run_inline = false;
 };
 
 // The implementation of a function that is an HTTP endpoint, called by the engine
