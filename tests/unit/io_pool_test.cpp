@@ -1,5 +1,8 @@
-// net::IoPool: where new connections are placed, and the one-pool-per-process rule.
+// net::IoPool: where new connections are placed, the one-pool-per-process rule, and the write
+// batch that lasts for the rest of a loop turn.
 #include "net/io_pool.h"
+
+#include "wire/flush_batch.h"
 
 #include <gtest/gtest.h>
 
@@ -75,3 +78,54 @@ TEST(IoPool, ShutdownAllDestroysQueuedHandlersWhileEveryLoopExists) {
 }
 
 }  // namespace
+
+// What a handler sends after batch_rest_of_turn() waits in a FlushBatch that stays open for the
+// handlers already queued on that loop and is flushed once by a handler queued behind them.
+struct RecordingSender : iii::BatchedSender {
+  std::atomic<int> flushes{0};
+  void flush_batch() override { ++flushes; }
+};
+
+TEST(IoPool, BatchRestOfTurnSpansTheHandlersQueuedNowAndFlushesOnce) {
+  boost::asio::io_context main_loop;
+  IoPool pool(1);
+  pool.start();
+  boost::asio::io_context& loop = connection_context(main_loop);
+  auto sender = std::make_shared<RecordingSender>();
+  // Hold the loop until A and B are both queued: gate, A, B.
+  std::promise<void> open_gate;
+  auto gate = open_gate.get_future().share();
+  boost::asio::post(loop, [gate] { gate.wait(); });
+  iii::FlushBatch* opened = nullptr;
+  bool nested_call_kept_it = false;
+  boost::asio::post(loop, [&] {  // A
+    ASSERT_EQ(iii::FlushBatch::current(), nullptr);
+    iii::net::batch_rest_of_turn();  // queues the closing handler behind B
+    opened = iii::FlushBatch::current();
+    ASSERT_NE(opened, nullptr);
+    opened->join(sender);
+    iii::net::batch_rest_of_turn();  // already open: nothing new
+    nested_call_kept_it = iii::FlushBatch::current() == opened;
+  });
+  std::promise<std::pair<bool, int>> seen_by_b;
+  boost::asio::post(loop, [&] {  // B: queued before the batch was opened, so inside it
+    seen_by_b.set_value({iii::FlushBatch::current() == opened && opened != nullptr, sender->flushes.load()});
+  });
+  open_gate.set_value();
+  auto b = seen_by_b.get_future();
+  ASSERT_EQ(b.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  auto [b_in_batch, flushes_before_close] = b.get();
+  EXPECT_TRUE(b_in_batch);
+  EXPECT_EQ(flushes_before_close, 0);
+  EXPECT_TRUE(nested_call_kept_it);
+  std::promise<std::pair<bool, int>> after;  // queued behind the closing handler
+  boost::asio::post(loop, [&] { after.set_value({iii::FlushBatch::current() == nullptr, sender->flushes.load()}); });
+  auto [closed, flushes] = after.get_future().get();
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(flushes, 1);
+}
+
+TEST(IoPool, BatchRestOfTurnDoesNothingOffThePoolsThreads) {
+  iii::net::batch_rest_of_turn();
+  EXPECT_EQ(iii::FlushBatch::current(), nullptr);
+}
