@@ -19,6 +19,12 @@
 //                         storage figures and add them to the line as obs_*)
 //            --inline 0|1 (iii: the echo handlers run on the SDK's I/O thread, FunctionOptions::
 //                          run_inline, instead of its handler pool; default 0)
+//            --api A (how the callers wait. iii: `future` (default), calling threads each keep their
+//                     window of trigger_async futures; `callback`, no calling threads: trigger_then
+//                     callbacks on the caller connection's I/O thread record each answer and make
+//                     the next call. nats: `sync` (default), calling threads each read their replies
+//                     with natsSubscription_NextMsg; `async`, no calling threads: a subscription
+//                     callback per window records each reply and publishes the next request)
 //
 // Every line carries `calls_total`: every call answered in the run (the routability check, the
 // warm-up, the measurement and the drain), as an exact integer.
@@ -115,6 +121,40 @@ void iii_caller_thread(iii::Worker& caller, std::string function_id, const json:
   }
 }
 
+// --api callback: one chain of calls per window slot, kept going from trigger_then callbacks. All
+// callbacks of one caller connection run on its I/O thread, so a slot's results need no lock.
+struct CallbackChain {
+  iii::Worker* caller;
+  std::string function_id;
+  const json::value* payload;
+  ThreadResult* out;
+  std::atomic<uint64_t>* answers;
+  std::atomic<int>* running;  // chains not yet stopped
+
+  void next() {
+    const auto sent = Clock::now();
+    caller->trigger_then({.function_id = function_id, .payload = *payload},
+                         [this, sent](json::value, std::optional<iii::InvocationError> error) {
+                           if (error) {
+                             out->error = error->what();
+                             --*running;
+                             return;
+                           }
+                           answers->fetch_add(1, std::memory_order_relaxed);
+                           const int phase = g_phase.load(std::memory_order_relaxed);
+                           if (phase == kMeasure) {
+                             out->lat.add(Clock::now() - sent);
+                             ++out->calls;
+                           }
+                           if (phase == kStop) {
+                             --*running;
+                           } else {
+                             next();
+                           }
+                         });
+  }
+};
+
 bool iii_run(const bench::Args& args, const Shape& shape, const std::string& payload_text, double seconds,
              std::vector<ThreadResult>& results) {
   const std::string url = args.str("url");
@@ -160,12 +200,35 @@ bool iii_run(const bench::Args& args, const Shape& shape, const std::string& pay
   std::vector<std::thread> threads;
   results.resize(shape.callers * shape.threads);
   init_answers(results.size());
+  std::deque<CallbackChain> chains;  // --api callback (a deque: chains never move)
+  std::atomic<int> running{0};
+  // Each (caller, thread) slot of the future mode becomes `window` chains in the callback mode,
+  // so both keep the same calls in flight per connection; the slot's figures are shared by its
+  // chains, which all run on that caller's I/O thread.
+  const bool callbacks = args.str("api", "future") == "callback";
   for (int c = 0, i = 0; c < shape.callers; ++c)
-    for (int t = 0; t < shape.threads; ++t, ++i)
-      threads.emplace_back(iii_caller_thread, std::ref(*callers[c]), echo + std::to_string(i % shape.workers),
-                           std::cref(payload), shape.window, std::ref(results[i]), std::ref(g_answers[i].n));
+    for (int t = 0; t < shape.threads; ++t, ++i) {
+      if (!callbacks) {
+        threads.emplace_back(iii_caller_thread, std::ref(*callers[c]), echo + std::to_string(i % shape.workers),
+                             std::cref(payload), shape.window, std::ref(results[i]), std::ref(g_answers[i].n));
+        continue;
+      }
+      for (int k = 0; k < shape.window; ++k)
+        chains.push_back({callers[c].get(), echo + std::to_string(i % shape.workers), &payload, &results[i],
+                          &g_answers[i].n, &running});
+    }
+  if (callbacks) {
+    running = static_cast<int>(chains.size());
+    for (auto& chain : chains) chain.next();
+  }
   run_phases(seconds);
   for (auto& t : threads) t.join();
+  for (int waited = 0; callbacks && running.load() > 0 && waited < 30000; waited += 2)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  if (callbacks && running.load() > 0) {
+    std::cerr << "iii: " << running.load() << " call chains did not end within 30 s of the stop\n";
+    return false;
+  }
   if (args.has("obs-stats")) {
     // After the measurement: the span store's figures (engine::traces::list drains pending spans
     // first). An engine with observability off answers without them.
@@ -271,6 +334,43 @@ void run_phases(double seconds) {
 }
 
 namespace {
+// --api async: a window slot's requests, answered on its subscription's delivery thread (libnats
+// runs one per asynchronous subscription), which records each reply and publishes the next.
+struct NatsAsyncSlot {
+  natsConnection* nc;
+  std::string subject;
+  const std::string* payload;
+  std::vector<std::string> replies;  // reply subject of each request of the window
+  std::vector<Clock::time_point> sent;
+  ThreadResult* out;
+  std::atomic<uint64_t>* answers;
+  std::atomic<int>* running;  // requests whose chain has not stopped
+  natsSubscription* sub = nullptr;
+
+  void publish(size_t k) {
+    sent[k] = Clock::now();
+    natsConnection_PublishRequest(nc, subject.c_str(), replies[k].c_str(), payload->data(), (int)payload->size());
+  }
+};
+
+void nats_async_reply(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+  auto& slot = *static_cast<NatsAsyncSlot*>(closure);
+  const size_t k = std::strtoul(std::strrchr(natsMsg_GetSubject(msg), '.') + 1, nullptr, 10);
+  const auto now = Clock::now();
+  natsMsg_Destroy(msg);
+  slot.answers->fetch_add(1, std::memory_order_relaxed);
+  const int phase = g_phase.load(std::memory_order_relaxed);
+  if (phase == kMeasure) {
+    slot.out->lat.add(now - slot.sent[k]);
+    ++slot.out->calls;
+  }
+  if (phase == kStop) {
+    --*slot.running;
+  } else {
+    slot.publish(k);
+  }
+}
+
 bool nats_run(const bench::Args& args, const Shape& shape, const std::string& payload, double seconds,
               std::vector<ThreadResult>& results) {
   const std::string url = args.str("url");
@@ -298,13 +398,41 @@ bool nats_run(const bench::Args& args, const Shape& shape, const std::string& pa
   std::vector<std::thread> threads;
   results.resize(shape.callers * shape.threads);
   init_answers(results.size());
+  const bool async = args.str("api", "sync") == "async";
+  std::deque<NatsAsyncSlot> slots;  // --api async (a deque: slots never move)
+  std::atomic<int> running{0};
   for (int c = 0, i = 0; c < shape.callers; ++c)
-    for (int t = 0; t < shape.threads; ++t, ++i)
-      threads.emplace_back(nats_caller_thread, callers[c], "bench.echo." + std::to_string(i % shape.workers),
-                           "_INBOX.bench" + std::to_string(getpid()) + "_" + std::to_string(i), std::cref(payload),
-                           shape.window, std::ref(results[i]), std::ref(g_answers[i].n));
+    for (int t = 0; t < shape.threads; ++t, ++i) {
+      const std::string subject = "bench.echo." + std::to_string(i % shape.workers);
+      const std::string inbox = "_INBOX.bench" + std::to_string(getpid()) + "_" + std::to_string(i);
+      if (!async) {
+        threads.emplace_back(nats_caller_thread, callers[c], subject, inbox, std::cref(payload), shape.window,
+                             std::ref(results[i]), std::ref(g_answers[i].n));
+        continue;
+      }
+      auto& slot = slots.emplace_back(NatsAsyncSlot{callers[c], subject, &payload, {}, {}, &results[i],
+                                                    &g_answers[i].n, &running});
+      for (int k = 0; k < shape.window; ++k) slot.replies.push_back(inbox + "." + std::to_string(k));
+      slot.sent.resize(slot.replies.size());
+      if (natsConnection_Subscribe(&slot.sub, callers[c], (inbox + ".*").c_str(), nats_async_reply, &slot) != NATS_OK) {
+        std::cerr << "nats: subscribe failed\n";
+        return false;
+      }
+      natsSubscription_SetPendingLimits(slot.sub, -1, -1);
+    }
+  for (auto* nc : callers) natsConnection_Flush(nc);  // the reply subscriptions are in place
+  running = static_cast<int>(slots.size()) * shape.window;
+  for (auto& slot : slots)
+    for (int k = 0; k < shape.window; ++k) slot.publish(static_cast<size_t>(k));
   run_phases(seconds);
   for (auto& t : threads) t.join();
+  for (int waited = 0; running.load() > 0 && waited < 30000; waited += 2)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  if (running.load() > 0) {
+    std::cerr << "nats: " << running.load() << " requests were not answered within 30 s of the stop\n";
+    return false;
+  }
+  for (auto& slot : slots) natsSubscription_Destroy(slot.sub);
   for (auto* s : subs) natsSubscription_Destroy(s);
   for (auto* nc : callers) natsConnection_Destroy(nc);
   for (auto* nc : workers) natsConnection_Destroy(nc);

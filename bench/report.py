@@ -41,20 +41,22 @@ def row(name, bench, ours_sys, peer_sys, peer_name, field, unit, better, scale=1
     """One row. Every figure is the median of the runs of that (bench, system) (three in a full run),
     with their min and max. peer_sys is a system, or a list of (system, setting) for a peer run with
     several settings: the row reports the setting whose median is best for the peer on this row
-    (higher or lower as `better` says) and names it in peer_setting; peer_settings has them all."""
+    (higher or lower as `better` says) and names it in peer_setting; peer_settings has them all.
+    ours_sys may be such a list too (ours_setting, ours_settings): the same rule for both sides."""
     def stat(system):
         v = samples(bench, system, field, scale) if system else []
         return (statistics.median(v), min(v), max(v), len(v)) if v else None
-    o = stat(ours_sys)
-    r = {"name": name, "bench": bench}
-    p, setting, settings = None, None, None
-    if isinstance(peer_sys, list):
-        settings = {label: stat(system) for system, label in peer_sys}
+
+    def best(systems):  # (stat, setting, {setting: median}) of a system or a list of them
+        if not isinstance(systems, list):
+            return stat(systems), None, None
+        settings = {label: stat(system) for system, label in systems}
         have = [(v, label) for label, v in settings.items() if v]
-        if have:
-            p, setting = (max if better == "higher" else min)(have, key=lambda x: x[0][0])
-    else:
-        p = stat(peer_sys)
+        chosen = (max if better == "higher" else min)(have, key=lambda x: x[0][0]) if have else (None, None)
+        return chosen[0], chosen[1], {label: v and v[0] for label, v in settings.items()}
+    o, ours_setting, ours_settings = best(ours_sys)
+    p, setting, settings = best(peer_sys)
+    r = {"name": name, "bench": bench}
     ours, peer = (o[0] if o else None), (p[0] if p else None)
     ratio = ours / peer if ours is not None and peer not in (None, 0) else None
     r.update({"ours": ours, "ours_min": o and o[1], "ours_max": o and o[2], "ours_runs": o[3] if o else 0,
@@ -62,7 +64,10 @@ def row(name, bench, ours_sys, peer_sys, peer_name, field, unit, better, scale=1
               "peer_name": peer_name, "unit": unit, "ratio": ratio, "better": better})
     if settings is not None:
         r["peer_setting"] = setting
-        r["peer_settings"] = {label: v and v[0] for label, v in settings.items()}
+        r["peer_settings"] = settings
+    if ours_settings is not None:
+        r["ours_setting"] = ours_setting
+        r["ours_settings"] = ours_settings
     if target:
         kind, limit, text = target
         value = ratio if kind == "ratio" else ours
@@ -76,21 +81,30 @@ N = "nats"
 # libnats run with SendAsap (a write per publish) and with its default write batching (a flusher
 # that waits about 1 ms): every NATS row reports the better of the two and names it.
 NB = [("nats-asap", "SendAsap"), ("nats-batch", "default batching")]
+# Under load both sides also run with callers that wait in another way: ours with trigger_then
+# callbacks instead of futures, libnats with asynchronous subscriptions instead of NextMsg. The
+# better of each side is reported and named (ours_setting / peer_setting).
+OURS_API = [("iii", "futures"), ("iii-callback", "callbacks")]
+NB_API = NB + [("nats-async-asap", "async subscription, SendAsap"),
+               ("nats-async-batch", "async subscription, default batching")]
 row("call round trip p50 (1 in flight)", "call_rtt", "iii", NB, N, "p50_us", "us", "lower",
     target=("ratio", 1.0, "<= NATS"))
 row("call round trip p99 (1 in flight)", "call_rtt", "iii", NB, N, "p99_us", "us", "lower")
 row("call round trip p99.9 (1 in flight)", "call_rtt", "iii", NB, N, "p999_us", "us", "lower")
 row("call round trips/s (1 in flight)", "call_rtt", "iii", NB, N, "calls_per_s", "calls/s", "higher")
 for n in (64, 1024):
-    row(f"call throughput ({n} in flight)", f"call_{n}", "iii", NB, N, "calls_per_s", "calls/s", "higher",
+    row(f"call throughput ({n} in flight)", f"call_{n}", OURS_API, NB_API, N, "calls_per_s", "calls/s", "higher",
         target=("ratio", 1.0, ">= NATS"))
-    row(f"call p99 ({n} in flight)", f"call_{n}", "iii", NB, N, "p99_us", "us", "lower",
+    row(f"call p99 ({n} in flight)", f"call_{n}", OURS_API, NB_API, N, "p99_us", "us", "lower",
         target=("ratio", 1.0, "<= NATS") if n == 1024 else None)
 P = "plain listener"
 row("RBAC listener: round trip p50 (1 in flight)", "call_rtt", "iii-rbac", "iii", P, "p50_us", "us", "lower",
     target=("ratio", 1.1, "<= 1.1 x plain"))
 row("RBAC listener: calls/s (64 in flight)", "call_64", "iii-rbac", "iii", P, "calls_per_s", "calls/s", "higher",
     target=("ratio", 0.9, ">= 0.9 x plain"))
+for n in (64, 1024):  # the client library's own CPU: the SDK's calling and serving sides, libnats'
+    row(f"client CPU per 100k calls ({n} in flight)", f"call_{n}", OURS_API, NB_API, N, "client_cpu_ms_per_100k",
+        "ms CPU", "lower")
 row("server CPU per 100k calls (64 in flight)", "call_64", "iii", NB, N, "server_cpu_ms_per_100k", "ms CPU",
     "lower")
 for size, label in ((1024, "1 KB"), (65536, "64 KB"), (1000000, "1 MB")):
@@ -269,7 +283,7 @@ def span(r, side):  # "min-max" of the runs, when there was more than one
 
 
 hdr = (f"{'benchmark':{W}} {'ours':>10} {'(min-max)':>17} {'peer':>10} {'(min-max)':>17} {'unit':>10} {'ratio':>6} "
-       f"{'better':>6}  {'peer [setting that won]':44} target")
+       f"{'better':>6}  {'peer [setting that won]':60} target")
 print(hdr)
 print("-" * len(hdr))
 for r in rows:
@@ -278,8 +292,10 @@ for r in rows:
         t = r["target"] + (" MET" if r.get("target_met") else " MISSED" if "target_met" in r else "")
     ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "-"
     peer = r["peer_name"] + (f" [{r['peer_setting']}]" if r.get("peer_setting") else "")
+    if r.get("ours_setting"):
+        peer = f"ours [{r['ours_setting']}] vs {peer}"
     print(f"{r['name']:{W}} {fmt(r['ours']):>10} {span(r, 'ours'):>17} {fmt(r['peer']):>10} {span(r, 'peer'):>17} "
-          f"{r['unit']:>10} {ratio:>6} {r['better']:>6}  {peer:44} {t}")
+          f"{r['unit']:>10} {ratio:>6} {r['better']:>6}  {peer:60} {t}")
 with open(out_path, "w") as f:
     json.dump({"run": meta, "benchmarks": rows}, f, indent=1)
     f.write("\n")
