@@ -3,10 +3,11 @@
 // direct-answer HTTP server (also this process: one epoll thread, keep-alive) - the floor.
 //
 //   bench_http --engine-url ws://127.0.0.1:P --http-url http://127.0.0.1:H [--connections 1,64]
-//              [--seconds 5] [--system iii|floor|both] [--peers NAME=URL,NAME=URL...] [--inline 0|1]
+//              [--seconds 5] [--system iii|floor|both] [--peers NAME=URL,NAME=URL...]
 //
-// --inline 1: the worker's handler runs on the SDK's I/O thread (FunctionOptions::run_inline), as
-// the floor and bench_upstream answer on the thread that read the request.
+// Ours is measured twice per connection count: `iii` with the handler on the SDK's handler pool
+// (the default), `iii-inline` with it on the SDK's I/O thread (FunctionOptions::run_inline), as the
+// floor and bench_upstream answer on the thread that read the request.
 // Both answer 200 with {"ok":true}; the request body is the 200-byte JSON payload. --peers: more
 // HTTP servers measured with the same wrk runs after ours and the floor, each line's `system` the
 // NAME (run.sh: nginx as a keep-alive reverse proxy in front of bench_upstream, which answers as the
@@ -89,6 +90,16 @@ int post_once(int port, const std::string& path, const std::string& body) {
   return std::atoi(buf + 9);
 }
 
+// The HTTP trigger's function: on the SDK's handler pool, or inline on its I/O thread.
+void register_handler(iii::Worker& worker, bool run_inline) {
+  worker.register_function(
+      "bench::http",
+      [](json::value) -> std::optional<json::value> {
+        return json::value{{"status_code", 200}, {"body", {{"ok", true}}}};
+      },
+      {.run_inline = run_inline});
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -116,12 +127,7 @@ int main(int argc, char** argv) {
     engine_http_port = std::atoi(engine_http.c_str() + engine_http.rfind(':') + 1);
     worker = std::make_unique<iii::Worker>(
         iii::WorkerOptions{.url = args.str("engine-url"), .name = "bench-http", .handler_threads = 4, .quiet = true});
-    worker->register_function(
-        "bench::http",
-        [](json::value) -> std::optional<json::value> {
-          return json::value{{"status_code", 200}, {"body", {{"ok", true}}}};
-        },
-        {.run_inline = args.num("inline", 0) != 0});
+    register_handler(*worker, false);
     worker->register_trigger({.trigger_type = "http",
                               .function_id = "bench::http",
                               .config = {{"api_path", "bench"}, {"http_method", "POST"}}});
@@ -147,10 +153,21 @@ int main(int argc, char** argv) {
   int rc = 0;
   for (int c : conns) {
     std::vector<std::pair<std::string, std::string>> targets;
-    if (system != "floor") targets.emplace_back("iii", engine_http + "/bench");
+    if (system != "floor") {
+      targets.emplace_back("iii", engine_http + "/bench");
+      targets.emplace_back("iii-inline", engine_http + "/bench");
+    }
     if (system != "iii") targets.emplace_back("floor", "http://127.0.0.1:" + std::to_string(floor_port) + "/bench");
     for (auto& [name, base] : peers) targets.emplace_back(name, base + "/bench");
     for (auto& [sys, url] : targets) {
+      if (sys == "iii" || sys == "iii-inline") {  // registering again replaces the handler's options
+        register_handler(*worker, sys == "iii-inline");
+        if (post_once(engine_http_port, "/bench", payload) != 200) {
+          std::cerr << "bench_http: POST /bench failed after re-registering the handler\n";
+          rc = 1;
+          continue;
+        }
+      }
       WrkResult r = run_wrk(url, c, seconds, script);
       if (!r.ok) {
         std::cerr << "bench_http: wrk against " << sys << " failed:\n" << r.error << "\n";
