@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <pthread.h>
+
 #include <chrono>
 
 #include "workers/observability/otlp_ingest.h"
@@ -57,6 +59,7 @@ bool TelemetryIngest::offer(std::string_view worker_id, std::string_view frame) 
 }
 
 void TelemetryIngest::run() {
+  pthread_setname_np(pthread_self(), "iii-otlp-ingest");  // for top -H and profiles
   std::unique_lock lock(mu_);
   while (true) {
     work_cv_.wait(lock, [&] { return !queue_.empty() || (stopping_ && ingested_ == offered_); });
