@@ -1,11 +1,8 @@
 #include "workers/observability/call_tracer.h"
 
-#include <spdlog/spdlog.h>
-
 #include <chrono>
 #include <functional>
 
-#include "workers/observability/otlp_ingest.h"
 #include "workers/observability/stored_span.h"
 #include "workers/observability/trace_context.h"
 
@@ -111,18 +108,29 @@ void CallTracer::deferred(std::string_view) {
 
 void CallTracer::telemetry(std::string_view worker_id, std::string_view frame) {
   if (retired_.load(std::memory_order_acquire)) return;
-  IngestedTelemetry t = parse_telemetry_frame(frame, hub_->config().max_attribute_bytes);
-  hub_->count_frame(t.error.empty());
-  if (!t.error.empty()) {
-    spdlog::debug("telemetry frame from {} dropped: {}", worker_id, t.error);
-    return;
+  if (TelemetryIngest* in = ingest()) in->offer(worker_id, frame);
+}
+
+TelemetryIngest* CallTracer::ingest() {
+  if (TelemetryIngest* in = ingest_ptr_.load(std::memory_order_acquire)) return in;
+  std::lock_guard lock(ingest_mu_);
+  if (retired_.load(std::memory_order_acquire)) return nullptr;
+  if (!ingest_) {
+    ingest_ = std::make_unique<TelemetryIngest>(hub_);
+    ingest_ptr_.store(ingest_.get(), std::memory_order_release);
   }
-  if (!t.spans.empty()) hub_->submit_spans(std::move(t.spans));
-  for (LogRecord& l : t.logs) {
-    l.worker_id = std::string(worker_id);
-    hub_->submit_log(std::move(l));
-  }
-  if (!t.metrics.empty()) hub_->submit_metrics(std::move(t.metrics));
+  return ingest_.get();
+}
+
+void CallTracer::retire() {
+  retired_.store(true, std::memory_order_release);
+  std::lock_guard lock(ingest_mu_);
+  if (ingest_) ingest_->stop();  // refuses new frames, ingests the queued ones
+}
+
+void CallTracer::flush_telemetry() {
+  std::lock_guard lock(ingest_mu_);
+  if (ingest_) ingest_->flush();
 }
 
 }  // namespace iii::obs

@@ -101,6 +101,7 @@ std::string render_prometheus(TelemetryHub& hub, Engine& engine, const DroppedTe
   text.sample("", {{"kind", "metrics"}, {"reason", "memory_evicted"}}, static_cast<double>(c.metrics_evicted));
   text.sample("", {{"kind", "metrics"}, {"reason", "export_failed"}}, static_cast<double>(dropped.export_metrics));
   text.sample("", {{"kind", "frames"}, {"reason", "invalid"}}, static_cast<double>(c.frames_rejected));
+  text.sample("", {{"kind", "frames"}, {"reason", "ingest_full"}}, static_cast<double>(c.frames_dropped));
   return text.finish();
 }
 

@@ -202,6 +202,7 @@ TelemetryCounters TelemetryHub::counters() const {
   c.logs_sampled_out = logs_sampled_out_.load(std::memory_order_relaxed);
   c.frames_ingested = frames_ingested_.load(std::memory_order_relaxed);
   c.frames_rejected = frames_rejected_.load(std::memory_order_relaxed);
+  c.frames_dropped = frames_dropped_.load(std::memory_order_relaxed);
   std::lock_guard lock(metrics_mu_);
   c.metrics_evicted = metrics_evicted_;
   return c;

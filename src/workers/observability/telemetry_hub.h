@@ -31,6 +31,7 @@ struct TelemetryCounters {
   uint64_t spans_dropped = 0;    // pending batch full
   uint64_t logs_sampled_out = 0; // logs_sampling_ratio
   uint64_t frames_ingested = 0, frames_rejected = 0;
+  uint64_t frames_dropped = 0;  // the ingest queue was full (telemetry_ingest.h)
   uint64_t metrics_evicted = 0;
 };
 
@@ -73,6 +74,7 @@ class TelemetryHub {
   std::vector<MetricPoint> sdk_metrics(std::string_view name, uint64_t start_ms, uint64_t end_ms) const;
   TelemetryCounters counters() const;
   void count_frame(bool ok) { (ok ? frames_ingested_ : frames_rejected_).fetch_add(1, std::memory_order_relaxed); }
+  void count_frame_dropped() { frames_dropped_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
   void print(const LogRecord& log) const;
@@ -86,7 +88,8 @@ class TelemetryHub {
 
   std::mutex pending_mu_;
   std::vector<StoredSpan> pending_;
-  std::atomic<uint64_t> spans_dropped_{0}, logs_sampled_out_{0}, frames_ingested_{0}, frames_rejected_{0};
+  std::atomic<uint64_t> spans_dropped_{0}, logs_sampled_out_{0}, frames_ingested_{0}, frames_rejected_{0},
+      frames_dropped_{0};
 
   mutable std::mutex sinks_mu_;
   std::vector<std::shared_ptr<const SpanSink>> span_sinks_;
