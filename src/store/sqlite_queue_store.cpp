@@ -4,9 +4,14 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
+
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <map>
+#include <mutex>
 #include <unordered_set>
 
 #include "wire/uuid.h"
@@ -113,22 +118,242 @@ class SqliteQueueStore::FileLock {
   const std::string key_;
 };
 
-SqliteQueueStore::SqliteQueueStore(const std::filesystem::path& path) : holder_(new_holder_token()) {
+// What the store and its writer thread share. The thread holds it too, so that a store released
+// on the writer thread itself (inside an answer) can detach the thread, which then drains the
+// queue and closes the database.
+struct SqliteQueueStore::Core {
+  // One queued unit of the writer's work: an operation of a batch (run, then answer) or a task.
+  struct Item {
+    std::function<void()> run;                              // inside the batch's transaction; mu held
+    std::function<void(const std::string* error)> answer;  // after the commit; no lock held
+    std::function<void()> task;                             // run_async: alone, no lock held
+    size_t bytes = 0;
+    bool is_enqueue = false;
+  };
+
+  const std::string holder = new_holder_token();  // this store's lease-holder token
+  std::mutex mu;                                  // the database: one transaction at a time
+  std::unique_ptr<FileLock> lock;                 // declared before db: released after it closes
+  std::unique_ptr<SqliteDb> db;
+
+  std::mutex qmu;  // the writer's queue
+  std::condition_variable work, idle;
+  std::deque<Item> items;
+  size_t waiting_enqueues = 0, waiting_tasks = 0;
+  bool busy = false, stopping = false;
+  uint64_t commits = 0;
+
+  ~Core() {
+    db.reset();  // closes the database before the file lock goes
+    lock.reset();
+    std::lock_guard holders(g_holders_mu);
+    g_live_holders.erase(holder);
+  }
+
+  // The operations, REQUIRES: mu held, inside a transaction.
+  size_t insert(std::span<const NewQueueMessage> messages, int64_t now_ms);
+  std::vector<QueueMessage> lease(std::string_view queue, size_t max, bool fifo, int64_t lease_until_ms);
+  bool take_lease(int64_t seq, int64_t lease_until_ms, QueueMessage& out);
+  bool settle(const QueueSettlement& s);
+
+  bool submit(Item item);
+  void writer_loop();
+  void commit_batch(std::vector<Item>& batch);
+};
+
+SqliteQueueStore::SqliteQueueStore(const std::filesystem::path& path) : core_(std::make_shared<Core>()) {
   // Opening first creates the directory and reports a bad path clearly; two engines opening the
   // same file at once is safe for SQLite, and the lock then refuses the second.
-  db_ = std::make_unique<SqliteDb>(
+  core_->db = std::make_unique<SqliteDb>(
       path, SqliteDb::Options{"queue store", kSchema, [](const std::string& m) { throw QueueStoreError(m); }});
-  if (path != ":memory:") lock_ = std::make_unique<FileLock>(path);
-  std::lock_guard lock(g_holders_mu);
-  g_live_holders.insert(holder_);
+  if (path != ":memory:") core_->lock = std::make_unique<FileLock>(path);
+  {
+    std::lock_guard lock(g_holders_mu);
+    g_live_holders.insert(core_->holder);
+  }
+  writer_ = std::thread([core = core_] { core->writer_loop(); });
 }
 
 SqliteQueueStore::~SqliteQueueStore() {
   {
-    std::lock_guard lock(g_holders_mu);
-    g_live_holders.erase(holder_);
+    std::lock_guard lock(core_->qmu);
+    core_->stopping = true;  // the writer answers what is queued, then ends
   }
-  db_.reset();  // closes the database before the file lock goes
+  core_->work.notify_all();
+  if (writer_.get_id() == std::this_thread::get_id())
+    writer_.detach();  // released inside one of its own answers: it finishes by itself
+  else
+    writer_.join();
+}
+
+const std::filesystem::path& SqliteQueueStore::path() const { return core_->db->path(); }
+
+uint64_t SqliteQueueStore::commits() const {
+  std::lock_guard lock(core_->qmu);
+  return core_->commits;
+}
+
+// --- the writer ---
+
+bool SqliteQueueStore::Core::submit(Item item) {
+  {
+    std::lock_guard lock(qmu);
+    if (item.task) {
+      if (waiting_tasks >= kMaxWaitingTasks) return false;
+      ++waiting_tasks;
+    } else if (item.is_enqueue) {
+      if (waiting_enqueues >= kMaxWaitingEnqueues) return false;
+      ++waiting_enqueues;
+    }
+    items.push_back(std::move(item));
+  }
+  work.notify_one();
+  return true;
+}
+
+void SqliteQueueStore::Core::writer_loop() {
+  std::unique_lock lock(qmu);
+  for (;;) {
+    // Waits for work only: the destructor sets `stopping` and notifies.
+    work.wait(lock, [&] { return !items.empty() || stopping; });
+    if (items.empty()) return;  // stopping, and everything answered
+    busy = true;
+    if (items.front().task) {
+      std::function<void()> task = std::move(items.front().task);
+      items.pop_front();
+      --waiting_tasks;
+      lock.unlock();
+      try {
+        task();
+      } catch (const std::exception& e) {
+        spdlog::error("iii-queue: store task failed: {}", e.what());
+      }
+      task = nullptr;  // what it captured goes before the queue is idle
+      lock.lock();
+    } else {
+      std::vector<Item> batch;
+      size_t bytes = 0;
+      while (!items.empty() && !items.front().task && batch.size() < kMaxBatchOps &&
+             (batch.empty() || bytes + items.front().bytes <= kMaxBatchBytes)) {
+        bytes += items.front().bytes;
+        if (items.front().is_enqueue) --waiting_enqueues;
+        batch.push_back(std::move(items.front()));
+        items.pop_front();
+      }
+      lock.unlock();
+      commit_batch(batch);
+      batch.clear();
+      lock.lock();
+    }
+    busy = false;
+    if (items.empty()) idle.notify_all();
+  }
+}
+
+void SqliteQueueStore::Core::commit_batch(std::vector<Item>& batch) {
+  std::vector<std::optional<std::string>> errors(batch.size());
+  uint64_t committed = 0;
+  {
+    std::lock_guard lock(mu);
+    std::optional<std::string> failure;
+    try {
+      SqliteDb::Transaction tx(*db);
+      for (Item& item : batch) item.run();
+      tx.commit();
+      ++committed;
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    if (failure && batch.size() == 1) {
+      errors[0] = std::move(failure);
+    } else if (failure) {
+      // Rolled back: each operation again in a transaction of its own, so that only the ones that
+      // cannot be done fail (and change nothing).
+      for (size_t i = 0; i < batch.size(); ++i) {
+        try {
+          SqliteDb::Transaction tx(*db);
+          batch[i].run();
+          tx.commit();
+          ++committed;
+        } catch (const std::exception& e) {
+          errors[i] = e.what();
+        }
+      }
+    }
+  }
+  {
+    std::lock_guard lock(qmu);
+    commits += committed;
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    try {
+      batch[i].answer(errors[i] ? &*errors[i] : nullptr);
+    } catch (const std::exception& e) {
+      spdlog::error("iii-queue: answering a store operation failed: {}", e.what());
+    }
+  }
+}
+
+void SqliteQueueStore::enqueue_async(std::vector<NewQueueMessage> messages, int64_t now_ms, QueueDone<size_t> done) {
+  struct State {
+    std::vector<NewQueueMessage> messages;
+    size_t added = 0;
+  };
+  auto state = std::make_shared<State>(State{std::move(messages), 0});
+  Core::Item item;
+  item.is_enqueue = true;
+  for (const NewQueueMessage& m : state->messages) item.bytes += m.data.size();
+  item.run = [core = core_.get(), state, now_ms] { state->added = core->insert(state->messages, now_ms); };
+  item.answer = [state, done](const std::string* error) {
+    QueueResult<size_t> r;
+    if (error) r.error = *error;
+    else r.value = state->added;
+    done(std::move(r));
+  };
+  if (!core_->submit(std::move(item)))
+    done(QueueResult<size_t>{std::nullopt, "the queue store is overloaded: " + std::to_string(kMaxWaitingEnqueues) +
+                                               " enqueues wait for the disk already"});
+}
+
+void SqliteQueueStore::lease_async(std::string queue, size_t max, bool fifo, int64_t lease_until_ms,
+                                   QueueDone<std::vector<QueueMessage>> done) {
+  auto leased = std::make_shared<std::vector<QueueMessage>>();
+  Core::Item item;
+  item.run = [core = core_.get(), leased, queue = std::move(queue), max, fifo, lease_until_ms] {
+    *leased = core->lease(queue, max, fifo, lease_until_ms);
+  };
+  item.answer = [leased, done = std::move(done)](const std::string* error) {
+    QueueResult<std::vector<QueueMessage>> r;
+    if (error) r.error = *error;
+    else r.value = std::move(*leased);
+    done(std::move(r));
+  };
+  core_->submit(std::move(item));  // never refused: one per consumer at a time
+}
+
+void SqliteQueueStore::settle_async(QueueSettlement settlement, QueueDone<bool> done) {
+  auto held = std::make_shared<bool>(false);
+  Core::Item item;
+  item.bytes = settlement.error.size();
+  item.run = [core = core_.get(), held, s = std::move(settlement)] { *held = core->settle(s); };
+  item.answer = [held, done = std::move(done)](const std::string* error) {
+    QueueResult<bool> r;
+    if (error) r.error = *error;
+    else r.value = *held;
+    done(std::move(r));
+  };
+  core_->submit(std::move(item));  // never refused: one per delivery in flight
+}
+
+bool SqliteQueueStore::run_async(std::function<void()> task) {
+  Core::Item item;
+  item.task = std::move(task);
+  return core_->submit(std::move(item));
+}
+
+bool SqliteQueueStore::wait_idle(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(core_->qmu);
+  return core_->idle.wait_for(lock, timeout, [&] { return core_->items.empty() && !core_->busy; });
 }
 
 namespace {
@@ -171,21 +396,26 @@ void count_state(QueueCounts& c, int64_t state, uint64_t n) {
 }
 }  // namespace
 
-size_t SqliteQueueStore::enqueue(std::span<const NewQueueMessage> messages, int64_t now_ms) {
+size_t SqliteQueueStore::Core::insert(std::span<const NewQueueMessage> messages, int64_t now_ms) {
   static const std::string kInsert = sql(
       "INSERT OR IGNORE INTO messages (queue, topic, message_id, function_id, data, grp, traceparent, baggage, "
       "state, available_at, attempts, enqueued_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, {ready}, ?9, 0, ?9)");
-  std::lock_guard lock(mu_);
-  SqliteDb::Transaction tx(*db_);
   size_t added = 0;
-  auto& insert = db_->statement(kInsert);
+  auto& statement = db->statement(kInsert);
   for (const NewQueueMessage& m : messages) {
-    SqliteDb::Use use(insert);
+    SqliteDb::Use use(statement);
     use.text(1, m.queue).text(2, m.topic).text(3, m.message_id).text(4, m.function_id).text(5, m.data);
     use.optional_text(6, m.group).text(7, m.traceparent).text(8, m.baggage).integer(9, now_ms);
     use.run();
-    added += static_cast<size_t>(db_->changes());
+    added += static_cast<size_t>(db->changes());
   }
+  return added;
+}
+
+size_t SqliteQueueStore::enqueue(std::span<const NewQueueMessage> messages, int64_t now_ms) {
+  std::lock_guard lock(core_->mu);
+  SqliteDb::Transaction tx(*core_->db);
+  const size_t added = core_->insert(messages, now_ms);
   tx.commit();
   return added;
 }
@@ -193,25 +423,25 @@ size_t SqliteQueueStore::enqueue(std::span<const NewQueueMessage> messages, int6
 size_t SqliteQueueStore::promote_due(int64_t now_ms) {
   static const std::string kPromote =
       sql("UPDATE messages SET state = {ready} WHERE state = {delayed} AND available_at <= ?1");
-  std::lock_guard lock(mu_);
-  SqliteDb::Use(db_->statement(kPromote)).integer(1, now_ms).run();
-  return static_cast<size_t>(db_->changes());
+  std::lock_guard lock(core_->mu);
+  SqliteDb::Use(core_->db->statement(kPromote)).integer(1, now_ms).run();
+  return static_cast<size_t>(core_->db->changes());
 }
 
-bool SqliteQueueStore::take_lease(int64_t seq, int64_t lease_until_ms, QueueMessage& out) {
+bool SqliteQueueStore::Core::take_lease(int64_t seq, int64_t lease_until_ms, QueueMessage& out) {
   static const std::string kTake =
       sql(std::string("UPDATE messages SET state = {leased}, attempts = attempts + 1, available_at = ?2, owner = ?3 "
                       "WHERE seq = ?1 AND state = {ready} RETURNING ") +
           kMessageColumns);
-  SqliteDb::Use use(db_->statement(kTake));
-  use.integer(1, seq).integer(2, lease_until_ms).text(3, holder_);
+  SqliteDb::Use use(db->statement(kTake));
+  use.integer(1, seq).integer(2, lease_until_ms).text(3, holder);
   if (!use.step()) return false;
   out = read_message(use);
   use.run();
   return true;
 }
 
-std::vector<QueueMessage> SqliteQueueStore::lease(std::string_view queue, size_t max, bool fifo, int64_t lease_until_ms) {
+std::vector<QueueMessage> SqliteQueueStore::Core::lease(std::string_view queue, size_t max, bool fifo, int64_t lease_until_ms) {
   static const std::string kReadyHeads =
       sql("SELECT seq FROM messages WHERE queue = ?1 AND state = {ready} ORDER BY seq LIMIT ?2");
   static const std::string kBlockedGroups =
@@ -220,10 +450,9 @@ std::vector<QueueMessage> SqliteQueueStore::lease(std::string_view queue, size_t
       sql("SELECT seq, COALESCE(grp, '') FROM messages WHERE queue = ?1 AND state = {ready} ORDER BY seq");
   std::vector<QueueMessage> out;
   if (max == 0) return out;
-  std::lock_guard lock(mu_);
   std::vector<int64_t> picked;
   if (!fifo) {
-    SqliteDb::Use use(db_->statement(kReadyHeads));
+    SqliteDb::Use use(db->statement(kReadyHeads));
     use.text(1, queue).integer(2, static_cast<int64_t>(max));
     while (use.step()) picked.push_back(use.integer(0));
   } else {
@@ -231,72 +460,97 @@ std::vector<QueueMessage> SqliteQueueStore::lease(std::string_view queue, size_t
     // head is its first READY message. Every other READY message of a seen group waits.
     std::unordered_set<std::string> seen;
     {
-      SqliteDb::Use use(db_->statement(kBlockedGroups));
+      SqliteDb::Use use(db->statement(kBlockedGroups));
       use.text(1, queue);
       while (use.step()) seen.insert(use.text(0));
     }
-    SqliteDb::Use use(db_->statement(kReadyByGroup));
+    SqliteDb::Use use(db->statement(kReadyByGroup));
     use.text(1, queue);
     for (size_t scanned = 0; picked.size() < max && scanned < kFifoScanLimit && use.step(); ++scanned) {
       if (seen.insert(use.text(1)).second) picked.push_back(use.integer(0));
     }
   }
-  if (picked.empty()) return out;
-  SqliteDb::Transaction tx(*db_);
   for (int64_t seq : picked) {
     QueueMessage m;
     if (take_lease(seq, lease_until_ms, m)) out.push_back(std::move(m));
   }
+  return out;
+}
+
+std::vector<QueueMessage> SqliteQueueStore::lease(std::string_view queue, size_t max, bool fifo, int64_t lease_until_ms) {
+  if (max == 0) return {};
+  std::lock_guard lock(core_->mu);
+  SqliteDb::Transaction tx(*core_->db);
+  std::vector<QueueMessage> out = core_->lease(queue, max, fifo, lease_until_ms);
   tx.commit();
   return out;
 }
 
-bool SqliteQueueStore::ack(int64_t seq, uint32_t attempt) {
+bool SqliteQueueStore::Core::settle(const QueueSettlement& s) {
   static const std::string kAck = sql("DELETE FROM messages WHERE seq = ?1 AND state = {leased} AND attempts = ?2");
-  std::lock_guard lock(mu_);
-  SqliteDb::Use(db_->statement(kAck)).integer(1, seq).integer(2, attempt).run();
-  return db_->changes() == 1;
-}
-
-bool SqliteQueueStore::retry(int64_t seq, uint32_t attempt, std::string_view error, int64_t retry_at_ms, int64_t now_ms) {
   static const std::string kRetry =
       sql("UPDATE messages SET state = ?3, available_at = ?4, last_error = ?5, owner = NULL "
           "WHERE seq = ?1 AND state = {leased} AND attempts = ?2");
-  std::lock_guard lock(mu_);
-  SqliteDb::Use use(db_->statement(kRetry));
-  use.integer(1, seq).integer(2, attempt).integer(3, state_after_wait(retry_at_ms, now_ms));
-  use.integer(4, retry_at_ms).text(5, error).run();
-  return db_->changes() == 1;
-}
-
-bool SqliteQueueStore::bury(int64_t seq, uint32_t attempt, std::string_view error, int64_t now_ms) {
   static const std::string kBury =
       sql("UPDATE messages SET state = {dead}, available_at = ?3, last_error = ?4, owner = NULL "
           "WHERE seq = ?1 AND state = {leased} AND attempts = ?2");
-  std::lock_guard lock(mu_);
-  SqliteDb::Use use(db_->statement(kBury));
-  use.integer(1, seq).integer(2, attempt).integer(3, now_ms).text(4, error).run();
-  return db_->changes() == 1;
-}
-
-bool SqliteQueueStore::release(int64_t seq, uint32_t attempt, int64_t retry_at_ms, int64_t now_ms) {
   static const std::string kRelease =
       sql("UPDATE messages SET state = ?3, available_at = ?4, attempts = attempts - 1, owner = NULL "
           "WHERE seq = ?1 AND state = {leased} AND attempts = ?2");
-  std::lock_guard lock(mu_);
-  SqliteDb::Use use(db_->statement(kRelease));
-  use.integer(1, seq).integer(2, attempt).integer(3, state_after_wait(retry_at_ms, now_ms)).integer(4, retry_at_ms);
-  use.run();
-  return db_->changes() == 1;
+  const auto attempt = static_cast<int64_t>(s.attempt);
+  switch (s.kind) {
+    case QueueSettlement::Kind::kAck:
+      SqliteDb::Use(db->statement(kAck)).integer(1, s.seq).integer(2, attempt).run();
+      break;
+    case QueueSettlement::Kind::kRetry: {
+      SqliteDb::Use use(db->statement(kRetry));
+      use.integer(1, s.seq).integer(2, attempt).integer(3, state_after_wait(s.retry_at_ms, s.now_ms));
+      use.integer(4, s.retry_at_ms).text(5, s.error).run();
+      break;
+    }
+    case QueueSettlement::Kind::kBury: {
+      SqliteDb::Use use(db->statement(kBury));
+      use.integer(1, s.seq).integer(2, attempt).integer(3, s.now_ms).text(4, s.error).run();
+      break;
+    }
+    case QueueSettlement::Kind::kRelease: {
+      SqliteDb::Use use(db->statement(kRelease));
+      use.integer(1, s.seq).integer(2, attempt).integer(3, state_after_wait(s.retry_at_ms, s.now_ms));
+      use.integer(4, s.retry_at_ms).run();
+      break;
+    }
+  }
+  return db->changes() == 1;
+}
+
+bool SqliteQueueStore::ack(int64_t seq, uint32_t attempt) {
+  std::lock_guard lock(core_->mu);
+  return core_->settle(QueueSettlement{QueueSettlement::Kind::kAck, seq, attempt, {}, 0, 0});
+}
+
+bool SqliteQueueStore::retry(int64_t seq, uint32_t attempt, std::string_view error, int64_t retry_at_ms, int64_t now_ms) {
+  std::lock_guard lock(core_->mu);
+  return core_->settle(
+      QueueSettlement{QueueSettlement::Kind::kRetry, seq, attempt, std::string(error), retry_at_ms, now_ms});
+}
+
+bool SqliteQueueStore::bury(int64_t seq, uint32_t attempt, std::string_view error, int64_t now_ms) {
+  std::lock_guard lock(core_->mu);
+  return core_->settle(QueueSettlement{QueueSettlement::Kind::kBury, seq, attempt, std::string(error), 0, now_ms});
+}
+
+bool SqliteQueueStore::release(int64_t seq, uint32_t attempt, int64_t retry_at_ms, int64_t now_ms) {
+  std::lock_guard lock(core_->mu);
+  return core_->settle(QueueSettlement{QueueSettlement::Kind::kRelease, seq, attempt, {}, retry_at_ms, now_ms});
 }
 
 std::vector<QueueMessage> SqliteQueueStore::expired(int64_t now_ms, size_t max) {
   static const std::string kExpired =
       sql(std::string("SELECT ") + kMessageColumns +
           " FROM messages WHERE state = {leased} AND available_at <= ?1 ORDER BY available_at LIMIT ?2");
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(core_->mu);
   std::vector<QueueMessage> out;
-  SqliteDb::Use use(db_->statement(kExpired));
+  SqliteDb::Use use(core_->db->statement(kExpired));
   use.integer(1, now_ms).integer(2, static_cast<int64_t>(max));
   while (use.step()) out.push_back(read_message(use));
   return out;
@@ -306,10 +560,10 @@ size_t SqliteQueueStore::recover(int64_t now_ms) {
   static const std::string kOwners = sql("SELECT DISTINCT owner FROM messages WHERE state = {leased}");
   static const std::string kRequeue =
       sql("UPDATE messages SET state = {ready}, owner = NULL WHERE state = {leased} AND owner IS ?1");
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(core_->mu);
   std::vector<std::optional<std::string>> gone;
   {
-    SqliteDb::Use use(db_->statement(kOwners));
+    SqliteDb::Use use(core_->db->statement(kOwners));
     std::lock_guard holders(g_holders_mu);
     while (use.step()) {
       std::optional<std::string> owner = use.optional_text(0);
@@ -317,11 +571,11 @@ size_t SqliteQueueStore::recover(int64_t now_ms) {
     }
   }
   if (gone.empty()) return 0;
-  SqliteDb::Transaction tx(*db_);
+  SqliteDb::Transaction tx(*core_->db);
   size_t n = 0;
   for (const auto& owner : gone) {
-    SqliteDb::Use(db_->statement(kRequeue)).optional_text(1, owner).run();
-    n += static_cast<size_t>(db_->changes());
+    SqliteDb::Use(core_->db->statement(kRequeue)).optional_text(1, owner).run();
+    n += static_cast<size_t>(core_->db->changes());
   }
   tx.commit();
   return n;
@@ -329,18 +583,18 @@ size_t SqliteQueueStore::recover(int64_t now_ms) {
 
 QueueCounts SqliteQueueStore::counts(const QueueScope& scope) {
   static const ScopedSql kCounts("SELECT state, COUNT(*) FROM messages WHERE {scope} = ?1 GROUP BY state");
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(core_->mu);
   QueueCounts c;
-  SqliteDb::Use use(db_->statement(kCounts.of(scope)));
+  SqliteDb::Use use(core_->db->statement(kCounts.of(scope)));
   use.text(1, scope.name);
   while (use.step()) count_state(c, use.integer(0), static_cast<uint64_t>(use.integer(1)));
   return c;
 }
 
 std::vector<QueueSummary> SqliteQueueStore::summaries() {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(core_->mu);
   std::vector<QueueSummary> out;
-  SqliteDb::Use use(db_->statement(
+  SqliteDb::Use use(core_->db->statement(
       "SELECT queue, topic, state, COUNT(*) FROM messages GROUP BY queue, topic, state ORDER BY queue, topic"));
   while (use.step()) {
     std::string queue = use.text(0), topic = use.text(1);
@@ -355,9 +609,9 @@ std::vector<DeadMessage> SqliteQueueStore::dead(const QueueScope& scope, size_t 
   static const ScopedSql kDead(
       "SELECT queue, topic, message_id, function_id, data, last_error, available_at, attempts FROM messages "
       "WHERE {scope} = ?1 AND state = {dead} ORDER BY seq LIMIT ?2 OFFSET ?3");
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(core_->mu);
   std::vector<DeadMessage> out;
-  SqliteDb::Use use(db_->statement(kDead.of(scope)));
+  SqliteDb::Use use(core_->db->statement(kDead.of(scope)));
   use.text(1, scope.name).integer(2, static_cast<int64_t>(limit)).integer(3, static_cast<int64_t>(offset));
   while (use.step()) {
     out.push_back(DeadMessage{use.text(0), use.text(1), use.text(2), use.text(3), use.text(4), use.text(5),
@@ -370,26 +624,26 @@ size_t SqliteQueueStore::redrive(const QueueScope& scope, int64_t now_ms) {
   static const ScopedSql kRedrive(
       "UPDATE messages SET state = {ready}, attempts = 0, available_at = ?2, last_error = '' "
       "WHERE {scope} = ?1 AND state = {dead}");
-  std::lock_guard lock(mu_);
-  SqliteDb::Use(db_->statement(kRedrive.of(scope))).text(1, scope.name).integer(2, now_ms).run();
-  return static_cast<size_t>(db_->changes());
+  std::lock_guard lock(core_->mu);
+  SqliteDb::Use(core_->db->statement(kRedrive.of(scope))).text(1, scope.name).integer(2, now_ms).run();
+  return static_cast<size_t>(core_->db->changes());
 }
 
 bool SqliteQueueStore::redrive_message(const QueueScope& scope, std::string_view message_id, int64_t now_ms) {
   static const ScopedSql kRedriveOne(
       "UPDATE messages SET state = {ready}, attempts = 0, available_at = ?3, last_error = '' "
       "WHERE message_id = ?2 AND {scope} = ?1 AND state = {dead}");
-  std::lock_guard lock(mu_);
-  SqliteDb::Use use(db_->statement(kRedriveOne.of(scope)));
+  std::lock_guard lock(core_->mu);
+  SqliteDb::Use use(core_->db->statement(kRedriveOne.of(scope)));
   use.text(1, scope.name).text(2, message_id).integer(3, now_ms).run();
-  return db_->changes() > 0;
+  return core_->db->changes() > 0;
 }
 
 bool SqliteQueueStore::discard(const QueueScope& scope, std::string_view message_id) {
   static const ScopedSql kDiscard("DELETE FROM messages WHERE message_id = ?2 AND {scope} = ?1 AND state = {dead}");
-  std::lock_guard lock(mu_);
-  SqliteDb::Use(db_->statement(kDiscard.of(scope))).text(1, scope.name).text(2, message_id).run();
-  return db_->changes() > 0;
+  std::lock_guard lock(core_->mu);
+  SqliteDb::Use(core_->db->statement(kDiscard.of(scope))).text(1, scope.name).text(2, message_id).run();
+  return core_->db->changes() > 0;
 }
 
 }  // namespace iii

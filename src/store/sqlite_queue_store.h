@@ -1,8 +1,21 @@
 // SqliteQueueStore: the QueueStore contract (store/queue_store.h) in one SQLite database file.
 //
-// Durability: every call is its own transaction committed before it returns, in a database opened
-// by store/sqlite_db.h (WAL, synchronous=NORMAL): a committed enqueue survives `kill -9` of the
+// Durability: every write is committed before it is answered, in a database opened by
+// store/sqlite_db.h (WAL, synchronous=NORMAL): a committed enqueue survives `kill -9` of the
 // engine; an OS crash or power cut can lose the last commits without corrupting the database.
+//
+// Group commit: the asynchronous forms (enqueue_async, lease_async, settle_async) are queued for
+// the store's writer thread, which takes what has queued up (at most kMaxBatchOps operations and
+// kMaxBatchBytes of message data) and runs it in ONE transaction, in submission order, then
+// answers each operation after that COMMIT. Nothing waits on purpose: while one batch commits
+// and is answered, the next one queues up, so under load a commit carries many enqueues, leases
+// and acks, and alone an operation is committed at once. When a batch fails (I/O error, full
+// disk), it is rolled back and its operations run again one transaction each, so only the ones
+// that cannot be done are answered with the error (and changed nothing). Enqueues waiting for the
+// writer are bounded (kMaxWaitingEnqueues: beyond, enqueue_async answers an error at once), and
+// so are run_async tasks (kMaxWaitingTasks); leases and settlements are bounded by their callers
+// (one lease request per consumer, one settlement per delivery in flight). The synchronous
+// methods run on the caller's thread, each its own transaction, between the writer's batches.
 //
 // Lease holders: each open store is one holder with a random token, registered in a
 // process-wide table while the store is open. recover() requeues leases whose holder token is
@@ -11,7 +24,9 @@
 //
 // One process at a time: the store takes an advisory lock (flock) on `<path>.lock`, shared by
 // every store of one process on that path; a second engine on the same directory fails to open
-// with a clear error instead of stealing leases.
+// with a clear error instead of stealing leases. SQLite's own locks stay in NORMAL mode (not
+// `locking_mode=EXCLUSIVE`): a hot reload opens a second connection on the file in the same
+// process while the first drains, which an exclusive lock would refuse.
 //
 // Memory: only the rows a call returns are loaded; the FIFO scan reads at most kFifoScanLimit
 // READY rows per lease() call (a group blocked behind more than that many messages of blocked
@@ -19,7 +34,7 @@
 #pragma once
 #include <filesystem>
 #include <memory>
-#include <mutex>
+#include <thread>
 
 #include "store/queue_store.h"
 #include "store/sqlite_db.h"
@@ -29,6 +44,10 @@ namespace iii {
 class SqliteQueueStore final : public QueueStore {
  public:
   static constexpr size_t kFifoScanLimit = 4096;
+  static constexpr size_t kMaxBatchOps = 512;
+  static constexpr size_t kMaxBatchBytes = 4u << 20;  // a larger single enqueue is a batch alone
+  static constexpr size_t kMaxWaitingEnqueues = 16384;
+  static constexpr size_t kMaxWaitingTasks = 4096;
 
   // Opens (creating if needed, with missing parent directories) the database at `path`;
   // ":memory:" opens a private in-memory database (nothing survives the process).
@@ -36,7 +55,7 @@ class SqliteQueueStore final : public QueueStore {
   explicit SqliteQueueStore(const std::filesystem::path& path);
   ~SqliteQueueStore() override;
 
-  const std::filesystem::path& path() const { return db_->path(); }
+  const std::filesystem::path& path() const;
 
   size_t enqueue(std::span<const NewQueueMessage> messages, int64_t now_ms) override;
   size_t promote_due(int64_t now_ms) override;
@@ -54,15 +73,22 @@ class SqliteQueueStore final : public QueueStore {
   bool redrive_message(const QueueScope& scope, std::string_view message_id, int64_t now_ms) override;
   bool discard(const QueueScope& scope, std::string_view message_id) override;
 
+  void enqueue_async(std::vector<NewQueueMessage> messages, int64_t now_ms, QueueDone<size_t> done) override;
+  void lease_async(std::string queue, size_t max, bool fifo, int64_t lease_until_ms,
+                   QueueDone<std::vector<QueueMessage>> done) override;
+  void settle_async(QueueSettlement settlement, QueueDone<bool> done) override;
+  bool run_async(std::function<void()> task) override;
+  bool wait_idle(std::chrono::milliseconds timeout) override;
+
+  // Transactions the writer committed (batches, and single operations re-run after a failed
+  // batch), for tests and figures.
+  uint64_t commits() const;
+
  private:
   class FileLock;
-  // REQUIRES: mu_ held.
-  bool take_lease(int64_t seq, int64_t lease_until_ms, QueueMessage& out);
-
-  const std::string holder_;  // this store's lease-holder token
-  std::mutex mu_;
-  std::unique_ptr<FileLock> lock_;  // declared before db_: released after the database closes
-  std::unique_ptr<SqliteDb> db_;
+  struct Core;  // the database and the writer's queue: shared with the writer thread
+  std::shared_ptr<Core> core_;
+  std::thread writer_;
 };
 
 }  // namespace iii
