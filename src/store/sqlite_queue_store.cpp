@@ -6,14 +6,17 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <thread>
 #include <unordered_set>
 
+#include "wire/flush_batch.h"
 #include "wire/uuid.h"
 
 namespace iii {
@@ -73,54 +76,34 @@ std::unordered_set<std::string> g_live_holders;
 
 }  // namespace
 
-// flock() on `<db>.lock`, shared by every store of this process on the same path.
+// flock() on `<db>.lock`: held by the one open database (Core) of this process on that path.
 class SqliteQueueStore::FileLock {
  public:
-  explicit FileLock(const std::filesystem::path& db) : key_(std::filesystem::absolute(db).lexically_normal().string()) {
-    std::lock_guard lock(mu());
-    auto& e = table()[key_];
-    if (e.refs++ > 0) return;
-    const std::string file = key_ + ".lock";
-    e.fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (e.fd < 0) {
-      const std::string why = std::strerror(errno);
-      table().erase(key_);
-      throw QueueStoreError("cannot open the queue store " + key_ + ": cannot create " + file + ": " + why);
-    }
-    if (::flock(e.fd, LOCK_EX | LOCK_NB) != 0) {
-      ::close(e.fd);
-      table().erase(key_);
-      throw QueueStoreError("cannot open the queue store " + key_ +
+  explicit FileLock(const std::string& db) {
+    const std::string file = db + ".lock";
+    fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0)
+      throw QueueStoreError("cannot open the queue store " + db + ": cannot create " + file + ": " + std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd_);
+      throw QueueStoreError("cannot open the queue store " + db +
                             ": it is in use by another process (another iii engine on the same data directory?)");
     }
   }
-  ~FileLock() {
-    std::lock_guard lock(mu());
-    auto it = table().find(key_);
-    if (it == table().end() || --it->second.refs > 0) return;
-    ::close(it->second.fd);  // releases the flock
-    table().erase(it);
-  }
+  ~FileLock() { ::close(fd_); }  // releases the flock
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
 
  private:
-  struct Entry {
-    int fd = -1;
-    int refs = 0;
-  };
-  static std::mutex& mu() {
-    static std::mutex m;
-    return m;
-  }
-  static std::map<std::string, Entry>& table() {
-    static std::map<std::string, Entry> t;
-    return t;
-  }
-  const std::string key_;
+  int fd_ = -1;
 };
 
-// What the store and its writer thread share. The thread holds it too, so that a store released
-// on the writer thread itself (inside an answer) can detach the thread, which then drains the
-// queue and closes the database.
+// One open database and its writer. Every store of this process on one file shares it (a hot
+// reload opens the file again while the older store drains), so the file has one connection,
+// which holds SQLite's lock for good (locking_mode=EXCLUSIVE: no POSIX lock calls per
+// transaction); other processes are kept off by the FileLock. The writer thread holds the Core
+// too: when the last store goes on the writer thread itself (inside an answer), the thread is
+// detached, answers what is queued, and the database closes when it ends.
 struct SqliteQueueStore::Core {
   // One queued unit of the writer's work: an operation of a batch (run, then answer) or a task.
   struct Item {
@@ -131,29 +114,34 @@ struct SqliteQueueStore::Core {
     bool is_enqueue = false;
   };
 
-  const std::string holder = new_holder_token();  // this store's lease-holder token
-  std::mutex mu;                                  // the database: one transaction at a time
-  std::unique_ptr<FileLock> lock;                 // declared before db: released after it closes
+  std::string key;                 // in the table of open databases; "" for ":memory:"
+  std::mutex mu;                   // the database: one transaction at a time
+  std::unique_ptr<FileLock> lock;  // declared before db: released after it closes
   std::unique_ptr<SqliteDb> db;
 
-  std::mutex qmu;  // the writer's queue
+  std::mutex life;  // users and the writer thread object
+  size_t users = 0;
+  std::thread writer;
+
+  std::mutex qmu;  // the writer's queue, and what follows
   std::condition_variable work, idle;
   std::deque<Item> items;
   size_t waiting_enqueues = 0, waiting_tasks = 0;
-  bool busy = false, stopping = false;
+  bool busy = false, stopping = false, running = false;
   uint64_t commits = 0;
 
-  ~Core() {
-    db.reset();  // closes the database before the file lock goes
-    lock.reset();
-    std::lock_guard holders(g_holders_mu);
-    g_live_holders.erase(holder);
-  }
+  ~Core();
+  // The Core of `path`: the one already open in this process, or a new one. Throws QueueStoreError.
+  static std::shared_ptr<Core> open(const std::filesystem::path& path);
+  // A store starts or stops using it; the writer runs while it has users (and drains after).
+  static void acquire(const std::shared_ptr<Core>& self);
+  void release();
 
   // The operations, REQUIRES: mu held, inside a transaction.
   size_t insert(std::span<const NewQueueMessage> messages, int64_t now_ms);
-  std::vector<QueueMessage> lease(std::string_view queue, size_t max, bool fifo, int64_t lease_until_ms);
-  bool take_lease(int64_t seq, int64_t lease_until_ms, QueueMessage& out);
+  std::vector<QueueMessage> lease(std::string_view queue, size_t max, bool fifo, int64_t lease_until_ms,
+                                  const std::string& holder);
+  bool take_lease(int64_t seq, int64_t lease_until_ms, const std::string& holder, QueueMessage& out);
   bool settle(const QueueSettlement& s);
 
   bool submit(Item item);
@@ -161,29 +149,95 @@ struct SqliteQueueStore::Core {
   void commit_batch(std::vector<Item>& batch);
 };
 
-SqliteQueueStore::SqliteQueueStore(const std::filesystem::path& path) : core_(std::make_shared<Core>()) {
-  // Opening first creates the directory and reports a bad path clearly; two engines opening the
-  // same file at once is safe for SQLite, and the lock then refuses the second.
-  core_->db = std::make_unique<SqliteDb>(
-      path, SqliteDb::Options{"queue store", kSchema, [](const std::string& m) { throw QueueStoreError(m); }});
-  if (path != ":memory:") core_->lock = std::make_unique<FileLock>(path);
+namespace {
+// The open databases of this process by absolute path. An entry whose Core is expired is one
+// still closing (on a detached writer thread): opening that path again waits for it to go.
+std::mutex g_open_mu;
+std::condition_variable g_open_closed;
+std::map<std::string, std::weak_ptr<SqliteQueueStore::Core>> g_open;
+constexpr auto kCloseWait = std::chrono::seconds(10);
+}  // namespace
+
+SqliteQueueStore::Core::~Core() {
+  db.reset();  // closes the database (and checkpoints it) before the file lock goes
+  lock.reset();
+  if (writer.joinable()) writer.detach();  // only when released before its writer ever stopped
+  if (key.empty()) return;
   {
-    std::lock_guard lock(g_holders_mu);
-    g_live_holders.insert(core_->holder);
+    std::lock_guard table(g_open_mu);
+    if (auto it = g_open.find(key); it != g_open.end() && it->second.expired()) g_open.erase(it);
   }
-  writer_ = std::thread([core = core_] { core->writer_loop(); });
+  g_open_closed.notify_all();
+}
+
+std::shared_ptr<SqliteQueueStore::Core> SqliteQueueStore::Core::open(const std::filesystem::path& path) {
+  auto make = [&](std::string key) {
+    auto core = std::make_shared<Core>();  // its key is set once it opened (~Core uses the table)
+    // The lock first: the exclusive connection of another engine would make SQLite wait for its
+    // busy timeout, then fail without saying why. When the directory cannot be made, SqliteDb
+    // reports that (it tries again, with a clear message).
+    std::error_code ec;
+    if (!key.empty() && (!path.has_parent_path() || std::filesystem::create_directories(path.parent_path(), ec) || !ec))
+      core->lock = std::make_unique<FileLock>(key);
+    core->db = std::make_unique<SqliteDb>(
+        path, SqliteDb::Options{"queue store", kSchema, [](const std::string& m) { throw QueueStoreError(m); },
+                                /*exclusive=*/!key.empty()});
+    core->key = std::move(key);
+    return core;
+  };
+  if (path == ":memory:") return make("");
+  std::string key = std::filesystem::absolute(path).lexically_normal().string();
+  std::unique_lock table(g_open_mu);
+  const auto deadline = std::chrono::steady_clock::now() + kCloseWait;
+  for (auto it = g_open.find(key); it != g_open.end(); it = g_open.find(key)) {
+    if (std::shared_ptr<Core> core = it->second.lock()) return core;
+    if (g_open_closed.wait_until(table, deadline) == std::cv_status::timeout && g_open.count(key))
+      throw QueueStoreError("cannot open the queue store " + key + ": it is still closing");
+  }
+  std::shared_ptr<Core> core = make(key);
+  g_open[key] = core;
+  return core;
+}
+
+void SqliteQueueStore::Core::acquire(const std::shared_ptr<Core>& self) {
+  std::lock_guard lifetime(self->life);
+  ++self->users;
+  std::lock_guard lock(self->qmu);
+  self->stopping = false;
+  if (self->running) return;  // still draining after its last user went: it goes on
+  if (self->writer.joinable()) self->writer.join();  // it left its loop: only its return remains
+  self->running = true;
+  self->writer = std::thread([self] { self->writer_loop(); });
+}
+
+void SqliteQueueStore::Core::release() {
+  std::lock_guard lifetime(life);
+  if (--users > 0) return;
+  {
+    std::lock_guard lock(qmu);
+    stopping = true;  // the writer answers what is queued, then ends
+  }
+  work.notify_all();
+  if (!writer.joinable()) return;  // detached earlier: it ends by itself
+  if (writer.get_id() == std::this_thread::get_id())
+    writer.detach();  // released inside one of its own answers: it finishes by itself
+  else
+    writer.join();
+}
+
+SqliteQueueStore::SqliteQueueStore(const std::filesystem::path& path)
+    : holder_(new_holder_token()), core_(Core::open(path)) {
+  Core::acquire(core_);
+  std::lock_guard lock(g_holders_mu);
+  g_live_holders.insert(holder_);
 }
 
 SqliteQueueStore::~SqliteQueueStore() {
   {
-    std::lock_guard lock(core_->qmu);
-    core_->stopping = true;  // the writer answers what is queued, then ends
+    std::lock_guard lock(g_holders_mu);
+    g_live_holders.erase(holder_);
   }
-  core_->work.notify_all();
-  if (writer_.get_id() == std::this_thread::get_id())
-    writer_.detach();  // released inside one of its own answers: it finishes by itself
-  else
-    writer_.join();
+  core_->release();
 }
 
 const std::filesystem::path& SqliteQueueStore::path() const { return core_->db->path(); }
@@ -216,7 +270,10 @@ void SqliteQueueStore::Core::writer_loop() {
   for (;;) {
     // Waits for work only: the destructor sets `stopping` and notifies.
     work.wait(lock, [&] { return !items.empty() || stopping; });
-    if (items.empty()) return;  // stopping, and everything answered
+    if (items.empty()) {  // stopping, and everything answered
+      running = false;
+      return;
+    }
     busy = true;
     if (items.front().task) {
       std::function<void()> task = std::move(items.front().task);
@@ -224,6 +281,7 @@ void SqliteQueueStore::Core::writer_loop() {
       --waiting_tasks;
       lock.unlock();
       try {
+        FlushBatch frames;
         task();
       } catch (const std::exception& e) {
         spdlog::error("iii-queue: store task failed: {}", e.what());
@@ -285,6 +343,8 @@ void SqliteQueueStore::Core::commit_batch(std::vector<Item>& batch) {
     std::lock_guard lock(qmu);
     commits += committed;
   }
+  // The frames the answers send (receipts, deliveries) leave once per connection at the end.
+  FlushBatch frames;
   for (size_t i = 0; i < batch.size(); ++i) {
     try {
       batch[i].answer(errors[i] ? &*errors[i] : nullptr);
@@ -319,8 +379,8 @@ void SqliteQueueStore::lease_async(std::string queue, size_t max, bool fifo, int
                                    QueueDone<std::vector<QueueMessage>> done) {
   auto leased = std::make_shared<std::vector<QueueMessage>>();
   Core::Item item;
-  item.run = [core = core_.get(), leased, queue = std::move(queue), max, fifo, lease_until_ms] {
-    *leased = core->lease(queue, max, fifo, lease_until_ms);
+  item.run = [core = core_.get(), leased, queue = std::move(queue), max, fifo, lease_until_ms, holder = holder_] {
+    *leased = core->lease(queue, max, fifo, lease_until_ms, holder);
   };
   item.answer = [leased, done = std::move(done)](const std::string* error) {
     QueueResult<std::vector<QueueMessage>> r;
@@ -428,7 +488,8 @@ size_t SqliteQueueStore::promote_due(int64_t now_ms) {
   return static_cast<size_t>(core_->db->changes());
 }
 
-bool SqliteQueueStore::Core::take_lease(int64_t seq, int64_t lease_until_ms, QueueMessage& out) {
+bool SqliteQueueStore::Core::take_lease(int64_t seq, int64_t lease_until_ms, const std::string& holder,
+                                        QueueMessage& out) {
   static const std::string kTake =
       sql(std::string("UPDATE messages SET state = {leased}, attempts = attempts + 1, available_at = ?2, owner = ?3 "
                       "WHERE seq = ?1 AND state = {ready} RETURNING ") +
@@ -441,21 +502,30 @@ bool SqliteQueueStore::Core::take_lease(int64_t seq, int64_t lease_until_ms, Que
   return true;
 }
 
-std::vector<QueueMessage> SqliteQueueStore::Core::lease(std::string_view queue, size_t max, bool fifo, int64_t lease_until_ms) {
-  static const std::string kReadyHeads =
-      sql("SELECT seq FROM messages WHERE queue = ?1 AND state = {ready} ORDER BY seq LIMIT ?2");
+std::vector<QueueMessage> SqliteQueueStore::Core::lease(std::string_view queue, size_t max, bool fifo,
+                                                        int64_t lease_until_ms, const std::string& holder) {
   static const std::string kBlockedGroups =
       sql("SELECT DISTINCT COALESCE(grp, '') FROM messages WHERE queue = ?1 AND state IN ({delayed}, {leased})");
   static const std::string kReadyByGroup =
       sql("SELECT seq, COALESCE(grp, '') FROM messages WHERE queue = ?1 AND state = {ready} ORDER BY seq");
+  // Standard: the first `max` READY messages, taken by one statement.
+  static const std::string kTakeHeads =
+      sql(std::string("UPDATE messages SET state = {leased}, attempts = attempts + 1, available_at = ?3, owner = ?4 "
+                      "WHERE seq IN (SELECT seq FROM messages WHERE queue = ?1 AND state = {ready} ORDER BY seq "
+                      "LIMIT ?2) RETURNING ") +
+          kMessageColumns);
   std::vector<QueueMessage> out;
   if (max == 0) return out;
-  std::vector<int64_t> picked;
   if (!fifo) {
-    SqliteDb::Use use(db->statement(kReadyHeads));
-    use.text(1, queue).integer(2, static_cast<int64_t>(max));
-    while (use.step()) picked.push_back(use.integer(0));
-  } else {
+    SqliteDb::Use use(db->statement(kTakeHeads));
+    use.text(1, queue).integer(2, static_cast<int64_t>(max)).integer(3, lease_until_ms).text(4, holder);
+    while (use.step()) out.push_back(read_message(use));
+    // RETURNING does not promise an order: deliveries start in enqueue order.
+    std::sort(out.begin(), out.end(), [](const QueueMessage& a, const QueueMessage& b) { return a.seq < b.seq; });
+    return out;
+  }
+  std::vector<int64_t> picked;
+  {
     // A group is blocked while one of its messages is leased or waits for a retry; otherwise its
     // head is its first READY message. Every other READY message of a seen group waits.
     std::unordered_set<std::string> seen;
@@ -472,7 +542,7 @@ std::vector<QueueMessage> SqliteQueueStore::Core::lease(std::string_view queue, 
   }
   for (int64_t seq : picked) {
     QueueMessage m;
-    if (take_lease(seq, lease_until_ms, m)) out.push_back(std::move(m));
+    if (take_lease(seq, lease_until_ms, holder, m)) out.push_back(std::move(m));
   }
   return out;
 }
@@ -481,7 +551,7 @@ std::vector<QueueMessage> SqliteQueueStore::lease(std::string_view queue, size_t
   if (max == 0) return {};
   std::lock_guard lock(core_->mu);
   SqliteDb::Transaction tx(*core_->db);
-  std::vector<QueueMessage> out = core_->lease(queue, max, fifo, lease_until_ms);
+  std::vector<QueueMessage> out = core_->lease(queue, max, fifo, lease_until_ms, holder_);
   tx.commit();
   return out;
 }

@@ -17,16 +17,18 @@
 // (one lease request per consumer, one settlement per delivery in flight). The synchronous
 // methods run on the caller's thread, each its own transaction, between the writer's batches.
 //
-// Lease holders: each open store is one holder with a random token, registered in a
+// Lease holders: each store is one holder with a random token, registered in a
 // process-wide table while the store is open. recover() requeues leases whose holder token is
 // not in that table: holders of an earlier run of the process. A store opened again in the same
 // process while an older one still drains (a hot reload) leaves the older one's leases alone.
 //
-// One process at a time: the store takes an advisory lock (flock) on `<path>.lock`, shared by
-// every store of one process on that path; a second engine on the same directory fails to open
-// with a clear error instead of stealing leases. SQLite's own locks stay in NORMAL mode (not
-// `locking_mode=EXCLUSIVE`): a hot reload opens a second connection on the file in the same
-// process while the first drains, which an exclusive lock would refuse.
+// One process, one connection: the stores of one process on one file share one database and
+// writer (a hot reload opens the file again while the older store drains), which takes an
+// advisory lock (flock) on `<path>.lock` before opening the file: a second engine on the same
+// directory fails to open with a clear error instead of stealing leases. Being the file's only
+// user, the connection runs with `locking_mode=EXCLUSIVE` (SQLite's file lock is held from the
+// first write until it closes: no lock system calls per transaction). Nothing else opens the
+// file: not the console (it asks the queue's functions), not another engine (the flock).
 //
 // Memory: only the rows a call returns are loaded; the FIFO scan reads at most kFifoScanLimit
 // READY rows per lease() call (a group blocked behind more than that many messages of blocked
@@ -34,7 +36,7 @@
 #pragma once
 #include <filesystem>
 #include <memory>
-#include <thread>
+#include <string>
 
 #include "store/queue_store.h"
 #include "store/sqlite_db.h"
@@ -84,11 +86,12 @@ class SqliteQueueStore final : public QueueStore {
   // batch), for tests and figures.
   uint64_t commits() const;
 
- private:
   class FileLock;
-  struct Core;  // the database and the writer's queue: shared with the writer thread
+  struct Core;  // the database and its writer, shared by the stores of this process on one file
+
+ private:
+  const std::string holder_;  // this store's lease-holder token
   std::shared_ptr<Core> core_;
-  std::thread writer_;
 };
 
 }  // namespace iii

@@ -286,6 +286,49 @@ TEST(QueueGroupCommit, AnAnsweredEnqueueSurvivesKill9) {
   for (const std::string& id : receipts) EXPECT_TRUE(stored.count(id)) << "acknowledged enqueue " << id << " was lost";
 }
 
+// A hot reload opens the file again while the older store drains: both share one connection
+// (it is exclusive), each keeps its own leases, and the file outlives either of them.
+TEST(QueueGroupCommit, StoresOfOneProcessOnOneFileShareItsConnection) {
+  TempDir dir;
+  const fs::path file = dir.path() / "queue.sqlite3";
+  auto old_store = std::make_unique<SqliteQueueStore>(file);
+  old_store->enqueue(std::vector<NewQueueMessage>{msg("a"), msg("b")}, kNow);
+  ASSERT_EQ(old_store->lease("q", 1, false, kNow + 1000).size(), 1u);
+  SqliteQueueStore fresh(dir.path() / "." / "queue.sqlite3");  // the same file, spelled otherwise
+  EXPECT_EQ(fresh.recover(kNow), 0u);  // the older store is alive: its lease stays
+  std::vector<QueueMessage> b = fresh.lease("q", 5, false, kNow + 1000);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].message_id, "b");
+  old_store.reset();
+  EXPECT_EQ(fresh.recover(kNow), 1u);  // now it is gone: its lease comes back
+  EXPECT_TRUE(fresh.ack(b[0].seq, b[0].attempt));
+  Answers<size_t> enqueued;
+  fresh.enqueue_async(one(msg("c")), kNow, enqueued.done());
+  ASSERT_TRUE(fresh.wait_idle(30s));
+  EXPECT_EQ(fresh.counts({"q", false}).ready, 2u);
+}
+
+// The last store released inside one of its writer's answers: the writer finishes by itself, and
+// the file opens again at once.
+TEST(QueueGroupCommit, ReleasedOnItsOwnWriterThenOpenedAgain) {
+  TempDir dir;
+  const fs::path file = dir.path() / "queue.sqlite3";
+  for (int round = 0; round < 20; ++round) {
+    auto store = std::make_shared<SqliteQueueStore>(file);
+    std::promise<void> answered;
+    SqliteQueueStore* raw = store.get();
+    raw->enqueue_async(one(msg("m" + std::to_string(round))), kNow,
+                       [&answered, keep = std::move(store)](QueueResult<size_t> r) mutable {
+                         EXPECT_TRUE(r.ok()) << r.error;
+                         keep.reset();  // the last reference: released on the writer thread
+                         answered.set_value();
+                       });
+    answered.get_future().wait();
+  }
+  SqliteQueueStore reopened(file);
+  EXPECT_EQ(reopened.counts({"q", false}).ready, 20u);
+}
+
 TEST(QueueGroupCommit, WaitIdleCoversFollowUps) {
   SqliteQueueStore store(":memory:");
   std::atomic<int> steps{0};

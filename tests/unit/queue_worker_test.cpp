@@ -146,7 +146,9 @@ class QueueWorkerTest : public ::testing::Test {
 
   // Waits until the store answered everything submitted so far (and what that submitted).
   void idle() {
-    if (store) ASSERT_TRUE(store->wait_idle(std::chrono::seconds(30))) << "the queue store never went idle";
+    if (store) {
+      ASSERT_TRUE(store->wait_idle(std::chrono::seconds(30))) << "the queue store never went idle";
+    }
   }
   void tick(Clock::time_point at) {
     engine.tick(at);
