@@ -47,7 +47,7 @@ int64_t state_after_wait(int64_t retry_at_ms, int64_t now_ms) {
 
 // `seq` never comes back after a delete (AUTOINCREMENT), so (seq, attempts) names one lease for
 // good: a late answer cannot complete a newer message that reused the number.
-constexpr const char* kSchema =
+const std::string kSchema = sql(
     "CREATE TABLE IF NOT EXISTS messages ("
     "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
     "  queue TEXT NOT NULL, topic TEXT NOT NULL, message_id TEXT NOT NULL, function_id TEXT NOT NULL,"
@@ -57,8 +57,14 @@ constexpr const char* kSchema =
     "  attempts INTEGER NOT NULL, owner TEXT, last_error TEXT NOT NULL DEFAULT '', enqueued_at INTEGER NOT NULL,"
     "  UNIQUE (message_id, queue));"
     "CREATE INDEX IF NOT EXISTS messages_by_queue ON messages (queue, state, seq);"
-    "CREATE INDEX IF NOT EXISTS messages_due ON messages (state, available_at);"
-    "PRAGMA user_version = 1;";
+    // Due times only of the rows that have one to wait for (schema 2): an enqueue adds no entry
+    // and a lease one, where the index of every row over (state, available_at) of schema 1 took
+    // one per enqueue and two per lease. An engine of schema 1 opening the file creates its
+    // index again, and this one drops it again: both read the same rows.
+    "DROP INDEX IF EXISTS messages_due;"
+    "CREATE INDEX IF NOT EXISTS messages_delayed ON messages (available_at) WHERE state = {delayed};"
+    "CREATE INDEX IF NOT EXISTS messages_leased ON messages (available_at) WHERE state = {leased};"
+    "PRAGMA user_version = 2;");
 
 constexpr const char* kMessageColumns =
     "seq, queue, topic, message_id, function_id, data, grp, traceparent, baggage, attempts, last_error";
