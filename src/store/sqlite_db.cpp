@@ -53,7 +53,6 @@ SqliteDb::SqliteDb(const std::filesystem::path& path, Options options) : path_(p
   try {
     sqlite3_extended_result_codes(db_, 1);
     sqlite3_busy_timeout(db_, kBusyTimeoutMs);
-    if (!in_memory && options_.exclusive) exec("PRAGMA locking_mode = EXCLUSIVE");
     if (!in_memory) {
       // journal_mode answers with the mode in effect; anything but "wal" means it did not take.
       Use mode(statement("PRAGMA journal_mode = WAL"));

@@ -1,8 +1,7 @@
 // SqliteDb: the one SQLite connection wrapper behind every embedded store (key-value, queue).
 //
 // Opening does the same for every store: create missing parent directories, open read-write,
-// (optionally take the file for this connection alone: Options::exclusive), switch to WAL with
-// synchronous=NORMAL (a committed transaction is in the WAL file, which
+// switch to WAL with synchronous=NORMAL (a committed transaction is in the WAL file, which
 // survives `kill -9` of the process; an OS crash may lose the last commits, never corrupt the
 // file), apply the schema, and refuse a file that SQLite could only open read-only.
 //
@@ -33,11 +32,6 @@ class SqliteDb {
     std::string schema;  // SQL run once after opening (CREATE TABLE IF NOT EXISTS …)
     // Throws the store's error type. It must not return.
     std::function<void(const std::string& message)> raise;
-    // locking_mode=EXCLUSIVE, set before WAL: the connection keeps SQLite's file lock from its
-    // first write until it closes (no lock calls per transaction, the WAL index in process
-    // memory), and no other connection can use the file meanwhile. For a store that is the
-    // file's only user.
-    bool exclusive = false;
   };
 
   // Opens (creating if needed) `path`; ":memory:" opens a private in-memory database.

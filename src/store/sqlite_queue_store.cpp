@@ -104,10 +104,9 @@ class SqliteQueueStore::FileLock {
   int fd_ = -1;
 };
 
-// One open database and its writer. Every store of this process on one file shares it (a hot
-// reload opens the file again while the older store drains), so the file has one connection,
-// which holds SQLite's lock for good (locking_mode=EXCLUSIVE: no POSIX lock calls per
-// transaction); other processes are kept off by the FileLock. The writer thread holds the Core
+// One open database, its writer and its checkpointer. Every store of this process on one file
+// shares it (a hot reload opens the file again while the older store drains), so the file has one
+// writing connection; other processes are kept off by the FileLock. The writer thread holds the Core
 // too: when the last store goes on the writer thread itself (inside an answer), the thread is
 // detached, answers what is queued, and the database closes when it ends.
 struct SqliteQueueStore::Core {
@@ -150,6 +149,15 @@ struct SqliteQueueStore::Core {
   bool take_lease(int64_t seq, int64_t lease_until_ms, const std::string& holder, QueueMessage& out);
   bool settle(const QueueSettlement& s);
 
+  // The checkpointer: a connection and thread of its own that copies the WAL into the database
+  // file (syncing both) every kCheckpointEveryMs, beside the writer, which never waits for it.
+  std::unique_ptr<SqliteDb> checkpoint_db;
+  std::thread checkpointer;
+  std::mutex ckmu;
+  std::condition_variable ckcv;
+  bool ckstop = false;
+  void checkpoint_loop();
+
   bool submit(Item item);
   void writer_loop();
   void commit_batch(std::vector<Item>& batch);
@@ -165,6 +173,15 @@ constexpr auto kCloseWait = std::chrono::seconds(10);
 }  // namespace
 
 SqliteQueueStore::Core::~Core() {
+  if (checkpointer.joinable()) {
+    {
+      std::lock_guard lock(ckmu);
+      ckstop = true;
+    }
+    ckcv.notify_all();
+    checkpointer.join();
+  }
+  checkpoint_db.reset();
   db.reset();  // closes the database (and checkpoints it) before the file lock goes
   lock.reset();
   if (writer.joinable()) writer.detach();  // only when released before its writer ever stopped
@@ -179,15 +196,21 @@ SqliteQueueStore::Core::~Core() {
 std::shared_ptr<SqliteQueueStore::Core> SqliteQueueStore::Core::open(const std::filesystem::path& path) {
   auto make = [&](std::string key) {
     auto core = std::make_shared<Core>();  // its key is set once it opened (~Core uses the table)
-    // The lock first: the exclusive connection of another engine would make SQLite wait for its
-    // busy timeout, then fail without saying why. When the directory cannot be made, SqliteDb
-    // reports that (it tries again, with a clear message).
+    // The lock first: another engine's store is then refused with a clear error, before SQLite
+    // could wait on its locks. When the directory cannot be made, SqliteDb reports that (it tries
+    // again, with a clear message).
     std::error_code ec;
     if (!key.empty() && (!path.has_parent_path() || std::filesystem::create_directories(path.parent_path(), ec) || !ec))
       core->lock = std::make_unique<FileLock>(key);
-    core->db = std::make_unique<SqliteDb>(
-        path, SqliteDb::Options{"queue store", kSchema, [](const std::string& m) { throw QueueStoreError(m); },
-                                /*exclusive=*/!key.empty()});
+    auto raise = [](const std::string& m) { throw QueueStoreError(m); };
+    core->db = std::make_unique<SqliteDb>(path, SqliteDb::Options{"queue store", kSchema, raise});
+    if (!key.empty()) {
+      // Checkpoints by the checkpointer; the writer's own (a stall of two fdatasync each) only if
+      // the WAL reaches kWalPagesMax, should the checkpointer fall behind.
+      core->db->exec(("PRAGMA wal_autocheckpoint = " + std::to_string(kWalPagesMax)).c_str());
+      core->checkpoint_db = std::make_unique<SqliteDb>(path, SqliteDb::Options{"queue store", "", raise});
+      core->checkpointer = std::thread([c = core.get()] { c->checkpoint_loop(); });
+    }
     core->key = std::move(key);
     return core;
   };
@@ -311,6 +334,20 @@ void SqliteQueueStore::Core::writer_loop() {
     }
     busy = false;
     if (items.empty()) idle.notify_all();
+  }
+}
+
+void SqliteQueueStore::Core::checkpoint_loop() {
+  std::unique_lock lock(ckmu);
+  while (!ckcv.wait_for(lock, std::chrono::milliseconds(kCheckpointEveryMs), [&] { return ckstop; })) {
+    lock.unlock();
+    try {
+      // PASSIVE: copies what no reader needs, never waits for the writer (nor it for this).
+      checkpoint_db->exec("PRAGMA wal_checkpoint(PASSIVE)");
+    } catch (const std::exception& e) {
+      spdlog::warn("iii-queue: checkpoint failed: {}", e.what());
+    }
+    lock.lock();
   }
 }
 

@@ -22,13 +22,25 @@
 // not in that table: holders of an earlier run of the process. A store opened again in the same
 // process while an older one still drains (a hot reload) leaves the older one's leases alone.
 //
-// One process, one connection: the stores of one process on one file share one database and
-// writer (a hot reload opens the file again while the older store drains), which takes an
-// advisory lock (flock) on `<path>.lock` before opening the file: a second engine on the same
-// directory fails to open with a clear error instead of stealing leases. Being the file's only
-// user, the connection runs with `locking_mode=EXCLUSIVE` (SQLite's file lock is held from the
-// first write until it closes: no lock system calls per transaction). Nothing else opens the
-// file: not the console (it asks the queue's functions), not another engine (the flock).
+// One process, one writer: the stores of one process on one file share one database and writer
+// (a hot reload opens the file again while the older store drains), which takes an advisory lock
+// (flock) on `<path>.lock` before opening the file: a second engine on the same directory fails
+// to open with a clear error instead of stealing leases. Nothing else opens the file: not the
+// console (it asks the queue's functions), not another engine (the flock). SQLite's locks stay in
+// NORMAL mode, not locking_mode=EXCLUSIVE: the checkpointer (below) is a second connection. (An
+// exclusive connection saved the ~7 fcntl of each transaction, but then the checkpoints ran on
+// the writer, and their stalls cost more: see bench/README.md, "Queue group commit".)
+//
+// Checkpoints: copying the WAL into the database file syncs both (two fdatasync), and a
+// checkpoint on the writer stalls every operation waiting for it; SQLite's default did one every
+// 1000 WAL pages on the committing connection, ~70 a second at a busy queue's rate, which made
+// most of the tail latency. A checkpointer thread with a connection of its own runs a PASSIVE
+// checkpoint every kCheckpointEveryMs beside the writer (neither waits for the other); the
+// writer's own only happens if the WAL reaches kWalPagesMax. synchronous=NORMAL syncs the WAL
+// only at checkpoints, so what an OS crash or power cut may lose is what was committed in the
+// last ~kCheckpointEveryMs (before: since the last 1000 pages; at a trickle, minutes). A crash of
+// the process (kill -9) loses nothing that was answered either way: a commit is in the WAL file
+// when it returns.
 //
 // Memory: only the rows a call returns are loaded; the FIFO scan reads at most kFifoScanLimit
 // READY rows per lease() call (a group blocked behind more than that many messages of blocked
@@ -50,6 +62,9 @@ class SqliteQueueStore final : public QueueStore {
   static constexpr size_t kMaxBatchBytes = 4u << 20;  // a larger single enqueue is a batch alone
   static constexpr size_t kMaxWaitingEnqueues = 16384;
   static constexpr size_t kMaxWaitingTasks = 4096;
+  // The checkpointer's period, and the WAL size at which the writer checkpoints itself.
+  static constexpr int64_t kCheckpointEveryMs = 100;
+  static constexpr int kWalPagesMax = 8192;  // 32 MiB of 4 KiB pages
 
   // Opens (creating if needed, with missing parent directories) the database at `path`;
   // ":memory:" opens a private in-memory database (nothing survives the process).
