@@ -25,10 +25,16 @@
 //  * Memory: messages live in the store; a call loads at most what it returns.
 //  * Errors: an operation that cannot be done (I/O error, full disk) throws QueueStoreError and
 //    changes nothing. Thread safety: every method may be called from any thread.
+//  * Asynchronous forms (the hot path: enqueue, lease, the end of a delivery): the same operation,
+//    answered through a callback once it is committed, so that no event loop waits for the disk.
+//    A store may commit several of them in one transaction (SqliteQueueStore: group commit); they
+//    take effect in the order they were submitted, and each is answered only after the commit
+//    that holds it. The defaults run the synchronous form at once, on the caller's thread.
 //
 // Times are wall-clock milliseconds since the Unix epoch chosen by the caller, so a deadline
 // stored before a restart still means something after it.
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -67,6 +73,28 @@ struct DeadMessage {
   std::string queue, topic, message_id, function_id, data, error;
   int64_t failed_at_ms = 0;
   uint32_t attempts = 0;
+};
+
+// The answer of an asynchronous operation: its value, or the message of the QueueStoreError that
+// stopped it (nothing changed then).
+template <class T>
+struct QueueResult {
+  std::optional<T> value;
+  std::string error;
+  bool ok() const { return value.has_value(); }
+};
+template <class T>
+using QueueDone = std::function<void(QueueResult<T>)>;
+
+// How a delivery ended, for settle_async(): the arguments of ack, retry, bury or release.
+struct QueueSettlement {
+  enum class Kind { kAck, kRetry, kBury, kRelease };
+  Kind kind = Kind::kAck;
+  int64_t seq = 0;
+  uint32_t attempt = 0;
+  std::string error;        // retry, bury
+  int64_t retry_at_ms = 0;  // retry, release
+  int64_t now_ms = 0;       // retry, bury, release
 };
 
 struct QueueCounts {
@@ -120,6 +148,29 @@ class QueueStore {
   // thread; call once, before use.
   virtual void watch_ready(std::function<void(std::string_view queue)> fn) { (void)fn; }
 
+  // --- asynchronous forms (see the contract above) ---
+  // `done` runs exactly once, on any thread (possibly before the call returns), never under a lock
+  // of the store; it must not wait for another asynchronous operation of the same store.
+  virtual void enqueue_async(std::vector<NewQueueMessage> messages, int64_t now_ms, QueueDone<size_t> done);
+  virtual void lease_async(std::string queue, size_t max, bool fifo, int64_t lease_until_ms,
+                           QueueDone<std::vector<QueueMessage>> done);
+  // ack, retry, bury or release; the value says whether the lease was still held.
+  virtual void settle_async(QueueSettlement settlement, QueueDone<bool> done);
+  // Runs `task` where this store does its blocking work, after the operations submitted before it
+  // (SqliteQueueStore: its writer thread); the default runs it at once. For the synchronous calls
+  // that must not hold an event loop (admin functions, the dispatcher's tick). False, and `task`
+  // dropped, when too many tasks wait already (the caller answers an error instead).
+  virtual bool run_async(std::function<void()> task) {
+    task();
+    return true;
+  }
+  // Waits until every operation and task submitted so far has been answered, and those answers'
+  // follow-ups too (what they submitted in turn). False when `timeout` passed first.
+  virtual bool wait_idle(std::chrono::milliseconds timeout) {
+    (void)timeout;
+    return true;
+  }
+
   // --- dead-letter queue and introspection ---
   virtual QueueCounts counts(const QueueScope& scope) = 0;
   virtual std::vector<QueueSummary> summaries() = 0;  // every queue holding a message
@@ -129,6 +180,52 @@ class QueueStore {
   virtual bool redrive_message(const QueueScope& scope, std::string_view message_id, int64_t now_ms) = 0;
   // Deletes one dead message.
   virtual bool discard(const QueueScope& scope, std::string_view message_id) = 0;
+
+ protected:
+  // Runs one settlement through the synchronous forms.
+  bool settle(const QueueSettlement& s);
 };
+
+// The defaults: the synchronous form at once, its QueueStoreError as the answer's error.
+inline void QueueStore::enqueue_async(std::vector<NewQueueMessage> messages, int64_t now_ms, QueueDone<size_t> done) {
+  QueueResult<size_t> r;
+  try {
+    r.value = enqueue(messages, now_ms);
+  } catch (const QueueStoreError& e) {
+    r.error = e.what();
+  }
+  done(std::move(r));
+}
+
+inline void QueueStore::lease_async(std::string queue, size_t max, bool fifo, int64_t lease_until_ms,
+                                    QueueDone<std::vector<QueueMessage>> done) {
+  QueueResult<std::vector<QueueMessage>> r;
+  try {
+    r.value = lease(queue, max, fifo, lease_until_ms);
+  } catch (const QueueStoreError& e) {
+    r.error = e.what();
+  }
+  done(std::move(r));
+}
+
+inline bool QueueStore::settle(const QueueSettlement& s) {
+  switch (s.kind) {
+    case QueueSettlement::Kind::kAck: return ack(s.seq, s.attempt);
+    case QueueSettlement::Kind::kRetry: return retry(s.seq, s.attempt, s.error, s.retry_at_ms, s.now_ms);
+    case QueueSettlement::Kind::kBury: return bury(s.seq, s.attempt, s.error, s.now_ms);
+    case QueueSettlement::Kind::kRelease: return release(s.seq, s.attempt, s.retry_at_ms, s.now_ms);
+  }
+  return false;
+}
+
+inline void QueueStore::settle_async(QueueSettlement settlement, QueueDone<bool> done) {
+  QueueResult<bool> r;
+  try {
+    r.value = settle(settlement);
+  } catch (const QueueStoreError& e) {
+    r.error = e.what();
+  }
+  done(std::move(r));
+}
 
 }  // namespace iii

@@ -3,6 +3,9 @@
 // groups, lost deliveries (disconnect, engine timeout, expired lease), restart recovery, the
 // durable:subscriber trigger type with iii::durable::publish, and the introspection functions.
 // Time is driven by hand: a manual wall clock for the queue and engine.tick() for the engine.
+// The store commits on its writer thread (group commit) and the deliveries start there: after
+// each step the helpers wait until the store has answered everything (idle()), so every test
+// sees the state the step led to.
 #include "config_error.h"
 #include "temp_dir.h"
 #include "workers/queue/queue_worker.h"
@@ -19,6 +22,7 @@
 #include "engine/engine.h"
 #include "engine/in_process_worker.h"
 #include "recording_endpoint.h"
+#include "store/sqlite_queue_store.h"
 #include "workers/queue/queue_config.h"
 
 namespace iii {
@@ -132,10 +136,23 @@ class QueueWorkerTest : public ::testing::Test {
   }
 
   void start(std::string_view block = "null") {
-    worker = make_queue_worker(engine, parse_queue_config(json::parse(block), dir.path()), nullptr,
-                               [this] { return wall; });
+    QueueWorkerConfig config = parse_queue_config(json::parse(block), dir.path());
+    store = std::make_shared<SqliteQueueStore>(config.file_path);
+    worker = make_queue_worker(engine, std::move(config), store, [this] { return wall; });
     engine.add_in_process_worker(worker->endpoint());
     worker->start();
+    idle();
+  }
+
+  // Waits until the store answered everything submitted so far (and what that submitted).
+  void idle() {
+    if (store) {
+      ASSERT_TRUE(store->wait_idle(std::chrono::seconds(30))) << "the queue store never went idle";
+    }
+  }
+  void tick(Clock::time_point at) {
+    engine.tick(at);
+    idle();
   }
 
   // Moves both clocks by `ms` in ticks of at most 100 ms, as the engine's timer would.
@@ -143,7 +160,7 @@ class QueueWorkerTest : public ::testing::Test {
     while (ms > 0) {
       const int64_t step = std::min<int64_t>(ms, 100);
       wall += step, elapsed += step, ms -= step;
-      engine.tick(base + std::chrono::milliseconds(elapsed));
+      tick(base + std::chrono::milliseconds(elapsed));
     }
   }
 
@@ -152,7 +169,10 @@ class QueueWorkerTest : public ::testing::Test {
     engine.attach(ep, "127.0.0.1");
     return ep;
   }
-  void frame(const std::shared_ptr<RecordingEndpoint>& from, const std::string& text) { engine.on_frame(from, text); }
+  void frame(const std::shared_ptr<RecordingEndpoint>& from, const std::string& text) {
+    engine.on_frame(from, text);
+    idle();
+  }
   void serve(const std::shared_ptr<RecordingEndpoint>& ep, const std::string& fn) {
     frame(ep, R"({"type":"registerfunction","id":")" + fn + R"("})");
   }
@@ -193,6 +213,7 @@ class QueueWorkerTest : public ::testing::Test {
   Outcome call(const std::string& function_id, const std::string& data) {
     std::optional<Outcome> out;
     engine.invoke(function_id, data, {}, [&](Outcome o) { out = std::move(o); });
+    idle();
     EXPECT_TRUE(out) << function_id << " did not answer synchronously";
     return out ? *out : Outcome::failure("no_answer", "");
   }
@@ -213,6 +234,7 @@ class QueueWorkerTest : public ::testing::Test {
   int64_t wall = kStart;
   Clock::time_point base = Clock::now();
   int64_t elapsed = 0;
+  std::shared_ptr<SqliteQueueStore> store;
   std::unique_ptr<BuiltinWorker> worker;
   std::shared_ptr<RecordingEndpoint> caller;
   std::set<std::string> answered;
@@ -372,6 +394,7 @@ TEST_F(QueueWorkerTest, WorkerGoneMidJobIsRetriedOnAnother) {
   receipt("jobs", "f", R"({"job":1})");
   ASSERT_EQ(pending(w1).size(), 1u);
   engine.detach(w1);  // invocation_stopped
+  idle();
   auto w2 = connect();
   serve(w2, "f");
   advance(100);
@@ -409,8 +432,8 @@ TEST_F(QueueWorkerTest, ExpiredLeaseIsRetriedAndALateAnswerIsIgnored) {
   ASSERT_EQ(first.size(), 1u);
   // The answer is lost: only the queue's wall clock moves (the engine's deadline does not fire).
   wall += 2000 + QueueDispatcher::kLeaseMarginMs;
-  engine.tick(base);
-  engine.tick(base);
+  tick(base);
+  tick(base);
   auto all = pending(w);
   ASSERT_EQ(all.size(), 2u) << "not retried after the lease expired";
   answer(w, first[0]);  // the late first answer changes nothing...
@@ -422,7 +445,9 @@ TEST_F(QueueWorkerTest, ExpiredLeaseIsRetriedAndALateAnswerIsIgnored) {
 TEST_F(QueueWorkerTest, RestartDeliversWhatWasInFlight) {
   auto run = [&](int enqueue) {
     auto engine = std::make_unique<Engine>(EngineOptions{std::chrono::milliseconds(2000), std::chrono::milliseconds(500), 1000});
-    auto queue = make_queue_worker(*engine, parse_queue_config(nullptr, dir.path()), nullptr, [this] { return wall; });
+    QueueWorkerConfig config = parse_queue_config(nullptr, dir.path());
+    auto db = std::make_shared<SqliteQueueStore>(config.file_path);
+    auto queue = make_queue_worker(*engine, std::move(config), db, [this] { return wall; });
     engine->add_in_process_worker(queue->endpoint());
     queue->start();
     auto w = std::make_shared<RecordingEndpoint>(), c = std::make_shared<RecordingEndpoint>();
@@ -431,15 +456,18 @@ TEST_F(QueueWorkerTest, RestartDeliversWhatWasInFlight) {
     for (int i = 0; i < enqueue; ++i)
       engine->on_frame(c, R"({"type":"invokefunction","invocation_id":"i","function_id":"f","data":)" + std::to_string(i) +
                               R"(,"action":{"type":"enqueue","queue":"default"}})");
+    EXPECT_TRUE(db->wait_idle(std::chrono::seconds(30)));
+    EXPECT_EQ(c->of_type("invocationresult").size(), static_cast<size_t>(enqueue));  // every receipt given
     engine->on_frame(w, R"({"type":"registerfunction","id":"f"})");
     // Workers reconnect after the queue restarted: the first deliveries find no function and do
     // not count as attempts; the next ones reach the worker.
     wall += QueueDispatcher::kNotFoundRetryMs;
     engine->tick(base);
+    EXPECT_TRUE(db->wait_idle(std::chrono::seconds(30)));
     std::multiset<int64_t> seen;
     for (auto& call : w->of_type("invokefunction")) seen.insert(call.at("data").as_int64());
     // A crash: the engine and the worker vanish without answering or stopping anything.
-    queue.reset(), engine.reset();
+    queue.reset(), engine.reset(), db.reset();
     return seen;
   };
   EXPECT_EQ(run(3), (std::multiset<int64_t>{0, 1, 2}));

@@ -104,36 +104,56 @@ void QueueDispatcher::pump(const ConsumerPtr& c) {
       return;
     }
     c->pumping = true;
+    c->rounds = 0;
   }
-  for (int round = 1;; ++round) {
-    std::vector<QueueMessage> batch;
-    ConsumerTarget target;
-    {
-      std::lock_guard lock(mu_);
-      c->again = false;
-      const size_t limit = c->settings.concurrency;
-      if (!closed_ && store_ && c->active && c->in_flight.size() < limit) {
-        try {
-          batch = store_->lease(c->queue, limit - c->in_flight.size(), c->settings.fifo, clock_() + lease_ms(c->target));
-        } catch (const QueueStoreError& e) {
-          store_failures_.failed("cannot lease from " + c->queue + ": " + e.what());
-        }
-        for (const QueueMessage& m : batch) c->in_flight[m.seq] = m.attempt;
-      }
-      target = c->target;
+  request_lease(c);
+}
+
+void QueueDispatcher::request_lease(const ConsumerPtr& c) {
+  std::shared_ptr<QueueStore> store;
+  size_t want = 0;
+  bool fifo = false;
+  int64_t until = 0;
+  {
+    std::lock_guard lock(mu_);
+    c->again = false;
+    const size_t limit = c->settings.concurrency;
+    if (!closed_ && store_ && c->active && c->in_flight.size() < limit) {
+      store = store_;
+      want = limit - c->in_flight.size();
+      fifo = c->settings.fifo;
+      until = clock_() + lease_ms(c->target);
     }
-    for (const QueueMessage& m : batch) deliver(c, target, m);
+  }
+  if (!store) return leased(c, QueueResult<std::vector<QueueMessage>>{std::vector<QueueMessage>{}, {}});
+  // Answered once the lease is committed: on the store's writer thread, or here and now.
+  store->lease_async(c->queue, want, fifo, until,
+                     [self = shared_from_this(), c](QueueResult<std::vector<QueueMessage>> r) { self->leased(c, std::move(r)); });
+}
+
+void QueueDispatcher::leased(const ConsumerPtr& c, QueueResult<std::vector<QueueMessage>> r) {
+  if (!r.ok()) store_failures_.failed("cannot lease from " + c->queue + ": " + r.error);
+  std::vector<QueueMessage> batch = r.ok() ? std::move(*r.value) : std::vector<QueueMessage>{};
+  ConsumerTarget target;
+  {
+    std::lock_guard lock(mu_);
+    for (const QueueMessage& m : batch) c->in_flight[m.seq] = m.attempt;
+    target = c->target;
+  }
+  for (const QueueMessage& m : batch) deliver(c, target, m);
+  {
     std::lock_guard lock(mu_);
     if (!c->again) {
       c->pumping = false;
       return;
     }
-    if (round == kMaxRoundsPerPump) {  // answers keep coming back at once: leave the rest to the next tick
+    if (++c->rounds == kMaxRoundsPerPump) {  // answers keep coming back at once: leave the rest to the next tick
       c->pumping = false;
       c->next_poll_ms = 0;
       return;
     }
   }
+  request_lease(c);
 }
 
 void QueueDispatcher::deliver(const ConsumerPtr& c, const ConsumerTarget& target, const QueueMessage& m) {
@@ -180,38 +200,68 @@ void QueueDispatcher::settle(const std::string& queue, const QueueSettings& sett
   }
   if (!store) return;
   const int64_t now = clock_();
-  try {
-    if (!error) {
-      store->ack(lease.seq, lease.attempt);
-      return;
-    }
-    const std::string text = describe(*error);
+  QueueSettlement s{QueueSettlement::Kind::kAck, lease.seq, lease.attempt, {}, 0, now};
+  std::string log;  // what to say once the outcome is recorded
+  if (error) {
+    s.error = describe(*error);
     if (error->code == codes::kFunctionNotFound && now < opened_at + kStartupGraceMs) {
-      store->release(lease.seq, lease.attempt, now + kNotFoundRetryMs, now);  // its worker may still be reconnecting
+      s.kind = QueueSettlement::Kind::kRelease;  // its worker may still be reconnecting
+      s.retry_at_ms = now + kNotFoundRetryMs;
     } else if (lease.attempt >= settings.max_attempts) {
-      if (store->bury(lease.seq, lease.attempt, text, now))
-        spdlog::warn("iii-queue: message {} of {} failed {} time(s), moved to the dead-letter queue: {}",
-                     lease.message_id, queue, lease.attempt, text);
+      s.kind = QueueSettlement::Kind::kBury;
+      log = "message " + lease.message_id + " of " + queue + " failed " + std::to_string(lease.attempt) +
+            " time(s), moved to the dead-letter queue: " + s.error;
     } else {
       const uint64_t delay = backoff_delay_ms(settings.backoff_ms, lease.attempt);
-      if (store->retry(lease.seq, lease.attempt, text, now + static_cast<int64_t>(delay), now))
-        spdlog::debug("iii-queue: message {} of {} failed (attempt {}), retry in {} ms: {}", lease.message_id, queue,
-                      lease.attempt, delay, text);
+      s.kind = QueueSettlement::Kind::kRetry;
+      s.retry_at_ms = now + static_cast<int64_t>(delay);
+      log = "message " + lease.message_id + " of " + queue + " failed (attempt " + std::to_string(lease.attempt) +
+            "), retry in " + std::to_string(delay) + " ms: " + s.error;
     }
-  } catch (const QueueStoreError& e) {
-    // The message stays leased; when the lease expires it is retried, so nothing is lost.
-    store_failures_.failed("cannot record the outcome of message " + lease.message_id + " of " + queue + ": " + e.what());
   }
+  const QueueSettlement::Kind kind = s.kind;
+  store->settle_async(std::move(s), [self = shared_from_this(), kind, log = std::move(log), id = lease.message_id,
+                                     queue](QueueResult<bool> r) {
+    if (!r.ok()) {
+      // The message stays leased; when the lease expires it is retried, so nothing is lost.
+      self->store_failures_.failed("cannot record the outcome of message " + id + " of " + queue + ": " + r.error);
+    } else if (*r.value && kind == QueueSettlement::Kind::kBury) {
+      spdlog::warn("iii-queue: {}", log);
+    } else if (*r.value && kind == QueueSettlement::Kind::kRetry) {
+      spdlog::debug("iii-queue: {}", log);
+    }
+  });
 }
 
 void QueueDispatcher::tick() {
   std::shared_ptr<QueueStore> store = this->store();
   if (!store) return;
+  {
+    std::lock_guard lock(mu_);
+    if (tick_queued_) return;  // the previous tick has not run yet: one at a time
+    tick_queued_ = true;
+  }
+  // The scans and promotions are store work: where the store does it (its writer thread), not on
+  // the engine's timer thread.
+  const bool queued = store->run_async([weak = weak_from_this(), store] {
+    if (auto self = weak.lock()) self->tick_store(*store);
+  });
+  if (!queued) {
+    std::lock_guard lock(mu_);
+    tick_queued_ = false;
+  }
+}
+
+void QueueDispatcher::tick_store(QueueStore& store) {
+  {
+    std::lock_guard lock(mu_);
+    tick_queued_ = false;
+  }
   const int64_t now = clock_();
   std::vector<QueueMessage> expired;
   try {
-    store->promote_due(now);
-    expired = store->expired(now, kExpiredBatch);
+    store.promote_due(now);
+    expired = store.expired(now, kExpiredBatch);
     store_failures_.succeeded();
   } catch (const QueueStoreError& e) {
     store_failures_.failed(e.what());

@@ -19,9 +19,15 @@
 // tried again. Later, an unknown function is an ordinary failure (retried, then dead-lettered).
 //
 // Threads: the engine owns none; tick() runs on its ~100 ms ticker and answers arrive on any
-// thread. Consumers are pumped by whoever has news (enqueue, answer, tick); a pump already
-// running on another thread is asked to go around once more instead of running twice, so
-// answers that come back synchronously never recurse (and kMaxRoundsPerPump bounds the rounds).
+// thread. The store work goes through the store's asynchronous forms (queue_store.h): a lease
+// request, an outcome (ack, retry, bury) and the tick's scans are submitted, never waited for, so
+// no engine thread waits for the disk; the SQLite store commits what arrives together in one
+// transaction and answers on its writer thread, where deliveries then start. Consumers are pumped
+// by whoever has news (enqueue, answer, tick); a consumer has at most one lease request out, and a
+// pump asked while one is out goes around once more when it is answered instead of running twice,
+// so answers that come back synchronously never recurse (and kMaxRoundsPerPump bounds the rounds).
+// An outcome is submitted before the lease request that reuses its slot, so the store applies them
+// in that order (FIFO groups see the ack before the next lease).
 #pragma once
 #include <functional>
 #include <map>
@@ -90,7 +96,8 @@ class QueueDispatcher : public std::enable_shared_from_this<QueueDispatcher> {
     ConsumerTarget target;
     bool active = true;
     std::unordered_map<int64_t, uint32_t> in_flight;  // seq → attempt (the lease token)
-    bool pumping = false, again = false;
+    bool pumping = false, again = false;  // pumping: a lease request of this consumer is out
+    int rounds = 0;                        // lease requests of the current pump
     int64_t next_poll_ms = 0;
   };
   using ConsumerPtr = std::shared_ptr<Consumer>;
@@ -101,6 +108,11 @@ class QueueDispatcher : public std::enable_shared_from_this<QueueDispatcher> {
   };
 
   void pump(const ConsumerPtr& c);
+  // One lease request for the free slots of `c` (REQUIRES: c->pumping), answered by leased().
+  void request_lease(const ConsumerPtr& c);
+  void leased(const ConsumerPtr& c, QueueResult<std::vector<QueueMessage>> r);
+  // The store work of a tick, where the store does its blocking work (QueueStore::run_async).
+  void tick_store(QueueStore& store);
   void deliver(const ConsumerPtr& c, const ConsumerTarget& target, const QueueMessage& m);
   // An answer: error is nullopt on success.
   void finish(const ConsumerPtr& c, const Lease& lease, const std::optional<ErrorBody>& error);
@@ -115,6 +127,7 @@ class QueueDispatcher : public std::enable_shared_from_this<QueueDispatcher> {
   mutable std::mutex mu_;
   std::shared_ptr<QueueStore> store_;
   bool closed_ = true;
+  bool tick_queued_ = false;  // a tick waits for the store: the next ones are skipped until it ran
   int64_t opened_at_ms_ = 0;
   std::map<std::string, ConsumerPtr, std::less<>> consumers_;
   // A store that keeps failing (Redis down) fails every tick and delivery: logged sparingly.

@@ -1,6 +1,11 @@
 // The iii-queue functions (docs/builtins.md §3.3). Each reads its request (bad input answers
 // deserialization_error and changes nothing), works on the store, answers, and only then wakes
 // the consumers that have new work, so a caller holds its receipt before the job starts.
+//
+// No handler waits for the disk on the engine's thread: enqueue and publish read their request
+// there and submit the write (QueueStore::enqueue_async, group-committed by the SQLite store),
+// answering once it is committed; the admin functions run whole where the store does its
+// blocking work (QueueStore::run_async).
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
@@ -18,9 +23,16 @@ namespace {
 
 namespace json = boost::json;
 
+struct Reply;
+// Answers a call (from any thread), then runs the reply's `after`.
+using Answer = std::function<void(Reply)>;
+
 struct Reply {
   Outcome outcome;
   std::function<void()> after;  // runs once the caller has its answer
+  // Set instead of `outcome` by a body that answers later (once its write is committed): called
+  // with what answers the call.
+  std::function<void(Answer)> later;
 };
 
 using Body = std::function<Reply(const QueueRequest&, QueueService&)>;
@@ -89,9 +101,20 @@ Reply enqueue(const QueueRequest& r, QueueService& s) {
       return fail("message_group_missing", "Queue `" + queue + "` is FIFO: `data." + q.message_group_field +
                                                "` must be present and not null (it names the message group)");
   }
-  running_store(s)->enqueue({&m, 1}, s.dispatcher()->now());
-  std::string answer = FrameWriter(64).string("messageReceiptId", m.message_id).finish();
-  return Reply{Outcome::success(std::move(answer)), [&s, q = m.queue] { s.dispatcher()->wake(q); }};
+  auto store = running_store(s);
+  const int64_t now = s.dispatcher()->now();
+  // The answer may come after the worker stopped: it holds the dispatcher, not the service.
+  return Reply{{}, {}, [d = s.dispatcher(), store, now, m = std::move(m)](Answer answer) mutable {
+                 std::string receipt = FrameWriter(64).string("messageReceiptId", m.message_id).finish();
+                 std::string queue = m.queue;
+                 std::vector<NewQueueMessage> one;
+                 one.push_back(std::move(m));
+                 store->enqueue_async(std::move(one), now, [d, answer, receipt = std::move(receipt),
+                                                            queue = std::move(queue)](QueueResult<size_t> r) {
+                   if (!r.ok()) return answer(fail("enqueue_failed", r.error));
+                   answer(Reply{Outcome::success(receipt), [d, queue] { d->wake(queue); }, {}});
+                 });
+               }};
 }
 
 Reply publish(const QueueRequest& r, QueueService& s) {
@@ -108,9 +131,15 @@ Reply publish(const QueueRequest& r, QueueService& s) {
   std::vector<NewQueueMessage> copies;
   for (const auto& t : targets)
     copies.push_back(NewQueueMessage{t.queue, *topic, new_uuid(), t.function_id, std::string(data), std::nullopt, r.call_traceparent, ""});
-  store->enqueue(copies, s.dispatcher()->now());
-  return Reply{Outcome::success("null"), [&s, targets] {
-                 for (const auto& t : targets) s.dispatcher()->wake(t.queue);
+  const int64_t now = s.dispatcher()->now();
+  return Reply{{}, {}, [d = s.dispatcher(), store, now, copies = std::move(copies), targets](Answer answer) mutable {
+                 store->enqueue_async(std::move(copies), now, [d, answer, targets](QueueResult<size_t> r) {
+                   if (!r.ok()) return answer(fail("publish_failed", r.error));
+                   answer(Reply{Outcome::success("null"), [d, targets] {
+                                  for (const auto& t : targets) d->wake(t.queue);
+                                },
+                                {}});
+                 });
                }};
 }
 
@@ -225,30 +254,43 @@ Reply dlq_messages(const QueueRequest& r, QueueService& s) {
   return ok(out + "]");
 }
 
+// Where a function's body runs: on the engine's thread that received the call (it only reads the
+// request and submits its write), or where the store does its blocking work.
+enum class Runs { kHere, kByStore };
+
 void add(InProcessWorker& worker, const std::shared_ptr<QueueService>& service, const char* id, const char* description,
-         const char* failure_code, Body body) {
-  worker.add_function(
-      FunctionSpec{id, description, {}, {}, {}},
-      AsyncFunctionHandler([service, code = std::string(failure_code), body = std::move(body)](const InProcessCall& call,
-                                                                                             Completion done) {
-        Reply reply;
-        try {
-          QueueRequest request(call.data);
-          request.call_traceparent = call.traceparent;
-          if (std::optional<std::string> target = request.string("function_id");
-              target && std::string_view(call.function_id) == "engine::queue::enqueue") {
-            if (auto denied = job_target_denied(service->engine(), call.caller_worker_id, *target))
-              return done(Outcome{{}, std::move(*denied)});
-          }
-          reply = body(request, *service);
-        } catch (const RequestError& e) {
-          reply = fail(codes::kDeserializationError, e.what());
-        } catch (const QueueStoreError& e) {
-          reply = fail(code, e.what());
-        }
-        done(std::move(reply.outcome));
-        if (reply.after) reply.after();
-      }));
+         const char* failure_code, Runs runs, Body body) {
+  auto handle = [service, code = std::string(failure_code), body = std::move(body)](const InProcessCall& call,
+                                                                                  const Completion& done) {
+    Answer answer = [done](Reply r) {
+      done(std::move(r.outcome));
+      if (r.after) r.after();
+    };
+    Reply reply;
+    try {
+      QueueRequest request(call.data);
+      request.call_traceparent = call.traceparent;
+      if (std::optional<std::string> target = request.string("function_id");
+          target && std::string_view(call.function_id) == "engine::queue::enqueue") {
+        if (auto denied = job_target_denied(service->engine(), call.caller_worker_id, *target))
+          return done(Outcome{{}, std::move(*denied)});
+      }
+      reply = body(request, *service);
+    } catch (const RequestError& e) {
+      reply = fail(codes::kDeserializationError, e.what());
+    } catch (const QueueStoreError& e) {
+      reply = fail(code, e.what());
+    }
+    if (reply.later) return reply.later(std::move(answer));
+    answer(std::move(reply));
+  };
+  worker.add_function(FunctionSpec{id, description, {}, {}, {}},
+                      AsyncFunctionHandler([service, runs, handle](const InProcessCall& call, Completion done) {
+                        std::shared_ptr<QueueStore> store = runs == Runs::kByStore ? service->store() : nullptr;
+                        if (!store) return handle(call, done);  // not running: answers its error at once
+                        if (!store->run_async([handle, call, done] { handle(call, done); }))
+                          done(Outcome::failure("queue_busy", "iii-queue: too many calls wait for its store"));
+                      }));
 }
 
 }  // namespace
@@ -258,24 +300,25 @@ void add_queue_functions(InProcessWorker& worker, const std::shared_ptr<QueueSer
     const char* id;
     const char* description;
     const char* failure_code;  // the error code when the store fails
+    Runs runs;
     Body body;
   };
   const Entry entries[] = {
       {"engine::queue::enqueue", "Durably enqueue a job for a named queue (TriggerAction.Enqueue)", "enqueue_failed",
-       enqueue},
-      {"iii::durable::publish", "Publish a message to every durable:subscriber of a topic", "publish_failed", publish},
-      {"iii::queue::redrive", "Move every dead-lettered message of a queue back to it", "redrive_failed", redrive},
-      {"iii::queue::redrive_message", "Move one dead-lettered message back to its queue", "redrive_message_failed",
+       Runs::kHere, enqueue},
+      {"iii::durable::publish", "Publish a message to every durable:subscriber of a topic", "publish_failed", Runs::kHere, publish},
+      {"iii::queue::redrive", "Move every dead-lettered message of a queue back to it", "redrive_failed", Runs::kByStore, redrive},
+      {"iii::queue::redrive_message", "Move one dead-lettered message back to its queue", "redrive_message_failed", Runs::kByStore,
        one_message(true)},
-      {"iii::queue::discard_message", "Delete one dead-lettered message", "discard_message_failed", one_message(false)},
-      {"engine::queue::list_topics", "Named queues and topics", "list_topics_failed", list_topics},
-      {"engine::queue::topic_stats", "Depth, consumers and dead-letter depth of a queue or topic", "topic_stats_failed",
+      {"iii::queue::discard_message", "Delete one dead-lettered message", "discard_message_failed", Runs::kByStore, one_message(false)},
+      {"engine::queue::list_topics", "Named queues and topics", "list_topics_failed", Runs::kByStore, list_topics},
+      {"engine::queue::topic_stats", "Depth, consumers and dead-letter depth of a queue or topic", "topic_stats_failed", Runs::kByStore,
        topic_stats},
-      {"engine::queue::dlq_topics", "Queues and topics with dead-lettered messages", "dlq_topics_failed", dlq_topics},
-      {"engine::queue::dlq_messages", "Dead-lettered messages of a queue or topic", "dlq_messages_failed",
+      {"engine::queue::dlq_topics", "Queues and topics with dead-lettered messages", "dlq_topics_failed", Runs::kByStore, dlq_topics},
+      {"engine::queue::dlq_messages", "Dead-lettered messages of a queue or topic", "dlq_messages_failed", Runs::kByStore,
        dlq_messages},
   };
-  for (const Entry& e : entries) add(worker, service, e.id, e.description, e.failure_code, e.body);
+  for (const Entry& e : entries) add(worker, service, e.id, e.description, e.failure_code, e.runs, e.body);
 }
 
 }  // namespace iii
