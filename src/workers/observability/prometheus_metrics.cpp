@@ -1,6 +1,9 @@
 #include "workers/observability/prometheus_metrics.h"
 
 #include <boost/json.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 
 #include "core/json_text.h"
 #include "workers/observability/prometheus_text.h"
@@ -14,26 +17,45 @@ using Labels = PrometheusText::Labels;
 const std::vector<double> kLatencyBounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                             0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,     10, 30};
 
-// Calls an in-process function whose handler answers synchronously (the queue worker's stats):
-// its outcome, or nothing when it is absent, fails, or answers later.
-std::optional<json::value> call_now(Engine& engine, std::string_view function_id, std::string_view data) {
-  auto result = std::make_shared<std::optional<json::value>>();
-  engine.invoke(function_id, data, {}, [result](Outcome o) {
-    if (o.ok()) *result = json_text::parse(o.result);
+// Calls an in-process function (the queue worker's stats, which the queue store answers from
+// its writer thread) and waits for its outcome until `deadline`: nothing when it is absent,
+// fails, or has not answered by then (the page then goes without those gauges).
+std::optional<json::value> call_until(Engine& engine, std::string_view function_id, std::string_view data,
+                                      std::chrono::steady_clock::time_point deadline) {
+  struct Answer {
+    std::mutex mutex;
+    std::condition_variable done_signal;
+    bool done = false;
+    std::optional<json::value> value;
+  };
+  auto answer = std::make_shared<Answer>();
+  engine.invoke(function_id, data, {}, [answer](Outcome o) {
+    std::optional<json::value> value;
+    if (o.ok()) value = json_text::parse(o.result);
+    std::lock_guard lock(answer->mutex);
+    answer->value = std::move(value);
+    answer->done = true;
+    answer->done_signal.notify_all();
   });
-  return *result;
+  std::unique_lock lock(answer->mutex);
+  answer->done_signal.wait_until(lock, deadline, [&] { return answer->done; });
+  return answer->value;
 }
+
+// The whole page waits at most this long for the queue's figures.
+constexpr std::chrono::seconds kQueueStatsDeadline{2};
 
 void queue_gauges(PrometheusText& text, Engine& engine) {
   if (!engine.registry().find_function("engine::queue::list_topics")) return;
-  std::optional<json::value> topics = call_now(engine, "engine::queue::list_topics", "{}");
+  const auto deadline = std::chrono::steady_clock::now() + kQueueStatsDeadline;
+  std::optional<json::value> topics = call_until(engine, "engine::queue::list_topics", "{}", deadline);
   if (!topics || !topics->is_array()) return;
   std::vector<std::tuple<std::string, uint64_t, uint64_t>> rows;
   for (const json::value& t : topics->get_array()) {
     if (!t.is_object() || !t.get_object().contains("name") || !t.get_object().at("name").is_string()) continue;
     const std::string name(t.get_object().at("name").get_string());
     std::string request = "{\"topic\":" + json_text::serialize(json::value(name)) + "}";
-    std::optional<json::value> stats = call_now(engine, "engine::queue::topic_stats", request);
+    std::optional<json::value> stats = call_until(engine, "engine::queue::topic_stats", request, deadline);
     if (!stats || !stats->is_object()) continue;
     auto number = [&](const char* k) -> uint64_t {
       const json::value* v = stats->get_object().if_contains(k);
