@@ -59,6 +59,7 @@ void Worker::Impl::start() {
       }
     }
   });
+  io_thread_id_ = io_thread_.get_id();
   boost::asio::post(io_, [this] { connect(); });
 }
 

@@ -46,7 +46,7 @@ json::value Worker::Impl::trigger_sync(TriggerRequest request) {
   if (std::holds_alternative<Void>(request.action)) {
     return trigger_async(std::move(request)).get();  // returns at once: nothing to wait for
   }
-  if (std::this_thread::get_id() == io_thread_.get_id()) {
+  if (std::this_thread::get_id() == io_thread_id_) {
     throw InvocationError("WOULD_DEADLOCK",
                           "a blocking trigger() on the worker's I/O thread (a run_inline handler or a trigger_then "
                           "callback) could never read its answer; use trigger_then()");

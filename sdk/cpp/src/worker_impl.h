@@ -147,6 +147,7 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
   boost::asio::steady_timer reconnect_timer_;
   boost::asio::steady_timer deadline_sweep_;  // I/O thread only
   std::thread io_thread_;
+  std::thread::id io_thread_id_;  // set once by start(), before any user call: read without a lock
   detail::HandlerPool handlers_;
   detail::HandlerPool trigger_callbacks_;  // one thread: provider callbacks stay in order
   std::mt19937 jitter_random_{std::random_device{}()};
