@@ -337,7 +337,15 @@ bool WsClient::State::drain_events() {
         return true;
       case Kind::kMessage:
         // Still delivered while our close is on its way: answers to calls sent before close().
-        if (callbacks.on_message) callbacks.on_message(event.payload);
+        if (!callbacks.on_message) continue;
+        try {
+          callbacks.on_message(event.payload);
+        } catch (const std::exception& e) {
+          // The rest of this read cannot be handled in order: end the connection (its owner
+          // reconnects) instead of leaving the read, and the writes held for it, half done.
+          end_with_close(ws::kCloseInternalError, std::string("the message handler failed: ") + e.what());
+          return false;
+        }
         continue;
       case Kind::kPing:
         queue_control(ws::Opcode::kPong, event.payload);

@@ -20,6 +20,7 @@ enum class Opcode : uint8_t { kContinuation = 0, kText = 1, kBinary = 2, kClose 
 inline constexpr uint16_t kCloseNormal = 1000;
 inline constexpr uint16_t kCloseProtocolError = 1002;
 inline constexpr uint16_t kCloseTooBig = 1009;
+inline constexpr uint16_t kCloseInternalError = 1011;
 
 // Appends one complete frame (FIN set). `mask_key` null: unmasked (server → client); otherwise
 // the payload is masked with it while copied (client → server).

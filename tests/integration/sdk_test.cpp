@@ -448,6 +448,51 @@ TEST(Sdk, ReconnectsAfterEngineRestartAndReplaysRegistrations) {
   EXPECT_EQ(other->trigger("survivor::echo", {{"x", 1}}).at("x"), 1);
 }
 
+// trigger_then callbacks are user code on the I/O thread: one that throws (here also by making a
+// blocking call there, WOULD_DEADLOCK) is reported and skipped; the other calls still end and the
+// worker still reconnects.
+TEST(Sdk, ACallbackThatThrowsStopsNeitherTheOtherCallsNorTheReconnect) {
+  EngineProcess engine;
+  auto callee = connected_worker(engine, "callee");
+  auto caller = connected_worker(engine, "caller");
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> running{0};
+  callee->register_function("slow::block", [&running, released](json::value) -> json::value {
+    ++running;
+    released.wait_for(10s);
+    return "late";
+  });
+  callee->register_function("fast::ok", [](json::value) -> json::value { return "ok"; });
+  ASSERT_TRUE(wait_function_visible(*caller, "slow::block"));
+  ASSERT_TRUE(wait_function_visible(*caller, "fast::ok"));
+
+  std::promise<void> threw;
+  caller->trigger_then({.function_id = "fast::ok"}, [&](json::value, std::optional<iii::InvocationError>) {
+    threw.set_value();
+    throw std::runtime_error("a bug in the caller's callback");
+  });
+  ASSERT_EQ(threw.get_future().wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(caller->trigger("fast::ok", nullptr), "ok");
+
+  std::atomic<int> lost{0};
+  for (int i = 0; i < 2; ++i) {
+    caller->trigger_then({.function_id = "slow::block", .timeout = 60s},
+                         [&](json::value, std::optional<iii::InvocationError> error) {
+                           if (error && error->code() == "CONNECTION_LOST") ++lost;
+                           caller->trigger("fast::ok", nullptr);  // on the I/O thread: throws
+                         });
+  }
+  ASSERT_TRUE(wait_until([&] { return running.load() == 2; }));
+  const std::string first_id = caller->worker_id();
+  engine.kill_hard();
+  EXPECT_TRUE(wait_until([&] { return lost.load() == 2; }, 10s)) << lost.load() << " of 2 calls ended";
+  release.set_value();
+  engine.start();
+  EXPECT_TRUE(wait_until([&] { return caller->connected() && caller->worker_id() != first_id; }, 15s))
+      << "the caller did not reconnect";
+}
+
 // The engine ends a closed connection's calls and answers nothing on the next connection, so a
 // call in flight when the connection drops fails at once instead of waiting for its timeout.
 TEST(Sdk, CallInFlightWhenTheEngineDiesFailsAtOnce) {

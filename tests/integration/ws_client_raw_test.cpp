@@ -477,6 +477,31 @@ TEST(WsClientRaw, FramesSentWhileAReadIsHandledLeaveWhenItIsHandled) {
   EXPECT_GE(held_during_read.load(), 2);
 }
 
+// A message handler that throws cannot leave the read half handled: the client ends the connection
+// with 1011 and says why, and what it queued meanwhile still goes out first.
+TEST(WsClientRaw, AMessageHandlerThatThrowsEndsTheConnectionCleanly) {
+  RawServer server;
+  ClientHarness harness;
+  std::shared_ptr<iii::net::WsClient> client;
+  harness.on_message = [&](const std::string& message) {
+    client->send("before-" + message);
+    throw std::runtime_error("handler bug");
+  };
+  client = open_client(server, harness);
+  ASSERT_TRUE(client);
+  server.send_raw(RawServer::frame(ws::Opcode::kText, "boom"));
+  auto first = server.next();
+  ASSERT_EQ(first.kind, Kind::kMessage);
+  EXPECT_EQ(first.payload, "before-boom");
+  auto close = server.next();
+  ASSERT_EQ(close.kind, Kind::kClose);
+  EXPECT_EQ(close.close_code, ws::kCloseInternalError);
+  server.send_raw(RawServer::frame(ws::Opcode::kClose, std::string("\x03\xf3", 2)));  // answer the close
+  auto reason = harness.wait_closed(5s);
+  ASSERT_TRUE(reason.has_value());
+  EXPECT_NE(reason->find("the message handler failed: handler bug"), std::string::npos) << *reason;
+}
+
 // A client that does not batch (the SDK's: its callers may wait for the answer while a read is
 // being handled) writes at once even inside a batch.
 TEST(WsClientRaw, AClientWithoutBatchSendsWritesAtOnceInsideABatch) {

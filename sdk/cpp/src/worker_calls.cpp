@@ -1,6 +1,7 @@
 // Calls made by this worker: trigger() and its asynchronous forms, the table of calls waiting for
 // an answer, their deadlines and how each one ends (the contract is in include/iii/iii.h).
 #include <boost/asio/post.hpp>
+#include <cstdio>
 
 #include "wire/uuid.h"
 #include "worker_impl.h"
@@ -115,12 +116,21 @@ void Worker::Impl::complete_call(PendingCall& call, std::optional<std::string_vi
     wait.done_signal.notify_one();
     return;
   }
-  if (error) return call.callback(nullptr, std::move(error));
-  json::value value;
-  if (!detail::parse_raw_value(result, value)) {
-    return call.callback(nullptr, InvocationError("INVALID_RESULT", "the engine sent a result that is not valid JSON"));
+  // The callback is user code, run on the I/O thread (or wherever the call ended): what it throws
+  // must not cut short the loop that ends the other calls, nor the reconnect that follows.
+  try {
+    if (error) return call.callback(nullptr, std::move(error));
+    json::value value;
+    if (!detail::parse_raw_value(result, value)) {
+      return call.callback(nullptr,
+                           InvocationError("INVALID_RESULT", "the engine sent a result that is not valid JSON"));
+    }
+    call.callback(std::move(value), std::nullopt);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "[iii] a trigger_then callback for \"%s\" threw: %s\n", call.function_id.c_str(), e.what());
+  } catch (...) {
+    std::fprintf(stderr, "[iii] a trigger_then callback for \"%s\" threw\n", call.function_id.c_str());
   }
-  call.callback(std::move(value), std::nullopt);
 }
 
 void Worker::Impl::sweep_deadlines() {
