@@ -192,7 +192,9 @@ class Worker {
   std::future<json::value> trigger_async(TriggerRequest request);
   // The same call, answered through `callback`, exactly once: on the worker's I/O thread when the
   // answer or the timeout comes, or on the calling thread when the call fails at once (SHUTDOWN,
-  // QUEUE_FULL) or is a void call. The callback must not block: what it starts runs elsewhere.
+  // QUEUE_FULL) or is a void call. The callback must not block: what it starts runs elsewhere (a
+  // blocking trigger() from the I/O thread fails with WOULD_DEADLOCK). What it throws is printed on
+  // stderr and otherwise ignored.
   void trigger_then(TriggerRequest request, TriggerCallback callback);
 
   // True while a connection is open and the engine has sent workerregistered on it.
