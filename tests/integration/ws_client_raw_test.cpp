@@ -351,6 +351,26 @@ void expect_tagged_frames(RawServer& server, int threads, int total, std::vector
   }
 }
 
+// `threads` threads each send `per_thread` tagged frames (with the flush mode `flush_of(thread,
+// sequence)` gives), while the server reads them all: none refused, each thread's intact and in order.
+void expect_concurrent_senders_in_order(RawServer& server, iii::net::WsClient& client, int threads, int per_thread,
+                                        iii::net::WsClient::Flush (*flush_of)(int thread, int sequence)) {
+  std::atomic<int> refused{0};
+  std::vector<std::thread> senders;
+  for (int t = 0; t < threads; ++t) {
+    senders.emplace_back([&, t] {
+      for (int i = 0; i < per_thread; ++i) {
+        if (!client.send(tagged_payload(t, i), flush_of(t, i))) ++refused;
+      }
+    });
+  }
+  std::vector<int> next_sequence;
+  expect_tagged_frames(server, threads, threads * per_thread, next_sequence);
+  for (auto& sender : senders) sender.join();
+  EXPECT_EQ(refused.load(), 0);
+  for (int t = 0; t < threads; ++t) EXPECT_EQ(next_sequence[static_cast<size_t>(t)], per_thread) << t;
+}
+
 TEST(WsClientRaw, ConcurrentSendersKeepEachThreadsFramesWholeAndInOrder) {
   RawServer server;
   ClientHarness harness;
@@ -358,22 +378,7 @@ TEST(WsClientRaw, ConcurrentSendersKeepEachThreadsFramesWholeAndInOrder) {
   options.max_queued_frames = 1u << 20;  // no refusals: the test is about order, not the bound
   auto client = open_client(server, harness, options);
   ASSERT_TRUE(client);
-
-  constexpr int kThreads = 8, kPerThread = 2000;
-  std::atomic<int> refused{0};
-  std::vector<std::thread> senders;
-  for (int t = 0; t < kThreads; ++t) {
-    senders.emplace_back([&, t] {
-      for (int i = 0; i < kPerThread; ++i) {
-        if (!client->send(tagged_payload(t, i))) ++refused;
-      }
-    });
-  }
-  std::vector<int> next_sequence;
-  expect_tagged_frames(server, kThreads, kThreads * kPerThread, next_sequence);
-  for (auto& sender : senders) sender.join();
-  EXPECT_EQ(refused.load(), 0);
-  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(next_sequence[static_cast<size_t>(t)], kPerThread) << t;
+  expect_concurrent_senders_in_order(server, *client, 8, 2000, [](int, int) { return iii::net::WsClient::Flush::kNow; });
   EXPECT_TRUE(wait_until([&] { return client->queued() == 0; }));
   EXPECT_FALSE(harness.wait_closed(0ms));
 }
@@ -431,22 +436,9 @@ TEST(WsClientRaw, ManyThreadsSendingSoonOrNowKeepEachThreadsFramesInOrder) {
   options.max_queued_frames = 1u << 20;
   auto client = open_client(server, harness, options);
   ASSERT_TRUE(client);
-  constexpr int kThreads = 6, kPerThread = 1500;
-  std::atomic<int> refused{0};
-  std::vector<std::thread> senders;
-  for (int t = 0; t < kThreads; ++t) {
-    senders.emplace_back([&, t] {
-      for (int i = 0; i < kPerThread; ++i) {
-        auto flush = (i + t) % 3 == 0 ? iii::net::WsClient::Flush::kNow : iii::net::WsClient::Flush::kSoon;
-        if (!client->send(tagged_payload(t, i), flush)) ++refused;
-      }
-    });
-  }
-  std::vector<int> next_sequence;
-  expect_tagged_frames(server, kThreads, kThreads * kPerThread, next_sequence);
-  for (auto& sender : senders) sender.join();
-  EXPECT_EQ(refused.load(), 0);
-  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(next_sequence[static_cast<size_t>(t)], kPerThread) << t;
+  expect_concurrent_senders_in_order(server, *client, 6, 1500, [](int thread, int sequence) {
+    return (sequence + thread) % 3 == 0 ? iii::net::WsClient::Flush::kNow : iii::net::WsClient::Flush::kSoon;
+  });
 }
 
 // While the client handles a read, what any thread sends waits for the end of that read and then
