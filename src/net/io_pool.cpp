@@ -32,6 +32,11 @@ boost::asio::io_context& connection_context(boost::asio::io_context& fallback) {
   return *(*loops)[next_loop.fetch_add(1, std::memory_order_relaxed) % loops->size()];
 }
 
+std::vector<boost::asio::io_context*> connection_loops() {
+  auto* loops = installed.load(std::memory_order_acquire);
+  return loops ? *loops : std::vector<boost::asio::io_context*>{};
+}
+
 IoPool::IoPool(unsigned loops) {
   if (loops == 0) throw std::invalid_argument("IoPool: at least one loop");
   auto* all = new std::vector<boost::asio::io_context*>;

@@ -38,6 +38,10 @@ class EventLoop : public boost::asio::io_context {
 // installed pool, or `fallback` when no pool is installed. Thread-safe.
 boost::asio::io_context& connection_context(boost::asio::io_context& fallback);
 
+// The installed pool's loops (empty when none is installed): for clients that keep a connection
+// per loop (store/redis_client.h lanes). Thread-safe.
+std::vector<boost::asio::io_context*> connection_loops();
+
 // Write batching for the rest of this loop's turn: on a thread of the pool with no FlushBatch
 // open (wire/flush_batch.h), opens one that a handler posted to the back of the loop's queue
 // closes, so what every handler ready now sends to one connection leaves in one write. For

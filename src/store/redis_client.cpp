@@ -17,6 +17,7 @@
 #include <deque>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include "wire/flush_batch.h"
@@ -41,15 +42,18 @@ void call(const RedisCallback& done, std::exception_ptr error, RedisReply reply)
 
 }  // namespace
 
-struct RedisClient::Impl : std::enable_shared_from_this<Impl> {
+struct RedisClient::Impl : BatchedSender, std::enable_shared_from_this<Impl> {
   enum class State { kConnecting, kUp, kDown, kClosed };
   struct Pending {
     RedisCallback done;
     Clock::time_point deadline;
   };
 
-  Impl(RedisEndpoint e, RedisClientOptions o)
-      : endpoint(std::move(e)), address(endpoint.address()), options(o),
+  // On `loop` when given (a lane: that loop's thread reads it), else on an io_context of its own
+  // that the client's thread runs.
+  Impl(RedisEndpoint e, RedisClientOptions o, asio::io_context* loop)
+      : endpoint(std::move(e)), address(endpoint.address()), options(std::move(o)),
+        own(loop ? nullptr : std::make_unique<asio::io_context>(1)), io(loop ? *loop : *own),
         sweep_every(std::clamp<std::chrono::milliseconds>(options.timeout / 4, std::chrono::milliseconds(10),
                                                           std::chrono::milliseconds(100))) {}
   ~Impl() {
@@ -59,12 +63,13 @@ struct RedisClient::Impl : std::enable_shared_from_this<Impl> {
   const RedisEndpoint endpoint;
   const std::string address;
   const RedisClientOptions options;
+  const std::unique_ptr<asio::io_context> own;
+  asio::io_context& io;
   const std::chrono::milliseconds sweep_every;
-  std::atomic<std::thread::id> thread_id{};
 
-  // Used on the client's thread only.
-  asio::io_context io{1};
-  asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+  // Used on io's thread only.
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work =
+      own ? std::make_optional(asio::make_work_guard(*own)) : std::nullopt;
   tcp::socket socket{io};
   asio::steady_timer sweep{io}, retry{io};
   std::set<std::shared_ptr<asio::steady_timer>> deferred;
@@ -82,6 +87,8 @@ struct RedisClient::Impl : std::enable_shared_from_this<Impl> {
   std::string out;          // commands not written yet, from out_sent on
   size_t out_sent = 0;
   bool write_parked = false;  // out waits for the socket to be writable (or for a reset)
+  // The FlushBatch (of some thread) this joined: out leaves when it ends (flush_batch).
+  const FlushBatch* joined_batch = nullptr;
   std::deque<Pending> pending;  // in send order, which is reply order
   std::string last_error = "not connected yet";
   Clock::time_point connect_deadline{};
@@ -107,6 +114,30 @@ struct RedisClient::Impl : std::enable_shared_from_this<Impl> {
                     "the pipeline is full (" + std::to_string(pending.size()) + " commands waiting for a reply)");
     append_resp_command(out, args);
     pending.push_back(Pending{std::move(done), now + options.timeout});
+    if (state != State::kUp || write_parked) return;
+    FlushBatch* batch = FlushBatch::current();
+    if (batch && batch == joined_batch) return;  // leaves with the others when the batch ends
+    if (batch && !joined_batch) {
+      // This thread is handling a read's worth of frames (wire/flush_batch.h): the commands they
+      // issue leave together when it is done, in one write instead of one each.
+      joined_batch = batch;
+      batch->join(shared_from_this());
+      return;
+    }
+    // No batch here, or the one joined is another thread's: write now (what that batch holds
+    // too). Never held for another thread's batch, which may be waiting for this very reply.
+    flush_locked();
+  }
+
+  void flush_batch() override {
+    std::lock_guard lock(mu);
+    joined_batch = nullptr;
+    if (state == State::kUp && !write_parked) flush_locked();
+  }
+
+  // Writes what a batch holds back, now (the batch's own flush then finds nothing to write).
+  void flush_now() {
+    std::lock_guard lock(mu);
     if (state == State::kUp && !write_parked) flush_locked();
   }
 
@@ -349,25 +380,46 @@ struct RedisClient::Impl : std::enable_shared_from_this<Impl> {
     sweep.cancel();
     retry.cancel();
     for (const auto& t : deferred) t->cancel();
-    work.reset();  // run() returns once the cancelled handlers have run
+    work.reset();  // the client's thread: run() returns once the cancelled handlers have run
   }
+
+  bool on_io_thread() const { return io.get_executor().running_in_this_thread(); }
 };
 
+namespace {
+// How many RedisClient::WaitingCaller scopes are open on this thread.
+thread_local int waiting_callers = 0;
+}  // namespace
+
+RedisClient::WaitingCaller::WaitingCaller() { ++waiting_callers; }
+RedisClient::WaitingCaller::~WaitingCaller() { --waiting_callers; }
+
 RedisClient::RedisClient(RedisEndpoint endpoint, RedisClientOptions options)
-    : impl_(std::make_shared<Impl>(std::move(endpoint), options)) {
+    : impl_(std::make_shared<Impl>(endpoint, options, nullptr)) {
+  for (asio::io_context* loop : options.loops) lanes_.push_back(std::make_shared<Impl>(endpoint, options, loop));
   impl_->start();
+  for (const auto& lane : lanes_) lane->start();
   thread_ = std::thread([impl = impl_] { impl->io.run(); });
-  impl_->thread_id = thread_.get_id();
 }
 
 RedisClient::~RedisClient() {
+  // A lane closes on its loop. A loop that has stopped already (the process is ending) never runs
+  // the close: its handlers, and the commands they hold, are destroyed with the loop's queue.
+  for (const auto& lane : lanes_) asio::post(lane->io, [lane] { lane->close(); });
   asio::post(impl_->io, [impl = impl_] { impl->close(); });
   if (thread_.get_id() == std::this_thread::get_id()) thread_.detach();
   else thread_.join();
 }
 
+RedisClient::Impl& RedisClient::pick() const {
+  if (waiting_callers == 0)
+    for (const auto& lane : lanes_)
+      if (lane->on_io_thread()) return *lane;
+  return *impl_;
+}
+
 void RedisClient::command(const std::vector<std::string_view>& args, RedisCallback done) {
-  impl_->command(args, std::move(done));
+  pick().command(args, std::move(done));
 }
 
 RedisReply RedisClient::run(const std::vector<std::string_view>& args) {
@@ -375,15 +427,19 @@ RedisReply RedisClient::run(const std::vector<std::string_view>& args) {
     throw impl_->error("a command waited for on the client's own thread (it would wait for itself)");
   auto answer = std::make_shared<std::promise<RedisReply>>();
   std::future<RedisReply> got = answer->get_future();
+  WaitingCaller waiting;  // down the connection the client's thread reads, whichever thread we are on
   command(args, [answer](std::exception_ptr e, RedisReply r) {
     if (e) answer->set_exception(e);
     else answer->set_value(std::move(r));
   });
+  flush();  // a FlushBatch open on this thread would hold the command back while we wait for it
   // The client answers by the command's deadline; this bound only guards against a bug there.
   if (got.wait_for(impl_->options.timeout * 2 + std::chrono::seconds(1)) != std::future_status::ready)
     throw impl_->error("no answer from the client within " + ms(impl_->options.timeout * 2 + std::chrono::seconds(1)));
   return got.get();
 }
+
+void RedisClient::flush() { pick().flush_now(); }
 
 void RedisClient::defer(std::chrono::microseconds delay, std::function<void()> fn) {
   asio::post(impl_->io, [impl = impl_, delay, fn = std::move(fn)]() mutable { impl->defer(delay, std::move(fn)); });
@@ -391,6 +447,6 @@ void RedisClient::defer(std::chrono::microseconds delay, std::function<void()> f
 
 const RedisEndpoint& RedisClient::endpoint() const { return impl_->endpoint; }
 const RedisClientOptions& RedisClient::options() const { return impl_->options; }
-bool RedisClient::on_client_thread() const { return impl_->thread_id.load() == std::this_thread::get_id(); }
+bool RedisClient::on_client_thread() const { return impl_->on_io_thread(); }
 
 }  // namespace iii

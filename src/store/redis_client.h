@@ -32,6 +32,10 @@
 
 #include "store/redis_connection.h"
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace iii {
 
 // The outcome of one command: `error` set (a RedisError) or `reply` (which may be an error reply
@@ -43,6 +47,12 @@ struct RedisClientOptions {
   size_t max_pending = 65536;                // commands issued and not answered yet
   size_t max_buffered_bytes = 64u << 20;     // bytes of commands not written to the socket yet
   std::chrono::milliseconds max_backoff{2000};
+  // Event loops, each run by one thread, that issue commands (the engine's connection loops,
+  // net/io_pool.h). Each gets a connection of its own (a lane) that its loop reads, so a command
+  // issued on a loop's thread is written, answered and completed there: no other thread wakes
+  // up. Commands from any other thread, and those of a WaitingCaller, go down the connection of
+  // the client's own thread. Commands issued on one thread stay in order (one connection each).
+  std::vector<boost::asio::io_context*> loops;
 };
 
 class RedisClient {
@@ -59,23 +69,44 @@ class RedisClient {
   // before command() returns when the command is refused at once (not connected, full). The args
   // are copied before command() returns. `done` runs with no lock held and may issue commands,
   // but must not wait for one (run() from the client's thread throws).
+  // On a thread with a FlushBatch open (wire/flush_batch.h: an engine thread handling a read's
+  // worth of frames), the command is written when the batch ends, with the others it issued.
   void command(const std::vector<std::string_view>& args, RedisCallback done);
+
+  // Writes the commands held back for an open FlushBatch now. A caller that is about to wait for
+  // a reply calls it first (run() does), or it would wait for its own batch to end.
+  void flush();
 
   // One command, waiting for its reply (which arrives by the deadline); throws RedisError.
   RedisReply run(const std::vector<std::string_view>& args);
 
-  // Runs `fn` on the client's thread after `delay` (a pause before a retry). When the client
+  // While one is alive on a thread, the commands the thread issues go down the connection that
+  // the client's own thread reads. For a caller on a loop's thread that will wait for them: on its
+  // lane it would wait for a reply that only its own thread can read. run() opens one.
+  class WaitingCaller {
+   public:
+    WaitingCaller();
+    ~WaitingCaller();
+    WaitingCaller(const WaitingCaller&) = delete;
+    WaitingCaller& operator=(const WaitingCaller&) = delete;
+  };
+
+  // Runs `fn` on the client's own thread after `delay` (a pause before a retry). When the client
   // closes first, `fn` runs then instead, so a chain of commands always reaches its end.
   void defer(std::chrono::microseconds delay, std::function<void()> fn);
 
   const RedisEndpoint& endpoint() const;
   std::string address() const { return endpoint().address(); }
   const RedisClientOptions& options() const;
+  // True on the client's own thread (where waiting for a reply would wait for itself).
   bool on_client_thread() const;
 
  private:
   struct Impl;
+  Impl& pick() const;  // the connection for a command issued on this thread now
+
   std::shared_ptr<Impl> impl_;  // shared with the thread, so a detached thread outlives us safely
+  std::vector<std::shared_ptr<Impl>> lanes_;  // one per options.loops
   std::thread thread_;
 };
 

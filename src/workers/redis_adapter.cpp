@@ -25,8 +25,8 @@ std::shared_ptr<RedisPool> open_redis_adapter_pool(std::string_view worker, cons
 }
 
 std::shared_ptr<RedisClient> open_redis_adapter_client(std::string_view worker, const std::string& url,
-                                                       std::string_view what_fails) {
-  return checked(std::make_shared<RedisClient>(RedisEndpoint::parse(url)), worker, what_fails);
+                                                       std::string_view what_fails, RedisClientOptions options) {
+  return checked(std::make_shared<RedisClient>(RedisEndpoint::parse(url), std::move(options)), worker, what_fails);
 }
 
 }  // namespace iii

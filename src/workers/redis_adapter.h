@@ -19,6 +19,6 @@ std::shared_ptr<RedisPool> open_redis_adapter_pool(std::string_view worker, cons
 // The same with the pipelining client (store/redis_client.h), which reconnects by itself; for the
 // state and stream stores.
 std::shared_ptr<RedisClient> open_redis_adapter_client(std::string_view worker, const std::string& url,
-                                                       std::string_view what_fails);
+                                                       std::string_view what_fails, RedisClientOptions options = {});
 
 }  // namespace iii

@@ -33,8 +33,11 @@ TEST(IoPool, SpreadsConnectionsRoundRobinOverItsLoopsNeverMain) {
     EXPECT_EQ(seen.size(), 3u);
     EXPECT_FALSE(seen.count(&main_loop));  // reloads and timers there never hold up a connection
     EXPECT_FALSE(seen.count(&unused));
+    const auto loops = iii::net::connection_loops();  // the same loops, for clients with a lane each
+    EXPECT_EQ(std::set<boost::asio::io_context*>(loops.begin(), loops.end()), seen);
   }
   EXPECT_EQ(&connection_context(unused), &unused);  // uninstalled with the pool
+  EXPECT_TRUE(iii::net::connection_loops().empty());
 }
 
 TEST(IoPool, OnlyOnePoolAtATime) {

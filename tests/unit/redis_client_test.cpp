@@ -4,7 +4,13 @@
 #include "store/redis_client.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 
 #include <atomic>
 #include <future>
@@ -13,6 +19,7 @@
 
 #include "eventually.h"
 #include "redis_server.h"
+#include "wire/flush_batch.h"
 
 namespace iii {
 namespace {
@@ -223,6 +230,163 @@ TEST(RedisClient, AuthenticatesAndSelectsTheDatabaseOnEveryConnection) {
   RedisClient wrong(RedisEndpoint::parse("redis://:nope@127.0.0.1:" + std::to_string(server.port())));
   const std::string error = error_of(wrong, {"PING"});
   EXPECT_NE(error.find("AUTH"), std::string::npos) << error;
+}
+
+// An event loop run by a thread of its own, as the engine's connection loops are.
+struct Loop {
+  boost::asio::io_context io{1};
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work = boost::asio::make_work_guard(io);
+  std::thread thread{[this] { io.run(); }};
+  ~Loop() {
+    work.reset();
+    io.stop();
+    thread.join();
+  }
+  // Runs `fn` on the loop's thread and waits for its result (10 s deadline).
+  template <class Fn>
+  auto on_loop(Fn fn) -> decltype(fn()) {
+    std::promise<decltype(fn())> done;
+    boost::asio::post(io, [&] { done.set_value(fn()); });
+    auto f = done.get_future();
+    if (f.wait_for(10s) != std::future_status::ready) throw std::runtime_error("the loop did not run it");
+    return f.get();
+  }
+};
+
+TEST(RedisClient, ALoopsCommandsGoDownItsOwnLaneAndAreAnsweredOnItsThread) {
+  Loop loop;
+  RedisClientOptions options;
+  options.loops = {&loop.io};
+  RedisClient client(testing::RedisServer::shared().endpoint(), options);
+  const long long home_id = client.run({"CLIENT", "ID"}).integer;
+  // Issued on the loop: a connection of its own, answered on the loop's thread, in order.
+  struct Seen {
+    std::mutex mu;
+    std::vector<std::string> replies;
+    long long lane_id = 0;
+    int off_loop = 0;
+  } seen;
+  Waiter last;
+  loop.on_loop([&] {
+    client.command({"CLIENT", "ID"}, [&](std::exception_ptr, RedisReply r) {
+      std::lock_guard lock(seen.mu);
+      seen.lane_id = r.integer;
+      if (!loop.io.get_executor().running_in_this_thread()) ++seen.off_loop;
+    });
+    for (int i = 0; i < 100; ++i) {
+      client.command({"ECHO", std::to_string(i)}, [&](std::exception_ptr, RedisReply r) {
+        std::lock_guard lock(seen.mu);
+        seen.replies.push_back(r.str);
+        if (!loop.io.get_executor().running_in_this_thread()) ++seen.off_loop;
+      });
+    }
+    client.command({"PING"}, last.callback());
+    return 0;
+  });
+  EXPECT_EQ(last.get().reply.str, "PONG");
+  std::lock_guard lock(seen.mu);
+  EXPECT_NE(seen.lane_id, 0);
+  EXPECT_NE(seen.lane_id, home_id);
+  EXPECT_EQ(seen.off_loop, 0);
+  ASSERT_EQ(seen.replies.size(), 100u);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(seen.replies[i], std::to_string(i));
+}
+
+TEST(RedisClient, AWaitOnALoopsThreadUsesTheClientsOwnConnectionInsteadOfHangingOnTheLane) {
+  Loop loop;
+  RedisClientOptions options;
+  options.loops = {&loop.io};
+  RedisClient client(testing::RedisServer::shared().endpoint(), options);
+  const long long home_id = client.run({"CLIENT", "ID"}).integer;
+  // run() on the loop's thread: its lane's replies are read by that very thread, so the command
+  // goes down the client's own connection instead, inside a FlushBatch too.
+  const long long waited_id = loop.on_loop([&] {
+    FlushBatch batch;
+    return client.run({"CLIENT", "ID"}).integer;
+  });
+  EXPECT_EQ(waited_id, home_id);
+  // A WaitingCaller scope does the same for commands issued through command().
+  const long long scoped_id = loop.on_loop([&] {
+    RedisClient::WaitingCaller waiting;
+    Waiter w;
+    client.command({"CLIENT", "ID"}, w.callback());
+    client.flush();
+    return w.get().reply.integer;
+  });
+  EXPECT_EQ(scoped_id, home_id);
+}
+
+TEST(RedisClient, ClosingAnswersTheCommandsInFlightOnALane) {
+  uint16_t port = 0;
+  const int fd = testing::RedisServer::loopback_socket(true, port);  // accepts, never answers
+  Loop loop;
+  Waiter w;
+  {
+    RedisClientOptions options;
+    options.loops = {&loop.io};
+    RedisClient client(endpoint_at(port), options);
+    loop.on_loop([&] {
+      client.command({"PING"}, w.callback());
+      return 0;
+    });
+  }
+  const Outcome o = w.get();
+  EXPECT_NE(o.error.find("the client is closed"), std::string::npos) << o.error;
+  ::close(fd);
+}
+
+// Reads what the client wrote to `conn` within `limit` ("" when nothing came).
+std::string read_within(int conn, int limit_ms) {
+  pollfd p{conn, POLLIN, 0};
+  if (::poll(&p, 1, limit_ms) != 1) return "";
+  char buf[4096];
+  const ssize_t n = ::recv(conn, buf, sizeof buf, 0);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+}
+
+TEST(RedisClient, CommandsIssuedUnderAFlushBatchLeaveTogetherWhenItEnds) {
+  uint16_t port = 0;
+  const int listener = testing::RedisServer::loopback_socket(true, port);
+  RedisClient client(endpoint_at(port));
+  Waiter first;
+  client.command({"PING"}, first.callback());
+  pollfd p{listener, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 10000), 1) << "the client did not connect";
+  const int conn = ::accept(listener, nullptr, nullptr);
+  ASSERT_GE(conn, 0);
+  EXPECT_EQ(read_within(conn, 10000), "*1\r\n$4\r\nPING\r\n");
+  ASSERT_EQ(::send(conn, "+PONG\r\n", 7, MSG_NOSIGNAL), 7);
+  ASSERT_EQ(first.get().reply.str, "PONG");  // connected and answering
+  Waiter a, b;
+  {
+    FlushBatch batch;
+    client.command({"ECHO", "a"}, a.callback());
+    client.command({"ECHO", "b"}, b.callback());
+    EXPECT_EQ(read_within(conn, 0), "") << "written before the batch ended";
+  }
+  EXPECT_EQ(read_within(conn, 10000), "*2\r\n$4\r\nECHO\r\n$1\r\na\r\n*2\r\n$4\r\nECHO\r\n$1\r\nb\r\n");
+  ASSERT_EQ(::send(conn, "$1\r\na\r\n$1\r\nb\r\n", 14, MSG_NOSIGNAL), 14);
+  EXPECT_EQ(a.get().reply.str, "a");
+  EXPECT_EQ(b.get().reply.str, "b");
+  ::close(conn);
+  ::close(listener);
+}
+
+TEST(RedisClient, ACommandIsNeverHeldForABatchOfAnotherThreadThatWaitsForIt) {
+  // A thread in a FlushBatch issues a command and waits for the end of a chain whose next step
+  // the client's thread issues (as a script's EVAL after NOSCRIPT): that step must not wait for
+  // the first thread's batch, which only ends after the wait.
+  RedisClient client(testing::RedisServer::shared().endpoint());
+  ASSERT_EQ(client.run({"PING"}).str, "PONG");
+  Waiter second;
+  {
+    FlushBatch batch;
+    client.command({"ECHO", "first"}, [&](std::exception_ptr, RedisReply) {
+      client.command({"ECHO", "second"}, second.callback());
+    });
+    client.flush();
+    EXPECT_EQ(second.get(5s).reply.str, "second");
+  }
 }
 
 }  // namespace

@@ -57,9 +57,8 @@ json::value Worker::Impl::trigger_sync(TriggerRequest request) {
   PendingCall call;
   call.waiter = wait;
   start_call(request, std::move(call));
-  std::unique_lock lock(wait->mutex);
   // The I/O thread's deadline sweep answers first; this bound only guards against a stalled I/O thread.
-  if (!wait->done_signal.wait_for(lock, timeout + std::chrono::seconds(5), [&] { return wait->done; })) {
+  if (!wait->done.wait_for(timeout + std::chrono::seconds(5))) {
     throw InvocationError("TIMEOUT", "invocation timed out after " + std::to_string(timeout.count()) + "ms");
   }
   if (wait->error) throw std::move(*wait->error);
@@ -104,16 +103,12 @@ void Worker::Impl::complete_call(PendingCall& call, std::optional<std::string_vi
                                  std::optional<InvocationError> error) {
   if (call.waiter) {
     auto& wait = *call.waiter;
-    {
-      std::lock_guard lock(wait.mutex);
-      if (error) {
-        wait.error = std::move(error);
-      } else if (result) {
-        wait.result.emplace(*result);
-      }
-      wait.done = true;
+    if (error) {
+      wait.error = std::move(error);
+    } else if (result) {
+      wait.result.emplace(*result);
     }
-    wait.done_signal.notify_one();
+    wait.done.set();  // the caller reads result and error only after this
     return;
   }
   // The callback is user code, run on the I/O thread (or wherever the call ended): what it throws

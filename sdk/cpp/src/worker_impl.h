@@ -14,6 +14,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "done_signal.h"
 #include "frames.h"
 #include "handler_pool.h"
 #include "inbound_frame.h"
@@ -64,9 +65,7 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
   // caller parses it, so the value is allocated and freed on the caller's thread (a value built
   // on one thread and freed on another sends glibc's malloc down its slow path every time).
   struct SyncWait {
-    std::mutex mutex;
-    std::condition_variable done_signal;
-    bool done = false;
+    detail::DoneSignal done;             // set once result or error is written
     std::optional<std::string> result;  // raw JSON; none: no result
     std::optional<InvocationError> error;
   };

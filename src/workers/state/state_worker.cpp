@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "net/io_pool.h"
 #include "store/memory_kv_store.h"
 #include "store/redis_kv_store.h"
 #include "store/sqlite_kv_store.h"
@@ -24,8 +25,13 @@ constexpr const char* kTriggerCallFormat =
 // calls answer the store's error until the server is back.
 std::shared_ptr<KvStore> open_state_store(const StateConfig& config) {
   if (config.storage == StateConfig::Storage::kBridge) return nullptr;  // calls go to the remote engine
-  if (config.storage == StateConfig::Storage::kRedis)
-    return make_redis_kv_store(open_redis_adapter_client("iii-state", config.redis_url, "state calls fail"), "state");
+  if (config.storage == StateConfig::Storage::kRedis) {
+    // A lane per connection loop: the state functions run on the loop that read the call, and
+    // their commands are answered there (docs/redis.md "The clients").
+    RedisClientOptions lanes{.loops = net::connection_loops()};
+    return make_redis_kv_store(open_redis_adapter_client("iii-state", config.redis_url, "state calls fail", lanes),
+                               "state");
+  }
   if (config.storage == StateConfig::Storage::kInMemory) {
     spdlog::info("iii-state: in-memory store");
     return std::make_shared<MemoryKvStore>();
