@@ -198,12 +198,19 @@ if has http; then
   done
 fi
 if has state; then
-  # Redis has no setting to choose here: 16 blocking hiredis connections, one command in flight
-  # each, is the shape (pipelining would be another shape).
+  # 16 operations in flight, each side in its two ways (bench_state --api; report.py takes the
+  # better of each): ours from 16 blocking threads or 16 trigger_then chains on one connection;
+  # Redis from 16 hiredis connections with one command in flight each, driven by 16 blocking
+  # threads or by one thread with poll() (pipelining would be another shape).
   for rep in $(seq $REPS); do
-    run "state iii #$rep" "$BIN/bench_state" --system iii --url $ENGINE_URL --concurrency 16 --seconds $((S * 2))
-    run "state redis #$rep" "$BIN/bench_state" --system redis --redis 127.0.0.1:$REDIS_PORT --concurrency 16 \
-      --seconds $((S * 2))
+    for api in blocking callback; do
+      run "state iii $api #$rep" "$BIN/bench_state" --system iii --label iii-$api --api $api --url $ENGINE_URL \
+        --concurrency 16 --seconds $((S * 2))
+    done
+    for api in blocking loop; do
+      run "state redis $api #$rep" "$BIN/bench_state" --system redis --label redis-$api --api $api \
+        --redis 127.0.0.1:$REDIS_PORT --concurrency 16 --seconds $((S * 2))
+    done
   done
 fi
 if has stream; then

@@ -43,10 +43,14 @@ done
 for side in a b qr qe; do wait_port "${CL_PORT[$side]}" "cluster engine $side"; done
 A_URL=ws://127.0.0.1:${CL_PORT[a]} B_URL=ws://127.0.0.1:${CL_PORT[b]}
 for rep in $(seq $REPS); do  # ours, peer, ours, peer, ...: drift hits both
-  run "cluster state adapter" "$BIN/bench_state" --system iii --label iii-redis-adapter --url $A_URL \
-    --concurrency 8 --seconds $((S * 2))
-  run "cluster state raw redis" "$BIN/bench_state" --system redis --label redis-8 --redis 127.0.0.1:$REDIS_PORT \
-    --concurrency 8 --seconds $((S * 2))
+  for api in blocking callback; do  # each side in its two ways, as the family `state`
+    run "cluster state adapter $api" "$BIN/bench_state" --system iii --label iii-redis-adapter-$api --api $api \
+      --url $A_URL --concurrency 8 --seconds $((S * 2))
+  done
+  for api in blocking loop; do
+    run "cluster state raw redis $api" "$BIN/bench_state" --system redis --label redis-8-$api --api $api \
+      --redis 127.0.0.1:$REDIS_PORT --concurrency 8 --seconds $((S * 2))
+  done
   for shape in "rtt 1" "64 64"; do
     set -- $shape
     run "cluster call $1 same engine" "$BIN/bench_call" --system iii --label iii-same-engine --url $A_URL \
