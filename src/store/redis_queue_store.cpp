@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "store/redis_queue_scripts.h"
+#include "store/redis_script.h"
 #include "store/redis_subscriber.h"
 #include "wire/uuid.h"
 
@@ -53,10 +54,21 @@ std::vector<QueueMessage> messages_of(RedisReply& r) {
 
 const char* flag(bool b) { return b ? "1" : "0"; }
 
+// kEnqueue's ARGV after the prefix: the time, then nine fields per message (views into `messages`).
+std::vector<std::string_view> enqueue_args(std::span<const NewQueueMessage> messages, const std::string& now) {
+  std::vector<std::string_view> args{now};
+  args.reserve(1 + messages.size() * 9);
+  for (const NewQueueMessage& m : messages) {
+    args.insert(args.end(), {m.queue, m.topic, m.message_id, m.function_id, m.data, flag(m.group.has_value()),
+                             m.group ? std::string_view(*m.group) : std::string_view(), m.traceparent, m.baggage});
+  }
+  return args;
+}
+
 }  // namespace
 
 RedisQueueStore::RedisQueueStore(std::shared_ptr<RedisPool> pool, Options options)
-    : pool_(std::move(pool)), prefix_(std::move(options.prefix)),
+    : pool_(std::move(pool)), client_(std::make_shared<RedisClient>(pool_->endpoint())), prefix_(std::move(options.prefix)),
       holder_(new_uuid() + "/" + std::to_string(::getpid())), holder_ttl_(options.holder_ttl) {
   renew_liveness();
 }
@@ -82,6 +94,83 @@ RedisReply RedisQueueStore::run(const RedisScript& script, std::vector<std::stri
     return run_script(*pool_, script, {}, args);
   } catch (const RedisError& e) {
     throw QueueStoreError(e.what());
+  }
+}
+
+void RedisQueueStore::run_async(const RedisScript& script, std::vector<std::string_view> args,
+                                std::function<void(std::string error, RedisReply reply)> done) {
+  args.insert(args.begin(), prefix_);
+  {
+    std::lock_guard lock(in_flight_->mu);
+    ++in_flight_->count;
+  }
+  run_script_async(client_, script, {}, args, [in_flight = in_flight_, done = std::move(done)](std::exception_ptr e, RedisReply r) {
+    std::string error;
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        error = x.what();
+      }
+    }
+    try {
+      done(std::move(error), std::move(r));
+    } catch (...) {  // the caller's completion failed: its own business; the count must still go down
+    }
+    std::lock_guard lock(in_flight->mu);
+    if (--in_flight->count == 0) in_flight->idle.notify_all();
+  });
+}
+
+bool RedisQueueStore::wait_idle(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(in_flight_->mu);
+  return in_flight_->idle.wait_for(lock, timeout, [&] { return in_flight_->count == 0; });
+}
+
+void RedisQueueStore::enqueue_async(std::vector<NewQueueMessage> messages, int64_t now_ms, QueueDone<size_t> done) {
+  if (messages.empty()) return done(QueueResult<size_t>{size_t{0}, {}});
+  const std::string now = std::to_string(now_ms);
+  std::vector<std::string_view> args = enqueue_args(messages, now);
+  run_async(scripts::kEnqueue, std::move(args), [done = std::move(done)](std::string error, RedisReply r) {
+    QueueResult<size_t> result;
+    if (error.empty()) result.value = static_cast<size_t>(integer_of(r));
+    else result.error = std::move(error);
+    done(std::move(result));
+  });
+}
+
+void RedisQueueStore::lease_async(std::string queue, size_t max, bool fifo, int64_t lease_until_ms,
+                                  QueueDone<std::vector<QueueMessage>> done) {
+  if (max == 0) return done(QueueResult<std::vector<QueueMessage>>{std::vector<QueueMessage>{}, {}});
+  const std::string n = std::to_string(max), until = std::to_string(lease_until_ms),
+                    scan = std::to_string(kFifoScanLimit);
+  run_async(scripts::kLease, {queue, n, flag(fifo), until, holder_, scan},
+            [done = std::move(done)](std::string error, RedisReply r) {
+              QueueResult<std::vector<QueueMessage>> result;
+              if (error.empty()) result.value = messages_of(r);
+              else result.error = std::move(error);
+              done(std::move(result));
+            });
+}
+
+void RedisQueueStore::settle_async(QueueSettlement s, QueueDone<bool> done) {
+  const std::string seq = std::to_string(s.seq), attempt = std::to_string(s.attempt),
+                    at = std::to_string(s.retry_at_ms), now = std::to_string(s.now_ms);
+  auto answer = [done = std::move(done)](std::string error, RedisReply r) {
+    QueueResult<bool> result;
+    if (error.empty()) result.value = integer_of(r) == 1;
+    else result.error = std::move(error);
+    done(std::move(result));
+  };
+  // The same scripts and arguments as ack, retry, release and bury.
+  switch (s.kind) {
+    case QueueSettlement::Kind::kAck: return run_async(scripts::kFinish, {seq, attempt, "ack"}, std::move(answer));
+    case QueueSettlement::Kind::kRetry:
+      return run_async(scripts::kRequeue, {seq, attempt, at, now, "retry", s.error}, std::move(answer));
+    case QueueSettlement::Kind::kRelease:
+      return run_async(scripts::kRequeue, {seq, attempt, at, now, "release", ""}, std::move(answer));
+    case QueueSettlement::Kind::kBury:
+      return run_async(scripts::kFinish, {seq, attempt, "bury", s.error, now}, std::move(answer));
   }
 }
 
@@ -111,12 +200,7 @@ void RedisQueueStore::renew_liveness() {
 size_t RedisQueueStore::enqueue(std::span<const NewQueueMessage> messages, int64_t now_ms) {
   if (messages.empty()) return 0;
   const std::string now = std::to_string(now_ms);
-  std::vector<std::string_view> args{now};
-  args.reserve(1 + messages.size() * 9);
-  for (const NewQueueMessage& m : messages) {
-    args.insert(args.end(), {m.queue, m.topic, m.message_id, m.function_id, m.data, flag(m.group.has_value()),
-                             m.group ? std::string_view(*m.group) : std::string_view(), m.traceparent, m.baggage});
-  }
+  std::vector<std::string_view> args = enqueue_args(messages, now);
   return static_cast<size_t>(integer_of(run(scripts::kEnqueue, std::move(args))));
 }
 

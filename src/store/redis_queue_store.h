@@ -28,6 +28,7 @@
 #pragma once
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -35,6 +36,7 @@
 #include <string>
 
 #include "store/queue_store.h"
+#include "store/redis_client.h"
 #include "store/redis_connection.h"
 
 namespace iii {
@@ -75,6 +77,15 @@ class RedisQueueStore final : public QueueStore {
   // Subscribes to <prefix>ready, where every enqueue, redrive and takeover publishes its queue.
   void watch_ready(std::function<void(std::string_view queue)> fn) override;
 
+  // The dispatcher's and the enqueue's path: the same scripts, pipelined on one connection
+  // (store/redis_client.h), so that no thread waits for Redis; answered on the client's thread.
+  void enqueue_async(std::vector<NewQueueMessage> messages, int64_t now_ms, QueueDone<size_t> done) override;
+  void lease_async(std::string queue, size_t max, bool fifo, int64_t lease_until_ms,
+                   QueueDone<std::vector<QueueMessage>> done) override;
+  void settle_async(QueueSettlement settlement, QueueDone<bool> done) override;
+  // Waits until the asynchronous operations issued so far (and what their answers issued) are answered.
+  bool wait_idle(std::chrono::milliseconds timeout) override;
+
   QueueCounts counts(const QueueScope& scope) override;
   std::vector<QueueSummary> summaries() override;
   std::vector<DeadMessage> dead(const QueueScope& scope, size_t offset, size_t limit) override;
@@ -88,8 +99,20 @@ class RedisQueueStore final : public QueueStore {
   void renew_liveness();
   // Runs a script with ARGV = {prefix, args...}; throws QueueStoreError.
   RedisReply run(const RedisScript& script, std::vector<std::string_view> args);
+  // The same on the pipelining client: `done` gets the reply, or the error's text.
+  void run_async(const RedisScript& script, std::vector<std::string_view> args,
+                 std::function<void(std::string error, RedisReply reply)> done);
 
   std::shared_ptr<RedisPool> pool_;
+  std::shared_ptr<RedisClient> client_;  // the asynchronous forms
+  // Asynchronous operations not answered yet (wait_idle). Shared with their completions, which
+  // may come after the store is gone (the client answers every command, at the latest when it closes).
+  struct InFlight {
+    std::mutex mu;
+    std::condition_variable idle;
+    size_t count = 0;
+  };
+  const std::shared_ptr<InFlight> in_flight_ = std::make_shared<InFlight>();
   std::unique_ptr<RedisSubscriber> ready_;  // set by watch_ready()
   const std::string prefix_, holder_;
   const std::chrono::milliseconds holder_ttl_;

@@ -14,6 +14,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <future>
 
 #include "wire/uuid.h"
 
@@ -90,6 +91,49 @@ TYPED_TEST(QueueStoreTest, EnqueueLeaseAckInOrder) {
   EXPECT_EQ(c.leased, 2u);
   EXPECT_EQ(c.pending(), 2u);
   EXPECT_EQ(this->store->counts({"b", false}).ready, 1u);
+}
+
+// Waits (10 s at most) for the answer of an asynchronous form.
+template <class T>
+QueueResult<T> answer_of(const std::function<void(QueueDone<T>)>& start) {
+  auto got = std::make_shared<std::promise<QueueResult<T>>>();
+  std::future<QueueResult<T>> f = got->get_future();
+  start([got](QueueResult<T> r) { got->set_value(std::move(r)); });
+  if (f.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    ADD_FAILURE() << "no answer within 10 s";
+    return {};
+  }
+  return f.get();
+}
+
+TYPED_TEST(QueueStoreTest, TheAsynchronousFormsKeepTheSameContract) {
+  QueueStore& store = *this->store;
+  const auto enqueued = answer_of<size_t>([&](QueueDone<size_t> done) {
+    store.enqueue_async({msg("a", "m1", R"({"n":1})"), msg("a", "m2"), msg("a", "m1", "999")}, kNow, std::move(done));
+  });
+  ASSERT_TRUE(enqueued.ok()) << enqueued.error;
+  EXPECT_EQ(*enqueued.value, 2u);  // the duplicate id is ignored
+  const auto leased = answer_of<std::vector<QueueMessage>>([&](QueueDone<std::vector<QueueMessage>> done) {
+    store.lease_async("a", 5, false, kNow + 1000, std::move(done));
+  });
+  ASSERT_TRUE(leased.ok()) << leased.error;
+  ASSERT_EQ(ids(*leased.value), (Ids{"m1", "m2"}));
+  EXPECT_EQ((*leased.value)[0].data, R"({"n":1})");
+  const QueueMessage first = (*leased.value)[0], second = (*leased.value)[1];
+  auto settle = [&](QueueSettlement s) {
+    return answer_of<bool>([&](QueueDone<bool> done) { store.settle_async(s, std::move(done)); });
+  };
+  QueueSettlement ack{QueueSettlement::Kind::kAck, first.seq, first.attempt, "", 0, kNow};
+  EXPECT_EQ(settle(ack).value, std::optional<bool>(true));
+  EXPECT_EQ(settle(ack).value, std::optional<bool>(false));  // that lease is no longer held
+  QueueSettlement bury{QueueSettlement::Kind::kBury, second.seq, second.attempt, "it broke", 0, kNow};
+  EXPECT_EQ(settle(bury).value, std::optional<bool>(true));
+  EXPECT_TRUE(store.wait_idle(std::chrono::seconds(10)));
+  const QueueCounts c = store.counts({"a", false});
+  EXPECT_EQ(c.pending(), 0u);
+  EXPECT_EQ(c.dead, 1u);
+  ASSERT_EQ(store.dead({"a", false}, 0, 10).size(), 1u);
+  EXPECT_EQ(store.dead({"a", false}, 0, 10)[0].error, "it broke");
 }
 
 TYPED_TEST(QueueStoreTest, RetryWaitsForItsTimeAndKeepsItsPlace) {
