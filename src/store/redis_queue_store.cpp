@@ -68,7 +68,7 @@ std::vector<std::string_view> enqueue_args(std::span<const NewQueueMessage> mess
 }  // namespace
 
 RedisQueueStore::RedisQueueStore(std::shared_ptr<RedisPool> pool, Options options)
-    : pool_(std::move(pool)), client_(std::make_shared<RedisClient>(pool_->endpoint())), prefix_(std::move(options.prefix)),
+    : pool_(std::move(pool)), client_(std::make_shared<RedisClient>(pool_->endpoint(), RedisClientOptions{.loops = options.loops})), prefix_(std::move(options.prefix)),
       holder_(new_uuid() + "/" + std::to_string(::getpid())), holder_ttl_(options.holder_ttl) {
   renew_liveness();
 }

@@ -56,6 +56,9 @@ class RedisQueueStore final : public QueueStore {
     // How long the liveness key outlives its last renewal (renewed every fifth of it): the
     // bound on how long the jobs of a dead engine wait before another takes them over.
     std::chrono::milliseconds holder_ttl = std::chrono::seconds(5);
+    // The engine's connection loops: each gets a lane of the client (store/redis_client.h), so
+    // that an enqueue or a settlement issued there is answered there.
+    std::vector<boost::asio::io_context*> loops;
   };
 
   // Registers this store as a lease holder (throws QueueStoreError when Redis cannot be reached).

@@ -4,6 +4,7 @@
 
 #include "engine/engine.h"
 #include "engine/in_process_worker.h"
+#include "net/io_pool.h"
 #include "store/redis_queue_store.h"
 #include "store/sqlite_queue_store.h"
 #include "workers/redis_adapter.h"
@@ -24,8 +25,8 @@ constexpr const char* kTriggerConfigFormat =
 // dispatching nothing in silence.
 std::shared_ptr<QueueStore> open_queue_store(const QueueWorkerConfig& config) {
   if (config.storage == QueueWorkerConfig::Storage::kRedis)
-    return std::make_shared<RedisQueueStore>(
-        open_redis_adapter_pool("iii-queue", config.redis_url, "the queue cannot start"));
+    return std::make_shared<RedisQueueStore>(open_redis_adapter_pool("iii-queue", config.redis_url, "the queue cannot start"),
+                                             RedisQueueStore::Options{.loops = net::connection_loops()});
   if (config.storage == QueueWorkerConfig::Storage::kInMemory) {
     spdlog::info("iii-queue: in-memory store (messages do not survive a restart)");
     return std::make_shared<SqliteQueueStore>(":memory:");
