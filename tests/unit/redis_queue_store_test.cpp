@@ -6,6 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
 #include <atomic>
 #include <condition_variable>
 #include <set>
@@ -197,6 +201,52 @@ TEST_F(RedisQueueStoreTest, ALargeDeadLetterQueueIsRedrivenInPagesInOrder) {
   ASSERT_EQ(again.size(), 2u);
   EXPECT_EQ(again[0].message_id, "m0");
   EXPECT_EQ(again[1].message_id, "m1");
+}
+
+TEST_F(RedisQueueStoreTest, AnEventLoopsJobsAreAnsweredOnThatLoop) {
+  // The engine gives the store its connection loops: an enqueue, a lease and an ack made on a loop
+  // go down that loop's lane of the client and are answered on the loop's thread.
+  boost::asio::io_context loop(1);
+  auto work = boost::asio::make_work_guard(loop);
+  std::thread runner([&] { loop.run(); });
+  RedisQueueStore::Options options;
+  options.loops = {&loop};
+  RedisQueueStore store(shared_pool(), options);
+  struct Seen {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<std::string> steps;
+    int off_loop = 0;
+  } seen;
+  auto note = [&](std::string step) {
+    std::lock_guard lock(seen.mu);
+    if (!loop.get_executor().running_in_this_thread()) ++seen.off_loop;
+    seen.steps.push_back(std::move(step));
+    seen.cv.notify_all();
+  };
+  boost::asio::post(loop, [&] {
+    store.enqueue_async({msg("m1"), msg("m2")}, kNow, [&](QueueResult<size_t> r) {
+      note("enqueued " + (r.ok() ? std::to_string(*r.value) : r.error));
+      store.lease_async("q", 5, false, kNow + 60'000, [&](QueueResult<std::vector<QueueMessage>> r) {
+        note("leased " + (r.ok() ? std::to_string(r.value->size()) : r.error));
+        if (!r.ok() || r.value->empty()) return;
+        const QueueMessage& m = r.value->front();
+        store.settle_async(QueueSettlement{QueueSettlement::Kind::kAck, m.seq, m.attempt, "", 0, kNow},
+                           [&](QueueResult<bool> r) { note(std::string("acked ") + (r.ok() && *r.value ? "1" : "0")); });
+      });
+    });
+  });
+  {
+    std::unique_lock lock(seen.mu);
+    ASSERT_TRUE(seen.cv.wait_for(lock, 10s, [&] { return seen.steps.size() >= 3; })) << "no answer in 10 s";
+    EXPECT_EQ(seen.steps, (std::vector<std::string>{"enqueued 2", "leased 2", "acked 1"}));
+    EXPECT_EQ(seen.off_loop, 0);
+  }
+  EXPECT_TRUE(store.wait_idle(10s));
+  EXPECT_EQ(store.counts({"q", false}).leased, 1u);  // m2 is still leased; m1 is gone
+  work.reset();
+  loop.stop();
+  runner.join();
 }
 
 TEST(RedisQueueStore, AServerThatIsDownIsAClearError) {
