@@ -68,7 +68,9 @@ std::vector<std::string_view> enqueue_args(std::span<const NewQueueMessage> mess
 }  // namespace
 
 RedisQueueStore::RedisQueueStore(std::shared_ptr<RedisPool> pool, Options options)
-    : pool_(std::move(pool)), client_(std::make_shared<RedisClient>(pool_->endpoint(), RedisClientOptions{.loops = options.loops})), prefix_(std::move(options.prefix)),
+    : pool_(std::move(pool)),
+      client_(std::make_shared<RedisClient>(pool_->endpoint(), RedisClientOptions{.loops = options.loops})),
+      prefix_(std::move(options.prefix)),
       holder_(new_uuid() + "/" + std::to_string(::getpid())), holder_ttl_(options.holder_ttl) {
   renew_liveness();
 }
@@ -172,6 +174,7 @@ void RedisQueueStore::settle_async(QueueSettlement s, QueueDone<bool> done) {
     case QueueSettlement::Kind::kBury:
       return run_async(scripts::kFinish, {seq, attempt, "bury", s.error, now}, std::move(answer));
   }
+  answer("redis queue store: an unknown kind of settlement", {});  // every call is answered
 }
 
 void RedisQueueStore::renew_liveness() {
