@@ -8,16 +8,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
-
 #include <atomic>
 #include <future>
 #include <mutex>
 #include <thread>
 
 #include "eventually.h"
+#include "io_thread.h"
 #include "redis_server.h"
 #include "wire/flush_batch.h"
 
@@ -232,32 +229,9 @@ TEST(RedisClient, AuthenticatesAndSelectsTheDatabaseOnEveryConnection) {
   EXPECT_NE(error.find("AUTH"), std::string::npos) << error;
 }
 
-// An event loop run by a thread of its own, as the engine's connection loops are.
-struct Loop {
-  boost::asio::io_context io{1};
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work = boost::asio::make_work_guard(io);
-  std::thread thread{[this] { io.run(); }};
-  ~Loop() {
-    work.reset();
-    io.stop();
-    thread.join();
-  }
-  // Runs `fn` on the loop's thread and waits for its result (10 s deadline).
-  template <class Fn>
-  auto on_loop(Fn fn) -> decltype(fn()) {
-    std::promise<decltype(fn())> done;
-    boost::asio::post(io, [&] { done.set_value(fn()); });
-    auto f = done.get_future();
-    if (f.wait_for(10s) != std::future_status::ready) throw std::runtime_error("the loop did not run it");
-    return f.get();
-  }
-};
-
 TEST(RedisClient, ALoopsCommandsGoDownItsOwnLaneAndAreAnsweredOnItsThread) {
-  Loop loop;
-  RedisClientOptions options;
-  options.loops = {&loop.io};
-  RedisClient client(testing::RedisServer::shared().endpoint(), options);
+  testing::IoThread loop;
+  RedisClient client(testing::RedisServer::shared().endpoint(), {.loops = {&loop.io}});
   const long long home_id = client.run({"CLIENT", "ID"}).integer;
   // Issued on the loop: a connection of its own, answered on the loop's thread, in order.
   struct Seen {
@@ -267,7 +241,7 @@ TEST(RedisClient, ALoopsCommandsGoDownItsOwnLaneAndAreAnsweredOnItsThread) {
     int off_loop = 0;
   } seen;
   Waiter last;
-  loop.on_loop([&] {
+  loop.run_here([&] {
     client.command({"CLIENT", "ID"}, [&](std::exception_ptr, RedisReply r) {
       std::lock_guard lock(seen.mu);
       seen.lane_id = r.integer;
@@ -293,20 +267,18 @@ TEST(RedisClient, ALoopsCommandsGoDownItsOwnLaneAndAreAnsweredOnItsThread) {
 }
 
 TEST(RedisClient, AWaitOnALoopsThreadUsesTheClientsOwnConnectionInsteadOfHangingOnTheLane) {
-  Loop loop;
-  RedisClientOptions options;
-  options.loops = {&loop.io};
-  RedisClient client(testing::RedisServer::shared().endpoint(), options);
+  testing::IoThread loop;
+  RedisClient client(testing::RedisServer::shared().endpoint(), {.loops = {&loop.io}});
   const long long home_id = client.run({"CLIENT", "ID"}).integer;
   // run() on the loop's thread: its lane's replies are read by that very thread, so the command
   // goes down the client's own connection instead, inside a FlushBatch too.
-  const long long waited_id = loop.on_loop([&] {
+  const long long waited_id = loop.run_here([&] {
     FlushBatch batch;
     return client.run({"CLIENT", "ID"}).integer;
   });
   EXPECT_EQ(waited_id, home_id);
   // A WaitingCaller scope does the same for commands issued through command().
-  const long long scoped_id = loop.on_loop([&] {
+  const long long scoped_id = loop.run_here([&] {
     RedisClient::WaitingCaller waiting;
     Waiter w;
     client.command({"CLIENT", "ID"}, w.callback());
@@ -319,13 +291,11 @@ TEST(RedisClient, AWaitOnALoopsThreadUsesTheClientsOwnConnectionInsteadOfHanging
 TEST(RedisClient, ClosingAnswersTheCommandsInFlightOnALane) {
   uint16_t port = 0;
   const int fd = testing::RedisServer::loopback_socket(true, port);  // accepts, never answers
-  Loop loop;
+  testing::IoThread loop;
   Waiter w;
   {
-    RedisClientOptions options;
-    options.loops = {&loop.io};
-    RedisClient client(endpoint_at(port), options);
-    loop.on_loop([&] {
+    RedisClient client(endpoint_at(port), {.loops = {&loop.io}});
+    loop.run_here([&] {
       client.command({"PING"}, w.callback());
       return 0;
     });

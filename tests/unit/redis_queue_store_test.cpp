@@ -6,8 +6,6 @@
 
 #include <gtest/gtest.h>
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
 #include <atomic>
@@ -15,6 +13,7 @@
 #include <set>
 #include <thread>
 
+#include "io_thread.h"
 #include "redis_server.h"
 #include "store_test_support.h"
 
@@ -206,12 +205,8 @@ TEST_F(RedisQueueStoreTest, ALargeDeadLetterQueueIsRedrivenInPagesInOrder) {
 TEST_F(RedisQueueStoreTest, AnEventLoopsJobsAreAnsweredOnThatLoop) {
   // The engine gives the store its connection loops: an enqueue, a lease and an ack made on a loop
   // go down that loop's lane of the client and are answered on the loop's thread.
-  boost::asio::io_context loop(1);
-  auto work = boost::asio::make_work_guard(loop);
-  std::thread runner([&] { loop.run(); });
-  RedisQueueStore::Options options;
-  options.loops = {&loop};
-  RedisQueueStore store(shared_pool(), options);
+  testing::IoThread loop;
+  RedisQueueStore store(shared_pool(), RedisQueueStore::Options{.loops = {&loop.io}});
   struct Seen {
     std::mutex mu;
     std::condition_variable cv;
@@ -220,11 +215,11 @@ TEST_F(RedisQueueStoreTest, AnEventLoopsJobsAreAnsweredOnThatLoop) {
   } seen;
   auto note = [&](std::string step) {
     std::lock_guard lock(seen.mu);
-    if (!loop.get_executor().running_in_this_thread()) ++seen.off_loop;
+    if (!loop.io.get_executor().running_in_this_thread()) ++seen.off_loop;
     seen.steps.push_back(std::move(step));
     seen.cv.notify_all();
   };
-  boost::asio::post(loop, [&] {
+  boost::asio::post(loop.io, [&] {
     store.enqueue_async({msg("m1"), msg("m2")}, kNow, [&](QueueResult<size_t> r) {
       note("enqueued " + (r.ok() ? std::to_string(*r.value) : r.error));
       store.lease_async("q", 5, false, kNow + 60'000, [&](QueueResult<std::vector<QueueMessage>> r) {
@@ -244,9 +239,6 @@ TEST_F(RedisQueueStoreTest, AnEventLoopsJobsAreAnsweredOnThatLoop) {
   }
   EXPECT_TRUE(store.wait_idle(10s));
   EXPECT_EQ(store.counts({"q", false}).leased, 1u);  // m2 is still leased; m1 is gone
-  work.reset();
-  loop.stop();
-  runner.join();
 }
 
 TEST(RedisQueueStore, AServerThatIsDownIsAClearError) {

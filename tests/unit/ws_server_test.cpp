@@ -6,7 +6,6 @@
 
 #include <gtest/gtest.h>
 
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/json.hpp>
@@ -25,6 +24,7 @@
 
 #include "core/json_text.h"
 #include "engine/engine.h"
+#include "io_thread.h"
 #include "store/kv_stream_store.h"
 #include "wire/ws_client.h"
 #include "workers/stream/stream_service.h"
@@ -169,25 +169,6 @@ class TestClient {
   std::shared_ptr<net::WsClient> client_;
 };
 
-// Runs an io_context on one thread for the test's sockets.
-class IoThread {
- public:
-  IoThread() : work_(asio::make_work_guard(io)), thread_([this] { io.run(); }) {}
-  ~IoThread() { stop(); }
-  // Idempotent. Call before destroying what the handlers use (the engine).
-  void stop() {
-    if (!thread_.joinable()) return;
-    work_.reset();
-    io.stop();
-    thread_.join();
-  }
-  asio::io_context io;
-
- private:
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
-  std::thread thread_;
-};
-
 // --- WsServer with a test service ---
 
 class TestService : public WsService {
@@ -238,7 +219,7 @@ class WsServerTest : public ::testing::Test {
     ASSERT_NE(server->port(), 0);
   }
 
-  IoThread io_thread;
+  testing::IoThread io_thread;
   std::shared_ptr<TestService> service = std::make_shared<TestService>();
   std::unique_ptr<WsServer> server;
 };
@@ -497,7 +478,7 @@ class StreamSocketTest : public ::testing::Test {
     return join_answer_;
   }
 
-  IoThread io_thread;  // first: stopped last
+  testing::IoThread io_thread;  // first: stopped last
   Engine engine{EngineOptions{std::chrono::milliseconds(2000), std::chrono::milliseconds(500), 1000}};
   std::shared_ptr<StreamStore> store = open_memory_stream_store();
   std::shared_ptr<InProcessWorker> handlers;
@@ -752,7 +733,7 @@ class StreamWorkerSocketTest : public ::testing::Test {
     worker->start();
   }
 
-  IoThread io_thread;
+  testing::IoThread io_thread;
   Engine engine{EngineOptions{std::chrono::milliseconds(2000), std::chrono::milliseconds(500), 1000}};
   std::unique_ptr<BuiltinWorker> worker;
   uint16_t port = 0;
