@@ -33,6 +33,9 @@ constexpr auto kFirstBackoff = std::chrono::milliseconds(50);
 
 std::string ms(std::chrono::milliseconds d) { return std::to_string(d.count()) + " ms"; }
 
+// How many RedisClient::WaitingCaller scopes are open on this thread.
+thread_local int waiting_callers = 0;
+
 void call(const RedisCallback& done, std::exception_ptr error, RedisReply reply) {
   try {
     done(std::move(error), std::move(reply));
@@ -115,7 +118,9 @@ struct RedisClient::Impl : BatchedSender, std::enable_shared_from_this<Impl> {
     append_resp_command(out, args);
     pending.push_back(Pending{std::move(done), now + options.timeout});
     if (state != State::kUp || write_parked) return;
-    FlushBatch* batch = FlushBatch::current();
+    // A caller about to wait for its reply never holds its command back: its batch would only
+    // end after the wait.
+    FlushBatch* batch = waiting_callers ? nullptr : FlushBatch::current();
     if (batch && batch == joined_batch) return;  // leaves with the others when the batch ends
     if (batch && !joined_batch) {
       // This thread is handling a read's worth of frames (wire/flush_batch.h): the commands they
@@ -124,20 +129,15 @@ struct RedisClient::Impl : BatchedSender, std::enable_shared_from_this<Impl> {
       batch->join(shared_from_this());
       return;
     }
-    // No batch here, or the one joined is another thread's: write now (what that batch holds
-    // too). Never held for another thread's batch, which may be waiting for this very reply.
+    // No batch here (or a waiting caller), or the one joined is another thread's: write now
+    // (what that batch holds too). Never held for another thread's batch, which may be waiting
+    // for this very reply.
     flush_locked();
   }
 
   void flush_batch() override {
     std::lock_guard lock(mu);
     joined_batch = nullptr;
-    if (state == State::kUp && !write_parked) flush_locked();
-  }
-
-  // Writes what a batch holds back, now (the batch's own flush then finds nothing to write).
-  void flush_now() {
-    std::lock_guard lock(mu);
     if (state == State::kUp && !write_parked) flush_locked();
   }
 
@@ -386,11 +386,6 @@ struct RedisClient::Impl : BatchedSender, std::enable_shared_from_this<Impl> {
   bool on_io_thread() const { return io.get_executor().running_in_this_thread(); }
 };
 
-namespace {
-// How many RedisClient::WaitingCaller scopes are open on this thread.
-thread_local int waiting_callers = 0;
-}  // namespace
-
 RedisClient::WaitingCaller::WaitingCaller() { ++waiting_callers; }
 RedisClient::WaitingCaller::~WaitingCaller() { --waiting_callers; }
 
@@ -427,19 +422,16 @@ RedisReply RedisClient::run(const std::vector<std::string_view>& args) {
     throw impl_->error("a command waited for on the client's own thread (it would wait for itself)");
   auto answer = std::make_shared<std::promise<RedisReply>>();
   std::future<RedisReply> got = answer->get_future();
-  WaitingCaller waiting;  // down the connection the client's thread reads, whichever thread we are on
+  WaitingCaller waiting;  // down the client's own connection, written at once, whichever thread we are on
   command(args, [answer](std::exception_ptr e, RedisReply r) {
     if (e) answer->set_exception(e);
     else answer->set_value(std::move(r));
   });
-  flush();  // a FlushBatch open on this thread would hold the command back while we wait for it
   // The client answers by the command's deadline; this bound only guards against a bug there.
   if (got.wait_for(impl_->options.timeout * 2 + std::chrono::seconds(1)) != std::future_status::ready)
     throw impl_->error("no answer from the client within " + ms(impl_->options.timeout * 2 + std::chrono::seconds(1)));
   return got.get();
 }
-
-void RedisClient::flush() { pick().flush_now(); }
 
 void RedisClient::defer(std::chrono::microseconds delay, std::function<void()> fn) {
   asio::post(impl_->io, [impl = impl_, delay, fn = std::move(fn)]() mutable { impl->defer(delay, std::move(fn)); });

@@ -70,19 +70,18 @@ class RedisClient {
   // are copied before command() returns. `done` runs with no lock held and may issue commands,
   // but must not wait for one (run() from the client's thread throws).
   // On a thread with a FlushBatch open (wire/flush_batch.h: an engine thread handling a read's
-  // worth of frames), the command is written when the batch ends, with the others it issued.
+  // worth of frames), the command is written when the batch ends, with the others it issued,
+  // unless a WaitingCaller is open there.
   void command(const std::vector<std::string_view>& args, RedisCallback done);
-
-  // Writes the commands held back for an open FlushBatch now. A caller that is about to wait for
-  // a reply calls it first (run() does), or it would wait for its own batch to end.
-  void flush();
 
   // One command, waiting for its reply (which arrives by the deadline); throws RedisError.
   RedisReply run(const std::vector<std::string_view>& args);
 
   // While one is alive on a thread, the commands the thread issues go down the connection that
-  // the client's own thread reads. For a caller on a loop's thread that will wait for them: on its
-  // lane it would wait for a reply that only its own thread can read. run() opens one.
+  // the client's own thread reads, and are written at once (with whatever a FlushBatch of this
+  // thread held back). For a caller that will wait for them: on a loop's lane it would wait for a
+  // reply only its own thread can read, and in a batch for a write that comes after the wait.
+  // run() opens one.
   class WaitingCaller {
    public:
     WaitingCaller();

@@ -370,12 +370,11 @@ class RedisKvStore final : public KvStore {
       throw KvStoreError("redis " + core_->address() + ": a store call waited for on the client's own thread");
     auto answer = std::make_shared<std::promise<T>>();
     std::future<T> got = answer->get_future();
-    RedisClient::WaitingCaller waiting;  // not on this thread's lane, which only this thread reads
+    RedisClient::WaitingCaller waiting;  // not on this thread's lane, nor held for its FlushBatch
     launch([answer](std::exception_ptr e, T value) {
       if (e) answer->set_exception(e);
       else answer->set_value(std::move(value));
     });
-    core_->client->flush();  // a FlushBatch open on this thread would hold the command back
     // Every command is answered by its deadline, and an update gives up after kUpdateDeadline;
     // this bound only guards against a bug there.
     const auto bound = kUpdateDeadline + 3 * core_->client->options().timeout;

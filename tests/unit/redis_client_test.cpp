@@ -277,12 +277,13 @@ TEST(RedisClient, AWaitOnALoopsThreadUsesTheClientsOwnConnectionInsteadOfHanging
     return client.run({"CLIENT", "ID"}).integer;
   });
   EXPECT_EQ(waited_id, home_id);
-  // A WaitingCaller scope does the same for commands issued through command().
+  // A WaitingCaller scope does the same for commands issued through command(), and writes them
+  // at once although a FlushBatch is open (it would end only after the wait).
   const long long scoped_id = loop.run_here([&] {
+    FlushBatch batch;
     RedisClient::WaitingCaller waiting;
     Waiter w;
     client.command({"CLIENT", "ID"}, w.callback());
-    client.flush();
     return w.get().reply.integer;
   });
   EXPECT_EQ(scoped_id, home_id);
@@ -343,20 +344,24 @@ TEST(RedisClient, CommandsIssuedUnderAFlushBatchLeaveTogetherWhenItEnds) {
 }
 
 TEST(RedisClient, ACommandIsNeverHeldForABatchOfAnotherThreadThatWaitsForIt) {
-  // A thread in a FlushBatch issues a command and waits for the end of a chain whose next step
-  // the client's thread issues (as a script's EVAL after NOSCRIPT): that step must not wait for
-  // the first thread's batch, which only ends after the wait.
+  // A thread in a FlushBatch (which a command of its own joined) waits for the end of a chain
+  // whose next step the client's thread issues (as a script's EVAL after NOSCRIPT): that step
+  // must not wait for the first thread's batch, which only ends after the wait.
   RedisClient client(testing::RedisServer::shared().endpoint());
   ASSERT_EQ(client.run({"PING"}).str, "PONG");
-  Waiter second;
+  Waiter held, second;
   {
     FlushBatch batch;
-    client.command({"ECHO", "first"}, [&](std::exception_ptr, RedisReply) {
-      client.command({"ECHO", "second"}, second.callback());
-    });
-    client.flush();
+    client.command({"ECHO", "held"}, held.callback());  // joins this thread's batch
+    {
+      RedisClient::WaitingCaller waiting;  // written at once, with "held"
+      client.command({"ECHO", "first"}, [&](std::exception_ptr, RedisReply) {
+        client.command({"ECHO", "second"}, second.callback());
+      });
+    }
     EXPECT_EQ(second.get(5s).reply.str, "second");
   }
+  EXPECT_EQ(held.get().reply.str, "held");
 }
 
 }  // namespace
