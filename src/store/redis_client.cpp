@@ -19,6 +19,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 
 #include "wire/flush_batch.h"
 
@@ -37,6 +38,7 @@ std::string ms(std::chrono::milliseconds d) { return std::to_string(d.count()) +
 thread_local int waiting_callers = 0;
 
 void call(const RedisCallback& done, std::exception_ptr error, RedisReply reply) {
+  if (!done) return;  // a command of a group whose answer goes to the last one's callback
   try {
     done(std::move(error), std::move(reply));
   } catch (...) {  // a callback's failure is its own; the client goes on
@@ -101,7 +103,11 @@ struct RedisClient::Impl : BatchedSender, std::enable_shared_from_this<Impl> {
 
   // --- callers' side ---
 
-  void command(const std::vector<std::string_view>& args, RedisCallback done) {
+  void command(const std::vector<std::string_view>& args, RedisCallback done) { send({&args, 1}, std::move(done)); }
+
+  // Commands written one after another with nothing between them; `done` gets the last one's
+  // reply (or the error that ends them all), the others' replies are dropped.
+  void send(std::span<const std::vector<std::string_view>> group, RedisCallback done) {
     std::unique_lock lock(mu);
     const auto now = Clock::now();
     if (state == State::kClosed) return refuse(lock, done, "the client is closed");
@@ -112,11 +118,13 @@ struct RedisClient::Impl : BatchedSender, std::enable_shared_from_this<Impl> {
       if (connect_timed_out) return refuse(lock, done, last_error);
       begin_connect_locked(now);
     }
-    if (pending.size() >= options.max_pending || out.size() - out_sent >= options.max_buffered_bytes)
+    if (pending.size() + group.size() > options.max_pending || out.size() - out_sent >= options.max_buffered_bytes)
       return refuse(lock, done,
                     "the pipeline is full (" + std::to_string(pending.size()) + " commands waiting for a reply)");
-    append_resp_command(out, args);
-    pending.push_back(Pending{std::move(done), now + options.timeout});
+    for (size_t i = 0; i < group.size(); ++i) {
+      append_resp_command(out, group[i]);
+      pending.push_back(Pending{i + 1 == group.size() ? std::move(done) : RedisCallback{}, now + options.timeout});
+    }
     if (state != State::kUp || write_parked) return;
     // A caller about to wait for its reply never holds its command back: its batch would only
     // end after the wait.
@@ -415,6 +423,15 @@ RedisClient::Impl& RedisClient::pick() const {
 
 void RedisClient::command(const std::vector<std::string_view>& args, RedisCallback done) {
   pick().command(args, std::move(done));
+}
+
+void RedisClient::transaction(const std::vector<std::vector<std::string_view>>& commands, RedisCallback done) {
+  std::vector<std::vector<std::string_view>> group;
+  group.reserve(commands.size() + 2);
+  group.push_back({"MULTI"});
+  group.insert(group.end(), commands.begin(), commands.end());
+  group.push_back({"EXEC"});
+  pick().send(group, std::move(done));
 }
 
 RedisReply RedisClient::run(const std::vector<std::string_view>& args) {

@@ -106,6 +106,49 @@ TEST(RedisClient, AnErrorReplyIsAnAnswerAndTheConnectionGoesOn) {
   EXPECT_EQ(client.run({"CLIENT", "ID"}).integer, id.integer);
 }
 
+TEST(RedisClient, ATransactionRunsAsOneAndItsAnswerIsTheArrayOfItsReplies) {
+  RedisClient client(testing::RedisServer::shared().endpoint());
+  const std::string key = "tx-test-" + std::to_string(::getpid());
+  client.run({"DEL", key});
+  // Many threads, each a transaction that reads then appends: were another command let in
+  // between the two, some GET would not see the string its own APPEND extended.
+  constexpr int kThreads = 4, kEach = 300;
+  std::atomic<int> answered{0}, torn{0}, wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kEach; ++i) {
+        client.transaction({{"GET", key}, {"APPEND", key, "x"}}, [&](std::exception_ptr e, RedisReply r) {
+          if (e || r.type != RedisReply::Type::kArray || r.elements.size() != 2) {
+            ++wrong;
+          } else {
+            const size_t before = r.elements[0].type == RedisReply::Type::kString ? r.elements[0].str.size() : 0;
+            if (r.elements[1].integer != static_cast<long long>(before) + 1) ++torn;
+          }
+          ++answered;
+        });
+        client.command({"PING"}, [](std::exception_ptr, RedisReply) {});  // between transactions, never inside
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(testing::eventually([&] { return answered == kThreads * kEach; }, 20s)) << answered;
+  EXPECT_EQ(wrong, 0);
+  EXPECT_EQ(torn, 0);
+  EXPECT_EQ(client.run({"STRLEN", key}).integer, kThreads * kEach);
+
+  // A command Redis refuses while queueing aborts the whole transaction: nothing of it runs, the
+  // answer is EXECABORT, and the connection goes on.
+  Waiter aborted;
+  client.transaction({{"SET", key, "changed"}, {"GET"}}, aborted.callback());
+  const Outcome o = aborted.get();
+  EXPECT_EQ(o.error, "");
+  ASSERT_TRUE(o.reply.is_error());
+  EXPECT_NE(o.reply.str.find("EXECABORT"), std::string::npos) << o.reply.str;
+  EXPECT_EQ(client.run({"STRLEN", key}).integer, kThreads * kEach);
+  client.run({"DEL", key});
+}
+
 TEST(RedisClient, AReplyLateBeyondTheDeadlineFailsAndResetsTheConnection) {
   testing::RedisServer server;
   RedisClientOptions options;

@@ -1,14 +1,19 @@
 // The Redis client (store/redis_connection.h) against a real redis-server, and what only the Redis
 // store shows: two stores (two engines) on one server share data, and their concurrent updates of
-// one key lose nothing. The KvStore contract itself is kv_store_test.cpp's conformance suite.
+// one key lose nothing; a set's indexing step never indexes a key deleted meanwhile. The KvStore
+// contract itself is kv_store_test.cpp's conformance suite.
 #include "store/redis_connection.h"
 
 #include <gtest/gtest.h>
+
 #include <unistd.h>
 
+#include <algorithm>
+#include <future>
 #include <thread>
 
 #include "redis_server.h"
+#include "store/redis_client.h"
 #include "store/redis_kv_store.h"
 
 namespace iii {
@@ -158,6 +163,59 @@ TEST(RedisKvStore, TwoStoresOnOneServerShareDataAndLoseNoUpdate) {
   b.remove("s", "counter");
   EXPECT_TRUE(a.list_groups().empty());
   EXPECT_EQ(raw.run({"EXISTS", "state:s", "iii:state-order:s"}).integer, 0);  // nothing left behind
+}
+
+// A set is a transaction (HGET, HSET) and, for a new key, a second step that indexes it if it is
+// still there: sets and deletes of the same keys racing from two stores leave the order index
+// and the scope set exactly matching the hash, and nothing once every key is gone.
+TEST(RedisKvStore, RacingSetsAndDeletesOfNewKeysLeaveTheIndexMatchingTheHash) {
+  testing::RedisServer::shared().flush();
+  const RedisEndpoint e = testing::RedisServer::shared().endpoint();
+  const auto store_a = make_redis_kv_store(std::make_shared<RedisClient>(e), "state");
+  const auto store_b = make_redis_kv_store(std::make_shared<RedisClient>(e), "state");
+  constexpr int kKeys = 4, kRounds = 300;
+  auto churn = [](KvStore& store, int seed) {
+    for (int i = 0; i < kRounds; ++i) {
+      const std::string key = "k" + std::to_string((i + seed) % kKeys);
+      if ((i + seed) % 3 == 0) store.remove("race", key);
+      else store.set("race", key, std::to_string(i));
+    }
+  };
+  std::thread ta([&] { churn(*store_a, 0); }), tb([&] { churn(*store_b, 1); });
+  ta.join();
+  tb.join();
+  RedisPool raw(e);
+  const RedisReply fields = raw.run({"HKEYS", "state:race"});
+  const RedisReply indexed = raw.run({"ZRANGE", "iii:state-order:race", "0", "-1"});
+  std::vector<std::string> in_hash, in_index;
+  for (const RedisReply& f : fields.elements) in_hash.push_back(f.str);
+  for (const RedisReply& f : indexed.elements) in_index.push_back(f.str);
+  std::sort(in_hash.begin(), in_hash.end());
+  std::sort(in_index.begin(), in_index.end());
+  EXPECT_EQ(in_index, in_hash);
+  EXPECT_EQ(raw.run({"SISMEMBER", "iii:state-scopes", "race"}).integer, in_hash.empty() ? 0 : 1);
+  for (int k = 0; k < kKeys; ++k) store_a->remove("race", "k" + std::to_string(k));
+  EXPECT_EQ(raw.run({"EXISTS", "state:race", "iii:state-order:race"}).integer, 0);
+
+  // The window made certain: a delete issued right behind a set of a new key runs between the
+  // set's transaction and its indexing step (one connection, in order; the step is issued when
+  // the transaction answers). The step then finds the key gone and indexes nothing.
+  std::promise<void> set_done, remove_done;
+  {
+    RedisClient::WaitingCaller on_the_home_connection;
+    store_a->set_async("race", "gone", "1", [&](std::exception_ptr, std::optional<std::string>) { set_done.set_value(); });
+    store_a->remove_async("race", "gone", [&](std::exception_ptr, std::optional<std::string>) { remove_done.set_value(); });
+  }
+  ASSERT_EQ(set_done.get_future().wait_for(10s), std::future_status::ready);
+  ASSERT_EQ(remove_done.get_future().wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(raw.run({"EXISTS", "state:race", "iii:state-order:race"}).integer, 0);
+  EXPECT_TRUE(store_b->list_groups().empty());
+  // A key set again after its delete goes back to the end of the order.
+  store_a->set("race", "first", "1");
+  store_a->set("race", "second", "2");
+  store_b->remove("race", "first");
+  store_b->set("race", "first", "3");
+  EXPECT_EQ(store_a->list("race"), (std::vector<std::string>{"2", "3"}));
 }
 
 }  // namespace

@@ -78,8 +78,9 @@ void run_call(const std::shared_ptr<StateService>& service, const std::shared_pt
       done(std::move(reply.outcome));
       if (reply.event && service->config().triggers_enabled) {
         StateEvent& e = *reply.event;
-        service->triggers().fire(e.scope, e.key,
-                                 state_event_payload(e.event_type, e.scope, e.key, e.old_value, e.new_value), traceparent);
+        service->triggers().fire(
+            e.scope, e.key, [&] { return state_event_payload(e.event_type, e.scope, e.key, e.old_value, e.new_value); },
+            traceparent);
       }
     } catch (...) {  // answered already: an exception here must not answer a second time
     }
@@ -149,8 +150,10 @@ void run_remote(const std::shared_ptr<StateService>& service, RemoteEngine& remo
     done(std::move(outcome));
     if (event)
       service->triggers().fire(event->scope, event->key,
-                               state_event_payload(event->event_type, event->scope, event->key, event->old_value,
-                                                   event->new_value),
+                               [&] {
+                                 return state_event_payload(event->event_type, event->scope, event->key,
+                                                            event->old_value, event->new_value);
+                               },
                                call.traceparent);
   });
 }

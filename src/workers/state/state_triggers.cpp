@@ -18,11 +18,13 @@ std::optional<ErrorBody> StateTriggers::activate(const TriggerBinding& binding) 
   return std::nullopt;
 }
 
-void StateTriggers::fire(std::string_view scope, std::string_view key, std::string payload, std::string traceparent) {
+void StateTriggers::fire(std::string_view scope, std::string_view key, const std::function<std::string()>& make_payload,
+                         std::string traceparent) {
   std::vector<FireTarget> targets = bindings_.select([&](const Binding& b) {
     return (!b.scope || *b.scope == scope) && (!b.key || *b.key == key);
   });
-  fire_in_sequence(engine_, std::move(targets), std::move(payload), "state trigger", {}, {}, std::move(traceparent));
+  if (targets.empty()) return;
+  fire_in_sequence(engine_, std::move(targets), make_payload(), "state trigger", {}, {}, std::move(traceparent));
 }
 
 std::string state_event_payload(std::string_view event_type, std::string_view scope, std::string_view key,

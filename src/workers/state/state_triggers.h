@@ -6,6 +6,7 @@
 // to answer), in the order they were activated; a failing handler is logged and never undoes the
 // write. Activating an id again replaces its binding (and keeps its place).
 #pragma once
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,9 +28,12 @@ class StateTriggers {
   std::optional<ErrorBody> activate(const TriggerBinding& binding);
   void deactivate(const TriggerBinding& binding) { bindings_.remove(binding.id); }
 
-  // Fires every binding matching (scope, key) with `payload`. Returns at once: the handlers run
-  // as the engine delivers them. Never call with a lock held (it calls into the engine).
-  void fire(std::string_view scope, std::string_view key, std::string payload, std::string traceparent = {});
+  // Fires every binding matching (scope, key) with the payload `make_payload` returns, which is
+  // only called when one matches (most writes have no trigger to pay for). Returns at once: the
+  // handlers run as the engine delivers them. Never call with a lock held (it calls into the
+  // engine).
+  void fire(std::string_view scope, std::string_view key, const std::function<std::string()>& make_payload,
+            std::string traceparent = {});
 
   size_t size() const { return bindings_.size(); }
 
