@@ -8,7 +8,10 @@
 //   iii:<name>-scopes               set of the scopes that hold at least one key
 // A layout may spell a scope differently in its hash's name (streams: `stream:<stream>:<group>`),
 // and may ask every write to publish a change message, in the same script, on a channel.
-// Every write is one Lua script, so the hash, its indexes and the message go together. update()
+// Every write with a message, and every delete, is one Lua script, so the hash, its indexes and
+// the message go together. A set without a message is a MULTI/EXEC transaction (HGET, HSET),
+// cheaper for Redis, and a new key is then indexed by a script that checks it is still there
+// (list() shows fields without an index last, so the step between is invisible). update()
 // runs the caller's function in this process and writes with a compare-and-set script, retrying
 // when another writer changed the key in between (with a random pause, for up to 5 s): the same
 // update operations as the embedded stores, atomic per key across every engine.

@@ -47,9 +47,10 @@ StreamBackend open_redis_backend(const std::string& url, const std::shared_ptr<S
   if (!link->wait_subscribed(kSubscribeWait))
     spdlog::warn("iii-stream: redis {} did not confirm the subscription to {} yet (client sockets get no changes until it does)",
                  link->address(), StreamRedisLink::kChannel);
-  return StreamBackend{link->store(), std::move(link),
-                       std::make_shared<BlockingRunner>("iii-stream", BlockingRunner::kRedisStoreThreads,
-                                                        BlockingRunner::kRedisStoreMaxQueued)};
+  return StreamBackend{.store = link->store(),
+                       .redis = std::move(link),
+                       .runner = std::make_shared<BlockingRunner>("iii-stream", BlockingRunner::kRedisStoreThreads,
+                                                                  BlockingRunner::kRedisStoreMaxQueued)};
 }
 
 }  // namespace iii

@@ -28,14 +28,14 @@ class RemoteEngine;
 // What open() swaps in: the store, and with the redis adapter the link that carries every
 // change through Redis to the hub of every engine (stream_redis.h).
 struct StreamBackend {
-  std::shared_ptr<StreamStore> store;
-  std::shared_ptr<StreamRedisLink> redis;  // null: changes go straight to this engine's hub
+  std::shared_ptr<StreamStore> store{};
+  std::shared_ptr<StreamRedisLink> redis{};  // null: changes go straight to this engine's hub
   // With a remote store, where the functions run (off the network threads, so that the round
   // trips of one connection's calls overlap: workers/blocking_runner.h). Null: inline.
-  std::shared_ptr<BlockingRunner> runner;
+  std::shared_ptr<BlockingRunner> runner{};
   // The bridge adapter (store null): every operation is the same stream::* call on the remote
   // engine, whose `stream` triggers bring the changes to this engine's hub (stream_bridge.h).
-  std::shared_ptr<StreamBridgeLink> bridge;
+  std::shared_ptr<StreamBridgeLink> bridge{};
 };
 
 class StreamService {

@@ -38,9 +38,9 @@ class TriggerKind {
 // Opens the store `config` names (throws KvStoreError, a runtime_error), with its link to Redis
 // for the redis adapter (never fails: calls fail until Redis answers).
 StreamBackend open_backend(const StreamConfig& config, const std::shared_ptr<StreamService>& service) {
-  if (config.storage == StreamConfig::Storage::kInMemory) return {open_memory_stream_store(), nullptr, nullptr};
+  if (config.storage == StreamConfig::Storage::kInMemory) return StreamBackend{.store = open_memory_stream_store()};
   if (config.storage == StreamConfig::Storage::kFileBased)
-    return {open_sqlite_stream_store(stream_database_file(config)), nullptr, nullptr};
+    return StreamBackend{.store = open_sqlite_stream_store(stream_database_file(config))};
   if (config.storage == StreamConfig::Storage::kBridge) return open_bridge_backend(config.bridge_url, service);
   return open_redis_backend(config.redis_url, service);
 }
@@ -93,7 +93,7 @@ class StreamWorker final : public BuiltinWorker {
 
   void start() override {
     const auto config = service_->config();
-    service_->open(given_store_ ? StreamBackend{given_store_, nullptr, nullptr} : open_backend(*config, service_));
+    service_->open(given_store_ ? StreamBackend{.store = given_store_} : open_backend(*config, service_));
     listen(*config);
     spdlog::info("iii-stream: {}", given_store_ ? std::string("given store") : describe_store(*config));
   }
