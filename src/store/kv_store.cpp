@@ -3,22 +3,6 @@
 #include "store/kv_store.h"
 
 namespace iii {
-namespace {
-
-// `done` runs outside the try: an exception of the caller's callback is not taken for the store's.
-template <class T, class F>
-void answer_inline(const KvDone<T>& done, F&& run) {
-  T value{};
-  try {
-    value = run();
-  } catch (...) {
-    done(std::current_exception(), T{});
-    return;
-  }
-  done(nullptr, std::move(value));
-}
-
-}  // namespace
 
 void KvStore::get_async(std::string_view scope, std::string_view key, KvDone<std::optional<std::string>> done) {
   answer_inline(done, [&] { return get(scope, key); });

@@ -61,6 +61,21 @@ using KvUpdateFn = std::function<std::optional<std::string>(const std::optional<
 template <class T>
 using KvDone = std::function<void(std::exception_ptr error, T value)>;
 
+// Answers `done` with what `run` returns, or with what it throws; `done` runs outside the try, so
+// that an exception of the caller's callback is not taken for the store's. The default
+// asynchronous forms (here and in store/stream_store.h) are this around the synchronous call.
+template <class T, class F>
+void answer_inline(const KvDone<T>& done, F&& run) {
+  T value{};
+  try {
+    value = run();
+  } catch (...) {
+    done(std::current_exception(), T{});
+    return;
+  }
+  done(nullptr, std::move(value));
+}
+
 class KvStore {
  public:
   virtual ~KvStore() = default;

@@ -32,6 +32,32 @@ void sort_unique(std::vector<std::string>& names) {
   names.erase(std::unique(names.begin(), names.end()), names.end());
 }
 
+// The scope of (stream, group) into `scope`; false when a name is refused, which `done` is then
+// answered with.
+template <class T>
+bool scope_or_answer(std::string_view stream, std::string_view group, std::string& scope, const KvDone<T>& done) {
+  try {
+    scope = scope_of(stream, group);
+    return true;
+  } catch (...) {
+    done(std::current_exception(), T{});
+    return false;
+  }
+}
+
+// The groups of `stream` among the KvStore's sorted scopes.
+std::vector<std::string> groups_of(std::string_view stream, const std::vector<std::string>& scopes) {
+  std::string prefix(stream);
+  prefix.push_back('\0');
+  std::vector<std::string> groups;
+  for (const std::string& scope : scopes) {
+    if (scope.size() >= prefix.size() && scope.compare(0, prefix.size(), prefix) == 0)
+      groups.push_back(scope.substr(prefix.size()));
+  }
+  sort_unique(groups);
+  return groups;
+}
+
 // The stream and group of a scope, split at its first NUL (scope_of).
 std::pair<std::string_view, std::string_view> split_scope(std::string_view scope) {
   const size_t nul = scope.find('\0');
@@ -71,15 +97,7 @@ std::vector<std::string> KvStreamStore::list(std::string_view stream, std::strin
 
 std::vector<std::string> KvStreamStore::list_groups(std::string_view stream) {
   check_name("stream", stream);
-  std::string prefix(stream);
-  prefix.push_back('\0');
-  std::vector<std::string> groups;
-  for (std::string& scope : kv_->list_groups()) {
-    if (scope.size() >= prefix.size() && scope.compare(0, prefix.size(), prefix) == 0)
-      groups.push_back(scope.substr(prefix.size()));
-  }
-  sort_unique(groups);
-  return groups;
+  return groups_of(stream, kv_->list_groups());
 }
 
 std::vector<std::string> KvStreamStore::list_streams() {
@@ -100,6 +118,53 @@ std::vector<StreamStore::StreamGroups> KvStreamStore::list_all() {
     out.back().groups.emplace_back(group);
   }
   return out;
+}
+
+void KvStreamStore::get_async(std::string_view stream, std::string_view group, std::string_view item,
+                              KvDone<std::optional<std::string>> done) {
+  if (std::string scope; scope_or_answer(stream, group, scope, done)) kv_->get_async(scope, item, std::move(done));
+}
+
+void KvStreamStore::set_async(std::string_view stream, std::string_view group, std::string_view item,
+                              std::string_view value, KvDone<std::optional<std::string>> done) {
+  if (std::string scope; scope_or_answer(stream, group, scope, done))
+    kv_->set_async(scope, item, value, std::move(done));
+}
+
+void KvStreamStore::remove_async(std::string_view stream, std::string_view group, std::string_view item,
+                                 KvDone<std::optional<std::string>> done) {
+  if (std::string scope; scope_or_answer(stream, group, scope, done)) kv_->remove_async(scope, item, std::move(done));
+}
+
+void KvStreamStore::update_async(std::string_view stream, std::string_view group, std::string_view item, KvUpdateFn fn,
+                                 KvDone<KvUpdate> done) {
+  if (std::string scope; scope_or_answer(stream, group, scope, done))
+    kv_->update_async(scope, item, std::move(fn), std::move(done));
+}
+
+void KvStreamStore::list_async(std::string_view stream, std::string_view group, KvDone<std::vector<std::string>> done) {
+  std::string scope;
+  if (!scope_or_answer(stream, group, scope, done)) return;
+  kv_->entries_async(scope, [done = std::move(done)](std::exception_ptr e, std::vector<KvEntry> entries) {
+    if (e) return done(e, {});
+    std::vector<std::string> values;
+    values.reserve(entries.size());
+    for (KvEntry& entry : entries) values.push_back(std::move(entry.value));
+    done(nullptr, std::move(values));
+  });
+}
+
+void KvStreamStore::list_groups_async(std::string_view stream, KvDone<std::vector<std::string>> done) {
+  try {
+    check_name("stream", stream);
+  } catch (...) {
+    return done(std::current_exception(), {});
+  }
+  kv_->list_groups_async([stream = std::string(stream), done = std::move(done)](std::exception_ptr e,
+                                                                                std::vector<std::string> scopes) {
+    if (e) return done(e, {});
+    done(nullptr, groups_of(stream, scopes));
+  });
 }
 
 std::shared_ptr<StreamStore> open_memory_stream_store() {

@@ -42,6 +42,17 @@ class KvStreamStore final : public StreamStore {
   std::vector<std::string> list_groups(std::string_view stream) override;
   std::vector<std::string> list_streams() override;
   std::vector<StreamGroups> list_all() override;  // one list_groups() of the KvStore
+  // The KvStore's asynchronous forms (answered later on the Redis store).
+  void get_async(std::string_view stream, std::string_view group, std::string_view item,
+                 KvDone<std::optional<std::string>> done) override;
+  void set_async(std::string_view stream, std::string_view group, std::string_view item, std::string_view value,
+                 KvDone<std::optional<std::string>> done) override;
+  void remove_async(std::string_view stream, std::string_view group, std::string_view item,
+                    KvDone<std::optional<std::string>> done) override;
+  void update_async(std::string_view stream, std::string_view group, std::string_view item, KvUpdateFn fn,
+                    KvDone<KvUpdate> done) override;
+  void list_async(std::string_view stream, std::string_view group, KvDone<std::vector<std::string>> done) override;
+  void list_groups_async(std::string_view stream, KvDone<std::vector<std::string>> done) override;
   bool publishes_changes() const override { return publishes_changes_; }
 
  private:

@@ -68,6 +68,22 @@ class StreamStore {
     return out;
   }
 
+  // The asynchronous forms, with KvStore's rules (store/kv_store.h): `done` runs exactly once,
+  // before the call returns or later on the store's I/O thread (the Redis store: no thread
+  // waits for the round trip); string_view arguments are needed only until the call returns; a
+  // name with a NUL byte is answered as std::invalid_argument. By default the synchronous call,
+  // answered at once.
+  virtual void get_async(std::string_view stream, std::string_view group, std::string_view item,
+                         KvDone<std::optional<std::string>> done);
+  virtual void set_async(std::string_view stream, std::string_view group, std::string_view item, std::string_view value,
+                         KvDone<std::optional<std::string>> done);
+  virtual void remove_async(std::string_view stream, std::string_view group, std::string_view item,
+                            KvDone<std::optional<std::string>> done);
+  virtual void update_async(std::string_view stream, std::string_view group, std::string_view item, KvUpdateFn fn,
+                            KvDone<KvUpdate> done);
+  virtual void list_async(std::string_view stream, std::string_view group, KvDone<std::vector<std::string>> done);
+  virtual void list_groups_async(std::string_view stream, KvDone<std::vector<std::string>> done);
+
   // True when every write that changes an item also announces the change itself, as one step
   // with the write (the Redis store publishes it to every engine): the caller then must not.
   virtual bool publishes_changes() const { return false; }

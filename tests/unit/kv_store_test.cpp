@@ -208,19 +208,6 @@ TYPED_TEST(KvStoreConformance, UpdateThatThrowsChangesNothing) {
   EXPECT_EQ(this->store->get("s", "after"), "2");
 }
 
-// Waits (at most 10 s) for the answer of an asynchronous form; rethrows its error.
-template <class T>
-T await_answer(const std::function<void(KvDone<T>)>& launch) {
-  auto answer = std::make_shared<std::promise<T>>();
-  std::future<T> got = answer->get_future();
-  launch([answer](std::exception_ptr e, T value) {
-    if (e) answer->set_exception(e);
-    else answer->set_value(std::move(value));
-  });
-  if (got.wait_for(std::chrono::seconds(10)) != std::future_status::ready) throw std::runtime_error("no answer in 10 s");
-  return got.get();
-}
-
 TYPED_TEST(KvStoreConformance, AsynchronousFormsAnswerAsTheSynchronousOnes) {
   KvStore& s = *this->store;
   using Opt = std::optional<std::string>;

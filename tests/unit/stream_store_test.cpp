@@ -303,6 +303,39 @@ TYPED_TEST(StreamStoreConformance, NulInAStreamOrGroupNameThrowsNamingWhich) {
   EXPECT_EQ(s.list_streams(), Values{});  // nothing was written
 }
 
+// --- asynchronous forms ---
+
+TYPED_TEST(StreamStoreConformance, AsynchronousFormsAnswerAsTheSynchronousOnes) {
+  StreamStore& s = *this->store;
+  EXPECT_EQ(await_answer<Opt>([&](auto done) { s.set_async("s", "g", "a", "1", done); }), std::nullopt);
+  EXPECT_EQ(await_answer<Opt>([&](auto done) { s.set_async("s", "g", "b", "2", done); }), std::nullopt);
+  EXPECT_EQ(await_answer<Opt>([&](auto done) { s.set_async("s", "g", "b", "3", done); }), "2");
+  EXPECT_EQ(await_answer<Opt>([&](auto done) { s.set_async("s", "h", "c", "4", done); }), std::nullopt);
+  EXPECT_EQ(await_answer<Opt>([&](auto done) { s.get_async("s", "g", "a", done); }), "1");
+  EXPECT_EQ(await_answer<Opt>([&](auto done) { s.get_async("s", "g", "missing", done); }), std::nullopt);
+  const KvUpdate u = await_answer<KvUpdate>([&](auto done) { s.update_async("s", "g", "a", increment, done); });
+  EXPECT_EQ(u.old_value, "1");
+  EXPECT_EQ(u.new_value, "2");
+  EXPECT_EQ(await_answer<Values>([&](auto done) { s.list_async("s", "g", done); }), (Values{"2", "3"}));
+  EXPECT_EQ(await_answer<Values>([&](auto done) { s.list_async("s", "nope", done); }), Values{});
+  EXPECT_EQ(await_answer<Values>([&](auto done) { s.list_groups_async("s", done); }), (Values{"g", "h"}));
+  EXPECT_EQ(await_answer<Values>([&](auto done) { s.list_groups_async("nope", done); }), Values{});
+  // An update whose function throws answers that exception and changes nothing.
+  EXPECT_THROW(await_answer<KvUpdate>([&](auto done) {
+                 s.update_async("s", "g", "b", [](const Opt&) -> Opt { throw Boom{}; }, done);
+               }),
+               Boom);
+  EXPECT_EQ(s.get("s", "g", "b"), "3");
+  EXPECT_EQ(await_answer<Opt>([&](auto done) { s.remove_async("s", "g", "a", done); }), "2");
+  EXPECT_EQ(await_answer<Opt>([&](auto done) { s.remove_async("s", "g", "a", done); }), std::nullopt);
+  // A name with a NUL is answered (not thrown) as invalid_argument, and nothing is written.
+  const std::string bad("a\0b", 3);
+  EXPECT_THROW(await_answer<Opt>([&](auto done) { s.set_async(bad, "g", "i", "1", done); }), std::invalid_argument);
+  EXPECT_THROW(await_answer<Values>([&](auto done) { s.list_async("s", bad, done); }), std::invalid_argument);
+  EXPECT_THROW(await_answer<Values>([&](auto done) { s.list_groups_async(bad, done); }), std::invalid_argument);
+  EXPECT_EQ(s.list_streams(), Values{"s"});
+}
+
 // --- concurrency ---
 
 TYPED_TEST(StreamStoreConformance, ConcurrentUpdatesOfOneItemAreNotLost) {

@@ -87,7 +87,22 @@ struct FunctionDef {
   const char* description;
   const char* error_code;  // store failures, e.g. STREAM_SET_ERROR
   Body body;
+  // Waits for the store or Redis (no asynchronous form): with a remote store it runs on the
+  // backend's runner, off the network threads. The others answer from the store's completion.
+  bool waits = false;
 };
+
+// The answer of a write whose store operation failed: an item grown over max_item_bytes inside
+// an update is ITEM_TOO_LARGE, anything else the function's store error (store_failure).
+Outcome write_failure(const char* error_code, std::string_view op, std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const ItemTooLarge& e) {
+    return Outcome::failure(kTooLarge, e.what());
+  } catch (...) {
+  }
+  return store_failure(error_code, op, error);
+}
 
 // Runs one call: decodes its input and runs `def.body`; failures before an answer are answered.
 void run_call(const ServicePtr& service, const FunctionDef& def, const InProcessCall& call, const Completion& done) {
@@ -116,7 +131,7 @@ void run_call(const ServicePtr& service, const FunctionDef& def, const InProcess
 AsyncFunctionHandler make_handler(const ServicePtr& service, const FunctionDef& def) {
   return [service, def](const InProcessCall& call, Completion done) {
     std::shared_ptr<BlockingRunner> runner = service->runner();
-    if (!runner) return run_call(service, def, call, done);
+    if (!runner || !def.waits) return run_call(service, def, call, done);
     // A remote store: the round trip waits on a runner thread, not on the connection's.
     if (!runner->post([service, def, call, done] { run_call(service, def, call, done); }))
       done(Outcome::failure(def.error_code, std::string("Failed to run ") + def.id +
@@ -124,20 +139,25 @@ AsyncFunctionHandler make_handler(const ServicePtr& service, const FunctionDef& 
   };
 }
 
+// A write on the store: starts the store's operation and, once it is done, fills the change and
+// answers.
+using StoreWrite = std::function<void(StreamStore&, const std::shared_ptr<Change>&, Completion)>;
+
 // Runs a writing op through the backend, answers, then publishes what changed.
 void write_through(const ServicePtr& service, std::string_view op, const Address& a, const InProcessCall& call,
-                   const char* error_code, std::function<Outcome(StreamStore&, Change&)> builtin, Completion done) {
+                   const char* error_code, const StoreWrite& builtin, Completion done) {
   auto change = std::make_shared<Change>();
   // Set before the completion can run: a remote answer may come before run_backend returns.
   change->announced = service->remote_announces(a.stream) &&
                       !service->engine().registry().find_function("stream::" + std::string(op) + "(" + a.stream + ")");
   service->run_backend(
       op, a.stream, call.data, error_code,
-      [&](StreamStore& store) {
+      [&](StreamStore& store, Completion answer) {
         change->from_store = true;
-        Outcome outcome = builtin(store, *change);
-        change->announced = store.publishes_changes();
-        return outcome;
+        builtin(store, change, [change, publishes = store.publishes_changes(), answer = std::move(answer)](Outcome o) {
+          change->announced = publishes;
+          answer(std::move(o));
+        });
       },
       [service, op = std::string(op), a, change, done = std::move(done), traceparent = call.traceparent](Outcome outcome) {
         if (outcome.ok() && !change->from_store) read_custom_change(op, outcome.result, *change);
@@ -159,12 +179,16 @@ void set_body(const ServicePtr& service, const InProcessCall& call, const Functi
   const size_t limit = service->config()->max_item_bytes;
   if (text.size() > limit) throw ItemTooLarge(too_large_message(text.size(), limit));
   write_through(service, "set", a, call, "STREAM_SET_ERROR",
-                [&](StreamStore& store, Change& change) {
-                  std::optional<std::string> previous = store.set(a.stream, a.group, a.item, text);
-                  FrameWriter w(32 + text.size() + (previous ? previous->size() : 0));
-                  w.raw("old_value", or_null(previous)).raw("new_value", text);
-                  change = Change{previous ? "update" : "create", text, true};
-                  return Outcome::success(w.finish());
+                [&](StreamStore& store, const std::shared_ptr<Change>& change, Completion answer) {
+                  store.set_async(a.stream, a.group, a.item, text,
+                                  [text, change, answer = std::move(answer)](std::exception_ptr e,
+                                                                             std::optional<std::string> previous) {
+                                    if (e) return answer(write_failure("STREAM_SET_ERROR", "set", e));
+                                    FrameWriter w(32 + text.size() + (previous ? previous->size() : 0));
+                                    w.raw("old_value", or_null(previous)).raw("new_value", text);
+                                    *change = Change{previous ? "update" : "create", text, true};
+                                    answer(Outcome::success(w.finish()));
+                                  });
                 },
                 std::move(done));
 }
@@ -173,28 +197,34 @@ void update_body(const ServicePtr& service, const InProcessCall& call, const Fun
   const Address a = item_address(in);
   auto ops = std::make_shared<const std::vector<update_ops::Op>>(update_ops::parse(in.required("ops")));
   const size_t limit = service->config()->max_item_bytes;
+  // Written by the update's function (which may run more than once, on the store's thread), read
+  // once the update is done: the last run is the one stored.
+  auto errors = std::make_shared<std::vector<update_ops::OpError>>();
+  KvUpdateFn fn = [ops, errors, limit](const std::optional<std::string>& current) -> std::optional<std::string> {
+    std::optional<json::value> value;
+    if (current) {
+      value = json_text::parse(*current);
+      if (!value) throw KvStoreError("the stored item is not valid JSON");
+    }
+    update_ops::Result r = update_ops::apply(std::move(value), *ops);
+    *errors = std::move(r.errors);
+    std::string text = json_text::serialize(r.value);
+    if (text.size() > limit) throw ItemTooLarge(too_large_message(text.size(), limit));
+    return text;
+  };
   write_through(service, "update", a, call, "STREAM_UPDATE_ERROR",
-                [&](StreamStore& store, Change& change) {
-                  std::vector<update_ops::OpError> errors;
-                  KvUpdate u = store.update(a.stream, a.group, a.item,
-                                            [&](const std::optional<std::string>& current) -> std::optional<std::string> {
-                                              std::optional<json::value> value;
-                                              if (current) {
-                                                value = json_text::parse(*current);
-                                                if (!value) throw KvStoreError("the stored item is not valid JSON");
-                                              }
-                                              update_ops::Result r = update_ops::apply(std::move(value), *ops);
-                                              errors = std::move(r.errors);  // the last run is the one stored
-                                              std::string text = json_text::serialize(r.value);
-                                              if (text.size() > limit) throw ItemTooLarge(too_large_message(text.size(), limit));
-                                              return text;
-                                            });
-                  FrameWriter w;
-                  w.raw("old_value", or_null(u.old_value)).raw("new_value", or_null(u.new_value));
-                  if (!errors.empty()) w.raw("errors", json_text::serialize(update_ops::errors_to_json(errors)));
-                  // Announced even when some ops failed: the ops that applied were written.
-                  change = Change{u.old_value ? "update" : "create", or_null(u.new_value), true};
-                  return Outcome::success(w.finish());
+                [&](StreamStore& store, const std::shared_ptr<Change>& change, Completion answer) {
+                  store.update_async(a.stream, a.group, a.item, fn,
+                                     [errors, change, answer = std::move(answer)](std::exception_ptr e, KvUpdate u) {
+                                       if (e) return answer(write_failure("STREAM_UPDATE_ERROR", "update", e));
+                                       FrameWriter w;
+                                       w.raw("old_value", or_null(u.old_value)).raw("new_value", or_null(u.new_value));
+                                       if (!errors->empty())
+                                         w.raw("errors", json_text::serialize(update_ops::errors_to_json(*errors)));
+                                       // Announced even when some ops failed: the ops that applied were written.
+                                       *change = Change{u.old_value ? "update" : "create", or_null(u.new_value), true};
+                                       answer(Outcome::success(w.finish()));
+                                     });
                 },
                 std::move(done));
 }
@@ -202,10 +232,14 @@ void update_body(const ServicePtr& service, const InProcessCall& call, const Fun
 void delete_body(const ServicePtr& service, const InProcessCall& call, const FunctionInput& in, Completion done) {
   const Address a = item_address(in);
   write_through(service, "delete", a, call, "STREAM_DELETE_ERROR",
-                [&](StreamStore& store, Change& change) {
-                  std::optional<std::string> removed = store.remove(a.stream, a.group, a.item);
-                  if (removed) change = Change{"delete", *removed, true};  // announced only if it existed
-                  return Outcome::success(FrameWriter().raw("old_value", or_null(removed)).finish());
+                [&](StreamStore& store, const std::shared_ptr<Change>& change, Completion answer) {
+                  store.remove_async(a.stream, a.group, a.item,
+                                     [change, answer = std::move(answer)](std::exception_ptr e,
+                                                                          std::optional<std::string> removed) {
+                                       if (e) return answer(write_failure("STREAM_DELETE_ERROR", "delete", e));
+                                       if (removed) *change = Change{"delete", *removed, true};  // announced only if it existed
+                                       answer(Outcome::success(FrameWriter().raw("old_value", or_null(removed)).finish()));
+                                     });
                 },
                 std::move(done));
 }
@@ -224,7 +258,13 @@ void list_groups_body(const ServicePtr& service, const InProcessCall& call, cons
   const std::string stream = name_field(in, "stream_name");
   service->run_backend(
       "list_groups", stream, call.data, "STREAM_LIST_GROUPS_ERROR",
-      [&](StreamStore& store) { return Outcome::success(json_string_array(store.list_groups(stream))); }, std::move(done));
+      [&](StreamStore& store, Completion answer) {
+        store.list_groups_async(stream, [answer = std::move(answer)](std::exception_ptr e, std::vector<std::string> groups) {
+          if (e) return answer(store_failure("STREAM_LIST_GROUPS_ERROR", "list_groups", e));
+          answer(Outcome::success(json_string_array(groups)));
+        });
+      },
+      std::move(done));
 }
 
 void list_all_body(const ServicePtr& service, const InProcessCall& call, const FunctionInput&, Completion done) {
@@ -281,8 +321,8 @@ void add_stream_functions(InProcessWorker& worker, const std::shared_ptr<StreamS
       {"stream::delete", "Delete an item of a stream group", "STREAM_DELETE_ERROR", delete_body},
       {"stream::list", "List the items of a stream group", "STREAM_GET_GROUP_ERROR", list_body},
       {"stream::list_groups", "List the groups of a stream", "STREAM_LIST_GROUPS_ERROR", list_groups_body},
-      {"stream::list_all", "List every stream and its groups", "STREAM_LIST_ALL_ERROR", list_all_body},
-      {"stream::send", "Send a custom event to a stream group", "STREAM_SEND_ERROR", send_body},
+      {"stream::list_all", "List every stream and its groups", "STREAM_LIST_ALL_ERROR", list_all_body, true},
+      {"stream::send", "Send a custom event to a stream group", "STREAM_SEND_ERROR", send_body, true},
       {"stream::update", "Apply update operations to an item", "STREAM_UPDATE_ERROR", update_body},
   };
   for (const FunctionDef& def : defs)

@@ -41,9 +41,20 @@ std::string stream_event(std::string_view type, std::string_view data) {
   return FrameWriter(32 + data.size()).string("type", type).raw("data", data).finish();
 }
 
+Outcome store_failure(const char* error_code, std::string_view op, std::exception_ptr error) {
+  std::string message = "Failed to run stream::" + std::string(op) + ": ";
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    message += e.what();
+  } catch (...) {
+    message += "unknown error";
+  }
+  return Outcome::failure(error_code, std::move(message));
+}
+
 StreamService::Served StreamService::run_backend(std::string_view op, std::string_view stream, std::string_view request,
-                                                 const char* error_code,
-                                                 const std::function<Outcome(StreamStore&)>& builtin, Completion done) {
+                                                 const char* error_code, const Builtin& builtin, Completion done) {
   std::string custom = "stream::";
   custom.append(op).append("(").append(stream).append(")");
   if (engine_.registry().find_function(custom)) {
@@ -58,7 +69,7 @@ StreamService::Served StreamService::run_backend(std::string_view op, std::strin
   if (!s) {
     done(Outcome::failure(error_code, "the stream store is not open (iii-stream is not running)"));
   } else {
-    done(builtin(*s));
+    builtin(*s, std::move(done));
   }
   return Served::kStore;
 }
@@ -81,9 +92,12 @@ void StreamService::read_item(const std::string& stream, const std::string& grou
                               std::string_view request, Completion done) {
   run_backend(
       "get", stream, request, "STREAM_GET_ERROR",
-      [&](StreamStore& store) {
-        std::optional<std::string> value = store.get(stream, group, item);
-        return Outcome::success(value ? std::move(*value) : std::string("null"));
+      [&](StreamStore& store, Completion answer) {
+        store.get_async(stream, group, item,
+                        [answer = std::move(answer)](std::exception_ptr e, std::optional<std::string> value) {
+                          if (e) return answer(store_failure("STREAM_GET_ERROR", "get", e));
+                          answer(Outcome::success(value ? std::move(*value) : std::string("null")));
+                        });
       },
       std::move(done));
 }
@@ -92,7 +106,13 @@ void StreamService::read_group(const std::string& stream, const std::string& gro
                                Completion done) {
   run_backend(
       "list", stream, request, "STREAM_GET_GROUP_ERROR",
-      [&](StreamStore& store) { return Outcome::success(json_raw_array(store.list(stream, group))); }, std::move(done));
+      [&](StreamStore& store, Completion answer) {
+        store.list_async(stream, group, [answer = std::move(answer)](std::exception_ptr e, std::vector<std::string> values) {
+          if (e) return answer(store_failure("STREAM_GET_GROUP_ERROR", "list", e));
+          answer(Outcome::success(json_raw_array(values)));
+        });
+      },
+      std::move(done));
 }
 
 void StreamService::publish(std::string_view stream, std::string_view group, const std::optional<std::string>& id,

@@ -30,8 +30,9 @@ class RemoteEngine;
 struct StreamBackend {
   std::shared_ptr<StreamStore> store{};
   std::shared_ptr<StreamRedisLink> redis{};  // null: changes go straight to this engine's hub
-  // With a remote store, where the functions run (off the network threads, so that the round
-  // trips of one connection's calls overlap: workers/blocking_runner.h). Null: inline.
+  // With a remote store, where the functions that wait for it run (stream::list_all and
+  // stream::send: off the network threads, workers/blocking_runner.h). The others use the
+  // store's asynchronous forms. Null: everything inline.
   std::shared_ptr<BlockingRunner> runner{};
   // The bridge adapter (store null): every operation is the same stream::* call on the remote
   // engine, whose `stream` triggers bring the changes to this engine's hub (stream_bridge.h).
@@ -77,15 +78,18 @@ class StreamService {
 
   // Runs operation `op` ("get", "set", …) of `stream`: the function `stream::<op>(<stream>)` with
   // `request` when one is registered (a custom backend, docs/builtins.md §6.2), else with the
-  // bridge adapter `stream::<op>` on the remote engine, else `builtin(store)`. `done` gets the
+  // bridge adapter `stream::<op>` on the remote engine, else `builtin(store, done)`, which starts
+  // the store's asynchronous operation and answers `done` from its completion. `done` gets the
   // outcome, now or later, on any thread. A closed store answers `error_code`. Returns which ran.
   enum class Served { kCustom, kRemote, kStore };
+  using Builtin = std::function<void(StreamStore&, Completion)>;
   Served run_backend(std::string_view op, std::string_view stream, std::string_view request, const char* error_code,
-                     const std::function<Outcome(StreamStore&)>& builtin, Completion done);
+                     const Builtin& builtin, Completion done);
 
   // What stream::get and stream::list answer (the item or null; the group's values as one JSON
   // array), through the backend; `request` is what a custom backend receives. Used by those
-  // functions and by the sync message of a client join. Store failures throw (KvStoreError).
+  // functions and by the sync message of a client join. A store failure answers the function's
+  // error code (store_failure).
   void read_item(const std::string& stream, const std::string& group, const std::string& item,
                  std::string_view request, Completion done);
   void read_group(const std::string& stream, const std::string& group, std::string_view request, Completion done);
@@ -112,6 +116,10 @@ class StreamService {
   StreamHub hub_;
   StreamTriggers triggers_;
 };
+
+// The answer of stream::<op> whose store operation failed with `error` (a KvStoreError and the
+// like): `error_code`, "Failed to run stream::<op>: <what>".
+Outcome store_failure(const char* error_code, std::string_view op, std::exception_ptr error);
 
 // The change message of docs/builtins.md §6.3:
 // {"type":"stream","timestamp":<unix ms>,"streamName":…,"groupId":…,"id":…|null,"event":<event>}
