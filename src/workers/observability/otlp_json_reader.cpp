@@ -224,13 +224,15 @@ error_code JsonWalker::any_value(od::value v, size_t depth, std::string& out, st
     return SUCCESS;
   }
   Leaf string_value, bool_value, int_value, double_value, bytes_value;
+  const std::pair<std::string_view, Leaf*> scalars[] = {{"stringValue", &string_value},
+                                                        {"boolValue", &bool_value},
+                                                        {"intValue", &int_value},
+                                                        {"doubleValue", &double_value},
+                                                        {"bytesValue", &bytes_value}};
   std::string array_json, kvlist_json;  // empty: not given (or not an object)
   III_TRY(fields(v, depth, [&](std::string_view key, od::value x) -> error_code {
-    if (key == "stringValue") return leaf(x, depth + 1, string_value);
-    if (key == "boolValue") return leaf(x, depth + 1, bool_value);
-    if (key == "intValue") return leaf(x, depth + 1, int_value);
-    if (key == "doubleValue") return leaf(x, depth + 1, double_value);
-    if (key == "bytesValue") return leaf(x, depth + 1, bytes_value);
+    for (const auto& [name, dst] : scalars)
+      if (key == name) return leaf(x, depth + 1, *dst);
     if (key == "arrayValue" || key == "kvlistValue") {
       std::string& dst = key == "arrayValue" ? array_json : kvlist_json;
       dst.clear();
