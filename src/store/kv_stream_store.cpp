@@ -64,6 +64,20 @@ std::pair<std::string_view, std::string_view> split_scope(std::string_view scope
   return {scope.substr(0, nul), scope.substr(nul + 1)};
 }
 
+// Every stream with its groups, from the KvStore's scopes.
+std::vector<StreamStore::StreamGroups> streams_of(std::vector<std::string> scopes) {
+  std::vector<StreamStore::StreamGroups> out;
+  // Sorted scopes: those of one stream are contiguous, their groups in order (see the top).
+  sort_unique(scopes);
+  for (const std::string& scope : scopes) {
+    if (scope.find('\0') == std::string::npos) continue;  // not written by a KvStreamStore: not a stream
+    const auto [stream, group] = split_scope(scope);
+    if (out.empty() || out.back().stream != stream) out.push_back(StreamStore::StreamGroups{std::string(stream), {}});
+    out.back().groups.emplace_back(group);
+  }
+  return out;
+}
+
 }  // namespace
 
 KvStreamStore::KvStreamStore(std::shared_ptr<KvStore> kv, bool publishes_changes)
@@ -106,18 +120,13 @@ std::vector<std::string> KvStreamStore::list_streams() {
   return streams;
 }
 
-std::vector<StreamStore::StreamGroups> KvStreamStore::list_all() {
-  std::vector<StreamGroups> out;
-  // Sorted scopes: those of one stream are contiguous, their groups in order (see the top).
-  std::vector<std::string> scopes = kv_->list_groups();
-  sort_unique(scopes);
-  for (const std::string& scope : scopes) {
-    if (scope.find('\0') == std::string::npos) continue;  // not written by a KvStreamStore: not a stream
-    const auto [stream, group] = split_scope(scope);
-    if (out.empty() || out.back().stream != stream) out.push_back(StreamGroups{std::string(stream), {}});
-    out.back().groups.emplace_back(group);
-  }
-  return out;
+std::vector<StreamStore::StreamGroups> KvStreamStore::list_all() { return streams_of(kv_->list_groups()); }
+
+void KvStreamStore::list_all_async(KvDone<std::vector<StreamGroups>> done) {
+  kv_->list_groups_async([done = std::move(done)](std::exception_ptr e, std::vector<std::string> scopes) {
+    if (e) return done(e, {});
+    done(nullptr, streams_of(std::move(scopes)));
+  });
 }
 
 void KvStreamStore::get_async(std::string_view stream, std::string_view group, std::string_view item,

@@ -53,6 +53,7 @@ class KvStreamStore final : public StreamStore {
                     KvDone<KvUpdate> done) override;
   void list_async(std::string_view stream, std::string_view group, KvDone<std::vector<std::string>> done) override;
   void list_groups_async(std::string_view stream, KvDone<std::vector<std::string>> done) override;
+  void list_all_async(KvDone<std::vector<StreamGroups>> done) override;
   bool publishes_changes() const override { return publishes_changes_; }
 
  private:

@@ -32,4 +32,8 @@ void StreamStore::list_groups_async(std::string_view stream, KvDone<std::vector<
   answer_inline(done, [&] { return list_groups(stream); });
 }
 
+void StreamStore::list_all_async(KvDone<std::vector<StreamGroups>> done) {
+  answer_inline(done, [&] { return list_all(); });
+}
+
 }  // namespace iii

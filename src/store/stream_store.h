@@ -83,6 +83,7 @@ class StreamStore {
                             KvDone<KvUpdate> done);
   virtual void list_async(std::string_view stream, std::string_view group, KvDone<std::vector<std::string>> done);
   virtual void list_groups_async(std::string_view stream, KvDone<std::vector<std::string>> done);
+  virtual void list_all_async(KvDone<std::vector<StreamGroups>> done);
 
   // True when every write that changes an item also announces the change itself, as one step
   // with the write (the Redis store publishes it to every engine): the caller then must not.

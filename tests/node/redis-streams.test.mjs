@@ -52,6 +52,8 @@ test('two engines on one Redis share items in the official layout; every change 
       { old_value: null, new_value: { title: 'milk' } });
     assert.deepEqual(await call(wb, 'stream::get', todo('t1')), { title: 'milk' });
     assert.deepEqual(await call(wb, 'stream::list_groups', { stream_name: 'todos' }), ['inbox']);
+    assert.deepEqual(await call(wb, 'stream::list_all', {}), { stream: [{ id: 'todos', groups: ['inbox'] }], count: 1 });
+    assert.deepEqual(await call(wb, 'stream::list', { stream_name: 'todos', group_id: 'inbox' }), [{ title: 'milk' }]);
     // What the official engine (or redis-cli) reads.
     assert.equal(await redisCommand(redis.port, 'HGET', 'stream:todos:inbox', 't1'), '$16\r\n{"title":"milk"}\r\n');
 

@@ -320,6 +320,8 @@ TYPED_TEST(StreamStoreConformance, AsynchronousFormsAnswerAsTheSynchronousOnes) 
   EXPECT_EQ(await_answer<Values>([&](auto done) { s.list_async("s", "nope", done); }), Values{});
   EXPECT_EQ(await_answer<Values>([&](auto done) { s.list_groups_async("s", done); }), (Values{"g", "h"}));
   EXPECT_EQ(await_answer<Values>([&](auto done) { s.list_groups_async("nope", done); }), Values{});
+  EXPECT_EQ(await_answer<std::vector<StreamStore::StreamGroups>>([&](auto done) { s.list_all_async(done); }),
+            (std::vector<StreamStore::StreamGroups>{{"s", {"g", "h"}}}));
   // An update whose function throws answers that exception and changes nothing.
   EXPECT_THROW(await_answer<KvUpdate>([&](auto done) {
                  s.update_async("s", "g", "b", [](const Opt&) -> Opt { throw Boom{}; }, done);

@@ -272,14 +272,16 @@ void list_all_body(const ServicePtr& service, const InProcessCall& call, const F
     return remote->call("stream::list_all", call.data, kBridgeCallTimeout, std::move(done));
   std::shared_ptr<StreamStore> store = service->store();
   if (!store) return done(Outcome::failure("STREAM_LIST_ALL_ERROR", "the stream store is not open"));
-  std::string streams = "[";
-  const std::vector<StreamStore::StreamGroups> all = store->list_all();
-  for (const StreamStore::StreamGroups& s : all) {
-    if (streams.size() > 1) streams += ',';
-    streams += FrameWriter().string("id", s.stream).raw("groups", json_string_array(s.groups)).finish();
-  }
-  streams += ']';
-  done(Outcome::success(FrameWriter().raw("stream", streams).number("count", static_cast<long long>(all.size())).finish()));
+  store->list_all_async([done = std::move(done)](std::exception_ptr e, std::vector<StreamStore::StreamGroups> all) {
+    if (e) return done(store_failure("STREAM_LIST_ALL_ERROR", "list_all", e));
+    std::string streams = "[";
+    for (const StreamStore::StreamGroups& s : all) {
+      if (streams.size() > 1) streams += ',';
+      streams += FrameWriter().string("id", s.stream).raw("groups", json_string_array(s.groups)).finish();
+    }
+    streams += ']';
+    done(Outcome::success(FrameWriter().raw("stream", streams).number("count", static_cast<long long>(all.size())).finish()));
+  });
 }
 
 void send_body(const ServicePtr& service, const InProcessCall& call, const FunctionInput& in, Completion done) {
@@ -321,7 +323,7 @@ void add_stream_functions(InProcessWorker& worker, const std::shared_ptr<StreamS
       {"stream::delete", "Delete an item of a stream group", "STREAM_DELETE_ERROR", delete_body},
       {"stream::list", "List the items of a stream group", "STREAM_GET_GROUP_ERROR", list_body},
       {"stream::list_groups", "List the groups of a stream", "STREAM_LIST_GROUPS_ERROR", list_groups_body},
-      {"stream::list_all", "List every stream and its groups", "STREAM_LIST_ALL_ERROR", list_all_body, true},
+      {"stream::list_all", "List every stream and its groups", "STREAM_LIST_ALL_ERROR", list_all_body},
       {"stream::send", "Send a custom event to a stream group", "STREAM_SEND_ERROR", send_body, true},
       {"stream::update", "Apply update operations to an item", "STREAM_UPDATE_ERROR", update_body},
   };

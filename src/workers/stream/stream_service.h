@@ -30,8 +30,8 @@ class RemoteEngine;
 struct StreamBackend {
   std::shared_ptr<StreamStore> store{};
   std::shared_ptr<StreamRedisLink> redis{};  // null: changes go straight to this engine's hub
-  // With a remote store, where the functions that wait for it run (stream::list_all and
-  // stream::send: off the network threads, workers/blocking_runner.h). The others use the
+  // With a remote store, where the functions that wait for it run (stream::send, whose publish
+  // waits for Redis: off the network threads, workers/blocking_runner.h). The others use the
   // store's asynchronous forms. Null: everything inline.
   std::shared_ptr<BlockingRunner> runner{};
   // The bridge adapter (store null): every operation is the same stream::* call on the remote
