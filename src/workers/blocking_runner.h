@@ -32,11 +32,6 @@ class BlockingRunner {
 
   size_t queued() const;
 
-  // The shape the built-ins use for a Redis store: a thread per connection of its RedisPool (8),
-  // and a bound on calls waiting for one.
-  static constexpr size_t kRedisStoreThreads = 8;
-  static constexpr size_t kRedisStoreMaxQueued = 65536;
-
  private:
   struct Shared;  // what the threads use: owned by them too, so a detached thread outlives us safely
   std::shared_ptr<Shared> shared_;

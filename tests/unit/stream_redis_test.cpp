@@ -37,7 +37,7 @@ struct EngineSide {
   }
   ~EngineSide() { service->close(); }
 
-  // Calls run on the adapter's runner threads: wait for the answer (bounded).
+  // Calls are answered from the Redis client's thread when Redis replies: wait for it (bounded).
   Outcome call(const std::string& function_id, const std::string& data) {
     auto answer = std::make_shared<std::promise<Outcome>>();
     engine.invoke(function_id, data, {}, [answer](Outcome o) { answer->set_value(std::move(o)); });

@@ -87,9 +87,6 @@ struct FunctionDef {
   const char* description;
   const char* error_code;  // store failures, e.g. STREAM_SET_ERROR
   Body body;
-  // Waits for the store or Redis (no asynchronous form): with a remote store it runs on the
-  // backend's runner, off the network threads. The others answer from the store's completion.
-  bool waits = false;
 };
 
 // The answer of a write whose store operation failed: an item grown over max_item_bytes inside
@@ -128,15 +125,10 @@ void run_call(const ServicePtr& service, const FunctionDef& def, const InProcess
   if (failure && !*answered) done(std::move(*failure));
 }
 
+// Runs on the thread that read the call: with a remote store, the round trip is the store's
+// asynchronous form, and the answer is sent from its completion (no thread waits).
 AsyncFunctionHandler make_handler(const ServicePtr& service, const FunctionDef& def) {
-  return [service, def](const InProcessCall& call, Completion done) {
-    std::shared_ptr<BlockingRunner> runner = service->runner();
-    if (!runner || !def.waits) return run_call(service, def, call, done);
-    // A remote store: the round trip waits on a runner thread, not on the connection's.
-    if (!runner->post([service, def, call, done] { run_call(service, def, call, done); }))
-      done(Outcome::failure(def.error_code, std::string("Failed to run ") + def.id +
-                                                ": too many stream calls are waiting for the store"));
-  };
+  return [service, def](const InProcessCall& call, Completion done) { run_call(service, def, call, done); };
 }
 
 // A write on the store: starts the store's operation and, once it is done, fills the change and
@@ -293,7 +285,7 @@ void send_body(const ServicePtr& service, const InProcessCall& call, const Funct
   if (text.size() > limit) throw ItemTooLarge(too_large_message(text.size(), limit));
   // Nothing is stored: the custom event only goes out. Through this engine's hub, once the caller
   // has its answer, as every change; through Redis, Redis must take it before the answer says it
-  // went out (publish throws, and the send answers the error).
+  // went out (else the send answers the error).
   const std::string event = FrameWriter().string("type", "event").raw("event", stream_event(type, text)).finish();
   if (std::shared_ptr<RemoteEngine> remote = service->remote()) {
     // The remote engine's `stream` trigger brings it to the sockets here (stream_bridge.h), when
@@ -307,8 +299,10 @@ void send_body(const ServicePtr& service, const InProcessCall& call, const Funct
                         });
   }
   if (service->changes_through_redis()) {
-    service->publish(a.stream, a.group, id, event, call.traceparent);
-    return done(Outcome::success("null"));
+    return service->publish_async(a.stream, a.group, id, event, call.traceparent,
+                                  [done = std::move(done)](std::exception_ptr e) {
+                                    done(e ? store_failure("STREAM_SEND_ERROR", "send", e) : Outcome::success("null"));
+                                  });
   }
   done(Outcome::success("null"));
   service->publish(a.stream, a.group, id, event, call.traceparent);
@@ -324,7 +318,7 @@ void add_stream_functions(InProcessWorker& worker, const std::shared_ptr<StreamS
       {"stream::list", "List the items of a stream group", "STREAM_GET_GROUP_ERROR", list_body},
       {"stream::list_groups", "List the groups of a stream", "STREAM_LIST_GROUPS_ERROR", list_groups_body},
       {"stream::list_all", "List every stream and its groups", "STREAM_LIST_ALL_ERROR", list_all_body},
-      {"stream::send", "Send a custom event to a stream group", "STREAM_SEND_ERROR", send_body, true},
+      {"stream::send", "Send a custom event to a stream group", "STREAM_SEND_ERROR", send_body},
       {"stream::update", "Apply update operations to an item", "STREAM_UPDATE_ERROR", update_body},
   };
   for (const FunctionDef& def : defs)

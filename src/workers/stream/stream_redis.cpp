@@ -34,6 +34,14 @@ void StreamRedisLink::publish(std::string_view message) {
   if (r.is_error()) throw RedisError("redis " + address() + ": " + r.str);
 }
 
+void StreamRedisLink::publish_async(std::string_view message, std::function<void(std::exception_ptr)> done) {
+  client_->command({"PUBLISH", kChannel, message}, [address = address(), done = std::move(done)](std::exception_ptr e,
+                                                                                                RedisReply r) {
+    if (!e && r.is_error()) e = std::make_exception_ptr(RedisError("redis " + address + ": " + r.str));
+    done(e);
+  });
+}
+
 StreamBackend open_redis_backend(const std::string& url, const std::shared_ptr<StreamService>& service) {
   const std::weak_ptr<StreamService> weak = service;
   auto link = std::make_shared<StreamRedisLink>(
@@ -47,10 +55,7 @@ StreamBackend open_redis_backend(const std::string& url, const std::shared_ptr<S
   if (!link->wait_subscribed(kSubscribeWait))
     spdlog::warn("iii-stream: redis {} did not confirm the subscription to {} yet (client sockets get no changes until it does)",
                  link->address(), StreamRedisLink::kChannel);
-  return StreamBackend{.store = link->store(),
-                       .redis = std::move(link),
-                       .runner = std::make_shared<BlockingRunner>("iii-stream", BlockingRunner::kRedisStoreThreads,
-                                                                  BlockingRunner::kRedisStoreMaxQueued)};
+  return StreamBackend{.store = link->store(), .redis = std::move(link)};
 }
 
 }  // namespace iii

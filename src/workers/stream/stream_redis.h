@@ -38,6 +38,9 @@ class StreamRedisLink {
   // Publishes a change message that no write carried (a send, a custom backend's change).
   // Throws RedisError naming the server.
   void publish(std::string_view message);
+  // The same without waiting: `done` gets null once Redis took it, or the RedisError, on the
+  // client's thread (or at once when the command is refused).
+  void publish_async(std::string_view message, std::function<void(std::exception_ptr)> done);
   // Whether the subscription to the channel is confirmed, waiting at most `timeout`.
   bool wait_subscribed(std::chrono::milliseconds timeout) { return subscriber_.wait_subscribed(kChannel, timeout); }
   std::string address() const { return client_->address(); }

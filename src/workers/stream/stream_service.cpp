@@ -129,6 +129,23 @@ void StreamService::publish(std::string_view stream, std::string_view group, con
   triggers_.fire_change(stream, group, id, std::move(message), std::move(traceparent));
 }
 
+void StreamService::publish_async(std::string stream, std::string group, std::optional<std::string> id,
+                                  std::string event, std::string traceparent,
+                                  std::function<void(std::exception_ptr)> done) {
+  const std::shared_ptr<const StreamBackend> backend = backend_.get();
+  if (!backend || !backend->redis) {
+    publish(stream, group, id, event, std::move(traceparent));
+    return done(nullptr);
+  }
+  std::string message = stream_message(stream, group, id, event);
+  backend->redis->publish_async(message, [self = shared_from_this(), stream = std::move(stream), group = std::move(group),
+                                          id = std::move(id), message, traceparent = std::move(traceparent),
+                                          done = std::move(done)](std::exception_ptr e) mutable {
+    if (!e) self->triggers_.fire_change(stream, group, id, std::move(message), std::move(traceparent));
+    done(e);
+  });
+}
+
 void StreamService::deliver(std::string_view message) {
   // Only the address is read: the message goes to the sockets as it came.
   const std::optional<boost::json::value> v = json_text::parse(message);

@@ -13,7 +13,6 @@
 #include "engine/engine.h"
 #include "engine/in_process_worker.h"
 #include "store/stream_store.h"
-#include "workers/blocking_runner.h"
 #include "workers/builtin.h"
 #include "workers/stream/stream_config.h"
 #include "workers/stream/stream_hub.h"
@@ -30,16 +29,12 @@ class RemoteEngine;
 struct StreamBackend {
   std::shared_ptr<StreamStore> store{};
   std::shared_ptr<StreamRedisLink> redis{};  // null: changes go straight to this engine's hub
-  // With a remote store, where the functions that wait for it run (stream::send, whose publish
-  // waits for Redis: off the network threads, workers/blocking_runner.h). The others use the
-  // store's asynchronous forms. Null: everything inline.
-  std::shared_ptr<BlockingRunner> runner{};
   // The bridge adapter (store null): every operation is the same stream::* call on the remote
   // engine, whose `stream` triggers bring the changes to this engine's hub (stream_bridge.h).
   std::shared_ptr<StreamBridgeLink> bridge{};
 };
 
-class StreamService {
+class StreamService : public std::enable_shared_from_this<StreamService> {
  public:
   StreamService(Engine& engine, StreamConfig config)
       : engine_(engine), config_(std::make_shared<const StreamConfig>(std::move(config))), triggers_(engine) {}
@@ -66,10 +61,6 @@ class StreamService {
   // With the bridge adapter, whether the remote's `stream` trigger brings the changes of `stream`
   // to the hub (then a change made through this engine is not broadcast here a second time).
   bool remote_announces(const std::string& stream) const;
-  std::shared_ptr<BlockingRunner> runner() const {
-    const auto b = backend_.get();
-    return b ? b->runner : nullptr;
-  }
   // Whether changes reach the sockets through Redis (the redis adapter is open).
   bool changes_through_redis() const {
     const auto b = backend_.get();
@@ -101,6 +92,11 @@ class StreamService {
   // only the triggers remain. Throws RedisError when Redis cannot take it (triggers not fired).
   void publish(std::string_view stream, std::string_view group, const std::optional<std::string>& id,
                std::string_view event, std::string traceparent = {}, bool announced = false);
+  // publish() without waiting for Redis: `done` gets null once the change went out (the triggers
+  // fired), or the RedisError when Redis did not take it (nothing fired), on any thread. Keeps
+  // the service alive until Redis answers. Without Redis it is publish(), answered at once.
+  void publish_async(std::string stream, std::string group, std::optional<std::string> id, std::string event,
+                     std::string traceparent, std::function<void(std::exception_ptr)> done);
 
   // A change message that came through Redis (any engine's, this one's included): to the
   // subscriptions it matches. A message that is not one is ignored.
