@@ -425,6 +425,13 @@ void RedisClient::command(const std::vector<std::string_view>& args, RedisCallba
   pick().command(args, std::move(done));
 }
 
+RedisCallback failing_on_error_reply(std::string address, RedisCallback done) {
+  return [address = std::move(address), done = std::move(done)](std::exception_ptr e, RedisReply r) {
+    if (!e && r.is_error()) e = std::make_exception_ptr(RedisError("redis " + address + ": " + r.str));
+    done(e, std::move(r));
+  };
+}
+
 void RedisClient::transaction(const std::vector<std::vector<std::string_view>>& commands, RedisCallback done) {
   std::vector<std::vector<std::string_view>> group;
   group.reserve(commands.size() + 2);

@@ -55,6 +55,10 @@ struct RedisClientOptions {
   std::vector<boost::asio::io_context*> loops;
 };
 
+// `done`, with an error reply of the server turned into a RedisError naming it at `address`: for
+// callers to whom an error reply is a failure like any other.
+RedisCallback failing_on_error_reply(std::string address, RedisCallback done);
+
 class RedisClient {
  public:
   // Starts the client's thread, which connects at once (commands issued meanwhile wait for it).

@@ -170,10 +170,7 @@ struct Core : std::enable_shared_from_this<Core> {
     };
   }
   void run(const std::vector<std::string_view>& command, RedisCallback done) const {
-    client->command(command, [address = address(), done = std::move(done)](std::exception_ptr e, RedisReply r) {
-      if (!e && r.is_error()) e = std::make_exception_ptr(RedisError("redis " + address + ": " + r.str));
-      done(e, std::move(r));
-    });
+    client->command(command, failing_on_error_reply(address(), std::move(done)));
   }
   void eval(const RedisScript& script, const std::vector<std::string_view>& keys,
             const std::vector<std::string_view>& args, RedisCallback done) const {
@@ -380,7 +377,6 @@ class RedisKvStore final : public KvStore {
     std::string hash = core_->hash_of(scope);
     auto indexed = [core = core_, hash, scope = std::string(scope), key = std::string(key), done = std::move(done)](
                        std::exception_ptr e, RedisReply r) mutable {
-      if (!e && r.is_error()) e = std::make_exception_ptr(RedisError("redis " + core->address() + ": " + r.str));
       if (!e && (r.type != RedisReply::Type::kArray || r.elements.size() != 2))
         e = std::make_exception_ptr(RedisError("redis " + core->address() + ": the set's transaction was not run"));
       if (e) return done(as_store_error(e), std::nullopt);
@@ -393,7 +389,8 @@ class RedisKvStore final : public KvStore {
                    done(nullptr, std::move(old));
                  });
     };
-    core_->client->transaction({{"HGET", hash, key}, {"HSET", hash, key, value}}, std::move(indexed));
+    core_->client->transaction({{"HGET", hash, key}, {"HSET", hash, key, value}},
+                               failing_on_error_reply(core_->address(), std::move(indexed)));
   }
 
   // Runs an asynchronous form and waits for its answer. Never on the client's thread, which is

@@ -37,18 +37,13 @@ void run_script_async(const std::shared_ptr<RedisClient>& client, const RedisScr
   // Kept for an EVAL after NOSCRIPT (the caller's views end when this returns): a copy of a few
   // short strings, rather than a second round trip each time.
   std::vector<std::string> kept(command.begin() + 2, command.end());
-  auto fail_on_error = [address = client->address()](const RedisCallback& done, std::exception_ptr e, RedisReply r) {
-    if (!e && r.is_error()) e = std::make_exception_ptr(RedisError("redis " + address + ": " + r.str));
-    done(e, std::move(r));
-  };
-  client->command(command, [client, script = &script, kept = std::move(kept), fail_on_error, done = std::move(done)](
+  RedisCallback answer = failing_on_error_reply(client->address(), std::move(done));
+  client->command(command, [client, script = &script, kept = std::move(kept), answer = std::move(answer)](
                                std::exception_ptr e, RedisReply r) mutable {
-    if (e || !r.is_error() || !r.str.starts_with("NOSCRIPT")) return fail_on_error(done, e, std::move(r));
+    if (e || !r.is_error() || !r.str.starts_with("NOSCRIPT")) return answer(e, std::move(r));
     std::vector<std::string_view> eval{"EVAL", script->body};  // loads it for the next EVALSHA
     eval.insert(eval.end(), kept.begin(), kept.end());
-    client->command(eval, [fail_on_error, done = std::move(done)](std::exception_ptr e, RedisReply r) {
-      fail_on_error(done, e, std::move(r));
-    });
+    client->command(eval, std::move(answer));
   });
 }
 

@@ -91,14 +91,14 @@ struct FunctionDef {
 
 // The answer of a write whose store operation failed: an item grown over max_item_bytes inside
 // an update is ITEM_TOO_LARGE, anything else the function's store error (store_failure).
-Outcome write_failure(const char* error_code, std::string_view op, std::exception_ptr error) {
+Outcome write_failure(const char* error_code, std::string_view function_id, std::exception_ptr error) {
   try {
     std::rethrow_exception(error);
   } catch (const ItemTooLarge& e) {
     return Outcome::failure(kTooLarge, e.what());
   } catch (...) {
   }
-  return store_failure(error_code, op, error);
+  return store_failure(error_code, function_id, error);
 }
 
 // Runs one call: decodes its input and runs `def.body`; failures before an answer are answered.
@@ -117,10 +117,8 @@ void run_call(const ServicePtr& service, const FunctionDef& def, const InProcess
     failure = Outcome::failure(codes::kDeserializationError, "Failed to deserialize input for " + id + ": " + e.what());
   } catch (const update_ops::ParseError& e) {
     failure = Outcome::failure(codes::kDeserializationError, "Failed to deserialize input for " + id + ": " + e.what());
-  } catch (const ItemTooLarge& e) {
-    failure = Outcome::failure(kTooLarge, e.what());
-  } catch (const std::exception& e) {  // KvStoreError and the like: the store failed
-    failure = Outcome::failure(def.error_code, std::string("Failed to run ") + id + ": " + e.what());
+  } catch (const std::exception&) {  // ItemTooLarge; KvStoreError and the like: the store failed
+    failure = write_failure(def.error_code, id, std::current_exception());
   }
   if (failure && !*answered) done(std::move(*failure));
 }
@@ -175,7 +173,7 @@ void set_body(const ServicePtr& service, const InProcessCall& call, const Functi
                   store.set_async(a.stream, a.group, a.item, text,
                                   [text, change, answer = std::move(answer)](std::exception_ptr e,
                                                                              std::optional<std::string> previous) {
-                                    if (e) return answer(write_failure("STREAM_SET_ERROR", "set", e));
+                                    if (e) return answer(write_failure("STREAM_SET_ERROR", "stream::set", e));
                                     FrameWriter w(32 + text.size() + (previous ? previous->size() : 0));
                                     w.raw("old_value", or_null(previous)).raw("new_value", text);
                                     *change = Change{previous ? "update" : "create", text, true};
@@ -208,7 +206,7 @@ void update_body(const ServicePtr& service, const InProcessCall& call, const Fun
                 [&](StreamStore& store, const std::shared_ptr<Change>& change, Completion answer) {
                   store.update_async(a.stream, a.group, a.item, fn,
                                      [errors, change, answer = std::move(answer)](std::exception_ptr e, KvUpdate u) {
-                                       if (e) return answer(write_failure("STREAM_UPDATE_ERROR", "update", e));
+                                       if (e) return answer(write_failure("STREAM_UPDATE_ERROR", "stream::update", e));
                                        FrameWriter w;
                                        w.raw("old_value", or_null(u.old_value)).raw("new_value", or_null(u.new_value));
                                        if (!errors->empty())
@@ -228,7 +226,7 @@ void delete_body(const ServicePtr& service, const InProcessCall& call, const Fun
                   store.remove_async(a.stream, a.group, a.item,
                                      [change, answer = std::move(answer)](std::exception_ptr e,
                                                                           std::optional<std::string> removed) {
-                                       if (e) return answer(write_failure("STREAM_DELETE_ERROR", "delete", e));
+                                       if (e) return answer(write_failure("STREAM_DELETE_ERROR", "stream::delete", e));
                                        if (removed) *change = Change{"delete", *removed, true};  // announced only if it existed
                                        answer(Outcome::success(FrameWriter().raw("old_value", or_null(removed)).finish()));
                                      });
@@ -252,7 +250,7 @@ void list_groups_body(const ServicePtr& service, const InProcessCall& call, cons
       "list_groups", stream, call.data, "STREAM_LIST_GROUPS_ERROR",
       [&](StreamStore& store, Completion answer) {
         store.list_groups_async(stream, [answer = std::move(answer)](std::exception_ptr e, std::vector<std::string> groups) {
-          if (e) return answer(store_failure("STREAM_LIST_GROUPS_ERROR", "list_groups", e));
+          if (e) return answer(store_failure("STREAM_LIST_GROUPS_ERROR", "stream::list_groups", e));
           answer(Outcome::success(json_string_array(groups)));
         });
       },
@@ -265,7 +263,7 @@ void list_all_body(const ServicePtr& service, const InProcessCall& call, const F
   std::shared_ptr<StreamStore> store = service->store();
   if (!store) return done(Outcome::failure("STREAM_LIST_ALL_ERROR", "the stream store is not open"));
   store->list_all_async([done = std::move(done)](std::exception_ptr e, std::vector<StreamStore::StreamGroups> all) {
-    if (e) return done(store_failure("STREAM_LIST_ALL_ERROR", "list_all", e));
+    if (e) return done(store_failure("STREAM_LIST_ALL_ERROR", "stream::list_all", e));
     std::string streams = "[";
     for (const StreamStore::StreamGroups& s : all) {
       if (streams.size() > 1) streams += ',';
@@ -301,7 +299,7 @@ void send_body(const ServicePtr& service, const InProcessCall& call, const Funct
   if (service->changes_through_redis()) {
     return service->publish_async(a.stream, a.group, id, event, call.traceparent,
                                   [done = std::move(done)](std::exception_ptr e) {
-                                    done(e ? store_failure("STREAM_SEND_ERROR", "send", e) : Outcome::success("null"));
+                                    done(e ? store_failure("STREAM_SEND_ERROR", "stream::send", e) : Outcome::success("null"));
                                   });
   }
   done(Outcome::success("null"));

@@ -35,11 +35,8 @@ void StreamRedisLink::publish(std::string_view message) {
 }
 
 void StreamRedisLink::publish_async(std::string_view message, std::function<void(std::exception_ptr)> done) {
-  client_->command({"PUBLISH", kChannel, message}, [address = address(), done = std::move(done)](std::exception_ptr e,
-                                                                                                RedisReply r) {
-    if (!e && r.is_error()) e = std::make_exception_ptr(RedisError("redis " + address + ": " + r.str));
-    done(e);
-  });
+  client_->command({"PUBLISH", kChannel, message},
+                   failing_on_error_reply(address(), [done = std::move(done)](std::exception_ptr e, RedisReply) { done(e); }));
 }
 
 StreamBackend open_redis_backend(const std::string& url, const std::shared_ptr<StreamService>& service) {

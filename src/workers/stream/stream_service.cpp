@@ -41,8 +41,8 @@ std::string stream_event(std::string_view type, std::string_view data) {
   return FrameWriter(32 + data.size()).string("type", type).raw("data", data).finish();
 }
 
-Outcome store_failure(const char* error_code, std::string_view op, std::exception_ptr error) {
-  std::string message = "Failed to run stream::" + std::string(op) + ": ";
+Outcome store_failure(const char* error_code, std::string_view function_id, std::exception_ptr error) {
+  std::string message = "Failed to run " + std::string(function_id) + ": ";
   try {
     std::rethrow_exception(error);
   } catch (const std::exception& e) {
@@ -95,7 +95,7 @@ void StreamService::read_item(const std::string& stream, const std::string& grou
       [&](StreamStore& store, Completion answer) {
         store.get_async(stream, group, item,
                         [answer = std::move(answer)](std::exception_ptr e, std::optional<std::string> value) {
-                          if (e) return answer(store_failure("STREAM_GET_ERROR", "get", e));
+                          if (e) return answer(store_failure("STREAM_GET_ERROR", "stream::get", e));
                           answer(Outcome::success(value ? std::move(*value) : std::string("null")));
                         });
       },
@@ -108,7 +108,7 @@ void StreamService::read_group(const std::string& stream, const std::string& gro
       "list", stream, request, "STREAM_GET_GROUP_ERROR",
       [&](StreamStore& store, Completion answer) {
         store.list_async(stream, group, [answer = std::move(answer)](std::exception_ptr e, std::vector<std::string> values) {
-          if (e) return answer(store_failure("STREAM_GET_GROUP_ERROR", "list", e));
+          if (e) return answer(store_failure("STREAM_GET_GROUP_ERROR", "stream::list", e));
           answer(Outcome::success(json_raw_array(values)));
         });
       },

@@ -113,9 +113,9 @@ class StreamService : public std::enable_shared_from_this<StreamService> {
   StreamTriggers triggers_;
 };
 
-// The answer of stream::<op> whose store operation failed with `error` (a KvStoreError and the
-// like): `error_code`, "Failed to run stream::<op>: <what>".
-Outcome store_failure(const char* error_code, std::string_view op, std::exception_ptr error);
+// The answer of `function_id` whose store operation failed with `error` (a KvStoreError and the
+// like): `error_code`, "Failed to run <function_id>: <what>".
+Outcome store_failure(const char* error_code, std::string_view function_id, std::exception_ptr error);
 
 // The change message of docs/builtins.md §6.3:
 // {"type":"stream","timestamp":<unix ms>,"streamName":…,"groupId":…,"id":…|null,"event":<event>}
