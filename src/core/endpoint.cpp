@@ -9,33 +9,47 @@ bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; 
 
 }  // namespace
 
-std::string splice_caller_worker_id(std::string_view data, std::string_view worker_id) {
+namespace {
+
+// Appends `data` to `out` with "_caller_worker_id" added as its last key when `data` is a JSON
+// object; anything else is appended as it is.
+void append_with_caller(std::string& out, std::string_view data, std::string_view worker_id) {
   size_t first = 0;
   while (first < data.size() && is_space(data[first])) ++first;
   size_t last = data.size();
   while (last > first && is_space(data[last - 1])) --last;
-  if (first >= last || data[first] != '{' || data[last - 1] != '}') return std::string(data);
-
-  size_t inner_end = last - 1;  // position of the closing brace
+  if (first >= last || data[first] != '{' || data[last - 1] != '}') {
+    out += data;
+    return;
+  }
+  const size_t inner_end = last - 1;  // position of the closing brace
   size_t probe = inner_end;
   while (probe > first + 1 && is_space(data[probe - 1])) --probe;
   const bool empty_object = (probe == first + 1);
-
-  std::string out;
-  out.reserve(data.size() + worker_id.size() + 24);
   out.append(data.data() + first, inner_end - first);
   if (!empty_object) out += ',';
   out += "\"_caller_worker_id\":";
   append_json_string(out, worker_id);
   out += '}';
+}
+
+}  // namespace
+
+std::string splice_caller_worker_id(std::string_view data, std::string_view worker_id) {
+  std::string out;
+  out.reserve(data.size() + worker_id.size() + 24);
+  append_with_caller(out, data, worker_id);
   return out;
 }
 
 std::string build_invoke_frame(const CallView& call) {
-  FrameWriter w(128 + call.data.size() + call.metadata.size());
+  // Sized for every field, so that the frame is built in one allocation (keys, quotes and the
+  // spliced caller id fit in the constant).
+  FrameWriter w(160 + call.invocation_id.size() + call.function_id.size() + call.data.size() + call.metadata.size() +
+                call.traceparent.size() + call.baggage.size() + call.caller_worker_id.size());
   w.string("type", "invokefunction").string("invocation_id", call.invocation_id).string("function_id", call.function_id);
   if (call.inject_caller && !call.caller_worker_id.empty()) {
-    w.raw("data", splice_caller_worker_id(call.data, call.caller_worker_id));
+    w.raw_with("data", [&](std::string& out) { append_with_caller(out, call.data, call.caller_worker_id); });
   } else {
     w.raw("data", call.data.empty() ? std::string_view("null") : call.data);
   }

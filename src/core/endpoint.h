@@ -4,6 +4,7 @@
 // provides. Results come back through Engine::complete().
 #pragma once
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,12 +41,15 @@ struct TriggerBinding {
 class Endpoint {
  public:
   Endpoint(std::string worker_id, bool in_process, std::shared_ptr<const AccessSession> access = nullptr)
-      : worker_id_(std::move(worker_id)), in_process_(in_process), access_(std::move(access)) {}
+      : worker_id_(std::move(worker_id)), serial_(next_serial()), in_process_(in_process), access_(std::move(access)) {}
   virtual ~Endpoint() = default;
   Endpoint(const Endpoint&) = delete;
   Endpoint& operator=(const Endpoint&) = delete;
 
   const std::string& worker_id() const { return worker_id_; }
+  // A number no other endpoint of this process ever has: what the invocation table records for
+  // callers and callees (an integer to copy and compare, never reused, not a pointer).
+  uint64_t serial() const { return serial_; }
   bool in_process() const { return in_process_; }
   // What this worker may call and register, when it connected through a listener with an `rbac`
   // block or a middleware (core/access.h); null: everything.
@@ -72,7 +76,13 @@ class Endpoint {
   virtual bool forwards_to_engine() const { return false; }
 
  private:
+  static uint64_t next_serial() {
+    static std::atomic<uint64_t> last{0};
+    return last.fetch_add(1, std::memory_order_relaxed) + 1;
+  }
+
   const std::string worker_id_;
+  const uint64_t serial_;
   const bool in_process_;
   const std::shared_ptr<const AccessSession> access_;
   std::atomic<bool> alive_{true};

@@ -28,7 +28,8 @@ bool is_json_false(std::string_view raw) {
 }  // namespace
 
 std::string build_result_frame(std::string_view invocation_id, std::string_view function_id, const Outcome& o) {
-  FrameWriter w(96 + o.result.size());
+  // Sized so that the frame is built in one allocation (keys and quotes fit in the constant).
+  FrameWriter w(96 + invocation_id.size() + function_id.size() + o.result.size());
   w.string("type", "invocationresult").string("invocation_id", invocation_id).string("function_id", function_id);
   if (o.error) {
     w.raw("error", o.error->to_json());
@@ -127,9 +128,8 @@ void Engine::detach(const std::shared_ptr<Endpoint>& endpoint) {
   std::optional<Teardown> teardown = registry_.remove_worker(endpoint);
   if (!teardown) return;
   for (auto& [binding, provider] : teardown->unbound) provider->deactivate_trigger(binding);
-  for (PendingInvocation& p : invocations_.take_worker(endpoint->worker_id())) {
-    if (p.on_complete) p.on_complete(Outcome::failure(codes::kInvocationStopped, "Invocation stopped"));
-  }
+  for (PendingInvocation& p : invocations_.take_worker(endpoint->serial()))
+    p.finish(Outcome::failure(codes::kInvocationStopped, "Invocation stopped"));
   spdlog::info("worker {} disconnected ({} functions, {} trigger types removed)", endpoint->worker_id(),
                teardown->functions_removed.size(), teardown->trigger_types_removed.size());
   announce_worker_event("worker_disconnected", endpoint->worker_id());
@@ -198,34 +198,28 @@ void Engine::route(RouteRequest r) {
     return;
   }
   const std::shared_ptr<Endpoint>& callee = fn->delivery ? fn->delivery : fn->owner;
-  std::string id = new_uuid();
-  // The observer (iii-observability) opens the call's span and counts it; its completion wrapper
+  const UuidText id_text = new_uuid_text();
+  const std::string_view id(id_text.data(), id_text.size());
+  // The observer (iii-observability) opens the call's span and counts it; the entry's finish()
   // closes both, whoever takes the entry (result, deadline, teardown).
   std::shared_ptr<CallObservation> observation;
   if (InvocationObserver* observer = r.unobserved ? nullptr : invocation_observer()) {
     observation = observer->begin(CallStart{id, r.function_id, callee->worker_id(),
                                             r.caller ? std::string_view(r.caller->worker_id()) : std::string_view(),
                                             r.trigger_type, r.traceparent});
-    if (observation) {
-      r.done = [observation, done = std::move(r.done)](Outcome o) {
-        observation->finish(o);
-        if (done) done(std::move(o));
-      };
-    }
   }
-  PendingInvocation entry{std::string(r.function_id), callee->worker_id(),
-                          r.caller ? r.caller->worker_id() : std::string(),
-                          Clock::now() + options_.invocation_timeout, std::move(r.done)};
-  if (!invocations_.add(id, std::move(entry))) {
+  // The entry shares the observation: kept here too, since a teardown may take and finish the
+  // entry before deliver() has read the observation's traceparent.
+  PendingInvocation entry{std::string(r.function_id), callee->serial(), r.caller ? r.caller->serial() : 0,
+                          Clock::now() + options_.invocation_timeout, observation, std::move(r.done)};
+  if (!invocations_.add(id_text, std::move(entry))) {
     spdlog::warn("invocation table full ({} in flight): call to {} refused", invocations_.size(), r.function_id);
-    if (entry.on_complete)
-      entry.on_complete(Outcome::failure("too_many_invocations", "The engine has too many invocations in flight"));
+    entry.finish(Outcome::failure("too_many_invocations", "The engine has too many invocations in flight"));
     return;
   }
   // A teardown that started before add() did not see this entry: finish it ourselves.
   if (!callee->alive()) {
-    if (auto p = invocations_.take(id); p && p->on_complete)
-      p->on_complete(Outcome::failure(codes::kInvocationStopped, "Invocation stopped"));
+    if (auto p = invocations_.take(id)) p->finish(Outcome::failure(codes::kInvocationStopped, "Invocation stopped"));
     return;
   }
   std::string baggage;
@@ -260,15 +254,14 @@ void Engine::invoke(std::string_view function_id, std::string_view data, std::st
   route(std::move(r));
 }
 
-void Engine::complete(std::string_view invocation_id, std::string_view from_worker_id, Outcome outcome) {
+void Engine::complete(std::string_view invocation_id, uint64_t from_serial, std::string_view from_worker_id,
+                      Outcome outcome) {
   PendingInvocation entry;
-  switch (invocations_.take_result(invocation_id, from_worker_id, &entry)) {
+  switch (invocations_.take_result(invocation_id, from_serial, &entry)) {
     case TakeStatus::kTaken:
-      if (entry.on_complete) {
-        entry.on_complete(std::move(outcome));
-      } else if (outcome.error) {
+      if (!entry.on_complete && outcome.error)
         spdlog::debug("void call to {} failed: {}: {}", entry.function_id, outcome.error->code, outcome.error->message);
-      }
+      entry.finish(std::move(outcome));
       return;
     case TakeStatus::kUnknownId:
       spdlog::debug("worker {}: result for unknown or finished invocation {} dropped", from_worker_id, invocation_id);
@@ -351,10 +344,8 @@ void Engine::tick(Clock::time_point now) {
   for (auto& [id, p] : invocations_.take_expired(now)) {
     const auto ms = options_.invocation_timeout.count();
     spdlog::warn("invocation {} of {} timed out after {} ms", id, p.function_id, ms);
-    if (p.on_complete) {
-      p.on_complete(Outcome::failure(codes::kTimeout, "Invocation of " + p.function_id + " timed out after " +
-                                                          std::to_string(ms) + " ms"));
-    }
+    p.finish(Outcome::failure(codes::kTimeout, "Invocation of " + p.function_id + " timed out after " +
+                                                  std::to_string(ms) + " ms"));
   }
   expire_acks(now);
   // Outside any lock (a ticker may call back into the engine, or remove itself).

@@ -109,8 +109,12 @@ class Engine {
   // says what made the call and which trace it continues (docs/observability.md).
   void invoke(std::string_view function_id, std::string_view data, std::string_view metadata, Completion done,
               const CallContext& context = {});
-  // Worker `from_worker_id` answers invocation `invocation_id`.
-  void complete(std::string_view invocation_id, std::string_view from_worker_id, Outcome outcome);
+  // The worker `from` answers invocation `invocation_id` (only the callee's answer counts).
+  void complete(std::string_view invocation_id, const Endpoint& from, Outcome outcome) {
+    complete(invocation_id, from.serial(), from.worker_id(), std::move(outcome));
+  }
+  // The same by the endpoint's serial() (its object may be gone); `from_name` names it in logs.
+  void complete(std::string_view invocation_id, uint64_t from_serial, std::string_view from_name, Outcome outcome);
   // Fires a binding of a built-in trigger type: its condition function first (docs/protocol.md §3.11),
   // then the target with the binding's metadata, both continuing `traceparent` when given.
   void fire(const TriggerBinding& binding, std::string_view condition_function_id, std::string payload,

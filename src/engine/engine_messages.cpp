@@ -134,7 +134,7 @@ void Engine::handle_result(const std::shared_ptr<Endpoint>& from, const Message&
   Outcome outcome;
   if (m.error) outcome.error = m.error;
   else if (m.result) outcome.result = std::string(*m.result);
-  complete(*m.invocation_id, from->worker_id(), std::move(outcome));
+  complete(*m.invocation_id, *from, std::move(outcome));
 }
 
 void Engine::handle_register_function(const std::shared_ptr<Endpoint>& from, const Message& m) {

@@ -47,14 +47,15 @@ void InProcessWorker::deliver(const CallView& call) {
     if (auto it = functions_.find(call.function_id); it != functions_.end()) handler = it->second;
     else handler = delivery_handler_;
   }
-  const std::string invocation_id(call.invocation_id);
-  auto done = [engine = &engine_, id = invocation_id, self = worker_id()](Outcome o) {
-    engine->complete(id, self, std::move(o));
+  InProcessCall in{std::string(call.invocation_id), std::string(call.function_id),      std::string(call.data),
+                   std::string(call.metadata),      std::string(call.caller_worker_id), std::string(call.traceparent),
+                   std::string(call.baggage)};
+  // The engine checks that the callee answered: by its serial, since a built-in may answer after
+  // its worker was replaced (a reload), and a completion must not keep the worker alive.
+  auto done = [engine = &engine_, id = in.invocation_id, serial = serial()](Outcome o) {
+    engine->complete(id, serial, "a built-in", std::move(o));
   };
   if (!handler) return done(Outcome::failure(codes::kFunctionNotFound, "Function not found"));
-  InProcessCall in{invocation_id,         std::string(call.function_id),      std::string(call.data),
-                   std::string(call.metadata), std::string(call.caller_worker_id), std::string(call.traceparent),
-                   std::string(call.baggage)};
   try {
     (*handler)(in, done);
   } catch (const std::exception& e) {

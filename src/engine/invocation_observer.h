@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "core/error_body.h"
+#include "core/invocation_table.h"  // CallObservation
 
 namespace iii {
 
@@ -30,15 +31,6 @@ struct CallStart {
   std::string_view caller_worker_id;  // empty for engine-originated calls
   std::string_view trigger_type;      // empty for a worker's direct call
   std::string_view traceparent;       // the caller's, empty = none
-};
-
-// An observer's record of one call in flight; finish() runs exactly once, with the outcome.
-class CallObservation {
- public:
-  virtual ~CallObservation() = default;
-  // The traceparent the callee gets (naming the observer's span), or empty to forward the caller's.
-  virtual std::string_view child_traceparent() const = 0;
-  virtual void finish(const Outcome& outcome) = 0;
 };
 
 class InvocationObserver {

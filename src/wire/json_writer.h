@@ -32,6 +32,13 @@ class FrameWriter {
     out_ += json;
     return *this;
   }
+  // The value written by `write(std::string&)`, which must append one complete, valid JSON value.
+  template <class Write>
+  FrameWriter& raw_with(std::string_view key, Write&& write) {
+    begin(key);
+    write(out_);
+    return *this;
+  }
   FrameWriter& boolean(std::string_view key, bool value) { return raw(key, value ? "true" : "false"); }
   FrameWriter& number(std::string_view key, long long value) {
     begin(key);

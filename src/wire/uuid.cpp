@@ -7,12 +7,13 @@
 namespace iii {
 namespace {
 
-std::string format_uuid(uint64_t hi, uint64_t lo) {
+UuidText format_uuid_text(uint64_t hi, uint64_t lo) {
   // Set the version (4) and the RFC 4122 variant bits.
   hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
   lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(36, '-');
+  UuidText out;
+  out.fill('-');
   int pos = 0;
   auto put = [&](uint64_t word) {
     for (int shift = 60; shift >= 0; shift -= 4) {
@@ -23,6 +24,11 @@ std::string format_uuid(uint64_t hi, uint64_t lo) {
   put(hi);
   put(lo);
   return out;
+}
+
+std::string format_uuid(uint64_t hi, uint64_t lo) {
+  const UuidText text = format_uuid_text(hi, lo);
+  return std::string(text.data(), text.size());
 }
 
 // xoshiro256** seeded from the OS: a few ns per id, no lock, no syscall.
@@ -50,10 +56,15 @@ bool is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
 
 }  // namespace
 
-std::string new_uuid() {
+UuidText new_uuid_text() {
   thread_local FastRandom rng;
   const uint64_t hi = rng.next();
-  return format_uuid(hi, rng.next());
+  return format_uuid_text(hi, rng.next());
+}
+
+std::string new_uuid() {
+  const UuidText text = new_uuid_text();
+  return std::string(text.data(), text.size());
 }
 
 std::string new_secret_uuid() {

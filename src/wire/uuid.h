@@ -1,5 +1,6 @@
 // UUID version 4 strings, as every id on the wire is (lowercase, hyphenated, 36 chars).
 #pragma once
+#include <array>
 #include <string>
 #include <string_view>
 
@@ -8,6 +9,10 @@ namespace iii {
 // A fresh random UUIDv4 from a fast per-thread generator. Unique, but not a secret:
 // use new_secret_uuid() for anything that authenticates (reattach tokens, channel keys).
 std::string new_uuid();
+
+// The same, as its 36 characters in place (no allocation).
+using UuidText = std::array<char, 36>;
+UuidText new_uuid_text();
 
 // A UUIDv4 whose bits come from the operating system's CSPRNG.
 std::string new_secret_uuid();

@@ -58,7 +58,7 @@ PeerEndpoint::PeerEndpoint(Engine& engine, std::string worker_id, std::shared_pt
 void PeerEndpoint::deliver(const CallView& call) {
   if (client_->send(build_invoke_frame(call))) return;
   // The link has ended or is flooded: the call cannot be forwarded, say so now.
-  engine_.complete(call.invocation_id, worker_id(),
+  engine_.complete(call.invocation_id, *this,
                    Outcome::failure(codes::kInvocationStopped, "Invocation stopped: the connection to the engine "
                                                                "that provides it is gone or full"));
 }

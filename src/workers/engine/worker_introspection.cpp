@@ -44,7 +44,7 @@ json::object worker_summary(Engine& engine, const WorkerView& v) {
   out["status"] = v.in_process ? "available" : "connected";
   out["function_count"] = v.functions.size();
   out["connected_at_ms"] = w.connected_at_ms;
-  out["active_invocations"] = engine.invocations().count_for_callee(id);
+  out["active_invocations"] = engine.invocations().count_for_callee(w.endpoint->serial());
   out["isolation"] = v.in_process ? json::value("in-process") : parse_raw(w.meta.isolation);
   out["ip_address"] = w.ip_address.empty() ? json::value(nullptr) : json::value(w.ip_address);
   return out;
