@@ -91,7 +91,7 @@ class InvocationTable {
       return std::hash<uint64_t>{}(word);
     }
   };
-  struct Shard {
+  struct alignas(64) Shard {  // a cache line each: shards used by different threads do not share one
     mutable std::mutex mu;
     boost::unordered_flat_map<UuidText, PendingInvocation, IdHash> entries;
   };
