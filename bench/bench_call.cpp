@@ -19,6 +19,9 @@
 //                         storage figures and add them to the line as obs_*)
 //            --inline 0|1 (iii: the echo handlers run on the SDK's I/O thread, FunctionOptions::
 //                          run_inline, instead of its handler pool; default 0)
+//            --raw 0|1 (iii: echo handlers and callback-api calls on JSON text, register_raw_function,
+//                       payload_json and trigger_raw_then: the SDK builds no DOM of the payload,
+//                       as libnats hands over bytes; default 0)
 //            --api A (how the callers wait. iii: `future` (default), calling threads each keep their
 //                     window of trigger_async futures; `callback`, no calling threads: trigger_then
 //                     callbacks on the caller connection's I/O thread record each answer and make
@@ -130,28 +133,40 @@ struct CallbackChain {
   ThreadResult* out;
   std::atomic<uint64_t>* answers;
   std::atomic<int>* running;  // chains not yet stopped
+  const std::string* payload_json = nullptr;  // --raw: the payload's text, results as text
 
   void next() {
     const auto sent = Clock::now();
+    if (payload_json) {
+      caller->trigger_raw_then({.function_id = function_id, .payload_json = *payload_json},
+                               [this, sent](std::string_view, std::optional<iii::InvocationError> error) {
+                                 answered(sent, std::move(error));
+                               });
+      return;
+    }
     caller->trigger_then({.function_id = function_id, .payload = *payload},
                          [this, sent](json::value, std::optional<iii::InvocationError> error) {
-                           if (error) {
-                             out->error = error->what();
-                             --*running;
-                             return;
-                           }
-                           answers->fetch_add(1, std::memory_order_relaxed);
-                           const int phase = g_phase.load(std::memory_order_relaxed);
-                           if (phase == kMeasure) {
-                             out->lat.add(Clock::now() - sent);
-                             ++out->calls;
-                           }
-                           if (phase == kStop) {
-                             --*running;
-                           } else {
-                             next();
-                           }
+                           answered(sent, std::move(error));
                          });
+  }
+
+  void answered(Clock::time_point sent, std::optional<iii::InvocationError> error) {
+    if (error) {
+      out->error = error->what();
+      --*running;
+      return;
+    }
+    answers->fetch_add(1, std::memory_order_relaxed);
+    const int phase = g_phase.load(std::memory_order_relaxed);
+    if (phase == kMeasure) {
+      out->lat.add(Clock::now() - sent);
+      ++out->calls;
+    }
+    if (phase == kStop) {
+      --*running;
+    } else {
+      next();
+    }
   }
 };
 
@@ -160,13 +175,20 @@ bool iii_run(const bench::Args& args, const Shape& shape, const std::string& pay
   const std::string url = args.str("url");
   const std::string echo = args.str("function-prefix", "bench::echo");
   json::value payload = json::parse(payload_text);
+  const bool raw = args.num("raw", 0) != 0;
   std::vector<std::unique_ptr<iii::Worker>> workers, callers;
   for (int w = 0; w < shape.workers; ++w) {
     auto worker = std::make_unique<iii::Worker>(iii::WorkerOptions{
         .url = url, .name = "bench-echo-" + std::to_string(w), .handler_threads = 2, .quiet = true});
-    worker->register_function(
-        echo + std::to_string(w), [](json::value p) -> std::optional<json::value> { return p; },
-        {.run_inline = args.num("inline", 0) != 0});
+    const iii::FunctionOptions options{.run_inline = args.num("inline", 0) != 0};
+    if (raw) {
+      worker->register_raw_function(
+          echo + std::to_string(w), [](std::string_view p) -> std::optional<std::string> { return std::string(p); },
+          options);
+    } else {
+      worker->register_function(
+          echo + std::to_string(w), [](json::value p) -> std::optional<json::value> { return p; }, options);
+    }
     workers.push_back(std::move(worker));
   }
   const std::string caller_url = args.str("caller-url", url);
@@ -215,7 +237,7 @@ bool iii_run(const bench::Args& args, const Shape& shape, const std::string& pay
       }
       for (int k = 0; k < shape.window; ++k)
         chains.push_back({callers[c].get(), echo + std::to_string(i % shape.workers), &payload, &results[i],
-                          &g_answers[i].n, &running});
+                          &g_answers[i].n, &running, raw ? &payload_text : nullptr});
     }
   if (callbacks) {
     running = static_cast<int>(chains.size());

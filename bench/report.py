@@ -84,9 +84,11 @@ NB = [("nats-asap", "SendAsap"), ("nats-batch", "default batching")]
 # Under load both sides also run with callers that wait in another way: ours with trigger_then
 # callbacks instead of futures (and echo handlers inline on the SDK's I/O thread, which libnats has
 # no counterpart of: its handlers always run on a delivery thread), libnats with asynchronous
-# subscriptions instead of NextMsg. The better of each side is reported and named (ours_setting /
-# peer_setting).
-OURS_API = [("iii", "futures, pool handlers"), ("iii-callback", "callbacks, inline handlers")]
+# subscriptions instead of NextMsg. Ours also with the SDK's raw forms (register_raw_function,
+# trigger_raw_then: JSON text in and out, no DOM, as libnats hands over bytes). The best of each
+# side is reported and named (ours_setting / peer_setting).
+OURS_API = [("iii", "futures, pool handlers"), ("iii-callback", "callbacks, inline handlers"),
+            ("iii-raw", "callbacks, inline raw handlers")]
 NB_API = NB + [("nats-async-asap", "async subscription, SendAsap"),
                ("nats-async-batch", "async subscription, default batching")]
 row("call round trip p50 (1 in flight)", "call_rtt", "iii", NB, N, "p50_us", "us", "lower",

@@ -147,9 +147,11 @@ if has call; then  # ours and the peer back to back for each shape, so both see 
       [[ $1 == 1024 ]] || run "call $1 iii-rbac #$rep" "$BIN/bench_call" --system iii --label iii-rbac \
         --url $ENGINE_URL --caller-url ws://127.0.0.1:$RBAC_PORT --inflight $2 --seconds $S --name call_$1
       # Under load, callers that wait through callbacks on both sides too (report.py picks each
-      # side's better way and names it): trigger_then (and inline echo handlers) for ours,
-      # asynchronous subscriptions for NATS.
+      # side's best way and names it): trigger_then (and inline echo handlers) for ours, then the
+      # same on the SDK's raw forms (JSON text, no DOM), asynchronous subscriptions for NATS.
       [[ $1 == rtt ]] || run "call $1 iii-callback #$rep" "$BIN/bench_call" --system iii --label iii-callback \
+        --api callback --inline 1 --url $ENGINE_URL --inflight $2 --seconds $S --name call_$1 --cpu-pid $ENGINE_PID
+      [[ $1 == rtt ]] || run "call $1 iii-raw #$rep" "$BIN/bench_call" --system iii --label iii-raw --raw 1 \
         --api callback --inline 1 --url $ENGINE_URL --inflight $2 --seconds $S --name call_$1 --cpu-pid $ENGINE_PID
       for api in sync async; do
         [[ $1 == rtt && $api == async ]] && continue

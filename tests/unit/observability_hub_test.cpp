@@ -4,6 +4,8 @@
 // the alert metrics.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "engine/engine.h"
 #include "engine/in_process_worker.h"
 #include "workers/observability/alerts.h"
@@ -60,6 +62,30 @@ TEST(EngineMetrics, CountsByFunctionAndWindows) {
   EXPECT_EQ(functions, 2);
 }
 
+TEST(EngineMetrics, CallsRecordedFromManyThreadsAllCount) {
+  EngineMetrics m;
+  constexpr int kThreads = 6, kEach = 20000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&m, t] {
+      for (int i = 0; i < kEach; ++i) m.record_call("f::x", i % 4 != 0, (t + 1) * 1000);
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(m.total(), uint64_t{kThreads} * kEach);
+  EXPECT_EQ(m.error(), uint64_t{kThreads} * kEach / 4);
+  EXPECT_EQ(m.latency().count(), uint64_t{kThreads} * kEach);
+  uint64_t expected_sum = 0;
+  for (int t = 0; t < kThreads; ++t) expected_sum += uint64_t{kEach} * (t + 1) * 1000;
+  EXPECT_EQ(m.latency().sum_nanos(), expected_sum);
+  EXPECT_EQ(m.latency().cumulative({10}).at(0), uint64_t{kThreads} * kEach);
+  EXPECT_EQ(m.latency().min_nanos(), 1000u);
+  EXPECT_EQ(m.latency().max_nanos(), uint64_t{kThreads} * 1000);
+  m.for_each_function([&](const std::string&, const FunctionCounters& c) {
+    EXPECT_EQ(c.success.load() + c.error.load(), uint64_t{kThreads} * kEach);
+    EXPECT_EQ(c.latency.count(), uint64_t{kThreads} * kEach);
+  });
+}
+
 std::shared_ptr<const ObservabilityConfig> config_with(void (*change)(ObservabilityConfig&)) {
   auto c = std::make_shared<ObservabilityConfig>();
   c->logs_console_output = false;
@@ -102,6 +128,24 @@ TEST(TelemetryHub, PendingSpansAreBoundedAndDrainedToSinks) {
   EXPECT_EQ(sunk, TelemetryHub::kMaxPendingSpans);
   hub.drain();  // nothing new
   EXPECT_EQ(sunk, TelemetryHub::kMaxPendingSpans);
+}
+
+TEST(TelemetryHub, SpansFromManyThreadsAreAllDrainedOrCountedAndTheTotalBoundHolds) {
+  TelemetryHub hub(config_with([](ObservabilityConfig&) {}));
+  size_t sunk = 0;
+  hub.add_span_sink([&](const std::vector<StoredSpan>& spans) { sunk += spans.size(); });
+  constexpr size_t kThreads = 6, kEach = TelemetryHub::kMaxPendingSpans / 4;  // more than fit
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < kThreads; ++t)
+    threads.emplace_back([&hub] {
+      std::vector<SpanRecord> spans(kEach);
+      for (auto& s : spans) s.trace_id = "t", s.span_id = "s";
+      hub.submit_spans(std::move(spans));
+    });
+  for (auto& t : threads) t.join();
+  hub.drain();
+  EXPECT_EQ(sunk + hub.counters().spans_dropped, kThreads * kEach);  // nothing lost uncounted
+  EXPECT_EQ(sunk, TelemetryHub::kMaxPendingSpans);  // the bound holds, and is filled
 }
 
 // An engine with one in-process function that records the trace context it was called with.

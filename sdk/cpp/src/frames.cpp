@@ -181,18 +181,22 @@ std::string trigger_registration_result_frame(const TriggerConfig& trigger, cons
 
 std::string invoke_function_frame(const std::string* invocation_id, const std::string& function_id,
                                   const json::value& data, const TriggerAction& action,
-                                  const json::value& metadata) {
+                                  const json::value& metadata, const std::string* data_json) {
   std::string out;
-  write_invoke_function_frame(out, invocation_id, function_id, data, action, metadata);
+  write_invoke_function_frame(out, invocation_id, function_id, data, action, metadata, data_json);
   return out;
 }
 
 void write_invoke_function_frame(std::string& out, const std::string* invocation_id, const std::string& function_id,
-                                 const json::value& data, const TriggerAction& action, const json::value& metadata) {
+                                 const json::value& data, const TriggerAction& action, const json::value& metadata,
+                                 const std::string* data_json) {
   Envelope frame(out, "invokefunction", (invocation_id ? field(*invocation_id) : 0) + field(function_id) +
-                                            value_room(data) + 48 + (metadata.is_null() ? 0 : value_room(metadata)));
+                                            (data_json ? data_json->size() + 16 : value_room(data)) + 48 +
+                                            (metadata.is_null() ? 0 : value_room(metadata)));
   if (invocation_id) frame.string("invocation_id", *invocation_id);
-  frame.string("function_id", function_id).value("data", data);  // data is always sent, null included
+  frame.string("function_id", function_id);
+  if (data_json) frame.raw("data", *data_json);  // data is always sent, null included
+  else frame.value("data", data);
   if (std::holds_alternative<Void>(action)) {
     frame.raw("action", R"({"type":"void"})");
   } else if (auto* enqueue = std::get_if<Enqueue>(&action)) {
@@ -222,6 +226,14 @@ void write_invocation_result_frame(std::string& out, const std::string& invocati
   } else if (result && !result->is_null()) {
     frame.value("result", *result);
   }
+  frame.finish_in_place();
+}
+
+void write_raw_invocation_result_frame(std::string& out, const std::string& invocation_id,
+                                       const std::string& function_id, std::string_view result_json) {
+  Envelope frame(out, "invocationresult", field(invocation_id) + field(function_id) + result_json.size() + 16);
+  frame.string("invocation_id", invocation_id).string("function_id", function_id);
+  if (!result_json.empty() && result_json != "null") frame.raw("result", result_json);
   frame.finish_in_place();
 }
 

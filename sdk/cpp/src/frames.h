@@ -29,10 +29,11 @@ std::string register_trigger_frame(const TriggerConfig& trigger);
 std::string unregister_trigger_frame(const std::string& id, const std::string& trigger_type);
 std::string trigger_registration_result_frame(const TriggerConfig& trigger, const WireError* error);
 
-// `invocation_id` null: nobody waits for the result (void calls).
+// `invocation_id` null: nobody waits for the result (void calls). `data_json` non-null: the
+// payload's JSON text, written as it is instead of `data`.
 std::string invoke_function_frame(const std::string* invocation_id, const std::string& function_id,
                                   const json::value& data, const TriggerAction& action,
-                                  const json::value& metadata);
+                                  const json::value& metadata, const std::string* data_json = nullptr);
 // `result` null or absent: "no result" (the key is omitted).
 std::string invocation_result_frame(const std::string& invocation_id, const std::string& function_id,
                                     const json::value* result, const WireError* error);
@@ -40,9 +41,14 @@ std::string invocation_result_frame(const std::string& invocation_id, const std:
 // them in a buffer of its thread instead of allocating (and, for big payloads, page-faulting) a
 // new string per frame.
 void write_invoke_function_frame(std::string& out, const std::string* invocation_id, const std::string& function_id,
-                                 const json::value& data, const TriggerAction& action, const json::value& metadata);
+                                 const json::value& data, const TriggerAction& action, const json::value& metadata,
+                                 const std::string* data_json = nullptr);
 void write_invocation_result_frame(std::string& out, const std::string& invocation_id, const std::string& function_id,
                                    const json::value* result, const WireError* error);
+// The result frame of a raw handler: `result_json` is its JSON text, written as it is (empty or
+// "null": no result).
+void write_raw_invocation_result_frame(std::string& out, const std::string& invocation_id,
+                                       const std::string& function_id, std::string_view result_json);
 // The calling thread's buffer for those frames; release_frame_buffer() after the frame was sent
 // drops its memory if a big frame left it large.
 std::string& frame_buffer();

@@ -131,4 +131,15 @@ bool parse_raw_value(std::optional<std::string_view> raw, json::value& out) {
   return true;
 }
 
+bool is_json_value(std::string_view text) {
+  // simdjson's DOM parser validates in two passes over its own tape; it keeps its buffers for the
+  // next check unless the text is big (then a throw-away parser, as for frames).
+  thread_local simdjson::dom::parser reused;
+  std::unique_ptr<simdjson::dom::parser> oversized;
+  simdjson::dom::parser& parser =
+      text.size() <= kReusedBufferLimit ? reused : *(oversized = std::make_unique<simdjson::dom::parser>());
+  simdjson::dom::element ignored;
+  return parser.parse(text.data(), text.size(), /*realloc_if_needed=*/true).get(ignored) == simdjson::SUCCESS;
+}
+
 }  // namespace iii::detail

@@ -25,4 +25,8 @@ bool read_inbound_frame(std::string_view text, InboundFrame& out);
 // to user code). nullopt ⇒ null. False when the text is not valid JSON.
 bool parse_raw_value(std::optional<std::string_view> raw, json::value& out);
 
+// True when `text` is one well-formed JSON value (nested at most kMaxJsonDepth deep): what the
+// raw forms of the API check before they send text as a payload or a result, without a DOM.
+bool is_json_value(std::string_view text);
+
 }  // namespace iii::detail

@@ -229,6 +229,14 @@ void Worker::Impl::register_function(std::string id, FunctionHandler handler, Fu
   send_registration_locked(std::move(frame));
 }
 
+void Worker::Impl::register_raw_function(std::string id, RawFunctionHandler handler, FunctionOptions options) {
+  std::lock_guard lock(mutex_);
+  auto frame = detail::register_function_frame(id, options);
+  functions_[std::move(id)] = {nullptr, std::move(options), nullptr,
+                               std::make_shared<const RawFunctionHandler>(std::move(handler))};
+  send_registration_locked(std::move(frame));
+}
+
 void Worker::Impl::register_http_function(std::string id, HttpInvocation invocation, FunctionOptions options) {
   std::lock_guard lock(mutex_);
   json::value object = detail::invocation_object(invocation);
@@ -321,6 +329,9 @@ void Worker::shutdown() { impl_->shutdown(); }
 void Worker::register_function(std::string id, FunctionHandler handler, FunctionOptions options) {
   impl_->register_function(std::move(id), std::move(handler), std::move(options));
 }
+void Worker::register_raw_function(std::string id, RawFunctionHandler handler, FunctionOptions options) {
+  impl_->register_raw_function(std::move(id), std::move(handler), std::move(options));
+}
 void Worker::register_http_function(std::string id, HttpInvocation invocation, FunctionOptions options) {
   impl_->register_http_function(std::move(id), std::move(invocation), std::move(options));
 }
@@ -347,6 +358,10 @@ std::future<json::value> Worker::trigger_async(TriggerRequest request) {
 
 void Worker::trigger_then(TriggerRequest request, TriggerCallback callback) {
   impl_->trigger_then(std::move(request), std::move(callback));
+}
+
+void Worker::trigger_raw_then(TriggerRequest request, RawTriggerCallback callback) {
+  impl_->trigger_raw_then(std::move(request), std::move(callback));
 }
 
 bool Worker::connected() const { return impl_->connected(); }

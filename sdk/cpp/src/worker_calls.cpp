@@ -13,6 +13,9 @@ InvocationError shutting_down() { return InvocationError("SHUTDOWN", "worker is 
 InvocationError outbox_full() {
   return InvocationError("QUEUE_FULL", "outgoing queue is full while disconnected");
 }
+InvocationError invalid_payload() {
+  return InvocationError("INVALID_PAYLOAD", "payload_json is not one valid JSON value");
+}
 }  // namespace
 
 std::future<json::value> Worker::Impl::trigger_async(TriggerRequest request) {
@@ -28,18 +31,27 @@ std::future<json::value> Worker::Impl::trigger_async(TriggerRequest request) {
   return result;
 }
 
+std::optional<InvocationError> Worker::Impl::send_void_call(const TriggerRequest& request) {
+  const std::string* data_json = request.payload_json ? &*request.payload_json : nullptr;
+  if (data_json && !detail::is_json_value(*data_json)) return invalid_payload();
+  auto frame = detail::invoke_function_frame(nullptr, request.function_id, request.payload, request.action,
+                                             request.metadata, data_json);
+  if (send_now_or_queue(std::move(frame), {})) return std::nullopt;
+  std::unique_lock lock(mutex_);
+  return stopping_ ? shutting_down() : outbox_full();
+}
+
 void Worker::Impl::trigger_then(TriggerRequest request, TriggerCallback callback) {
-  if (std::holds_alternative<Void>(request.action)) {
-    auto frame = detail::invoke_function_frame(nullptr, request.function_id, request.payload, request.action,
-                                               request.metadata);
-    if (send_now_or_queue(std::move(frame), {})) return callback(nullptr, std::nullopt);
-    std::unique_lock lock(mutex_);
-    const bool stopping = stopping_;
-    lock.unlock();
-    return callback(nullptr, stopping ? shutting_down() : outbox_full());
-  }
+  if (std::holds_alternative<Void>(request.action)) return callback(nullptr, send_void_call(request));
   PendingCall call;
   call.callback = std::move(callback);
+  start_call(request, std::move(call));
+}
+
+void Worker::Impl::trigger_raw_then(TriggerRequest request, RawTriggerCallback callback) {
+  if (std::holds_alternative<Void>(request.action)) return callback("null", send_void_call(request));
+  PendingCall call;
+  call.raw_callback = std::move(callback);
   start_call(request, std::move(call));
 }
 
@@ -70,10 +82,12 @@ json::value Worker::Impl::trigger_sync(TriggerRequest request) {
 }
 
 void Worker::Impl::start_call(TriggerRequest& request, PendingCall call) {
+  const std::string* data_json = request.payload_json ? &*request.payload_json : nullptr;
+  if (data_json && !detail::is_json_value(*data_json)) return complete_call(call, std::nullopt, invalid_payload());
   std::string id = new_uuid();
   std::string& frame = detail::frame_buffer();
   detail::write_invoke_function_frame(frame, &id, request.function_id, request.payload, request.action,
-                                      request.metadata);
+                                      request.metadata, data_json);
   bool start_sweep = false;
   bool others_in_flight = false;
   {
@@ -114,6 +128,10 @@ void Worker::Impl::complete_call(PendingCall& call, std::optional<std::string_vi
   // The callback is user code, run on the I/O thread (or wherever the call ended): what it throws
   // must not cut short the loop that ends the other calls, nor the reconnect that follows.
   try {
+    if (call.raw_callback) {
+      if (error) return call.raw_callback("null", std::move(error));
+      return call.raw_callback(result ? *result : std::string_view("null"), std::nullopt);
+    }
     if (error) return call.callback(nullptr, std::move(error));
     json::value value;
     if (!detail::parse_raw_value(result, value)) {

@@ -31,6 +31,7 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
   void shutdown();
 
   void register_function(std::string id, FunctionHandler handler, FunctionOptions options);
+  void register_raw_function(std::string id, RawFunctionHandler handler, FunctionOptions options);
   void register_http_function(std::string id, HttpInvocation invocation, FunctionOptions options);
   void unregister_function(const std::string& id);
   std::string register_trigger(TriggerRegistration registration);
@@ -40,6 +41,7 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
   void unregister_trigger_type(const std::string& id);
   std::future<json::value> trigger_async(TriggerRequest request);
   void trigger_then(TriggerRequest request, TriggerCallback callback);
+  void trigger_raw_then(TriggerRequest request, RawTriggerCallback callback);
   json::value trigger_sync(TriggerRequest request);
 
   bool connected() const;
@@ -51,9 +53,10 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
 
  private:
   struct FunctionEntry {
-    std::shared_ptr<const FunctionHandler> handler;  // null for an HTTP-invoked function
+    std::shared_ptr<const FunctionHandler> handler;  // null for an HTTP-invoked or a raw function
     FunctionOptions options;
     json::value invocation;  // non-null: an HTTP-invoked function's `invocation` object
+    std::shared_ptr<const RawFunctionHandler> raw_handler = nullptr;  // set for a raw function
   };
   struct TriggerTypeEntry {
     std::string description;
@@ -71,6 +74,7 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
   };
   struct PendingCall {
     TriggerCallback callback;          // either this (run on the I/O thread with the parsed value)
+    RawTriggerCallback raw_callback;   // or this (the same with the raw text)
     std::shared_ptr<SyncWait> waiter;  // or this
     std::string function_id;
     bool sent = false;  // written to a connection (a close then ends it: CONNECTION_LOST)
@@ -87,7 +91,8 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
   struct Invocation {
     std::shared_ptr<Impl> self;
     std::uint64_t generation;
-    std::shared_ptr<const FunctionHandler> handler;
+    std::shared_ptr<const FunctionHandler> handler;  // one of these two
+    std::shared_ptr<const RawFunctionHandler> raw_handler;
     std::optional<std::string> invocation_id;  // none: a void call, nobody waits for the result
     std::string function_id;
     std::optional<std::string> data;  // raw JSON text; none: null
@@ -131,6 +136,8 @@ class Worker::Impl : public std::enable_shared_from_this<Worker::Impl> {
   // Sends the call and tracks it in pending_ until complete_call(); a call that cannot start (the
   // worker stops, the outbox is full) is completed with the error at once.
   void start_call(TriggerRequest& request, PendingCall call);
+  // A void call (sent, nobody waits): nullopt when it left, else why not.
+  std::optional<InvocationError> send_void_call(const TriggerRequest& request);
   // Ends a call taken out of pending_: `result` is the raw JSON of its result (none: no result).
   static void complete_call(PendingCall& call, std::optional<std::string_view> result,
                             std::optional<InvocationError> error);

@@ -101,15 +101,17 @@ void Worker::Impl::handle_invoke(std::uint64_t generation, const detail::Inbound
   std::optional<std::string> invocation_id;
   if (frame.invocation_id) invocation_id.emplace(*frame.invocation_id);
   std::shared_ptr<const FunctionHandler> handler;
+  std::shared_ptr<const RawFunctionHandler> raw_handler;
   bool run_inline = false;
   {
     std::lock_guard lock(mutex_);
     if (auto it = functions_.find(function_id); it != functions_.end()) {
       handler = it->second.handler;
+      raw_handler = it->second.raw_handler;
       run_inline = it->second.options.run_inline;
     }
   }
-  if (!handler) {
+  if (!handler && !raw_handler) {
     if (invocation_id) {
       detail::WireError error{"function_not_found", "Function not found", std::nullopt};
       send_reply(generation, detail::invocation_result_frame(*invocation_id, function_id, nullptr, &error));
@@ -118,12 +120,14 @@ void Worker::Impl::handle_invoke(std::uint64_t generation, const detail::Inbound
   }
   invocations_running_.fetch_add(1, std::memory_order_relaxed);
   if (run_inline) {
-    Invocation{shared_from_this(), generation, std::move(handler), std::move(invocation_id), std::move(function_id),
-               std::move(data)}();
+    Invocation{shared_from_this(), generation,           std::move(handler), std::move(raw_handler),
+               std::move(invocation_id), std::move(function_id), std::move(data)}();
     return;
   }
-  std::function<void()> task = Invocation{shared_from_this(), generation, std::move(handler), std::move(invocation_id),
-                                           std::move(function_id), std::move(data)};
+  std::function<void()> task = Invocation{shared_from_this(),       generation,
+                                           std::move(handler),       std::move(raw_handler),
+                                           std::move(invocation_id), std::move(function_id),
+                                           std::move(data)};
   const auto posted = handlers_.post(std::move(task));
   if (posted == detail::HandlerPool::PostResult::kAccepted) return;
   invocations_running_.fetch_sub(1, std::memory_order_relaxed);
@@ -140,12 +144,20 @@ void Worker::Impl::handle_invoke(std::uint64_t generation, const detail::Inbound
 }
 
 void Worker::Impl::Invocation::operator()() {
-  std::optional<json::value> result;
+  std::optional<json::value> result;  // a handler's answer
+  std::string result_json;             // a raw handler's (empty: no result)
   std::optional<detail::WireError> error;
-  json::value payload;
   try {
-    if (!detail::parse_raw_value(data, payload)) throw std::invalid_argument("the call's data is not valid JSON");
-    result = (*handler)(std::move(payload));
+    if (raw_handler) {
+      std::optional<std::string> text = (*raw_handler)(data ? std::string_view(*data) : std::string_view("null"));
+      if (text && !detail::is_json_value(*text))
+        throw std::invalid_argument("the handler's result is not one valid JSON value");
+      if (text) result_json = std::move(*text);
+    } else {
+      json::value payload;
+      if (!detail::parse_raw_value(data, payload)) throw std::invalid_argument("the call's data is not valid JSON");
+      result = (*handler)(std::move(payload));
+    }
   } catch (const InvocationError& e) {  // the handler chose the code (e.g. passing on a failure)
     error = detail::WireError{e.code(), e.message(), e.stacktrace()};
   } catch (const std::exception& e) {
@@ -156,8 +168,12 @@ void Worker::Impl::Invocation::operator()() {
   const bool others_running = self->invocations_running_.fetch_sub(1, std::memory_order_relaxed) > 1;
   if (!invocation_id) return;  // nobody waits for this one
   std::string& frame = detail::frame_buffer();
-  detail::write_invocation_result_frame(frame, *invocation_id, function_id, result ? &*result : nullptr,
-                                        error ? &*error : nullptr);
+  if (raw_handler && !error) {
+    detail::write_raw_invocation_result_frame(frame, *invocation_id, function_id, result_json);
+  } else {
+    detail::write_invocation_result_frame(frame, *invocation_id, function_id, result ? &*result : nullptr,
+                                          error ? &*error : nullptr);
+  }
   self->send_reply(generation, frame, others_running ? net::WsClient::Flush::kSoon : net::WsClient::Flush::kNow);
   detail::release_frame_buffer(frame);
 }

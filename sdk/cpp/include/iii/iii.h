@@ -91,6 +91,11 @@ struct WorkerOptions {
 
 // A handler's answer: a value, or std::nullopt / null for "no result".
 using FunctionHandler = std::function<std::optional<json::value>(json::value payload)>;
+// The same on JSON text (register_raw_function), for a function that forwards or stores what it
+// gets: the SDK builds no DOM of it. `payload_json` is the call's data as the engine sent it
+// ("null" when none); the answer is one JSON value as text (checked, not parsed into a DOM), or
+// std::nullopt for "no result".
+using RawFunctionHandler = std::function<std::optional<std::string>(std::string_view payload_json)>;
 
 struct FunctionOptions {
   std::string description{};
@@ -155,6 +160,9 @@ using TriggerAction = std::variant<std::monostate, Void, Enqueue>;  // monostate
 struct TriggerRequest {
   std::string function_id{};
   json::value payload{};
+  // JSON text sent as the payload instead of `payload`, as it is: checked (INVALID_PAYLOAD when it
+  // is not one JSON value) but not parsed into a DOM.
+  std::optional<std::string> payload_json{};
   TriggerAction action{};
   std::optional<std::chrono::milliseconds> timeout{};  // default: WorkerOptions::invocation_timeout
   json::value metadata{};                              // per-call sidecar; null: not sent
@@ -162,6 +170,8 @@ struct TriggerRequest {
 
 // How an asynchronous call ends: its result, or the failure (then `result` is null).
 using TriggerCallback = std::function<void(json::value result, std::optional<InvocationError> error)>;
+// The same with the result as the engine sent it, JSON text ("null" for no result or a failure).
+using RawTriggerCallback = std::function<void(std::string_view result_json, std::optional<InvocationError> error)>;
 
 class Worker {
  public:
@@ -172,6 +182,9 @@ class Worker {
 
   // Registering an id again replaces its handler and options.
   void register_function(std::string id, FunctionHandler handler, FunctionOptions options = {});
+  // The same for a handler of JSON text (RawFunctionHandler). A result that is not one JSON value
+  // answers the call with invocation_failed.
+  void register_raw_function(std::string id, RawFunctionHandler handler, FunctionOptions options = {});
   // A function whose calls the engine makes as HTTP requests to `invocation.url`; it belongs to
   // this connection like any other (re-registered on reconnect, gone when the worker stops).
   void register_http_function(std::string id, HttpInvocation invocation, FunctionOptions options = {});
@@ -196,6 +209,8 @@ class Worker {
   // blocking trigger() from the I/O thread fails with WOULD_DEADLOCK). What it throws is printed on
   // stderr and otherwise ignored.
   void trigger_then(TriggerRequest request, TriggerCallback callback);
+  // trigger_then() handing over the result as JSON text, without building its DOM.
+  void trigger_raw_then(TriggerRequest request, RawTriggerCallback callback);
 
   // True while a connection is open and the engine has sent workerregistered on it.
   bool connected() const;
