@@ -37,8 +37,8 @@ struct Reply {
 
 using Body = std::function<Reply(const QueueRequest&, QueueService&)>;
 
-Reply fail(std::string code, std::string message) { return Reply{Outcome::failure(std::move(code), std::move(message)), {}}; }
-Reply ok(std::string json) { return Reply{Outcome::success(std::move(json)), {}}; }
+Reply fail(std::string code, std::string message) { return Reply{Outcome::failure(std::move(code), std::move(message)), {}, {}}; }
+Reply ok(std::string json) { return Reply{Outcome::success(std::move(json)), {}, {}}; }
 
 std::shared_ptr<QueueStore> running_store(QueueService& service) {
   auto store = service.store();
@@ -149,7 +149,7 @@ Reply redrive(const QueueRequest& r, QueueService& s) {
   QueueScope scope = s.scope_for(*name);
   size_t n = running_store(s)->redrive(scope, s.dispatcher()->now());
   std::string answer = FrameWriter(64).string("queue", *name).number("redriven", static_cast<long long>(n)).finish();
-  return Reply{Outcome::success(std::move(answer)), [&s, scope] { s.wake(scope); }};
+  return Reply{Outcome::success(std::move(answer)), [&s, scope] { s.wake(scope); }, {}};
 }
 
 // redrive_message and discard_message: one dead message by id.
@@ -165,7 +165,7 @@ Body one_message(bool redrive) {
     std::string answer = FrameWriter(96).string("queue", *name).string("message_id", *id).number("redriven", done).finish();
     std::function<void()> after;
     if (redrive && done) after = [&s, scope] { s.wake(scope); };
-    return Reply{Outcome::success(std::move(answer)), std::move(after)};
+    return Reply{Outcome::success(std::move(answer)), std::move(after), {}};
   };
 }
 
