@@ -9,10 +9,6 @@ bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; 
 
 }  // namespace
 
-namespace {
-
-// Appends `data` to `out` with "_caller_worker_id" added as its last key when `data` is a JSON
-// object; anything else is appended as it is.
 void append_with_caller(std::string& out, std::string_view data, std::string_view worker_id) {
   size_t first = 0;
   while (first < data.size() && is_space(data[first])) ++first;
@@ -31,15 +27,6 @@ void append_with_caller(std::string& out, std::string_view data, std::string_vie
   out += "\"_caller_worker_id\":";
   append_json_string(out, worker_id);
   out += '}';
-}
-
-}  // namespace
-
-std::string splice_caller_worker_id(std::string_view data, std::string_view worker_id) {
-  std::string out;
-  out.reserve(data.size() + worker_id.size() + 24);
-  append_with_caller(out, data, worker_id);
-  return out;
 }
 
 std::string build_invoke_frame(const CallView& call) {

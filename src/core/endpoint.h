@@ -102,8 +102,8 @@ class RemoteEndpoint : public Endpoint {
 // The E→W invokefunction frame for `call` (docs/protocol.md §2.11).
 std::string build_invoke_frame(const CallView& call);
 
-// Returns `data` with "_caller_worker_id" added as its last key when `data` is a JSON object
-// (last, so that a caller cannot shadow it with its own key); other values are returned as is.
-std::string splice_caller_worker_id(std::string_view data, std::string_view worker_id);
+// Appends `data` to `out` with "_caller_worker_id" added as its last key when `data` is a JSON
+// object (last, so that a caller cannot shadow it with its own key); other values as they are.
+void append_with_caller(std::string& out, std::string_view data, std::string_view worker_id);
 
 }  // namespace iii

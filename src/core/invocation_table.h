@@ -6,17 +6,16 @@
 // whoever takes it runs its completion.
 #pragma once
 #include <array>
-#include <cstring>
-#include <memory>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
 
 #include <boost/unordered/unordered_flat_map.hpp>
 

@@ -118,10 +118,15 @@ TEST(MessageParse, UnknownTypeParsesAsUnknown) {
 }
 
 TEST(CallerSplice, AddsKeyLastAndLeavesNonObjectsAlone) {
-  EXPECT_EQ(splice_caller_worker_id(R"({"a":1})", "w"), R"({"a":1,"_caller_worker_id":"w"})");
-  EXPECT_EQ(splice_caller_worker_id(R"({ })", "w"), R"({ "_caller_worker_id":"w"})");
-  EXPECT_EQ(splice_caller_worker_id("[1]", "w"), "[1]");
-  EXPECT_EQ(splice_caller_worker_id("\"s\"", "w"), "\"s\"");
+  auto spliced = [](std::string_view data, std::string_view worker_id, std::string out = {}) {
+    append_with_caller(out, data, worker_id);
+    return out;
+  };
+  EXPECT_EQ(spliced(R"({"a":1})", "w"), R"({"a":1,"_caller_worker_id":"w"})");
+  EXPECT_EQ(spliced(R"({ })", "w"), R"({ "_caller_worker_id":"w"})");
+  EXPECT_EQ(spliced("[1]", "w"), "[1]");
+  EXPECT_EQ(spliced("\"s\"", "w"), "\"s\"");
+  EXPECT_EQ(spliced(R"({"a":1})", "w", R"("data":)"), R"("data":{"a":1,"_caller_worker_id":"w"})");  // appends
 }
 
 TEST(JsonWriter, EscapesControlCharacters) {

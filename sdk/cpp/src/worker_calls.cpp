@@ -13,8 +13,13 @@ InvocationError shutting_down() { return InvocationError("SHUTDOWN", "worker is 
 InvocationError outbox_full() {
   return InvocationError("QUEUE_FULL", "outgoing queue is full while disconnected");
 }
-InvocationError invalid_payload() {
-  return InvocationError("INVALID_PAYLOAD", "payload_json is not one valid JSON value");
+// What a call sends as its data: payload_json's text when given (null: `payload` is sent). Sets
+// `error` when that text is not one JSON value.
+const std::string* payload_text(const TriggerRequest& request, std::optional<InvocationError>& error) {
+  if (!request.payload_json) return nullptr;
+  if (!detail::is_json_value(*request.payload_json))
+    error = InvocationError("INVALID_PAYLOAD", "payload_json is not one valid JSON value");
+  return &*request.payload_json;
 }
 }  // namespace
 
@@ -32,8 +37,9 @@ std::future<json::value> Worker::Impl::trigger_async(TriggerRequest request) {
 }
 
 std::optional<InvocationError> Worker::Impl::send_void_call(const TriggerRequest& request) {
-  const std::string* data_json = request.payload_json ? &*request.payload_json : nullptr;
-  if (data_json && !detail::is_json_value(*data_json)) return invalid_payload();
+  std::optional<InvocationError> invalid;
+  const std::string* data_json = payload_text(request, invalid);
+  if (invalid) return invalid;
   auto frame = detail::invoke_function_frame(nullptr, request.function_id, request.payload, request.action,
                                              request.metadata, data_json);
   if (send_now_or_queue(std::move(frame), {})) return std::nullopt;
@@ -82,8 +88,9 @@ json::value Worker::Impl::trigger_sync(TriggerRequest request) {
 }
 
 void Worker::Impl::start_call(TriggerRequest& request, PendingCall call) {
-  const std::string* data_json = request.payload_json ? &*request.payload_json : nullptr;
-  if (data_json && !detail::is_json_value(*data_json)) return complete_call(call, std::nullopt, invalid_payload());
+  std::optional<InvocationError> invalid;
+  const std::string* data_json = payload_text(request, invalid);
+  if (invalid) return complete_call(call, std::nullopt, std::move(invalid));
   std::string id = new_uuid();
   std::string& frame = detail::frame_buffer();
   detail::write_invoke_function_frame(frame, &id, request.function_id, request.payload, request.action,
