@@ -5,12 +5,15 @@
 //   iii   blocking  one C++ SDK worker connection, N threads, one blocking trigger() each
 //         callback  the same connection, N chains of trigger_then calls kept going from the
 //                   connection's I/O thread (no calling threads)
+//         raw       the same chains with the SDK's raw forms (payload_json, trigger_raw_then): the
+//                   requests are JSON text built once, the answers read as text (no DOM on
+//                   either side of the SDK), as hiredis sends bytes and hands a reply back
 //   redis blocking  N blocking hiredis connections, one thread each
 //         loop      the same N connections driven by one thread with poll() (hiredis's
 //                   non-blocking calls), one command in flight on each
 // Keys cycle over 1,000 names; values are the 200-byte JSON payload.
 //
-//   bench_state --system iii --url ws://127.0.0.1:P       [--concurrency 16] [--seconds 4] [--api blocking|callback]
+//   bench_state --system iii --url ws://127.0.0.1:P       [--concurrency 16] [--seconds 4] [--api blocking|callback|raw]
 //   bench_state --system redis --redis 127.0.0.1:PORT                                      [--api blocking|loop]
 //   options: --label L (the `system` of the output lines; default the --system)
 // Prints one line for set and one for get; each phase runs for seconds/2.
@@ -170,7 +173,30 @@ int main(int argc, char** argv) {
     };
     auto get_request = [&](uint64_t i) -> json::value { return {{"scope", "bench"}, {"key", keys[i % kKeys]}}; };
     for (int k = 0; k < kKeys; ++k) worker.trigger("state::set", set_request(k));  // every key exists before get
-    if (api == "callback") {
+    if (api == "raw") {
+      // Each key's two requests as text, built once (the payload's text is spliced in as is).
+      std::vector<std::string> set_texts, get_texts;
+      for (const std::string& key : keys) {
+        get_texts.push_back(R"({"scope":"bench","key":")" + key + R"("})");
+        set_texts.push_back(R"({"scope":"bench","key":")" + key + R"(","value":)" + payload_text + "}");
+      }
+      auto chained = [&](const char* function_id, const std::vector<std::string>& texts, bool want_object) {
+        return [&worker, function_id, &texts, want_object](uint64_t i, Done done) {
+          worker.trigger_raw_then({.function_id = function_id, .payload_json = texts[i % kKeys]},
+                                  [done = std::move(done), want_object](std::string_view result,
+                                                                        std::optional<iii::InvocationError> e) {
+                                    if (e) return done(e->what());
+                                    done(want_object && (result.empty() || result.front() != '{')
+                                             ? "state::get returned no object"
+                                             : "");
+                                  });
+        };
+      };
+      double e = Chains(conc, chained("state::set", set_texts, false), rs).run(half);
+      ok = bench::report("state_set", label, conc, e, rs) && ok;
+      e = Chains(conc, chained("state::get", get_texts, true), rs).run(half);
+      ok = bench::report("state_get", label, conc, e, rs) && ok;
+    } else if (api == "callback") {
       auto chained = [&](const char* function_id, auto request, bool want_object) {
         return [&worker, function_id, request, want_object](uint64_t i, Done done) {
           worker.trigger_then({.function_id = function_id, .payload = request(i)},

@@ -137,9 +137,11 @@ for c in (1, 16):
         "calls/s", "higher")
     row(f"HTTP-invoked function p99 ({c} in flight)", f"http_function_c{c}", "iii", "direct", D, "p99_us", "us",
         "lower")
-# State: 16 operations in flight, each side in its two ways (bench_state --api), the better named.
+# State: 16 operations in flight, each side in its ways (bench_state --api), the best named. Ours
+# also with the SDK's raw forms (requests and answers as JSON text), as hiredis sends bytes.
 R = "redis (hiredis, 16 conns)"
-STATE_OURS = [("iii-blocking", "16 blocking threads"), ("iii-callback", "16 trigger_then chains")]
+STATE_OURS = [("iii-blocking", "16 blocking threads"), ("iii-callback", "16 trigger_then chains"),
+              ("iii-raw", "16 trigger_raw_then chains")]
 STATE_REDIS = [("redis-blocking", "16 blocking threads"), ("redis-loop", "one thread, poll()")]
 for op in ("set", "get"):
     row(f"state::{op} (16 in flight)", f"state_{op}", STATE_OURS, STATE_REDIS, R, "ops_per_s", "ops/s", "higher",
@@ -176,7 +178,8 @@ for n in (1, 64):
         "higher", target=("ratio", 1.0, ">= NATS Node client"))
     row(f"node iii-sdk p99 ({n} in flight)", f"node_c{n}", "node-iii", "node-nats", NN, "p99_us", "us", "lower")
 RA = "raw Redis, 8 connections"
-ADAPTER = [("iii-redis-adapter-blocking", "8 blocking threads"), ("iii-redis-adapter-callback", "8 trigger_then chains")]
+ADAPTER = [("iii-redis-adapter-blocking", "8 blocking threads"), ("iii-redis-adapter-callback", "8 trigger_then chains"),
+           ("iii-redis-adapter-raw", "8 trigger_raw_then chains")]
 RAW8 = [("redis-8-blocking", "8 blocking threads"), ("redis-8-loop", "one thread, poll()")]
 for op in ("set", "get"):
     row(f"cluster: state::{op} via the Redis adapter (8 in flight)", f"state_{op}", ADAPTER, RAW8, RA,

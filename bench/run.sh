@@ -200,12 +200,13 @@ if has http; then
   done
 fi
 if has state; then
-  # 16 operations in flight, each side in its two ways (bench_state --api; report.py takes the
-  # better of each): ours from 16 blocking threads or 16 trigger_then chains on one connection;
+  # 16 operations in flight, each side in its ways (bench_state --api; report.py takes the
+  # best of each): ours from 16 blocking threads or 16 trigger_then chains on one connection
+  # (with DOM payloads, or JSON text through the SDK's raw forms);
   # Redis from 16 hiredis connections with one command in flight each, driven by 16 blocking
   # threads or by one thread with poll() (pipelining would be another shape).
   for rep in $(seq $REPS); do
-    for api in blocking callback; do
+    for api in blocking callback raw; do
       run "state iii $api #$rep" "$BIN/bench_state" --system iii --label iii-$api --api $api --url $ENGINE_URL \
         --concurrency 16 --seconds $((S * 2))
     done

@@ -43,7 +43,7 @@ done
 for side in a b qr qe; do wait_port "${CL_PORT[$side]}" "cluster engine $side"; done
 A_URL=ws://127.0.0.1:${CL_PORT[a]} B_URL=ws://127.0.0.1:${CL_PORT[b]}
 for rep in $(seq $REPS); do  # ours, peer, ours, peer, ...: drift hits both
-  for api in blocking callback; do  # each side in its two ways, as the family `state`
+  for api in blocking callback raw; do  # each side in its ways, as the family `state`
     run "cluster state adapter $api" "$BIN/bench_state" --system iii --label iii-redis-adapter-$api --api $api \
       --url $A_URL --concurrency 8 --seconds $((S * 2))
   done

@@ -5,6 +5,7 @@
 #include <array>
 #include <utility>
 
+#include "core/json_walk.h"
 #include "wire/json_limits.h"
 
 namespace iii {
@@ -37,95 +38,28 @@ std::string field_error(std::string_view key, std::string_view what) {
   return out;
 }
 
-std::string_view trim_right(std::string_view s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
-
-// Visits every token of `v`, so that the whole frame is checked in the single On-Demand pass
-// (On-Demand alone only checks what it is asked for, and a payload spliced into another worker's
-// frame must be valid JSON). Strings are unescaped to check their escapes; integers beyond 64
-// bits are valid JSON and pass.
-// `depth` is the nesting level of `v` itself (a top-level field's value is at 2: inside the frame);
-// an object or array deeper than json_depth_limit() is a DEPTH_ERROR.
-simdjson::error_code walk(value v, size_t depth) {
-  json_type type;
-  if (auto err = v.type().get(type)) return err;
-  switch (type) {
-    case json_type::object: {
-      if (depth > json_depth_limit()) return simdjson::DEPTH_ERROR;
-      simdjson::ondemand::object o;
-      if (auto err = v.get_object().get(o)) return err;
-      for (auto f : o) {
-        simdjson::ondemand::field field;
-        std::string_view key;
-        if (auto err = std::move(f).get(field)) return err;
-        if (auto err = field.unescaped_key().get(key)) return err;
-        if (auto err = walk(field.value(), depth + 1)) return err;
-      }
-      return simdjson::SUCCESS;
-    }
-    case json_type::array: {
-      if (depth > json_depth_limit()) return simdjson::DEPTH_ERROR;
-      simdjson::ondemand::array a;
-      if (auto err = v.get_array().get(a)) return err;
-      for (auto e : a) {
-        value element;
-        if (auto err = std::move(e).get(element)) return err;
-        if (auto err = walk(element, depth + 1)) return err;
-      }
-      return simdjson::SUCCESS;
-    }
-    case json_type::string: {
-      std::string_view ignored;
-      return v.get_string().get(ignored);
-    }
-    case json_type::number: {
-      simdjson::ondemand::number ignored;
-      auto err = v.get_number().get(ignored);
-      return err;
-    }
-    case json_type::boolean: {
-      bool ignored;
-      return v.get_bool().get(ignored);
-    }
-    case json_type::null: {
-      bool is_null = false;
-      if (auto err = v.is_null().get(is_null)) return err;
-      return is_null ? simdjson::SUCCESS : simdjson::N_ATOM_ERROR;
-    }
-  }
-  return simdjson::INCORRECT_TYPE;
-}
-
-// Walks `v` (at nesting level `depth`): "" when it is valid JSON within the depth limit, else the
-// error for field `key`.
-std::string check_value(value v, size_t depth, std::string_view key) {
-  const auto err = walk(v, depth);
+// The error for field `key` of what checking its value gave ("" when it is valid JSON within the
+// depth limit).
+std::string value_error(simdjson::error_code err, std::string_view key) {
   if (!err) return {};
   if (err == simdjson::DEPTH_ERROR)
     return field_error(key, "is nested deeper than " + std::to_string(json_depth_limit()) + " levels");
   return field_error(key, "holds invalid JSON");
 }
 
-// Checks `v` and returns its raw JSON text (null ⇒ nullopt). A scalar is its token; an object
-// or array ends where the iterator stands once it is walked: at the `,` or `}` after it.
+// Walks `v` (at nesting level `depth`) to check it.
+std::string check_value(value v, size_t depth, std::string_view key) {
+  return value_error(json_walk::check(v, depth), key);
+}
+
+// Checks `v` and returns its raw JSON text (null ⇒ nullopt).
 std::string read_raw(simdjson::ondemand::document& doc, value v, std::string_view key,
                      std::optional<std::string_view>& dst) {
-  const std::string_view token = v.raw_json_token();
+  std::string_view text;
   json_type type;
-  if (v.type().get(type)) return field_error(key, "holds invalid JSON");
-  if (std::string err = check_value(v, 2, key); !err.empty()) return err;
-  if (type == json_type::null) {
-    dst.reset();
-  } else if (type != json_type::object && type != json_type::array) {
-    dst = trim_right(token);  // a scalar is its one token
-  } else {
-    const char* end = nullptr;
-    if (doc.current_location().get(end) || end < token.data()) return field_error(key, "holds invalid JSON");
-    dst = trim_right(std::string_view(token.data(), static_cast<size_t>(end - token.data())));
-  }
+  if (std::string err = value_error(json_walk::raw_text(doc, v, 2, text, type), key); !err.empty()) return err;
+  if (type == json_type::null) dst.reset();
+  else dst = text;
   return {};
 }
 
@@ -176,7 +110,7 @@ std::string read_action(value v, Message& out) {
     if (v.is_null().get(is_null) || !is_null) return field_error("action", "holds invalid JSON");
     return {};
   }
-  if (type != json_type::object) return walk(v, 2) ? field_error("action", "holds invalid JSON") : field_error("action", "must be an object");
+  if (type != json_type::object) return json_walk::check(v, 2) ? field_error("action", "holds invalid JSON") : field_error("action", "must be an object");
   simdjson::ondemand::object o;
   if (v.get_object().get(o)) return field_error("action", "holds invalid JSON");
   std::optional<std::string_view> action_type;
@@ -187,7 +121,7 @@ std::string read_action(value v, Message& out) {
     std::string err;
     if (key == "type") err = read_string(field.value(), "action.type", action_type);
     else if (key == "queue") err = read_string(field.value(), "action.queue", out.action_queue);
-    else if (walk(field.value(), 3)) err = field_error("action", "holds invalid JSON");
+    else if (json_walk::check(field.value(), 3)) err = field_error("action", "holds invalid JSON");
     if (!err.empty()) return err;
   }
   if (!action_type) return field_error("action", "needs a \"type\"");
@@ -271,7 +205,7 @@ std::string parse_message(std::string_view frame, Message& out) {
   s.input.assign(frame.data(), frame.size());
   simdjson::padded_string_view input(s.input.data(), s.input.size(), s.input.capacity());
 
-  // One On-Demand pass checks and extracts at once: every value is walked (read_raw, walk).
+  // One On-Demand pass checks and extracts at once: every value is walked (read_raw, json_walk::check).
   simdjson::ondemand::document doc;
   if (auto err = s.parser.iterate(input).get(doc)) return std::string("invalid JSON: ") + simdjson::error_message(err);
   simdjson::ondemand::object obj;

@@ -57,10 +57,10 @@ void InProcessWorker::deliver(const CallView& call) {
   };
   if (!handler) return done(Outcome::failure(codes::kFunctionNotFound, "Function not found"));
   try {
-    (*handler)(in, done);
+    (*handler)(in, Completion(std::move(done)));  // moved along, never copied: it holds the id
   } catch (const std::exception& e) {
     spdlog::error("built-in {} threw: {}", in.function_id, e.what());
-    done(Outcome::failure("invocation_failed", e.what()));
+    engine_.complete(in.invocation_id, serial(), "a built-in", Outcome::failure("invocation_failed", e.what()));
   }
 }
 

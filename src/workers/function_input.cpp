@@ -37,6 +37,18 @@ std::optional<std::string> FunctionInput::optional_string(std::string_view key) 
   return std::string(v->get_string());
 }
 
+void read_members(std::string_view data, std::span<JsonMember> members) {
+  if (std::string error = read_json_members(data, members); !error.empty()) throw InputError(error);
+}
+
+std::string required_string(JsonMember& member) {
+  const std::string key(member.name);
+  if (member.kind == JsonKind::kAbsent) throw InputError("missing field `" + key + "`");
+  if (member.kind != JsonKind::kString)
+    throw InputError("field `" + key + "`: invalid type: " + json_kind_name(member.kind) + ", expected a string");
+  return std::move(member.text);
+}
+
 std::optional<ChangeAnswer> read_change_answer(std::string_view result) {
   const std::optional<json::value> v = json_text::parse(result.empty() ? std::string_view("null") : result);
   const json::object* o = v ? v->if_object() : nullptr;

@@ -5,9 +5,12 @@
 #include <boost/json/value.hpp>
 
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+
+#include "core/json_members.h"
 
 namespace iii {
 
@@ -31,6 +34,12 @@ class FunctionInput {
  private:
   boost::json::object object_;
 };
+
+// The same reading for a few top-level members, without a DOM (core/json_members.h): for the hot
+// functions (state::set, get, delete). Throws InputError with FunctionInput's messages.
+void read_members(std::string_view data, std::span<JsonMember> members);
+// The member's string, moved out; FunctionInput::required_string's errors.
+std::string required_string(JsonMember& member);
 
 // What a write of state or streams answered when another function did it (a custom stream
 // backend, the bridge adapter): {"old_value","new_value"} (either may be missing), each as raw

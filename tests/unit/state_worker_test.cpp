@@ -100,6 +100,18 @@ TEST_F(StateWorkerTest, SetAcceptsDataInsteadOfValue) {
   EXPECT_EQ(ok("state::get", R"({"scope":"s","key":"k"})"), json::value("hello"));  // unchanged
 }
 
+TEST_F(StateWorkerTest, TheValueIsStoredAsWritten) {
+  start();
+  // Checked, not rebuilt: the text (spacing, number spelling) is what state::get answers.
+  const Outcome set = call("state::set", R"({"scope":"s","key":"t","value": {"n": 1.50, "e": "\u00e9"} })");
+  ASSERT_TRUE(set.ok());
+  EXPECT_EQ(set.result, R"({"old_value":null,"new_value":{"n": 1.50, "e": "\u00e9"}})");
+  EXPECT_EQ(call("state::get", R"({"scope":"s","key":"t"})").result, R"({"n": 1.50, "e": "\u00e9"})");
+  // Invalid JSON inside the value is refused, and nothing is written.
+  EXPECT_EQ(error("state::set", R"({"scope":"s","key":"t","value":{"n":tru}})").code, "deserialization_error");
+  EXPECT_EQ(call("state::get", R"({"scope":"s","key":"t"})").result, R"({"n": 1.50, "e": "\u00e9"})");
+}
+
 TEST_F(StateWorkerTest, InvalidInputIsAClearErrorAndChangesNothing) {
   start();
   struct Case {

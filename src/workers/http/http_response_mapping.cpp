@@ -8,6 +8,7 @@
 
 #include "wire/json_writer.h"
 #include "core/ascii.h"
+#include "core/json_walk.h"
 
 namespace iii {
 namespace {
@@ -16,21 +17,9 @@ using simdjson::ondemand::json_type;
 
 // Per-thread parser and padded input: the result of a call is parsed once, its `body` spliced
 // out verbatim (never re-serialized).
-struct Scratch {
-  std::string input;
-  simdjson::ondemand::parser parser;
-};
-Scratch& scratch() {
-  thread_local Scratch s;
-  return s;
-}
-
-simdjson::padded_string_view padded(std::string_view text) {
-  Scratch& s = scratch();
-  s.input.assign(text);
-  s.input.reserve(text.size() + simdjson::SIMDJSON_PADDING);
-  return simdjson::padded_string_view(s.input.data(), s.input.size(), s.input.capacity());
-}
+struct ResponseScratch {};
+OnDemandScratch& scratch() { return OnDemandScratch::of<ResponseScratch>(); }
+simdjson::padded_string_view padded(std::string_view text) { return scratch().pad(text); }
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n')) s.remove_prefix(1);

@@ -29,10 +29,11 @@ struct Reply {
 
 // A body's answer: the reply, or the exception that stopped it (mapped to an error by failure()).
 using Answer = std::function<void(std::exception_ptr, Reply)>;
-// Decodes its input (throwing InputError and the like), then starts the store's asynchronous
-// operation, whose completion calls `answer`: at once on the embedded stores, from the Redis
-// client's thread on Redis (store/kv_store.h), so no thread waits for a round trip.
-using Body = std::function<void(const FunctionInput&, KvStore&, Answer)>;
+// Decodes its input, the call's raw JSON `data` (throwing InputError and the like), then starts
+// the store's asynchronous operation, whose completion calls `answer`: at once on the embedded
+// stores, from the Redis client's thread on Redis (store/kv_store.h), so no thread waits for a
+// round trip.
+using Body = std::function<void(std::string_view data, KvStore&, Answer)>;
 
 struct FunctionDef {
   const char* id;
@@ -71,8 +72,9 @@ Outcome failure(const FunctionDef& def, std::exception_ptr error) {
 
 // Runs one call: decodes, runs `body` against the store, answers, then fires the triggers.
 void run_call(const std::shared_ptr<StateService>& service, const std::shared_ptr<const FunctionDef>& def,
-              const InProcessCall& call, const Completion& done) {
-  Answer answer = [service, def, traceparent = call.traceparent, done](std::exception_ptr error, Reply reply) {
+              const InProcessCall& call, Completion done) {
+  Answer answer = [service, def, traceparent = call.traceparent, done = std::move(done)](std::exception_ptr error,
+                                                                                       Reply reply) {
     if (error) reply = Reply{failure(*def, error), std::nullopt};
     try {
       done(std::move(reply.outcome));
@@ -86,13 +88,12 @@ void run_call(const std::shared_ptr<StateService>& service, const std::shared_pt
     }
   };
   try {
-    FunctionInput input(call.data);
     std::shared_ptr<KvStore> store = service->store();
     if (!store)
       return answer(nullptr, Reply{Outcome::failure(def->error_code, std::string(def->failure_prefix) +
                                                                         "the state store is not open (iii-state is not running)"),
                                    std::nullopt});
-    def->body(input, *store, answer);  // the store's last step is the call to answer
+    def->body(call.data, *store, answer);  // the store's last step is the call to answer
   } catch (...) {
     answer(std::current_exception(), {});
   }
@@ -161,22 +162,26 @@ void run_remote(const std::shared_ptr<StateService>& service, RemoteEngine& remo
 AsyncFunctionHandler make_handler(const std::shared_ptr<StateService>& service, const FunctionDef& def) {
   // Shared with the calls in flight, which may outlive the handler (a reload).
   return [service, def = std::make_shared<const FunctionDef>(def)](const InProcessCall& call, Completion done) {
-    if (std::shared_ptr<RemoteEngine> remote = service->remote()) return run_remote(service, *remote, *def, call, done);
-    run_call(service, def, call, done);
+    if (std::shared_ptr<RemoteEngine> remote = service->remote())
+      return run_remote(service, *remote, *def, call, std::move(done));
+    run_call(service, def, call, std::move(done));
   };
 }
 
 // --- the functions ---
 
+// The value's text is stored as the caller wrote it (checked, not rebuilt: core/json_members.h).
 Body set_body(const std::shared_ptr<StateService>& service) {
-  return [service](const FunctionInput& in, KvStore& store, Answer answer) {
-    std::string scope = in.required_string("scope"), key = in.required_string("key");
-    const json::value* value = in.find("value");
-    const json::value* data = in.find("data");
-    if (value && data) throw InputError("duplicate field `value` (given as both `value` and `data`)");
-    if (!value) value = data;
-    if (!value) throw InputError("missing field `value`");
-    std::string text = json_text::serialize(*value);
+  return [service](std::string_view data, KvStore& store, Answer answer) {
+    JsonMember in[] = {{"scope"}, {"key"}, {"value", true}, {"data", true}};
+    read_members(data, in);
+    std::string scope = required_string(in[0]), key = required_string(in[1]);
+    JsonMember& value = in[2];
+    if (value.kind != JsonKind::kAbsent && in[3].kind != JsonKind::kAbsent)
+      throw InputError("duplicate field `value` (given as both `value` and `data`)");
+    if (value.kind == JsonKind::kAbsent) value = std::move(in[3]);
+    if (value.kind == JsonKind::kAbsent) throw InputError("missing field `value`");
+    std::string text = std::move(value.text);
     if (const auto limit = service->config().max_value_bytes; limit && text.size() > *limit) {
       return answer(nullptr, Reply{Outcome::failure("VALUE_TOO_LARGE", "Value of " + std::to_string(text.size()) +
                                                                            " bytes exceeds max_value_bytes (" +
@@ -195,16 +200,20 @@ Body set_body(const std::shared_ptr<StateService>& service) {
   };
 }
 
-void get_body(const FunctionInput& in, KvStore& store, Answer answer) {
-  const std::string scope = in.required_string("scope"), key = in.required_string("key");  // in this order
+void get_body(std::string_view data, KvStore& store, Answer answer) {
+  JsonMember in[] = {{"scope"}, {"key"}};
+  read_members(data, in);
+  const std::string scope = required_string(in[0]), key = required_string(in[1]);  // in this order
   store.get_async(scope, key,
                   then<std::optional<std::string>>(std::move(answer), [](std::optional<std::string> value) {
                     return Reply{Outcome::success(or_null(value)), std::nullopt};
                   }));
 }
 
-void delete_body(const FunctionInput& in, KvStore& store, Answer answer) {
-  std::string scope = in.required_string("scope"), key = in.required_string("key");
+void delete_body(std::string_view data, KvStore& store, Answer answer) {
+  JsonMember in[] = {{"scope"}, {"key"}};
+  read_members(data, in);
+  std::string scope = required_string(in[0]), key = required_string(in[1]);
   store.remove_async(scope, key,
                      then<std::optional<std::string>>(std::move(answer), [scope, key](std::optional<std::string> removed) mutable {
                        std::string result = or_null(removed);
@@ -215,7 +224,8 @@ void delete_body(const FunctionInput& in, KvStore& store, Answer answer) {
                      }));
 }
 
-void update_body(const FunctionInput& in, KvStore& store, Answer answer) {
+void update_body(std::string_view data, KvStore& store, Answer answer) {
+  const FunctionInput in(data);
   std::string scope = in.required_string("scope"), key = in.required_string("key");
   auto ops = std::make_shared<const std::vector<update_ops::Op>>(update_ops::parse(in.required("ops")));
   // Written by fn, read once the update is done: the last run of fn is the one that was stored.
@@ -242,8 +252,8 @@ void update_body(const FunctionInput& in, KvStore& store, Answer answer) {
                      }));
 }
 
-void list_body(const FunctionInput& in, KvStore& store, Answer answer) {
-  store.entries_async(in.required_string("scope"), then<std::vector<KvEntry>>(std::move(answer), [](std::vector<KvEntry> entries) {
+void list_body(std::string_view data, KvStore& store, Answer answer) {
+  store.entries_async(FunctionInput(data).required_string("scope"), then<std::vector<KvEntry>>(std::move(answer), [](std::vector<KvEntry> entries) {
                         std::vector<std::string> values;
                         values.reserve(entries.size());
                         for (KvEntry& e : entries) values.push_back(std::move(e.value));
@@ -251,14 +261,15 @@ void list_body(const FunctionInput& in, KvStore& store, Answer answer) {
                       }));
 }
 
-void list_groups_body(const FunctionInput&, KvStore& store, Answer answer) {
+void list_groups_body(std::string_view data, KvStore& store, Answer answer) {
+  (void)FunctionInput(data);  // checked: bad input is refused as by the others
   store.list_groups_async(then<std::vector<std::string>>(std::move(answer), [](std::vector<std::string> groups) {
     return Reply{Outcome::success(FrameWriter().raw("groups", json_string_array(groups)).finish()), std::nullopt};
   }));
 }
 
-void list_keys_body(const FunctionInput& in, KvStore& store, Answer answer) {
-  store.entries_async(in.required_string("scope"), then<std::vector<KvEntry>>(std::move(answer), [](std::vector<KvEntry> entries) {
+void list_keys_body(std::string_view data, KvStore& store, Answer answer) {
+  store.entries_async(FunctionInput(data).required_string("scope"), then<std::vector<KvEntry>>(std::move(answer), [](std::vector<KvEntry> entries) {
                         std::vector<std::string> keys;
                         keys.reserve(entries.size());
                         for (KvEntry& e : entries) keys.push_back(std::move(e.key));
