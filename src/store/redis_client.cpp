@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -103,11 +104,14 @@ struct RedisClient::Impl : BatchedSender, std::enable_shared_from_this<Impl> {
 
   // --- callers' side ---
 
-  void command(const std::vector<std::string_view>& args, RedisCallback done) { send({&args, 1}, std::move(done)); }
+  void command(const std::vector<std::string_view>& args, RedisCallback done) {
+    const std::span<const std::string_view> one(args);
+    send({&one, 1}, std::move(done));
+  }
 
   // Commands written one after another with nothing between them; `done` gets the last one's
   // reply (or the error that ends them all), the others' replies are dropped.
-  void send(std::span<const std::vector<std::string_view>> group, RedisCallback done) {
+  void send(std::span<const std::span<const std::string_view>> group, RedisCallback done) {
     std::unique_lock lock(mu);
     const auto now = Clock::now();
     if (state == State::kClosed) return refuse(lock, done, "the client is closed");
@@ -432,12 +436,21 @@ RedisCallback failing_on_error_reply(std::string address, RedisCallback done) {
   };
 }
 
-void RedisClient::transaction(const std::vector<std::vector<std::string_view>>& commands, RedisCallback done) {
-  std::vector<std::vector<std::string_view>> group;
-  group.reserve(commands.size() + 2);
-  group.push_back({"MULTI"});
-  group.insert(group.end(), commands.begin(), commands.end());
-  group.push_back({"EXEC"});
+void RedisClient::transaction(std::initializer_list<std::initializer_list<std::string_view>> commands,
+                              RedisCallback done) {
+  static constexpr std::string_view kMulti[] = {"MULTI"}, kExec[] = {"EXEC"};
+  // On the stack for the usual few commands (the state store sends two): views, no copies.
+  std::array<std::span<const std::string_view>, 8> small;
+  std::vector<std::span<const std::string_view>> large;
+  std::span<std::span<const std::string_view>> group(small.data(), commands.size() + 2);
+  if (group.size() > small.size()) {
+    large.resize(group.size());
+    group = large;
+  }
+  size_t i = 0;
+  group[i++] = kMulti;
+  for (const auto& c : commands) group[i++] = std::span<const std::string_view>(c.begin(), c.size());
+  group[i] = kExec;
   pick().send(group, std::move(done));
 }
 

@@ -24,6 +24,7 @@
 #include <chrono>
 #include <exception>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -81,7 +82,7 @@ class RedisClient {
   // Commands that Redis runs as one (MULTI, the commands, EXEC, written together so that no other
   // caller's command comes between them). `done` gets EXEC's reply: an array of the commands'
   // replies, or an error reply (EXECABORT) when Redis refused one of them, and then ran none.
-  void transaction(const std::vector<std::vector<std::string_view>>& commands, RedisCallback done);
+  void transaction(std::initializer_list<std::initializer_list<std::string_view>> commands, RedisCallback done);
 
   // One command, waiting for its reply (which arrives by the deadline); throws RedisError.
   RedisReply run(const std::vector<std::string_view>& args);

@@ -60,7 +60,7 @@ RedisReply convert(const redisReply& r) {
 
 RedisReply redis_reply_from_hiredis(const void* reply) { return convert(*static_cast<const redisReply*>(reply)); }
 
-void append_resp_command(std::string& out, const std::vector<std::string_view>& args) {
+void append_resp_command(std::string& out, std::span<const std::string_view> args) {
   char number[24];
   auto count = [&](char kind, size_t n) {
     out += kind;

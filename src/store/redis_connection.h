@@ -14,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -112,7 +113,10 @@ class RedisPool {
 };
 
 // The RESP encoding of one command (an array of bulk strings).
-void append_resp_command(std::string& out, const std::vector<std::string_view>& args);
+void append_resp_command(std::string& out, std::span<const std::string_view> args);
+inline void append_resp_command(std::string& out, const std::vector<std::string_view>& args) {
+  append_resp_command(out, std::span<const std::string_view>(args));
+}
 
 // A copy of a reply parsed by hiredis (`reply` is a redisReply*; the caller frees it).
 RedisReply redis_reply_from_hiredis(const void* reply);

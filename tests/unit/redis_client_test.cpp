@@ -146,6 +146,18 @@ TEST(RedisClient, ATransactionRunsAsOneAndItsAnswerIsTheArrayOfItsReplies) {
   ASSERT_TRUE(o.reply.is_error());
   EXPECT_NE(o.reply.str.find("EXECABORT"), std::string::npos) << o.reply.str;
   EXPECT_EQ(client.run({"STRLEN", key}).integer, kThreads * kEach);
+
+  // More commands than the transaction keeps on its stack: the same, each reply in order.
+  Waiter many;
+  client.transaction({{"DEL", key}, {"INCR", key}, {"INCR", key}, {"INCR", key}, {"INCR", key}, {"INCR", key},
+                      {"INCR", key}, {"INCR", key}, {"GET", key}},
+                     many.callback());
+  const Outcome m = many.get();
+  EXPECT_EQ(m.error, "");
+  ASSERT_EQ(m.reply.type, RedisReply::Type::kArray);
+  ASSERT_EQ(m.reply.elements.size(), 9u);
+  for (size_t i = 1; i < 8; ++i) EXPECT_EQ(m.reply.elements[i].integer, static_cast<long long>(i));
+  EXPECT_EQ(m.reply.elements[8].str, "7");
   client.run({"DEL", key});
 }
 

@@ -3,6 +3,7 @@
 // after the write succeeded and the caller has its answer — fans the change out to the `state`
 // triggers.
 #include <boost/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "wire/json_writer.h"
 #include "core/json_text.h"
@@ -32,8 +33,9 @@ using Answer = std::function<void(std::exception_ptr, Reply)>;
 // Decodes its input, the call's raw JSON `data` (throwing InputError and the like), then starts
 // the store's asynchronous operation, whose completion calls `answer`: at once on the embedded
 // stores, from the Redis client's thread on Redis (store/kv_store.h), so no thread waits for a
-// round trip.
-using Body = std::function<void(std::string_view data, KvStore&, Answer)>;
+// round trip. It moves `answer` into that completion (a copy would copy the call's completion
+// and strings); a throw before that leaves `answer` to the caller.
+using Body = std::function<void(std::string_view data, KvStore&, Answer&)>;
 
 struct FunctionDef {
   const char* id;
@@ -95,7 +97,8 @@ void run_call(const std::shared_ptr<StateService>& service, const std::shared_pt
                                    std::nullopt});
     def->body(call.data, *store, answer);  // the store's last step is the call to answer
   } catch (...) {
-    answer(std::current_exception(), {});
+    if (answer) answer(std::current_exception(), {});
+    else spdlog::error("{}: the store threw after taking the call's answer", def->id);
   }
 }
 
@@ -172,7 +175,7 @@ AsyncFunctionHandler make_handler(const std::shared_ptr<StateService>& service, 
 
 // The value's text is stored as the caller wrote it (checked, not rebuilt: core/json_members.h).
 Body set_body(const std::shared_ptr<StateService>& service) {
-  return [service](std::string_view data, KvStore& store, Answer answer) {
+  return [service](std::string_view data, KvStore& store, Answer& answer) {
     JsonMember in[] = {{"scope"}, {"key"}, {"value", true}, {"data", true}};
     read_members(data, in);
     std::string scope = required_string(in[0]), key = required_string(in[1]);
@@ -200,7 +203,7 @@ Body set_body(const std::shared_ptr<StateService>& service) {
   };
 }
 
-void get_body(std::string_view data, KvStore& store, Answer answer) {
+void get_body(std::string_view data, KvStore& store, Answer& answer) {
   JsonMember in[] = {{"scope"}, {"key"}};
   read_members(data, in);
   const std::string scope = required_string(in[0]), key = required_string(in[1]);  // in this order
@@ -210,7 +213,7 @@ void get_body(std::string_view data, KvStore& store, Answer answer) {
                   }));
 }
 
-void delete_body(std::string_view data, KvStore& store, Answer answer) {
+void delete_body(std::string_view data, KvStore& store, Answer& answer) {
   JsonMember in[] = {{"scope"}, {"key"}};
   read_members(data, in);
   std::string scope = required_string(in[0]), key = required_string(in[1]);
@@ -224,7 +227,7 @@ void delete_body(std::string_view data, KvStore& store, Answer answer) {
                      }));
 }
 
-void update_body(std::string_view data, KvStore& store, Answer answer) {
+void update_body(std::string_view data, KvStore& store, Answer& answer) {
   const FunctionInput in(data);
   std::string scope = in.required_string("scope"), key = in.required_string("key");
   auto ops = std::make_shared<const std::vector<update_ops::Op>>(update_ops::parse(in.required("ops")));
@@ -252,8 +255,9 @@ void update_body(std::string_view data, KvStore& store, Answer answer) {
                      }));
 }
 
-void list_body(std::string_view data, KvStore& store, Answer answer) {
-  store.entries_async(FunctionInput(data).required_string("scope"), then<std::vector<KvEntry>>(std::move(answer), [](std::vector<KvEntry> entries) {
+void list_body(std::string_view data, KvStore& store, Answer& answer) {
+  const std::string scope = FunctionInput(data).required_string("scope");  // before `answer` is taken
+  store.entries_async(scope, then<std::vector<KvEntry>>(std::move(answer), [](std::vector<KvEntry> entries) {
                         std::vector<std::string> values;
                         values.reserve(entries.size());
                         for (KvEntry& e : entries) values.push_back(std::move(e.value));
@@ -261,15 +265,16 @@ void list_body(std::string_view data, KvStore& store, Answer answer) {
                       }));
 }
 
-void list_groups_body(std::string_view data, KvStore& store, Answer answer) {
+void list_groups_body(std::string_view data, KvStore& store, Answer& answer) {
   (void)FunctionInput(data);  // checked: bad input is refused as by the others
   store.list_groups_async(then<std::vector<std::string>>(std::move(answer), [](std::vector<std::string> groups) {
     return Reply{Outcome::success(FrameWriter().raw("groups", json_string_array(groups)).finish()), std::nullopt};
   }));
 }
 
-void list_keys_body(std::string_view data, KvStore& store, Answer answer) {
-  store.entries_async(FunctionInput(data).required_string("scope"), then<std::vector<KvEntry>>(std::move(answer), [](std::vector<KvEntry> entries) {
+void list_keys_body(std::string_view data, KvStore& store, Answer& answer) {
+  const std::string scope = FunctionInput(data).required_string("scope");  // before `answer` is taken
+  store.entries_async(scope, then<std::vector<KvEntry>>(std::move(answer), [](std::vector<KvEntry> entries) {
                         std::vector<std::string> keys;
                         keys.reserve(entries.size());
                         for (KvEntry& e : entries) keys.push_back(std::move(e.key));
