@@ -63,6 +63,7 @@ class WsConnection final : public WsPeer, public BatchedSender, public std::enab
  private:
   bool enqueue(std::string_view bytes, bool encode_text);
   bool send_directly();
+  void send_answers_early();
   void write_pending();
   void on_written(boost::system::error_code ec);
   void wait_readable();
