@@ -5,9 +5,11 @@
 //   bench_http --engine-url ws://127.0.0.1:P --http-url http://127.0.0.1:H [--connections 1,64]
 //              [--seconds 5] [--system iii|floor|both] [--peers NAME=URL,NAME=URL...]
 //
-// Ours is measured twice per connection count: `iii` with the handler on the SDK's handler pool
+// Ours is measured three ways per connection count: `iii` with the handler on the SDK's handler pool
 // (the default), `iii-inline` with it on the SDK's I/O thread (FunctionOptions::run_inline), as the
-// floor and bench_upstream answer on the thread that read the request.
+// floor and bench_upstream answer on the thread that read the request, and `iii-raw` inline with
+// the SDK's raw form (register_raw_function: the request's JSON text in, the answer's text out, no
+// DOM), as bench_upstream writes a fixed answer without parsing the request.
 // Both answer 200 with {"ok":true}; the request body is the 200-byte JSON payload. --peers: more
 // HTTP servers measured with the same wrk runs after ours and the floor, each line's `system` the
 // NAME (run.sh: nginx as a keep-alive reverse proxy in front of bench_upstream, which answers as the
@@ -90,8 +92,16 @@ int post_once(int port, const std::string& path, const std::string& body) {
   return std::atoi(buf + 9);
 }
 
-// The HTTP trigger's function: on the SDK's handler pool, or inline on its I/O thread.
-void register_handler(iii::Worker& worker, bool run_inline) {
+// The HTTP trigger's function: on the SDK's handler pool, or inline on its I/O thread; with
+// `raw`, inline on JSON text.
+void register_handler(iii::Worker& worker, bool run_inline, bool raw = false) {
+  if (raw) {
+    worker.register_raw_function(
+        "bench::http",
+        [](std::string_view) -> std::optional<std::string> { return R"({"status_code":200,"body":{"ok":true}})"; },
+        {.run_inline = true});
+    return;
+  }
   worker.register_function(
       "bench::http",
       [](json::value) -> std::optional<json::value> {
@@ -156,12 +166,13 @@ int main(int argc, char** argv) {
     if (system != "floor") {
       targets.emplace_back("iii", engine_http + "/bench");
       targets.emplace_back("iii-inline", engine_http + "/bench");
+      targets.emplace_back("iii-raw", engine_http + "/bench");
     }
     if (system != "iii") targets.emplace_back("floor", "http://127.0.0.1:" + std::to_string(floor_port) + "/bench");
     for (auto& [name, base] : peers) targets.emplace_back(name, base + "/bench");
     for (auto& [sys, url] : targets) {
-      if (sys == "iii" || sys == "iii-inline") {  // registering again replaces the handler's options
-        register_handler(*worker, sys == "iii-inline");
+      if (sys.starts_with("iii")) {  // registering again replaces the handler and its options
+        register_handler(*worker, sys == "iii-inline", sys == "iii-raw");
         if (post_once(engine_http_port, "/bench", payload) != 200) {
           std::cerr << "bench_http: POST /bench failed after re-registering the handler\n";
           rc = 1;
