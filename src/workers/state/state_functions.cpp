@@ -255,14 +255,31 @@ void update_body(std::string_view data, KvStore& store, Answer& answer) {
                      }));
 }
 
-void list_body(std::string_view data, KvStore& store, Answer& answer) {
+// The entries of the input's scope, answered as `shape` turns them into a result.
+template <class Shape>
+void scope_entries_body(std::string_view data, KvStore& store, Answer& answer, Shape shape) {
   const std::string scope = FunctionInput(data).required_string("scope");  // before `answer` is taken
-  store.entries_async(scope, then<std::vector<KvEntry>>(std::move(answer), [](std::vector<KvEntry> entries) {
-                        std::vector<std::string> values;
-                        values.reserve(entries.size());
-                        for (KvEntry& e : entries) values.push_back(std::move(e.value));
-                        return Reply{Outcome::success(json_raw_array(values)), std::nullopt};
+  store.entries_async(scope, then<std::vector<KvEntry>>(std::move(answer), [shape](std::vector<KvEntry> entries) {
+                        return Reply{Outcome::success(shape(entries)), std::nullopt};
                       }));
+}
+
+void list_body(std::string_view data, KvStore& store, Answer& answer) {
+  scope_entries_body(data, store, answer, [](std::vector<KvEntry>& entries) {
+    std::vector<std::string> values;
+    values.reserve(entries.size());
+    for (KvEntry& e : entries) values.push_back(std::move(e.value));
+    return json_raw_array(values);
+  });
+}
+
+void list_keys_body(std::string_view data, KvStore& store, Answer& answer) {
+  scope_entries_body(data, store, answer, [](std::vector<KvEntry>& entries) {
+    std::vector<std::string> keys;
+    keys.reserve(entries.size());
+    for (KvEntry& e : entries) keys.push_back(std::move(e.key));
+    return FrameWriter().raw("keys", json_string_array(keys)).finish();
+  });
 }
 
 void list_groups_body(std::string_view data, KvStore& store, Answer& answer) {
@@ -270,16 +287,6 @@ void list_groups_body(std::string_view data, KvStore& store, Answer& answer) {
   store.list_groups_async(then<std::vector<std::string>>(std::move(answer), [](std::vector<std::string> groups) {
     return Reply{Outcome::success(FrameWriter().raw("groups", json_string_array(groups)).finish()), std::nullopt};
   }));
-}
-
-void list_keys_body(std::string_view data, KvStore& store, Answer& answer) {
-  const std::string scope = FunctionInput(data).required_string("scope");  // before `answer` is taken
-  store.entries_async(scope, then<std::vector<KvEntry>>(std::move(answer), [](std::vector<KvEntry> entries) {
-                        std::vector<std::string> keys;
-                        keys.reserve(entries.size());
-                        for (KvEntry& e : entries) keys.push_back(std::move(e.key));
-                        return Reply{Outcome::success(FrameWriter().raw("keys", json_string_array(keys)).finish()), std::nullopt};
-                      }));
 }
 
 }  // namespace
