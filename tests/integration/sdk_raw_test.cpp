@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <condition_variable>
 #include <future>
 #include <mutex>
 #include <vector>
@@ -143,6 +144,56 @@ TEST(SdkRaw, PayloadTextThatIsNotOneJsonValueIsRefusedBeforeItIsSent) {
   ASSERT_FALSE(ok.error);
   EXPECT_EQ(ok.result, "1");
   EXPECT_EQ(calls->load(), 1);
+}
+
+}  // namespace
+
+namespace {
+
+// Calls that the engine answers at once, many in flight on one connection: the engine writes a
+// read's answers to that connection every few frames (WsConnection::send_answers_early) and the
+// rest at the read's end. Every call must get its own answer, once, in a burst of any size.
+TEST(SdkRaw, ManyStateCallsInFlightOnOneConnectionEachGetTheirOwnAnswer) {
+  EngineProcess engine("workers:\n  - name: state\n    config: { adapter: { name: kv, config: { store_method: in_memory } } }\n");
+  auto caller = connected_worker(engine, "state-burst");
+  ASSERT_TRUE(wait_function_visible(*caller, "state::set"));
+  constexpr int kCalls = 500;
+  struct Answers {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<std::string> results = std::vector<std::string>(kCalls);
+    std::vector<int> counts = std::vector<int>(kCalls);
+    int errors = 0, done = 0;
+  };
+  auto answers = std::make_shared<Answers>();
+  for (int i = 0; i < kCalls; ++i) {  // issued back to back: they reach the engine in a few reads
+    const std::string payload = R"({"scope":"burst","key":"k)" + std::to_string(i) + R"(","value":{"i":)" +
+                                std::to_string(i) + "}}";
+    caller->trigger_raw_then({.function_id = "state::set", .payload_json = payload},
+                             [answers, i](std::string_view result, std::optional<iii::InvocationError> error) {
+                               std::lock_guard lock(answers->mu);
+                               if (error) ++answers->errors;
+                               answers->results[i] = std::string(result);
+                               ++answers->counts[i];
+                               ++answers->done;
+                               answers->cv.notify_all();
+                             });
+  }
+  std::unique_lock lock(answers->mu);
+  ASSERT_TRUE(answers->cv.wait_for(lock, 20s, [&] { return answers->done >= kCalls; })) << answers->done;
+  EXPECT_EQ(answers->errors, 0);
+  for (int i = 0; i < kCalls; ++i) {
+    EXPECT_EQ(answers->counts[i], 1) << i;
+    EXPECT_EQ(answers->results[i], R"({"old_value":null,"new_value":{"i":)" + std::to_string(i) + "}}") << i;
+  }
+  lock.unlock();
+  // And the store holds what each call wrote.
+  for (int i : {0, 1, 3, 4, 250, kCalls - 1}) {
+    RawAnswer got = raw_call(*caller, {.function_id = "state::get",
+                                       .payload_json = R"({"scope":"burst","key":"k)" + std::to_string(i) + "\"}"});
+    ASSERT_FALSE(got.error) << got.error->what();
+    EXPECT_EQ(got.result, R"({"i":)" + std::to_string(i) + "}");
+  }
 }
 
 }  // namespace
