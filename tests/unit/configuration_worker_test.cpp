@@ -51,7 +51,7 @@ class ConfigurationWorkerTest : public BuiltinWorkerFixture {
 
   void start(uint64_t ttl_seconds = 0, std::shared_ptr<ConfigurationStore> with = nullptr) {
     store = with ? with : std::make_shared<MemoryConfigurationStore>();
-    worker = make_configuration_worker(engine, ConfigurationConfig{{}, ttl_seconds}, store);
+    worker = make_configuration_worker(engine, ConfigurationConfig{.directory = {}, .ttl_seconds = ttl_seconds, .bridge_url = {}}, store);
     engine.add_in_process_worker(worker->endpoint());
     worker->start();
   }
