@@ -139,16 +139,12 @@ void WsConnection::flush_batch() {
   asio::post(socket_.get_executor(), [self = shared_from_this()] { self->write_pending(); });
 }
 
-// Tries to send all of pending_ without blocking; true when it all went. What was not taken stays
-// at the front of pending_ for the strand's write. Under mu_, so senders stay ordered and the
-// socket cannot be closed meanwhile (hard_close sets socket_closed_ under mu_ first).
-// REQUIRES: mu_ held, no write in flight (so everything queued is in pending_).
 // Calls answered at once by the engine (state and stream functions on an embedded store) answer
 // the connection being read. Held for the whole read, their answers would leave in one write at
 // its end, and the peer (one SDK connection with many calls in flight) would sit idle while this
 // thread handles the rest: a convoy in which one process works at a time. Written every few
 // frames, they let the peer work on the first answers on the other core meanwhile: on two cores,
-// state::set at 16 in flight went from ~60k to ~120k ops/s (bench/README.md, "The state rows,
+// state::set at 16 in flight went from ~60k to 100-108k ops/s (bench/README.md, "The state rows,
 // fourth round"). Only this connection's own answers: the frames a read sends to other
 // connections (a call forwarded to its worker) still leave once, at the end of the read, where
 // writing early measured slower under load.
@@ -157,6 +153,10 @@ void WsConnection::send_answers_early() {
   if (flush_scheduled_ && !writing_ && !pending_.empty()) send_directly();  // a rest stays for the batch
 }
 
+// Tries to send all of pending_ without blocking; true when it all went. What was not taken stays
+// at the front of pending_ for the strand's write. Under mu_, so senders stay ordered and the
+// socket cannot be closed meanwhile (hard_close sets socket_closed_ under mu_ first).
+// REQUIRES: mu_ held, no write in flight (so everything queued is in pending_).
 bool WsConnection::send_directly() {
   if (socket_closed_) return false;
   const size_t sent = ws::send_now(socket_.native_handle(), pending_);
