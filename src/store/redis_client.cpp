@@ -442,11 +442,10 @@ void RedisClient::transaction(std::initializer_list<std::initializer_list<std::s
   // On the stack for the usual few commands (the state store sends two): views, no copies.
   std::array<std::span<const std::string_view>, 8> small;
   std::vector<std::span<const std::string_view>> large;
-  std::span<std::span<const std::string_view>> group(small.data(), commands.size() + 2);
-  if (group.size() > small.size()) {
-    large.resize(group.size());
-    group = large;
-  }
+  const size_t count = commands.size() + 2;
+  if (count > small.size()) large.resize(count);
+  const std::span<std::span<const std::string_view>> group =
+      large.empty() ? std::span(small.data(), count) : std::span(large);
   size_t i = 0;
   group[i++] = kMulti;
   for (const auto& c : commands) group[i++] = std::span<const std::string_view>(c.begin(), c.size());
