@@ -53,6 +53,9 @@ before(async () => {
   mkdirSync(SHOTS, { recursive: true });
   await waitFor(() => tcpConnects(consolePort), DEADLINE, 'console listening');
   await waitFor(() => tcpConnects(httpPort), DEADLINE, 'iii-http listening');
+  // Its port too: a built-in that cannot bind (its free port taken meanwhile) is logged and
+  // skipped by the engine, and the calls below would then fail as function_not_found.
+  await waitFor(() => tcpConnects(streamPort), DEADLINE, 'iii-stream listening');
   W = sdkWorker(ctx.engine.url, 'shop', { otel: { enabled: true } });
   W.registerFunction('shop::add', async ({ a, b }) => ({ sum: a + b }), { description: 'Adds a and b' });
   W.registerFunction('shop::flaky', async (data) => {
