@@ -18,16 +18,13 @@ static_assert(simdjson::DEFAULT_MAX_DEPTH == kMaxJsonDepth);
 using simdjson::ondemand::json_type;
 using simdjson::ondemand::value;
 
-// Per-thread scratch: the padded copy of the frame, the on-demand parser whose string buffer
-// backs the unescaped views, and a DOM parser for the rare small error bodies.
-struct ThreadScratch {
-  std::string input;
-  simdjson::ondemand::parser parser;
-  simdjson::dom::parser validator;
-};
-ThreadScratch& scratch() {
-  thread_local ThreadScratch s;
-  return s;
+// Per-thread: the padded copy of the frame and the On-Demand parser whose string buffer backs the
+// unescaped views (core/json_walk.h), and a DOM parser for the rare small error bodies.
+struct FrameScratch {};
+OnDemandScratch& frame_scratch() { return OnDemandScratch::of<FrameScratch>(); }
+simdjson::dom::parser& validator() {
+  thread_local simdjson::dom::parser parser;
+  return parser;
 }
 
 std::string field_error(std::string_view key, std::string_view what) {
@@ -90,7 +87,7 @@ std::string read_error(simdjson::ondemand::document& doc, value v, std::optional
   }
   // Error bodies are small and rare: a DOM parse of the checked slice is the simple way in.
   simdjson::dom::element e;
-  if (scratch().validator.parse(raw->data(), raw->size(), true).get(e)) return "field \"error\" holds invalid JSON";
+  if (validator().parse(raw->data(), raw->size(), true).get(e)) return "field \"error\" holds invalid JSON";
   std::string_view code, message, stack;
   if (e.is_object() && !e["code"].get(code) && !e["message"].get(message)) {
     ErrorBody body{std::string(code), std::string(message), std::nullopt};
@@ -200,14 +197,11 @@ MessageType message_type_from_name(std::string_view name) {
 
 std::string parse_message(std::string_view frame, Message& out) {
   out = Message{};
-  auto& s = scratch();
-  s.input.reserve(frame.size() + simdjson::SIMDJSON_PADDING);
-  s.input.assign(frame.data(), frame.size());
-  simdjson::padded_string_view input(s.input.data(), s.input.size(), s.input.capacity());
+  OnDemandScratch& s = frame_scratch();
 
   // One On-Demand pass checks and extracts at once: every value is walked (read_raw, json_walk::check).
   simdjson::ondemand::document doc;
-  if (auto err = s.parser.iterate(input).get(doc)) return std::string("invalid JSON: ") + simdjson::error_message(err);
+  if (auto err = s.parser.iterate(s.pad(frame)).get(doc)) return std::string("invalid JSON: ") + simdjson::error_message(err);
   simdjson::ondemand::object obj;
   if (doc.get_object().get(obj)) return "not a JSON object";
   std::optional<std::string_view> type_name;
@@ -256,12 +250,11 @@ std::string validate_required(const Message& m) {
 }
 
 bool is_valid_json(std::string_view text) {
-  auto& s = scratch();
   std::string copy;
   copy.reserve(text.size() + simdjson::SIMDJSON_PADDING);
   copy.assign(text);
   simdjson::dom::element ignored;
-  return s.validator.parse(copy.data(), copy.size(), false).get(ignored) == simdjson::SUCCESS;
+  return validator().parse(copy.data(), copy.size(), false).get(ignored) == simdjson::SUCCESS;
 }
 
 }  // namespace iii
