@@ -171,6 +171,10 @@ if has payload; then
     for rep in $(seq $REPS); do
       run "payload $size iii #$rep" "$BIN/bench_call" --system iii --url $ENGINE_URL --inflight 1 --payload $size \
         --seconds $PS --name payload_$size
+      # The same through the SDK's raw forms (payload and result as JSON text, no DOM on either
+      # side), as libnats hands over bytes: report.py reports the better of the two and names it.
+      run "payload $size iii-raw #$rep" "$BIN/bench_call" --system iii --label iii-raw --raw 1 --api callback \
+        --inline 1 --url $ENGINE_URL --inflight 1 --payload $size --seconds $PS --name payload_$size
       for asap in 1 0; do
         label=nats-asap; ((asap)) || label=nats-batch
         run "payload $size $label #$rep" "$BIN/bench_call" --system nats --label $label --send-asap $asap \

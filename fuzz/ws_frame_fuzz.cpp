@@ -1,6 +1,7 @@
 // libFuzzer target: any byte stream, cut into reads of any sizes, fed to the engine's WebSocket
 // frame reader (net/ws_codec.h) must neither crash nor leak, and every payload it hands out must
-// lie within what it was given. The first byte picks the read size, so chunking is fuzzed too.
+// lie within what it was given, with its kMessagePadding bytes after it readable (ASan checks the
+// reads below). The first byte picks the read size, so chunking is fuzzed too.
 #include <cstddef>
 #include <cstdint>
 #include <algorithm>
@@ -22,6 +23,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (e.payload.size() > 4096) __builtin_trap();  // the limit holds
       delivered += e.payload.size();
       if (!e.payload.empty() && e.payload.front() == '\x7f') delivered += 1;  // touch the bytes
+      if (e.kind == iii::net::ws::FrameReader::Kind::kMessage) {  // and the padding a parser may read
+        volatile char sink = 0;
+        for (size_t i = 0; i < iii::net::ws::kMessagePadding; ++i) sink = sink ^ e.payload.data()[e.payload.size() + i];
+      }
     }
     if (pos == size) break;
     size_t room = 0;

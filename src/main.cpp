@@ -6,6 +6,7 @@
 
 #include <boost/asio.hpp>
 
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include <filesystem>
@@ -99,7 +100,20 @@ void raise_open_file_limit() {
     spdlog::debug("open-file limit raised from {} to {}", before, limit.rlim_cur);
 }
 
+// glibc hands a freed block above 128 KiB (and a heap top above a few hundred KiB) straight back
+// to the kernel, so every megabyte frame cost a fresh megabyte: its read buffer and the frame
+// written on were page-faulted in and zeroed again each time (bench/README.md, "The 1 MB row").
+// Blocks up to 8 MiB now come from the heap and up to 8 MiB of free heap top is kept per arena for
+// the next one; a fresh engine's memory is the same, and after a burst of big frames it keeps at
+// most that much per busy thread. Bigger blocks still go straight back.
+void keep_freed_memory_for_reuse() {
+  constexpr int kReusedBlockBytes = 8 << 20;
+  mallopt(M_MMAP_THRESHOLD, kReusedBlockBytes);
+  mallopt(M_TRIM_THRESHOLD, kReusedBlockBytes);
+}
+
 int run_engine(const EngineFlags& flags) {
+  keep_freed_memory_for_reuse();
   auto logger = spdlog::stderr_color_mt("iii");
   spdlog::set_default_logger(logger);
   if (flags.log_level) iii::console_log::pin_level(*flags.log_level);

@@ -195,13 +195,19 @@ MessageType message_type_from_name(std::string_view name) {
   return MessageType::kUnknown;
 }
 
-std::string parse_message(std::string_view frame, Message& out) {
+std::string parse_message(std::string_view frame, Message& out, size_t readable_after) {
   out = Message{};
   OnDemandScratch& s = frame_scratch();
 
   // One On-Demand pass checks and extracts at once: every value is walked (read_raw, json_walk::check).
+  // A frame with simdjson's padding after it (a WebSocket message) is read in place: no copy of
+  // what may be megabytes of payload.
+  const simdjson::padded_string_view text =
+      readable_after >= simdjson::SIMDJSON_PADDING
+          ? simdjson::padded_string_view(frame.data(), frame.size(), frame.size() + readable_after)
+          : s.pad(frame);
   simdjson::ondemand::document doc;
-  if (auto err = s.parser.iterate(s.pad(frame)).get(doc)) return std::string("invalid JSON: ") + simdjson::error_message(err);
+  if (auto err = s.parser.iterate(text).get(doc)) return std::string("invalid JSON: ") + simdjson::error_message(err);
   simdjson::ondemand::object obj;
   if (doc.get_object().get(obj)) return "not a JSON object";
   std::optional<std::string_view> type_name;

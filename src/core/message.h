@@ -55,7 +55,10 @@ struct Message {
 // Parses `frame` into `out`. Returns an empty string on success, else a human-readable reason
 // ("not a JSON object", "missing \"type\"", "field \"id\" must be a string", …).
 // Whether required fields are present is checked by validate_required() below, per type.
-std::string parse_message(std::string_view frame, Message& out);
+// `readable_after`: bytes past the frame's end that may be read (content unspecified); with at
+// least 64 (simdjson's padding, which a WebSocket reader leaves: ws::kMessagePadding) the frame is
+// parsed where it lies, otherwise from a padded copy. The views in `out` then point into `frame`.
+std::string parse_message(std::string_view frame, Message& out, size_t readable_after = 0);
 
 // Checks the fields each message type cannot do without. Returns "" or the reason.
 std::string validate_required(const Message& msg);

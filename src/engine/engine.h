@@ -89,7 +89,8 @@ class Engine {
   // A new worker socket: registers it, sends workerregistered, announces worker_connected.
   void attach(const std::shared_ptr<Endpoint>& endpoint, std::string ip_address);
   // One text frame from `from`, processed to completion. Bad input is logged and dropped.
-  void on_frame(const std::shared_ptr<Endpoint>& from, std::string_view frame);
+  // `readable_after`: bytes past the frame that may be read (parse_message, core/message.h).
+  void on_frame(const std::shared_ptr<Endpoint>& from, std::string_view frame, size_t readable_after = 0);
   // Tears the worker down (docs/protocol.md §1.9). Idempotent.
   void detach(const std::shared_ptr<Endpoint>& endpoint);
 

@@ -22,10 +22,10 @@ std::string_view limit(std::string_view s, size_t n = 200) { return s.size() > n
 
 }  // namespace
 
-void Engine::on_frame(const std::shared_ptr<Endpoint>& from, std::string_view frame) {
+void Engine::on_frame(const std::shared_ptr<Endpoint>& from, std::string_view frame, size_t readable_after) {
   if (is_blank(frame)) return;
   Message m;
-  if (std::string err = parse_message(frame, m); !err.empty()) {
+  if (std::string err = parse_message(frame, m, readable_after); !err.empty()) {
     spdlog::warn("worker {}: dropped frame: {} (frame starts: {})", from->worker_id(), err, limit(frame));
     // A caller that waits for an answer gets one, even when the frame could not be parsed.
     if (auto call = peek_sync_call(frame))

@@ -4,6 +4,7 @@
 #include "net/listener_options.h"
 #include "net/ws_connection.h"
 #include "wire/uuid.h"
+#include "wire/ws_codec.h"
 
 namespace iii {
 namespace {
@@ -37,7 +38,7 @@ class WorkerSession final : public RemoteEndpoint,
   // every text frame there are dropped (docs/protocol.md §1.8).
   void on_message(std::string_view payload, bool binary) override {
     if (binary && is_telemetry_frame(payload)) return engine_.on_telemetry(worker_id(), payload);
-    if (is_worker_) engine_.on_frame(shared_from_this(), payload);
+    if (is_worker_) engine_.on_frame(shared_from_this(), payload, net::ws::kMessagePadding);
   }
   void on_closed() override {
     if (is_worker_) engine_.detach(shared_from_this());

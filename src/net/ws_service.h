@@ -40,7 +40,8 @@ class WsConnectionHandler {
   // Runs once, before the first message is read. The connection holds its handler until
   // on_closed(); a handler that keeps `peer` keeps it alive (drop it in on_closed()).
   virtual void on_open(const std::shared_ptr<WsPeer>& peer) { (void)peer; }
-  // One complete text or binary message.
+  // One complete text or binary message, with ws::kMessagePadding readable bytes after it
+  // (wire/ws_codec.h: a parser may read the frame in place).
   virtual void on_message(std::string_view payload, bool binary) = 0;
   // Runs once, when the connection stops reading (either side closed, an error, an overflow).
   // Nothing sent afterwards is delivered.

@@ -52,7 +52,8 @@ struct WsClientOptions {
 
 struct WsClientCallbacks {
   std::function<void()> on_open;
-  std::function<void(std::string_view message)> on_message;  // a view into the read buffer: copy to keep
+  // A view into the read buffer (copy to keep), with ws::kMessagePadding readable bytes after it.
+  std::function<void(std::string_view message)> on_message;
   std::function<void(std::string reason)> on_close;  // reason is empty after a clean close()
 };
 

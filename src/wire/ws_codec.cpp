@@ -68,11 +68,12 @@ void append_frame(std::string& out, Opcode opcode, std::string_view payload, con
     std::memcpy(header + n, mask_key, 4);
     n += 4;
   }
+  // Appended, not resized then copied: a resize writes zeros over what the copy then overwrites.
+  out.reserve(out.size() + n + payload.size());
+  out.append(reinterpret_cast<const char*>(header), n);
   const size_t start = out.size();
-  out.resize(start + n + payload.size());
-  std::memcpy(out.data() + start, header, n);
-  if (!payload.empty()) std::memcpy(out.data() + start + n, payload.data(), payload.size());
-  if (mask_key) apply_mask(out.data() + start + n, payload.size(), mask_key);
+  out.append(payload);
+  if (mask_key) apply_mask(out.data() + start, payload.size(), mask_key);
 }
 
 std::string close_payload(uint16_t code, std::string_view reason) {
@@ -123,7 +124,7 @@ char* FrameReader::prepare(size_t min_bytes, size_t& available) {
       std::memmove(buf_.get(), buf_.get() + begin_, pending);
     } else {
       size_t capacity = std::max(pending + want, capacity_ * 2);
-      std::unique_ptr<char[]> grown(new char[capacity]);
+      std::unique_ptr<char[]> grown(new char[capacity + kMessagePadding]);
       if (pending) std::memcpy(grown.get(), buf_.get() + begin_, pending);
       buf_ = std::move(grown);
       capacity_ = capacity;
@@ -230,6 +231,8 @@ FrameReader::Event FrameReader::next() {
         in_fragmented_ = false;
         delivered_.swap(fragments_);
         fragments_.clear();
+        if (delivered_.capacity() < delivered_.size() + kMessagePadding)
+          delivered_.reserve(delivered_.size() + kMessagePadding);  // readable padding, as for the others
         e.kind = Kind::kMessage;
         e.binary = fragmented_binary_;
         e.payload = delivered_;

@@ -40,6 +40,11 @@ std::string accept_key(std::string_view client_key);
 // asynchronous write of the rest then meets and reports. Used to send without waking an I/O thread.
 size_t send_now(int fd, std::string_view data);
 
+// Bytes past the end of every message payload a FrameReader hands out that may be read (their
+// content is unspecified): enough for simdjson (SIMDJSON_PADDING), so that a frame can be parsed
+// where it lies instead of being copied into a padded buffer first.
+inline constexpr size_t kMessagePadding = 64;
+
 // Decodes frames from a growable buffer filled by the socket, reassembles fragmented messages
 // and surfaces control frames. Single-threaded.
 class FrameReader {
@@ -62,7 +67,8 @@ class FrameReader {
   void commit(size_t bytes);
 
   // The next complete event from the buffered bytes; kNone when more bytes are needed. A payload
-  // view stays valid until the next prepare() or next() call. After kError, stop reading.
+  // view stays valid until the next prepare() or next() call, and kMessagePadding bytes after a
+  // message's payload are readable. After kError, stop reading.
   Event next();
 
   // Bytes buffered but not yet decoded.
@@ -76,7 +82,7 @@ class FrameReader {
 
   const bool expect_masked_;
   const size_t max_message_bytes_;
-  std::unique_ptr<char[]> buf_;  // not zero-filled: reallocated often on busy connections
+  std::unique_ptr<char[]> buf_;  // capacity_ + kMessagePadding bytes, not zero-filled
   size_t capacity_ = 0;
   size_t begin_ = 0, end_ = 0;
   size_t need_ = 0;               // bytes the current partial frame needs in total (0: unknown)

@@ -275,6 +275,28 @@ TEST(SdkInboundFrame, LargeFramesUseAThrowAwayParserAndStayValid) {
   EXPECT_EQ(frame.type, "ping");
 }
 
+// A frame from the WebSocket reader has padding after it: it is read where it lies, so the raw
+// payload is a view into the frame itself, and the verdicts are those of the copying path.
+TEST(SdkInboundFrame, PaddedFramesAreReadInPlace) {
+  const std::string frame_text = R"({"type":"invokefunction","function_id":"f","data":{"a":[1,"x"]}})";
+  std::string buffer = frame_text + std::string(64, '\xff');  // padding of any content
+  const std::string_view text(buffer.data(), frame_text.size());
+  InboundFrame frame;
+  ASSERT_TRUE(read_inbound_frame(text, frame, 64));
+  ASSERT_TRUE(frame.data);
+  EXPECT_EQ(*frame.data, R"({"a":[1,"x"]})");
+  EXPECT_GE(frame.data->data(), text.data());
+  EXPECT_LE(frame.data->data() + frame.data->size(), text.data() + text.size());
+  InboundFrame copied;
+  ASSERT_TRUE(read_inbound_frame(text, copied, 63));  // too little padding: read from a copy
+  EXPECT_EQ(*copied.data, *frame.data);
+  EXPECT_FALSE(copied.data->data() >= text.data() && copied.data->data() < text.data() + text.size());
+  for (std::string bad : {"{\"type\":", "[1]", "{\"type\":\"x\",}", "{\"type\":\"x\",\"data\":{\"a\":1}"}) {
+    bad.append(64, '}');
+    EXPECT_FALSE(read_inbound_frame(std::string_view(bad).substr(0, bad.size() - 64), frame, 64)) << bad;
+  }
+}
+
 TEST(SdkInboundFrame, WhatTheWriterWritesReadsBack) {
   for (const auto& id : tricky_strings()) {
     for (const auto& value : tricky_values()) {

@@ -92,16 +92,21 @@ simdjson::error_code read_fields(simdjson::ondemand::document& doc, InboundFrame
 
 }  // namespace
 
-bool read_inbound_frame(std::string_view text, InboundFrame& out) {
+bool read_inbound_frame(std::string_view text, InboundFrame& out, std::size_t readable_after) {
   thread_local Scratch reused;
   // The views handed out must outlive this call, so an oversized frame's scratch lives until
   // the next frame arrives.
   thread_local std::unique_ptr<Scratch> oversized;
   oversized.reset();
   Scratch& scratch = text.size() <= kReusedBufferLimit ? reused : *(oversized = std::make_unique<Scratch>());
-  scratch.input.reserve(text.size() + simdjson::SIMDJSON_PADDING);
-  scratch.input.assign(text);
-  simdjson::padded_string_view input(scratch.input.data(), scratch.input.size(), scratch.input.capacity());
+  simdjson::padded_string_view input;
+  if (readable_after >= simdjson::SIMDJSON_PADDING) {  // read where it lies: no copy of the payload
+    input = simdjson::padded_string_view(text.data(), text.size(), text.size() + readable_after);
+  } else {
+    scratch.input.reserve(text.size() + simdjson::SIMDJSON_PADDING);
+    scratch.input.assign(text);
+    input = simdjson::padded_string_view(scratch.input.data(), scratch.input.size(), scratch.input.capacity());
+  }
   out = InboundFrame{};
   simdjson::ondemand::document doc;
   if (scratch.parser.iterate(input).get(doc)) return false;
@@ -132,14 +137,21 @@ bool parse_raw_value(std::optional<std::string_view> raw, json::value& out) {
 }
 
 bool is_json_value(std::string_view text) {
-  // simdjson's DOM parser validates in two passes over its own tape; it keeps its buffers for the
-  // next check unless the text is big (then a throw-away parser, as for frames).
-  thread_local simdjson::dom::parser reused;
-  std::unique_ptr<simdjson::dom::parser> oversized;
-  simdjson::dom::parser& parser =
-      text.size() <= kReusedBufferLimit ? reused : *(oversized = std::make_unique<simdjson::dom::parser>());
+  // simdjson's DOM parser validates in two passes over its own tape. It and the padded copy of the
+  // text are kept for the next check unless the text is big (then throw-away ones, as for frames):
+  // a fresh megabyte per check would cost its page faults every time.
+  struct Checker {
+    std::string input;
+    simdjson::dom::parser parser;
+  };
+  thread_local Checker reused;
+  std::unique_ptr<Checker> oversized;
+  Checker& checker = text.size() <= kReusedBufferLimit ? reused : *(oversized = std::make_unique<Checker>());
+  checker.input.reserve(text.size() + simdjson::SIMDJSON_PADDING);
+  checker.input.assign(text);
   simdjson::dom::element ignored;
-  return parser.parse(text.data(), text.size(), /*realloc_if_needed=*/true).get(ignored) == simdjson::SUCCESS;
+  return checker.parser.parse(checker.input.data(), checker.input.size(), /*realloc_if_needed=*/false).get(ignored) ==
+         simdjson::SUCCESS;
 }
 
 }  // namespace iii::detail

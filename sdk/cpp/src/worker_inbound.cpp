@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <functional>
 
+#include "wire/ws_codec.h"
 #include "worker_impl.h"
 
 namespace iii {
@@ -22,7 +23,8 @@ void report_bad_payload(const char* field, std::string_view text) {
 
 void Worker::Impl::on_message(std::uint64_t generation, std::string_view text) {
   detail::InboundFrame frame;
-  if (!detail::read_inbound_frame(text, frame)) {
+  // The WebSocket reader leaves padding after each message: the frame is read where it lies.
+  if (!detail::read_inbound_frame(text, frame, net::ws::kMessagePadding)) {
     std::fprintf(stderr, "[iii] ignoring a frame that is not a JSON object: %s\n", std::string(text.substr(0, 200)).c_str());
     return;
   }

@@ -7,6 +7,7 @@
 
 #include "core/message.h"
 #include "engine/engine.h"
+#include "wire/ws_codec.h"
 
 namespace iii {
 namespace {
@@ -40,7 +41,7 @@ class PeerCallHandler final : public WsConnectionHandler {
   void on_message(std::string_view payload, bool binary) override {
     if (binary) return;
     Message m;
-    if (const std::string error = parse_message(payload, m); !error.empty()) {
+    if (const std::string error = parse_message(payload, m, net::ws::kMessagePadding); !error.empty()) {
       spdlog::debug("iii-cluster: engine {} sent a frame that is not a message, dropped", peer_id_);
       return;
     }

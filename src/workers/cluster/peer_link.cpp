@@ -8,6 +8,7 @@
 #include "net/io_pool.h"
 #include "wire/json_writer.h"
 #include "wire/ws_client.h"
+#include "wire/ws_codec.h"
 
 namespace iii {
 namespace {
@@ -96,7 +97,7 @@ std::shared_ptr<PeerLink> PeerLink::open(Engine& engine, boost::asio::io_context
       std::lock_guard lock(l->mu_);
       endpoint = l->endpoint_;
     }
-    l->engine_.on_frame(endpoint, message);  // invocationresult frames
+    l->engine_.on_frame(endpoint, message, net::ws::kMessagePadding);  // invocationresult frames
   };
   callbacks.on_close = [weak](std::string reason) {
     if (auto l = weak.lock()) l->ended(std::move(reason));
