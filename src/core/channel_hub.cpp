@@ -150,7 +150,7 @@ std::string channel_ref_json(const Channel& channel, ChannelDirection direction)
   FrameWriter w(128);
   w.string("channel_id", channel.id());
   w.string("access_key", channel.access_key());
-  w.string("direction", direction == ChannelDirection::kRead ? "read" : "write");
+  w.string("direction", std::string_view(direction == ChannelDirection::kRead ? "read" : "write"));
   return w.finish();
 }
 

@@ -167,6 +167,16 @@ TEST(JsonWriter, EscapesControlCharacters) {
   EXPECT_EQ(FrameWriter().string("k", "v").raw("n", "1").boolean("b", true).finish(), R"({"k":"v","n":1,"b":true})");
 }
 
+// Literal keys and values are checked when compiled and copied as they are; a literal that holds
+// something JSON escapes, and any text that is not a literal, are escaped when written.
+TEST(JsonWriter, LiteralsAndTextAreWrittenAlike) {
+  const std::string quote = "a\"b";
+  const std::string_view control = "c\nd";
+  EXPECT_EQ(FrameWriter().string("type", "ping").string("q\"k", "x\\y").finish(), R"({"type":"ping","q\"k":"x\\y"})");
+  EXPECT_EQ(FrameWriter().string(quote, control).string(std::string("id"), std::string_view("plain")).finish(),
+            R"({"a\"b":"c\nd","id":"plain"})");
+}
+
 // The writer skips plain text eight bytes at a time: every escape at every position of a word,
 // UTF-8 and DEL (0x7f, not escaped) around them, against a byte-by-byte reference.
 TEST(JsonWriter, EscapesAtEveryOffsetOfLongText) {

@@ -4,6 +4,8 @@
 // the alert metrics.
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include <thread>
 
 #include "engine/engine.h"
@@ -167,6 +169,15 @@ struct TracedEngine {
                          }));
     engine.add_in_process_worker(worker);
   }
+  // Every span recorded so far (drained first), by start time.
+  SpanPage spans(bool newest_first) {
+    hub->drain();
+    SpanQuery q;
+    q.include_internal = true;
+    q.sort_by = "start_time";
+    q.descending = newest_first;
+    return hub->spans().list(q);
+  }
   Outcome call(std::string data, std::string traceparent) {
     Outcome out;
     engine.invoke("t::echo", data, {}, [&](Outcome o) { out = std::move(o); }, CallContext{"cron", traceparent, {}});
@@ -179,12 +190,7 @@ TEST(CallTracer, RecordsASpanInTheCallersTraceAndHandsItsContextToTheCallee) {
   const std::string caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
   EXPECT_TRUE(t.call("0", caller).ok());
   EXPECT_FALSE(t.call("1", {}).ok());
-  t.hub->drain();
-  SpanQuery q;
-  q.include_internal = true;
-  q.sort_by = "start_time";
-  q.descending = false;
-  SpanPage page = t.hub->spans().list(q);
+  SpanPage page = t.spans(/*newest_first=*/false);
   ASSERT_EQ(page.spans.size(), 2u);
   const SpanRecord& first = *page.spans[0];
   EXPECT_EQ(first.name, "call t::echo");
@@ -204,6 +210,29 @@ TEST(CallTracer, RecordsASpanInTheCallersTraceAndHandsItsContextToTheCallee) {
   EXPECT_EQ(second.attribute("iii.error.code"), "\"bad\"");
   EXPECT_EQ(t.hub->metrics().total(), 2u);
   EXPECT_EQ(t.hub->metrics().error(), 1u);
+}
+
+// A span's start is taken from the steady clock and a per-thread offset to the wall clock: it must
+// still lie on the wall clock between the moments before and after the call.
+TEST(CallTracer, SpanTimesAreOnTheWallClock) {
+  TracedEngine t(1.0);
+  auto wall_nanos = [] {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+  };
+  for (int i = 0; i < 3; ++i) {
+    const uint64_t before = wall_nanos();
+    ASSERT_TRUE(t.call("0", {}).ok());
+    const uint64_t after = wall_nanos();
+    SpanPage page = t.spans(/*newest_first=*/true);
+    ASSERT_FALSE(page.spans.empty());
+    const SpanRecord& newest = *page.spans[0];
+    // A millisecond of slack: the wall clock may be slewed between the offset's reading and now.
+    EXPECT_GE(newest.start_time_unix_nano + 1'000'000, before);
+    EXPECT_LE(newest.start_time_unix_nano, after + 1'000'000);
+    EXPECT_GE(newest.end_time_unix_nano, newest.start_time_unix_nano);
+  }
 }
 
 TEST(CallTracer, AnUnsampledCallIsCountedAndForwardsTheCallersContextUnchanged) {

@@ -130,7 +130,7 @@ std::string named_queue_config_json(const NamedQueueConfig& config) {
   FrameWriter w(160);
   w.number("max_retries", config.max_retries)
       .number("concurrency", s.concurrency)
-      .string("type", s.fifo ? "fifo" : "standard")
+      .string("type", std::string_view(s.fifo ? "fifo" : "standard"))
       .number("backoff_ms", static_cast<long long>(s.backoff_ms))
       .number("poll_interval_ms", static_cast<long long>(s.poll_interval_ms));
   if (!s.message_group_field.empty()) w.string("message_group_field", s.message_group_field);

@@ -186,7 +186,7 @@ Reply list_topics(const QueueRequest&, QueueService& s) {
   std::string out = "[";
   for (const auto& [name, t] : topics) {
     if (out.size() > 1) out += ',';
-    out += FrameWriter(96).string("name", name).string("broker_type", t.first).number("subscriber_count", t.second).finish();
+    out += FrameWriter(96).string("name", name).string("broker_type", std::string_view(t.first)).number("subscriber_count", t.second).finish();
   }
   return ok(out + "]");
 }
@@ -227,7 +227,7 @@ Reply dlq_topics(const QueueRequest&, QueueService& s) {
     if (out.size() > 1) out += ',';
     out += FrameWriter(96)
                .string("topic", name)
-               .string("broker_type", d.first)
+               .string("broker_type", std::string_view(d.first))
                .number("message_count", static_cast<long long>(d.second))
                .finish();
   }
