@@ -198,7 +198,8 @@ void Engine::route(RouteRequest r) {
     return;
   }
   const std::shared_ptr<Endpoint>& callee = fn->delivery ? fn->delivery : fn->owner;
-  const UuidText id_text = new_uuid_text();
+  const UuidWithBytes fresh_id = new_uuid_with_bytes();  // the bytes spare the tracer a parse
+  const UuidText& id_text = fresh_id.text;
   const std::string_view id(id_text.data(), id_text.size());
   // The observer (iii-observability) opens the call's span and counts it; the entry's finish()
   // closes both, whoever takes the entry (result, deadline, teardown).
@@ -206,7 +207,7 @@ void Engine::route(RouteRequest r) {
   if (InvocationObserver* observer = r.unobserved ? nullptr : invocation_observer()) {
     observation = observer->begin(CallStart{id, r.function_id, callee->worker_id(),
                                             r.caller ? std::string_view(r.caller->worker_id()) : std::string_view(),
-                                            r.trigger_type, r.traceparent});
+                                            r.trigger_type, r.traceparent, &fresh_id.bytes});
   }
   // The entry shares the observation: kept here too, since a teardown may take and finish the
   // entry before deliver() has read the observation's traceparent.

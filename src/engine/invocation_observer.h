@@ -2,6 +2,7 @@
 // workers send (docs/observability.md). The engine calls it on its hot path, so an observer must
 // be quick and never block: record, count, hand off.
 #pragma once
+#include <array>
 #include <memory>
 #include <string_view>
 
@@ -31,6 +32,8 @@ struct CallStart {
   std::string_view caller_worker_id;  // empty for engine-originated calls
   std::string_view trigger_type;      // empty for a worker's direct call
   std::string_view traceparent;       // the caller's, empty = none
+  // invocation_id's 16 bytes when the engine made the id (null: read them from the text).
+  const std::array<unsigned char, 16>* invocation_id_bytes = nullptr;
 };
 
 class InvocationObserver {

@@ -62,6 +62,19 @@ UuidText new_uuid_text() {
   return format_uuid_text(hi, rng.next());
 }
 
+UuidWithBytes new_uuid_with_bytes() {
+  thread_local FastRandom rng;
+  uint64_t hi = rng.next(), lo = rng.next();
+  UuidWithBytes out{format_uuid_text(hi, lo), {}};
+  hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // as format_uuid_text sets them
+  lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+  for (int i = 0; i < 8; ++i) {
+    out.bytes[i] = static_cast<unsigned char>(hi >> (56 - 8 * i));
+    out.bytes[8 + i] = static_cast<unsigned char>(lo >> (56 - 8 * i));
+  }
+  return out;
+}
+
 std::string new_uuid() {
   const UuidText text = new_uuid_text();
   return std::string(text.data(), text.size());

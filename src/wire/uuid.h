@@ -14,6 +14,14 @@ std::string new_uuid();
 using UuidText = std::array<char, 36>;
 UuidText new_uuid_text();
 
+// The same with its 16 bytes (in RFC 4122 order), for a reader that would otherwise parse the
+// text back (the call tracer keeps ids as bytes).
+struct UuidWithBytes {
+  UuidText text;
+  std::array<unsigned char, 16> bytes;
+};
+UuidWithBytes new_uuid_with_bytes();
+
 // A UUIDv4 whose bits come from the operating system's CSPRNG.
 std::string new_secret_uuid();
 

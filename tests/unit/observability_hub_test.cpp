@@ -155,6 +155,7 @@ struct TracedEngine {
   Engine engine;
   std::shared_ptr<TelemetryHub> hub;
   std::vector<std::string> seen_traceparents;
+  std::vector<std::string> seen_invocation_ids;
 
   explicit TracedEngine(double ratio) {
     auto config = std::make_shared<ObservabilityConfig>();
@@ -165,6 +166,7 @@ struct TracedEngine {
     auto worker = std::make_shared<InProcessWorker>(engine, "test");
     worker->add_function(FunctionSpec{"t::echo", "", {}, {}, {}}, SyncFunctionHandler([this](const InProcessCall& c) {
                            seen_traceparents.push_back(c.traceparent);
+                           seen_invocation_ids.push_back(c.invocation_id);
                            return c.data == "1" ? Outcome::failure("bad", "one") : Outcome::success("true");
                          }));
     engine.add_in_process_worker(worker);
@@ -197,6 +199,8 @@ TEST(CallTracer, RecordsASpanInTheCallersTraceAndHandsItsContextToTheCallee) {
   EXPECT_EQ(first.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
   EXPECT_EQ(first.parent_span_id, "00f067aa0ba902b7");
   EXPECT_EQ(first.attribute("iii.trigger.type"), "\"cron\"");
+  // The id the callee got, kept as bytes the engine made with it (not parsed back).
+  EXPECT_EQ(first.attribute("iii.invocation.id"), "\"" + t.seen_invocation_ids[0] + "\"");
   EXPECT_EQ(first.status, SpanStatus::kOk);
   // The callee's context names the engine's span.
   auto seen = parse_traceparent(t.seen_traceparents[0]);

@@ -83,7 +83,8 @@ class Observation final : public CallObservation {
     span_.trace_id = trace_id;
     random_id_bytes(span_.span_id.data(), span_.span_id.size());
     if (parent) span_.parent_span_id = parent->span_id;
-    uuid_bytes(call.invocation_id, span_.invocation_id);
+    if (call.invocation_id_bytes) span_.invocation_id = *call.invocation_id_bytes;
+    else uuid_bytes(call.invocation_id, span_.invocation_id);
     span_.start_time_unix_nano = unix_nanos_at(started_);
     span_.kind = call.trigger_type == "http" ? 2 : 1;
     span_.names = names_;
