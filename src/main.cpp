@@ -100,12 +100,13 @@ void raise_open_file_limit() {
     spdlog::debug("open-file limit raised from {} to {}", before, limit.rlim_cur);
 }
 
-// glibc hands a freed block above 128 KiB (and a heap top above a few hundred KiB) straight back
-// to the kernel, so every megabyte frame cost a fresh megabyte: its read buffer and the frame
-// written on were page-faulted in and zeroed again each time (bench/README.md, "The 1 MB row").
-// Blocks up to 8 MiB now come from the heap and up to 8 MiB of free heap top is kept per arena for
-// the next one; a fresh engine's memory is the same, and after a burst of big frames it keeps at
-// most that much per busy thread. Bigger blocks still go straight back.
+// glibc hands a freed block above its mmap threshold (128 KiB, raised to the largest block freed
+// so far) straight back to the kernel, and trims a free heap top above twice that, so every
+// megabyte frame cost a fresh megabyte: its read buffer and the frame written on were
+// page-faulted in and zeroed again each time (bench/README.md, "The 1 MB row"). Blocks up to 8 MiB
+// now come from the heap and up to 8 MiB of free heap top is kept per arena for the next one; a
+// fresh engine's memory is the same, and after a burst of big frames it keeps at most that much
+// per busy thread. Bigger blocks still go straight back.
 void keep_freed_memory_for_reuse() {
   constexpr int kReusedBlockBytes = 8 << 20;
   mallopt(M_MMAP_THRESHOLD, kReusedBlockBytes);
