@@ -137,21 +137,15 @@ bool parse_raw_value(std::optional<std::string_view> raw, json::value& out) {
 }
 
 bool is_json_value(std::string_view text) {
-  // simdjson's DOM parser validates in two passes over its own tape. It and the padded copy of the
-  // text are kept for the next check unless the text is big (then throw-away ones, as for frames):
-  // a fresh megabyte per check would cost its page faults every time.
-  struct Checker {
-    std::string input;
-    simdjson::dom::parser parser;
-  };
-  thread_local Checker reused;
-  std::unique_ptr<Checker> oversized;
-  Checker& checker = text.size() <= kReusedBufferLimit ? reused : *(oversized = std::make_unique<Checker>());
-  checker.input.reserve(text.size() + simdjson::SIMDJSON_PADDING);
-  checker.input.assign(text);
+  // simdjson's DOM parser validates in two passes over its own tape; it keeps its buffers (the
+  // padded copy of the text included) for the next check unless the text is big (then a
+  // throw-away parser, as for frames).
+  thread_local simdjson::dom::parser reused;
+  std::unique_ptr<simdjson::dom::parser> oversized;
+  simdjson::dom::parser& parser =
+      text.size() <= kReusedBufferLimit ? reused : *(oversized = std::make_unique<simdjson::dom::parser>());
   simdjson::dom::element ignored;
-  return checker.parser.parse(checker.input.data(), checker.input.size(), /*realloc_if_needed=*/false).get(ignored) ==
-         simdjson::SUCCESS;
+  return parser.parse(text.data(), text.size(), /*realloc_if_needed=*/true).get(ignored) == simdjson::SUCCESS;
 }
 
 }  // namespace iii::detail
