@@ -7,10 +7,14 @@
 namespace iii {
 namespace {
 
-UuidText format_uuid_text(uint64_t hi, uint64_t lo) {
-  // Set the version (4) and the RFC 4122 variant bits.
+// Sets the version (4) and the RFC 4122 variant bits of a random 128-bit value.
+void mark_v4(uint64_t& hi, uint64_t& lo) {
   hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
   lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+}
+
+UuidText format_uuid_text(uint64_t hi, uint64_t lo) {
+  mark_v4(hi, lo);
   static constexpr char kHex[] = "0123456789abcdef";
   UuidText out;
   out.fill('-');
@@ -54,20 +58,25 @@ struct FastRandom {
 
 bool is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
+// One generator per thread for every fast id.
+FastRandom& thread_random() {
+  thread_local FastRandom rng;
+  return rng;
+}
+
 }  // namespace
 
 UuidText new_uuid_text() {
-  thread_local FastRandom rng;
+  FastRandom& rng = thread_random();
   const uint64_t hi = rng.next();
   return format_uuid_text(hi, rng.next());
 }
 
 UuidWithBytes new_uuid_with_bytes() {
-  thread_local FastRandom rng;
+  FastRandom& rng = thread_random();
   uint64_t hi = rng.next(), lo = rng.next();
+  mark_v4(hi, lo);
   UuidWithBytes out{format_uuid_text(hi, lo), {}};
-  hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // as format_uuid_text sets them
-  lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
   for (int i = 0; i < 8; ++i) {
     out.bytes[i] = static_cast<unsigned char>(hi >> (56 - 8 * i));
     out.bytes[8 + i] = static_cast<unsigned char>(lo >> (56 - 8 * i));
