@@ -23,23 +23,21 @@ size_t quick_hash(std::string_view s) {
   return static_cast<size_t>(h ^ (h >> 32));
 }
 
-// The span's start on the wall clock from the steady clock reading the call already took: the
-// offset between the two clocks is read once a second per thread, which saves a clock read per
-// call (a step of the wall clock shows in spans within a second).
+// The span's start on the wall clock from the steady clock reading `t` the call took just before:
+// the offset between the two clocks is taken against such a reading once a second per thread,
+// which saves a clock read per call (a step of the wall clock shows in spans within a second).
 uint64_t unix_nanos_at(std::chrono::steady_clock::time_point t) {
   struct Offset {
-    std::chrono::steady_clock::time_point taken{};
-    int64_t nanos = 0;  // wall clock minus steady clock
+    std::chrono::steady_clock::time_point taken{};  // the reading it was taken against (epoch: never)
+    int64_t nanos = 0;                              // wall clock minus steady clock
   };
   thread_local Offset offset;
+  const int64_t steady_nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
   if (offset.taken.time_since_epoch().count() == 0 || t - offset.taken > std::chrono::seconds(1) || t < offset.taken) {
-    const auto steady = std::chrono::steady_clock::now();
-    offset.nanos = static_cast<int64_t>(unix_nanos_now()) -
-                   std::chrono::duration_cast<std::chrono::nanoseconds>(steady.time_since_epoch()).count();
-    offset.taken = steady;
+    offset.nanos = static_cast<int64_t>(unix_nanos_now()) - steady_nanos;
+    offset.taken = t;
   }
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count() +
-                               offset.nanos);
+  return static_cast<uint64_t>(steady_nanos + offset.nanos);
 }
 
 // The names of a call, interned per thread: the calls of one function from one worker share one
