@@ -2,6 +2,8 @@
 
 #include "wire/json_limits.h"
 
+#include <cstring>
+
 namespace iii::json_walk {
 namespace {
 
@@ -13,6 +15,14 @@ std::string_view trim_right(std::string_view s) {
     s.remove_suffix(1);
   return s;
 }
+
+// Whether the string whose text starts at `body` (just after its opening quote) holds a backslash
+// before its closing quote. Stage 1 has already checked the whole document's UTF-8 and refused
+// control characters inside strings, so escapes are all that is left to check, and a string
+// without one needs no unescaping (which would copy it into the parser's buffer for nothing).
+// The closing quote exists (stage 1 found it) and no NUL comes before it (a control character),
+// so strcspn (vectorised in glibc) stops at the closing quote or at the first backslash before it.
+bool has_escape(const char* body) { return body[std::strcspn(body, "\"\\")] == '\\'; }
 
 }  // namespace
 
@@ -28,7 +38,7 @@ simdjson::error_code check(value v, size_t depth) {
         simdjson::ondemand::field field;
         std::string_view key;
         if (auto err = std::move(f).get(field)) return err;
-        if (auto err = field.unescaped_key().get(key)) return err;
+        if (has_escape(field.key().raw()) && field.unescaped_key().get(key)) return simdjson::STRING_ERROR;
         if (auto err = check(field.value(), depth + 1)) return err;
       }
       return simdjson::SUCCESS;
@@ -45,6 +55,8 @@ simdjson::error_code check(value v, size_t depth) {
       return simdjson::SUCCESS;
     }
     case json_type::string: {
+      // Left unconsumed, a string is skipped by the iterator of the object or array around it.
+      if (!has_escape(v.raw_json_token().data() + 1)) return simdjson::SUCCESS;
       std::string_view ignored;
       return v.get_string().get(ignored);
     }

@@ -9,6 +9,7 @@
 
 #include "net/beast_pch.h"
 #include "net/io_pool.h"
+#include "net/loop_executor.h"
 
 namespace iii {
 namespace {
@@ -21,7 +22,9 @@ constexpr auto kWriteTimeout = std::chrono::seconds(60);    // one write to a cl
 constexpr auto kLingerTimeout = std::chrono::seconds(2);    // draining a client after an early answer
 constexpr size_t kHeaderLimit = 64 * 1024;
 
-using Strand = asio::strand<asio::io_context::executor_type>;
+// A connection's handlers run one at a time on its loop, or on another loop of the pool that
+// enters it with a dispatch while it is idle (net/loop_executor.h).
+using Strand = asio::strand<net::LoopExecutor>;
 using Clock = std::chrono::steady_clock;
 constexpr Clock::time_point kNever = Clock::time_point::max();
 
@@ -63,7 +66,8 @@ class HttpConnection : public HttpTransport, public std::enable_shared_from_this
   void post(std::function<void()> fn) override { asio::post(strand_, std::move(fn)); }
 
   void dispatch(std::function<void()> fn) override {
-    // From another I/O thread, asio::dispatch enters the idle strand right there; from inside the
+    // From another loop of the pool, asio::dispatch enters the idle strand right there
+    // (net/loop_executor.h); from another thread it posts; from inside the
     // strand it would run inline, which the contract forbids.
     if (strand_.running_in_this_thread()) return asio::post(strand_, std::move(fn));
     asio::dispatch(strand_, std::move(fn));
@@ -164,6 +168,7 @@ class HttpConnection : public HttpTransport, public std::enable_shared_from_this
   }
 
   void on_header(beast::error_code ec) {
+    net::mark_loop_awake();  // other loops post to this one while it serves (net/loop_executor.h)
     if (ec) return on_read_error(ec);
     if (parser_->is_done()) return on_request();
     auto& request = parser_->get();
@@ -298,7 +303,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       : io(io), service(std::move(service)), acceptor(asio::make_strand(io)) {}
 
   void accept_next() {
-    Strand strand = asio::make_strand(net::connection_context(io));  // net/io_pool.h
+    asio::io_context& loop = net::connection_context(io);  // net/io_pool.h
+    Strand strand(net::LoopExecutor(loop, net::idle_flag(loop)));
     acceptor.async_accept(strand, [self = shared_from_this(), strand](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !self->acceptor.is_open() || *self->stopped) return;
       if (!ec) {

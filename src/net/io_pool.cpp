@@ -18,6 +18,12 @@ thread_local std::unique_ptr<FlushBatch> turn_batch;
 
 }  // namespace
 
+bool on_pool_thread() noexcept { return this_thread_loop != nullptr; }
+
+void mark_loop_awake() noexcept {
+  if (this_thread_loop) this_thread_loop->idle.store(false, std::memory_order_relaxed);
+}
+
 void batch_rest_of_turn() {
   if (!this_thread_loop || turn_batch || FlushBatch::current()) return;
   turn_batch = std::make_unique<FlushBatch>();
@@ -30,6 +36,14 @@ boost::asio::io_context& connection_context(boost::asio::io_context& fallback) {
   auto* loops = installed.load(std::memory_order_acquire);
   if (!loops || loops->empty()) return fallback;
   return *(*loops)[next_loop.fetch_add(1, std::memory_order_relaxed) % loops->size()];
+}
+
+const std::atomic<bool>* idle_flag(boost::asio::io_context& loop) {
+  auto* loops = installed.load(std::memory_order_acquire);
+  if (!loops) return nullptr;
+  for (auto* l : *loops)
+    if (l == &loop) return &static_cast<EventLoop*>(l)->idle;
+  return nullptr;
 }
 
 std::vector<boost::asio::io_context*> connection_loops() {
@@ -62,7 +76,14 @@ void IoPool::start() {
   for (auto& loop : loops_)
     threads_.emplace_back([&io = *loop] {
       this_thread_loop = &io;
-      io.run();
+      // io.run(), with the idle flag kept: poll() runs what is ready without blocking; when it
+      // found nothing the loop is about to sleep in run_one().
+      while (!io.stopped()) {
+        if (io.poll() > 0) continue;
+        io.idle.store(true, std::memory_order_relaxed);
+        io.run_one();
+        io.idle.store(false, std::memory_order_relaxed);
+      }
       turn_batch.reset();  // stopped with a turn open: what it holds goes out (or fails) now
     });
 }

@@ -32,6 +32,11 @@ class EventLoop : public boost::asio::io_context {
  public:
   EventLoop() : io_context(1) {}  // one thread runs it
   using boost::asio::execution_context::shutdown;
+
+  // True while the loop's thread waits for an event with nothing ready to run (approximate: it
+  // stays true while the first handler after the wait runs, unless that handler calls
+  // mark_loop_awake()). Read by net/loop_executor.h.
+  std::atomic<bool> idle{false};
 };
 
 // The io_context a newly accepted (or opened) connection should run on: the next loop of the
@@ -41,6 +46,17 @@ boost::asio::io_context& connection_context(boost::asio::io_context& fallback);
 // The installed pool's loops (empty when none is installed): for clients that keep a connection
 // per loop (store/redis_client.h lanes). Thread-safe.
 std::vector<boost::asio::io_context*> connection_loops();
+
+// The idle flag of `loop` if it is one of the installed pool's loops, else nullptr. Thread-safe.
+const std::atomic<bool>* idle_flag(boost::asio::io_context& loop);
+
+// True on a thread of the installed pool. Thread-safe.
+bool on_pool_thread() noexcept;
+
+// Clears this thread's loop's idle flag now (nothing off the pool's threads). The loop clears it
+// itself once the first handler after a wait returns; a handler that may run long, such as a
+// connection's read of a batch of frames, calls this first so that other loops post to it meanwhile.
+void mark_loop_awake() noexcept;
 
 // Write batching for the rest of this loop's turn: on a thread of the pool with no FlushBatch
 // open (wire/flush_batch.h), opens one that a handler posted to the back of the loop's queue

@@ -1,5 +1,7 @@
 #include "net/ws_connection.h"
 
+#include "net/io_pool.h"
+
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/dispatch.hpp>
@@ -211,6 +213,7 @@ void WsConnection::wait_readable() {
 }
 
 void WsConnection::on_readable() {
+  net::mark_loop_awake();  // other loops post to this one while it reads (net/loop_executor.h)
   // Drain the socket: read until it would block, decoding as we go (several frames per read).
   while (true) {
     size_t room = 0;

@@ -22,7 +22,8 @@ struct UuidWithBytes {
 };
 UuidWithBytes new_uuid_with_bytes();
 
-// A UUIDv4 whose bits come from the operating system's CSPRNG.
+// A UUIDv4 whose bits come from the operating system's CSPRNG (getrandom(2), read ahead in
+// blocks of 256 bytes per thread).
 std::string new_secret_uuid();
 
 // True for the canonical 8-4-4-4-12 hexadecimal form (any version, either case).

@@ -93,6 +93,38 @@ TEST(MessageParse, EveryValueIsCheckedIncludingIgnoredKeys) {
   }
 }
 
+// Only strings with a backslash are unescaped to check them (stage 1 has refused control
+// characters and invalid UTF-8 in every string): escapes anywhere, in keys or values, nested or in
+// keys the engine ignores, still get their verdict, and strings without one pass as they are.
+TEST(MessageParse, StringsAreCheckedForEscapesWhereverTheyAre) {
+  const std::string long_plain(300, 'x');
+  const std::string invalid[] = {
+      R"({"type":"ping","data":{"a\q":1}})",
+      R"({"type":"ping","data":{"ok":"plain","b":"\x"}})",
+      R"({"type":"ping","data":["plain","a\"b\q"]})",
+      R"({"type":"ping","unknown":{"k":"\u12"}})",
+      R"({"type":"ping","unknown":{"\ud800":1}})",
+      "{\"type\":\"ping\",\"data\":\"a\x01b\"}",
+      "{\"type\":\"ping\",\"data\":{\"k\x1f\":1}}",
+      "{\"type\":\"ping\",\"data\":\"\xc3\x28\"}",
+      R"({"type":"ping","data":")" + long_plain + R"(\q"})",
+  };
+  for (const std::string& frame : invalid) {
+    Message m;
+    EXPECT_NE(parse_message(frame, m), "") << frame;
+  }
+  const std::string valid[] = {
+      R"({"type":"ping","data":{"a\"b":"c\\d\/e\u00e9\n"}})",
+      R"({"type":"ping","data":["{not an object}","[x]",":,"]})",
+      R"({"type":"ping","data":{")" + long_plain + R"(":")" + long_plain + R"("}})",
+      R"({"type":"ping","data":"\\"})",
+  };
+  for (const std::string& frame : valid) {
+    Message m;
+    EXPECT_EQ(parse_message(frame, m), "") << frame;
+  }
+}
+
 TEST(MessageParse, RawSlicesEndAtTheirValue) {
   Message m;
   ASSERT_EQ(parse_message(R"({"type":"invocationresult","invocation_id":"i","result":  [1, {"b":[]}]  ,"data":"s" , "config":true})", m), "");

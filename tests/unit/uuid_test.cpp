@@ -4,6 +4,8 @@
 
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace iii {
 namespace {
@@ -25,6 +27,30 @@ TEST(Uuid, FreshIdsWithBytesSpellTheirBytes) {
     seen.insert(text);
   }
   EXPECT_EQ(seen.size(), 200u);  // fresh every time
+}
+
+// Secret ids are read ahead in blocks of 16 ids per thread: across several blocks, on two threads,
+// each is a well-formed v4 id and none repeats (a block handed out twice, or not refilled, would).
+TEST(Uuid, SecretIdsStayFreshAcrossBlocksAndThreads) {
+  auto make = [] {
+    std::vector<std::string> ids;
+    for (int i = 0; i < 100; ++i) ids.push_back(new_secret_uuid());
+    return ids;
+  };
+  std::vector<std::string> other;
+  std::thread t([&] { other = make(); });
+  std::vector<std::string> mine = make();
+  t.join();
+  std::set<std::string> seen;
+  for (const auto* ids : {&mine, &other}) {
+    for (const std::string& id : *ids) {
+      ASSERT_TRUE(is_uuid(id)) << id;
+      EXPECT_EQ(id[14], '4') << id;
+      EXPECT_NE(std::string("89ab").find(id[19]), std::string::npos) << id;
+      seen.insert(id);
+    }
+  }
+  EXPECT_EQ(seen.size(), 200u);
 }
 
 }  // namespace
