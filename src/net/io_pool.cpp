@@ -76,13 +76,16 @@ void IoPool::start() {
   for (auto& loop : loops_)
     threads_.emplace_back([&io = *loop] {
       this_thread_loop = &io;
-      // io.run(), with the idle flag kept: poll() runs what is ready without blocking; when it
-      // found nothing the loop is about to sleep in run_one().
+      // io.run(), with the idle flag kept: run_one() sleeps when nothing is ready and runs the
+      // handler that woke it; poll() then runs what that wake made ready without blocking. (A
+      // handler that was ready already when run_one() was entered runs with the flag still set:
+      // the approximation EventLoop::idle states. Testing for ready work first with an extra
+      // poll() would cost an epoll_wait per wake-up.)
       while (!io.stopped()) {
-        if (io.poll() > 0) continue;
         io.idle.store(true, std::memory_order_relaxed);
         io.run_one();
         io.idle.store(false, std::memory_order_relaxed);
+        io.poll();
       }
       turn_batch.reset();  // stopped with a turn open: what it holds goes out (or fails) now
     });

@@ -33,9 +33,9 @@ class EventLoop : public boost::asio::io_context {
   EventLoop() : io_context(1) {}  // one thread runs it
   using boost::asio::execution_context::shutdown;
 
-  // True while the loop's thread waits for an event with nothing ready to run (approximate: it
-  // stays true while the first handler after the wait runs, unless that handler calls
-  // mark_loop_awake()). Read by net/loop_executor.h.
+  // True while the loop's thread waits for an event with nothing ready to run. Approximate: it
+  // stays true while the first handler after the wait runs (or one that was ready as the loop was
+  // about to wait), unless that handler calls mark_loop_awake(). Read by net/loop_executor.h.
   std::atomic<bool> idle{false};
 };
 
