@@ -55,8 +55,12 @@ simdjson::error_code check(value v, size_t depth) {
       return simdjson::SUCCESS;
     }
     case json_type::string: {
-      // Left unconsumed, a string is skipped by the iterator of the object or array around it.
-      if (!has_escape(v.raw_json_token().data() + 1)) return simdjson::SUCCESS;
+      // Consumed either way: left for the iterator around it to skip, a string followed by a
+      // stray ':' would be taken for a key and the walk would go on past the malformed text.
+      if (!has_escape(v.raw_json_token().data() + 1)) {
+        simdjson::ondemand::raw_json_string ignored;
+        return v.get_raw_json_string().get(ignored);
+      }
       std::string_view ignored;
       return v.get_string().get(ignored);
     }

@@ -108,10 +108,16 @@ TEST(MessageParse, StringsAreCheckedForEscapesWhereverTheyAre) {
       "{\"type\":\"ping\",\"data\":{\"k\x1f\":1}}",
       "{\"type\":\"ping\",\"data\":\"\xc3\x28\"}",
       R"({"type":"ping","data":")" + long_plain + R"(\q"})",
+      // A string followed by a stray ':' must not pass for a key (make fuzz found the last one).
+      R"({"type":"ping","unknown":"v":1})",
+      R"({"type":"ping","data":["a":1]})",
+      R"({"type":"invokefunction","x":"{a":2,"b":3},"y":"z"})" "\n",
   };
   for (const std::string& frame : invalid) {
     Message m;
     EXPECT_NE(parse_message(frame, m), "") << frame;
+    std::string padded = frame + std::string(64, '}');  // and read in place, whatever follows
+    EXPECT_NE(parse_message(std::string_view(padded).substr(0, frame.size()), m, 64), "") << frame;
   }
   const std::string valid[] = {
       R"({"type":"ping","data":{"a\"b":"c\\d\/e\u00e9\n"}})",
