@@ -66,9 +66,9 @@ class HttpConnection : public HttpTransport, public std::enable_shared_from_this
   void post(std::function<void()> fn) override { asio::post(strand_, std::move(fn)); }
 
   void dispatch(std::function<void()> fn) override {
-    // From another loop of the pool, asio::dispatch enters the idle strand right there
-    // (net/loop_executor.h); from another thread it posts; from inside the
-    // strand it would run inline, which the contract forbids.
+    // From another loop of the pool, asio::dispatch enters the idle strand right there while this
+    // connection's loop sleeps (net/loop_executor.h), and posts otherwise; from inside the strand
+    // it would run inline, which the contract forbids.
     if (strand_.running_in_this_thread()) return asio::post(strand_, std::move(fn));
     asio::dispatch(strand_, std::move(fn));
   }

@@ -96,8 +96,9 @@ std::string new_uuid() {
 std::string new_secret_uuid() {
   // The kernel's CSPRNG in blocks of 256 bytes per thread: std::random_device executes one RDSEED
   // per 4 bytes here (~0.5 us each on a VM) and getrandom(2) is a system call, while a channel key
-  // is made on every HTTP request. The block is read once; no process forks to make secrets
-  // (the exec worker's children exec at once).
+  // is made on every HTTP request. Each byte is handed out once and then zeroed. No process of
+  // ours forks and then makes secrets (the exec worker's children exec at once), so no two
+  // processes share a block.
   thread_local std::array<unsigned char, 256> block;
   thread_local size_t used = block.size();
   if (used == block.size()) {
