@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <thread>
 
 namespace iii::net::ws {
 namespace {
@@ -123,6 +124,43 @@ TEST(WsCodec, MessagesHaveReadablePaddingAfterThem) {
     ++messages;
   }
   EXPECT_EQ(messages, 2);
+}
+
+// A reader that goes idle leaves its read buffer as the thread's spare: the next reader on the
+// thread that needs one takes it (no allocation) and decodes as before; a reader on another
+// thread does not take it. A reader holding a partial frame keeps its buffer.
+TEST(WsCodec, AnIdleReadersBufferIsTheNextReadersOnTheSameThread) {
+  std::string wire;
+  append_frame(wire, Opcode::kText, "first", kKey);
+  FrameReader a(true, 1 << 20), b(true, 1 << 20);
+  size_t room = 0;
+  char* a_buf = a.prepare(16 * 1024, room);
+  std::memcpy(a_buf, wire.data(), wire.size());
+  a.commit(wire.size());
+  ASSERT_EQ(a.next().payload, "first");
+  a.release_if_idle();
+
+  std::thread([] {  // another thread's reader allocates its own buffer
+    FrameReader c(true, 1 << 20);
+    size_t r = 0;
+    EXPECT_NE(c.prepare(16 * 1024, r), nullptr);
+  }).join();
+
+  char* b_buf = b.prepare(16 * 1024, room);
+  EXPECT_EQ(b_buf, a_buf);  // a's buffer, handed on to the next reader of this thread
+  EXPECT_GE(room, 16u * 1024);
+  std::string second;
+  append_frame(second, Opcode::kText, "second", kKey);
+  std::memcpy(b_buf, second.data(), second.size());
+  b.commit(second.size());
+  EXPECT_EQ(b.next().payload, "second");
+
+  std::memcpy(b.prepare(16, room), wire.data(), 3);  // a partial frame: b keeps its buffer
+  b.commit(3);
+  b.release_if_idle();
+  EXPECT_EQ(b.buffered(), 3u);
+  FrameReader d(true, 1 << 20);
+  EXPECT_NE(d.prepare(16, room), b_buf);
 }
 
 TEST(WsCodec, ProtocolErrors) {
