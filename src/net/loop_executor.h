@@ -55,8 +55,6 @@ class LoopExecutor {
     boost::asio::require(inner_, boost::asio::execution::blocking.never).execute(std::forward<F>(f));
   }
 
-  bool running_in_this_thread() const noexcept { return inner_.running_in_this_thread(); }
-
   friend bool operator==(const LoopExecutor& a, const LoopExecutor& b) noexcept {
     return a.inner_ == b.inner_ && a.loop_idle_ == b.loop_idle_ && a.never_blocking_ == b.never_blocking_;
   }
